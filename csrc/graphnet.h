@@ -1,0 +1,130 @@
+/* graphnet C API: the one header.
+ *
+ * Plain C99 declarations over raw pointers and strides. This file is read
+ * into cffi's cdef by graphnet/_build_ffi.py (preprocessor lines dropped), so
+ * keep it to declarations cffi can parse: no macros with arguments, no
+ * inline code, enums with explicit values.
+ */
+#ifndef GRAPHNET_H
+#define GRAPHNET_H
+#include <stdint.h>
+
+/* ---- runtime settings ------------------------------------------------- */
+void gn_set_num_threads(int n);
+int gn_get_num_threads(void);
+/* Name of the SIMD path chosen at run time: "avx512", "avx2", "neon" or "ref". */
+const char *gn_isa_name(void);
+/* Force a SIMD path by name (tests and benchmarks); returns 0 if unavailable. */
+int gn_set_isa(const char *name);
+
+/* ---- dtypes ------------------------------------------------------------ */
+enum gn_dtype {
+    GN_F32 = 0, GN_F64 = 1, GN_I32 = 2, GN_I64 = 3, GN_U8 = 4, GN_BOOL = 5, GN_I8 = 6
+};
+
+/* ---- GEMM: C = alpha * op(A) @ op(B) + beta * C, row-major ---------------
+ * op(A) is m x k (A is k x m when transa), op(B) is k x n (n x k when transb).
+ * When beta == 0, C is never read (NaN in C does not leak). */
+void gn_sgemm(int transa, int transb, int64_t m, int64_t n, int64_t k, float alpha,
+              const float *a, int64_t lda, const float *b, int64_t ldb,
+              float beta, float *c, int64_t ldc);
+/* The plain triple loop every fast path is tested against. */
+void gn_sgemm_ref(int transa, int transb, int64_t m, int64_t n, int64_t k, float alpha,
+                  const float *a, int64_t lda, const float *b, int64_t ldb,
+                  float beta, float *c, int64_t ldc);
+
+/* ---- elementwise ------------------------------------------------------- */
+enum gn_unary_op {
+    GN_U_COPY = 0, GN_U_NEG = 1, GN_U_ABS = 2, GN_U_SIGN = 3, GN_U_SQUARE = 4,
+    GN_U_SQRT = 5, GN_U_RSQRT = 6, GN_U_RECIPROCAL = 7, GN_U_EXP = 8, GN_U_EXPM1 = 9,
+    GN_U_LOG = 10, GN_U_LOG1P = 11, GN_U_SIN = 12, GN_U_COS = 13, GN_U_TANH = 14,
+    GN_U_SIGMOID = 15, GN_U_RELU = 16, GN_U_LEAKY_RELU = 17, GN_U_ELU = 18,
+    GN_U_SELU = 19, GN_U_SOFTPLUS = 20, GN_U_SOFTSIGN = 21, GN_U_HARD_SIGMOID = 22,
+    GN_U_GELU = 23, GN_U_GELU_TANH = 24, GN_U_SILU = 25, GN_U_ERF = 26,
+    GN_U_FLOOR = 27, GN_U_CEIL = 28, GN_U_ROUND = 29, GN_U_CLIP = 30,
+    GN_U_AFFINE = 31, GN_U_POW_SCALAR = 32, GN_U_TAN = 33, GN_U_ATAN = 34,
+    GN_U_HARD_SILU = 35, GN_U_MISH = 36, GN_U_RELU6 = 37, GN_U_LOG_SIGMOID = 38,
+    GN_U_COUNT = 39
+};
+/* y[i] = f(x[i]; alpha, beta) for n contiguous floats; x == y is allowed. */
+void gn_unary(int op, int64_t n, const float *x, float *y, float alpha, float beta);
+
+enum gn_binary_op {
+    GN_B_ADD = 0, GN_B_SUB = 1, GN_B_MUL = 2, GN_B_DIV = 3, GN_B_POW = 4,
+    GN_B_MAXIMUM = 5, GN_B_MINIMUM = 6, GN_B_MOD = 7, GN_B_FLOOR_DIV = 8,
+    GN_B_ATAN2 = 9,
+    /* comparisons write uint8 (bool) */
+    GN_B_EQUAL = 16, GN_B_NOT_EQUAL = 17, GN_B_LESS = 18, GN_B_LESS_EQUAL = 19,
+    GN_B_GREATER = 20, GN_B_GREATER_EQUAL = 21,
+    /* logical ops read and write uint8 */
+    GN_B_LOGICAL_AND = 24, GN_B_LOGICAL_OR = 25, GN_B_LOGICAL_XOR = 26
+};
+/* out[idx] = a[idx . as] op b[idx . bs] over an ndim-dimensional index space
+ * `shape`, strides in elements (0 broadcasts); out is contiguous. */
+void gn_binary(int op, int ndim, const int64_t *shape, const void *a, const int64_t *astrides,
+               const void *b, const int64_t *bstrides, void *out);
+/* out = cond ? a : b, with broadcasting strides as for gn_binary. */
+void gn_where(int ndim, const int64_t *shape, const uint8_t *cond, const int64_t *cstrides,
+              const float *a, const int64_t *astrides, const float *b,
+              const int64_t *bstrides, float *out);
+
+/* ---- layout ------------------------------------------------------------ */
+/* dst[idx . dst_strides] = src[idx . src_strides]; strides in elements. */
+void gn_strided_copy(int ndim, const int64_t *shape, const void *src,
+                     const int64_t *src_strides, void *dst, const int64_t *dst_strides,
+                     int elem_size);
+/* n elements converted between enum gn_dtype types. */
+void gn_cast(int64_t n, const void *src, int src_dtype, void *dst, int dst_dtype);
+
+/* ---- reductions over the middle axis of an (outer, n, inner) view ------ */
+enum gn_reduce_op {
+    GN_R_SUM = 0, GN_R_MEAN = 1, GN_R_MAX = 2, GN_R_MIN = 3, GN_R_PROD = 4,
+    GN_R_ARGMAX = 5, GN_R_ARGMIN = 6, GN_R_SUMSQ = 7, GN_R_ANY = 8, GN_R_ALL = 9
+};
+/* y has outer*inner elements: floats, or int64 for ARGMAX/ARGMIN, uint8 for ANY/ALL
+ * (which read uint8). */
+void gn_reduce(int op, int64_t outer, int64_t n, int64_t inner, const void *x, void *y);
+
+/* softmax (or log-softmax when log != 0) along the middle axis. */
+void gn_softmax(int log, int64_t outer, int64_t n, int64_t inner, const float *x, float *y);
+
+/* ---- random numbers ------------------------------------------------------
+ * Counter-based (splitmix64 of seed, draw counter, index): reproducible for a
+ * seed, and each call advances state[1] so successive runs draw anew.
+ * state is two uint64s: {seed, counter}. */
+enum gn_random_dist {
+    GN_RNG_UNIFORM = 0,   /* uniform in [a, b) */
+    GN_RNG_NORMAL = 1,    /* normal with mean a, standard deviation b */
+    GN_RNG_BERNOULLI = 2  /* b with probability a, else 0 (a dropout mask when b = 1/a) */
+};
+void gn_random(int dist, int64_t n, float a, float b, uint64_t *state, float *out);
+
+/* ---- the plan executor -------------------------------------------------
+ * A plan is a flat list of steps; each step is four int64s:
+ *   kernel id (enum gn_kernel), offset of its int args in iargs,
+ *   offset of its float args in fargs, number of int args.
+ * Buffers are named by slot; each slot is three int64s: kind (enum gn_slot),
+ * index within that kind, byte offset. */
+enum gn_kernel {
+    GN_K_GEMM = 1, GN_K_UNARY = 2, GN_K_BINARY = 3, GN_K_WHERE = 4, GN_K_COPY = 5,
+    GN_K_CAST = 6, GN_K_REDUCE = 7, GN_K_SOFTMAX = 8, GN_K_BATCH_GEMM = 9,
+    GN_K_FILL = 10, GN_K_RANDOM = 11
+};
+enum gn_slot {
+    GN_SLOT_ARENA = 0, GN_SLOT_INPUT = 1, GN_SLOT_OUTPUT = 2, GN_SLOT_WEIGHT = 3,
+    GN_SLOT_CONST = 4
+};
+typedef struct gn_plan {
+    int64_t nsteps;
+    const int64_t *steps;
+    const int64_t *iargs;
+    const float *fargs;
+    int64_t nslots;
+    const int64_t *slots;
+    void *const *consts;
+} gn_plan;
+/* Run every step; returns 0, or -(1 + index of the step) with an unknown kernel. */
+int gn_plan_run(const gn_plan *plan, void *const *inputs, void *const *outputs,
+                void *const *weights, void *arena);
+
+#endif

@@ -1,0 +1,101 @@
+/* The plan executor: one C call runs every step of a compiled plan. */
+#include <stdlib.h>
+#include <string.h>
+#include "graphnet.h"
+#include "internal.h"
+
+/* Resolve slot s of the plan to a pointer. */
+static void *slot_ptr(const gn_plan *p, void *const *inputs, void *const *outputs,
+                      void *const *weights, char *arena, int64_t s) {
+    const int64_t *d = p->slots + 3 * s;
+    char *base;
+    switch (d[0]) {
+    case GN_SLOT_ARENA: base = arena; break;
+    case GN_SLOT_INPUT: base = (char *)inputs[d[1]]; break;
+    case GN_SLOT_OUTPUT: base = (char *)outputs[d[1]]; break;
+    case GN_SLOT_WEIGHT: base = (char *)weights[d[1]]; break;
+    default: base = (char *)p->consts[d[1]]; break;
+    }
+    return base + d[2];
+}
+
+int gn_plan_run(const gn_plan *p, void *const *inputs, void *const *outputs,
+                void *const *weights, void *arena) {
+    void *stack_ptrs[256];
+    void **ptr = p->nslots <= 256 ? stack_ptrs : malloc(sizeof(void *) * p->nslots);
+    int status = 0;
+    for (int64_t s = 0; s < p->nslots; s++)
+        ptr[s] = slot_ptr(p, inputs, outputs, weights, (char *)arena, s);
+
+    for (int64_t i = 0; i < p->nsteps && status == 0; i++) {
+        const int64_t *st = p->steps + 4 * i;
+        const int64_t *a = p->iargs + st[1];
+        const float *f = p->fargs + st[2];
+        switch (st[0]) {
+        case GN_K_GEMM: /* ta tb m n k A lda B ldb C ldc | alpha beta */
+            gn_sgemm((int)a[0], (int)a[1], a[2], a[3], a[4], f[0], ptr[a[5]], a[6],
+                     ptr[a[7]], a[8], f[1], ptr[a[9]], a[10]);
+            break;
+        case GN_K_BATCH_GEMM: { /* ta tb m n k A lda B ldb C ldc nb ndim shape.. as.. bs.. cs.. */
+            const int64_t nb = a[11], nd = a[12];
+            const int64_t *shape = a + 13, *as = shape + nd, *bs = as + nd, *cs = bs + nd;
+            for (int64_t bi = 0; bi < nb; bi++) {
+                int64_t rem = bi, ao = 0, bo = 0, co = 0;
+                for (int64_t d = nd - 1; d >= 0; d--) {
+                    int64_t idx = rem % shape[d];
+                    rem /= shape[d];
+                    ao += idx * as[d];
+                    bo += idx * bs[d];
+                    co += idx * cs[d];
+                }
+                gn_sgemm((int)a[0], (int)a[1], a[2], a[3], a[4], f[0], (float *)ptr[a[5]] + ao,
+                         a[6], (float *)ptr[a[7]] + bo, a[8], f[1], (float *)ptr[a[9]] + co, a[10]);
+            }
+            break;
+        }
+        case GN_K_UNARY: /* op n x y | alpha beta */
+            gn_unary((int)a[0], a[1], ptr[a[2]], ptr[a[3]], f[0], f[1]);
+            break;
+        case GN_K_BINARY: { /* op ndim a b out shape.. as.. bs.. */
+            const int nd = (int)a[1];
+            gn_binary((int)a[0], nd, a + 5, ptr[a[2]], a + 5 + nd, ptr[a[3]], a + 5 + 2 * nd,
+                      ptr[a[4]]);
+            break;
+        }
+        case GN_K_WHERE: { /* ndim cond a b out shape.. cs.. as.. bs.. */
+            const int nd = (int)a[0];
+            gn_where(nd, a + 5, ptr[a[1]], a + 5 + nd, ptr[a[2]], a + 5 + 2 * nd, ptr[a[3]],
+                     a + 5 + 3 * nd, ptr[a[4]]);
+            break;
+        }
+        case GN_K_COPY: { /* ndim elem_size src src_offset dst dst_offset shape.. ss.. ds.. */
+            const int nd = (int)a[0];
+            const int es = (int)a[1];
+            gn_strided_copy(nd, a + 6, (char *)ptr[a[2]] + a[3] * es, a + 6 + nd,
+                            (char *)ptr[a[4]] + a[5] * es, a + 6 + 2 * nd, es);
+            break;
+        }
+        case GN_K_CAST: /* n src src_dtype dst dst_dtype */
+            gn_cast(a[0], ptr[a[1]], (int)a[2], ptr[a[3]], (int)a[4]);
+            break;
+        case GN_K_REDUCE: /* op outer n inner x y */
+            gn_reduce((int)a[0], a[1], a[2], a[3], ptr[a[4]], ptr[a[5]]);
+            break;
+        case GN_K_SOFTMAX: /* log outer n inner x y */
+            gn_softmax((int)a[0], a[1], a[2], a[3], ptr[a[4]], ptr[a[5]]);
+            break;
+        case GN_K_FILL: { /* n dst | value */
+            float *y = ptr[a[1]];
+            for (int64_t j = 0; j < a[0]; j++) y[j] = f[0];
+            break;
+        }
+        case GN_K_RANDOM: /* dist n state out | a b */
+            gn_random((int)a[0], a[1], f[0], f[1], ptr[a[2]], ptr[a[3]]);
+            break;
+        default:
+            status = -(int)(1 + i);
+        }
+    }
+    if (ptr != stack_ptrs) free(ptr);
+    return status;
+}

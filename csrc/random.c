@@ -1,0 +1,35 @@
+/* Counter-based random numbers: value i of draw c under seed s is a pure
+ * function of (s, c, i), so results do not depend on thread count. */
+#include <math.h>
+#include "graphnet.h"
+
+static uint64_t splitmix64(uint64_t x) {
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
+/* Uniform in (0, 1): 24 random bits, never exactly 0. */
+static float unit(uint64_t bits) { return ((float)(bits >> 40) + 0.5f) * (1.0f / 16777216.0f); }
+
+void gn_random(int dist, int64_t n, float a, float b, uint64_t *state, float *out) {
+    const uint64_t key = splitmix64(state[0] ^ splitmix64(state[1]));
+    state[1] += 1;
+    if (dist == GN_RNG_NORMAL) {
+        /* Box-Muller: each pair of uniforms gives two normals. */
+        for (int64_t i = 0; i < n; i += 2) {
+            uint64_t r = splitmix64(key + (uint64_t)i);
+            float u1 = unit(r), u2 = unit(splitmix64(r));
+            float rad = sqrtf(-2.0f * logf(u1)), th = 6.28318530718f * u2;
+            out[i] = a + b * rad * cosf(th);
+            if (i + 1 < n) out[i + 1] = a + b * rad * sinf(th);
+        }
+        return;
+    }
+#pragma omp parallel for if (n > 65536)
+    for (int64_t i = 0; i < n; i++) {
+        float u = unit(splitmix64(key + (uint64_t)i));
+        out[i] = dist == GN_RNG_UNIFORM ? a + (b - a) * u : (u < a ? b : 0.0f);
+    }
+}

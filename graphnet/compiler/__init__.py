@@ -1,0 +1,37 @@
+"""The compiler: specialize -> phases (simplify, fold, fuse) with CSE/DCE -> lower -> Plan."""
+from ..graph.graph import rebuild
+from ..graph.node import Node
+from ..ops.phase import resolve_phase
+from . import fold, simplify  # noqa: F401  (register rewrites)
+from .lower import lower
+from .phases import PHASES, CompileReport, rewrite, run_phases  # noqa: F401
+from .plan import Plan  # noqa: F401
+
+
+def specialize(inputs, outputs, shapes, training=False):
+    """Rebuild the graph with each INPUT bound to a concrete shape (re-inferring every
+    shape) and every IN_TRAIN_PHASE resolved for ``training``."""
+    bound = {}
+    for node, shape in zip(inputs, shapes):
+        attrs = node.attrs.as_dict()
+        attrs["shape"] = tuple(int(d) for d in shape)
+        bound[id(node)] = Node("INPUT", (), attrs)
+    new_outputs = rebuild(list(outputs) + list(inputs),
+                          lambda n, ins: bound.get(id(n)) or resolve_phase(n, ins, training))
+    return new_outputs[len(outputs):], new_outputs[:len(outputs)]
+
+
+def compile_plan(inputs, outputs, shapes, report=None, training=False):
+    """Compile the graph from INPUT nodes ``inputs`` to ``outputs`` for concrete ``shapes``.
+
+    Returns ``(plan, weights, report)``: weights are the Variables the plan reads, in
+    the order of ``plan.weight_specs``.
+    """
+    report = report or CompileReport()
+    inputs, outputs = specialize(inputs, outputs, shapes, training)
+    outputs = run_phases(outputs, report)
+    plan, weights = lower(inputs, outputs)
+    report.kernel_count = plan.kernel_count
+    report.arena_bytes = plan.arena_bytes
+    report.unplanned_bytes = plan.unplanned_bytes
+    return plan, weights, report

@@ -1,0 +1,153 @@
+"""Lowering: an optimized op graph with concrete shapes -> a Plan of kernel steps.
+
+Each op's ``lower`` asks this context for buffers (``inp``, ``out``, ``temp``,
+``view``) and emits steps. Buffers are logical until memory planning gives
+arena buffers their offsets.
+"""
+import numpy as np
+
+from ..graph.graph import topological_order
+from ..ops.registry import OpError
+from ..runtime.cext import lib
+from .memory import plan_arena
+from .plan import Plan
+
+ARENA, INPUT, OUTPUT, WEIGHT, CONST = "arena", "input", "output", "weight", "const"
+SLOT_KIND = {ARENA: 0, INPUT: 1, OUTPUT: 2, WEIGHT: 3, CONST: 4}
+
+
+class Buffer:
+    __slots__ = ("kind", "index", "nbytes", "first", "last", "offset")
+
+    def __init__(self, kind, index, nbytes, first):
+        self.kind, self.index, self.nbytes = kind, index, nbytes
+        self.first = self.last = first
+        self.offset = 0
+
+
+class Lowering:
+    """The context ops lower through."""
+
+    def __init__(self, input_uids):
+        self.input_index = {uid: i for i, uid in enumerate(input_uids)}
+        self.buffers, self.slots, self.slot_of = [], [], {}
+        self.where = {}            # node id -> (buffer index, byte offset)
+        self.steps, self.iargs, self.fargs, self.kernels = [], [], [], []
+        self.weights, self.weight_index = [], {}
+        self.consts = []
+
+    # -- used by ops ---------------------------------------------------------
+    @staticmethod
+    def c(name):
+        """A constant of the C API (enum value) by name."""
+        return getattr(lib, name)
+
+    @staticmethod
+    def numel(node):
+        return int(np.prod(node.shape, dtype=np.int64))
+
+    def inp(self, node):
+        buf, offset = self.where[id(node)]
+        self.buffers[buf].last = len(self.steps)
+        return self._slot(buf, offset)
+
+    def out(self, node):
+        nbytes = self.numel(node) * np.dtype(node.dtype).itemsize
+        buf = self._new_buffer(ARENA, None, nbytes)
+        self.where[id(node)] = (buf, 0)
+        return self._slot(buf, 0)
+
+    def temp(self, nbytes):
+        return self._slot(self._new_buffer(ARENA, None, nbytes), 0)
+
+    def view(self, node, src, byte_offset=0):
+        buf, offset = self.where[id(src)]
+        self.where[id(node)] = (buf, offset + byte_offset)
+
+    def emit(self, kernel, ints, floats=()):
+        self.steps.append((self.c(kernel), len(self.iargs), len(self.fargs), len(ints)))
+        self.kernels.append(kernel)
+        self.iargs.extend(int(i) for i in ints)
+        self.fargs.extend(float(f) for f in floats)
+
+    def bind_source(self, node):
+        name = node.op.name
+        if name == "INPUT":
+            index = self.input_index[node.attrs["uid"]]
+            buf = self._new_buffer(INPUT, index, 0)
+        elif name == "VARIABLE":
+            var = node.attrs["var"]
+            if var.dtype != node.dtype or var.shape != node.shape:
+                raise OpError(f"variable {var.name} changed shape or dtype after the graph "
+                              "was built")
+            if id(var) not in self.weight_index:
+                self.weight_index[id(var)] = len(self.weights)
+                self.weights.append(var)
+            buf = self._new_buffer(WEIGHT, self.weight_index[id(var)], 0)
+        else:
+            self.consts.append(node.attrs["value"].array)
+            buf = self._new_buffer(CONST, len(self.consts) - 1, 0)
+        self.where[id(node)] = (buf, 0)
+
+    # -- internals -----------------------------------------------------------
+    def _new_buffer(self, kind, index, nbytes):
+        self.buffers.append(Buffer(kind, index, nbytes, len(self.steps)))
+        return len(self.buffers) - 1
+
+    def _slot(self, buf, offset):
+        key = (buf, offset)
+        if key not in self.slot_of:
+            self.slot_of[key] = len(self.slots)
+            self.slots.append(key)
+        return self.slot_of[key]
+
+    def bind_outputs(self, outputs):
+        """Make each output's buffer the caller's output array, copying only when needed."""
+        claimed = set()
+        for i, node in enumerate(outputs):
+            buf, offset = self.where[id(node)]
+            b = self.buffers[buf]
+            owns = b.kind == ARENA and offset == 0 and buf not in claimed and \
+                b.nbytes == self.numel(node) * np.dtype(node.dtype).itemsize
+            if owns:
+                b.kind, b.index = OUTPUT, i
+                claimed.add(buf)
+                continue
+            dst = self._new_buffer(OUTPUT, i, 0)
+            n = self.numel(node)
+            if n:
+                size = np.dtype(node.dtype).itemsize
+                self.emit("GN_K_COPY", [1, size, self.inp(node), 0, self._slot(dst, 0), 0,
+                                        n, 1, 1])
+
+    def finish(self, input_specs, outputs):
+        arena_bytes, unplanned = plan_arena([b for b in self.buffers if b.kind == ARENA])
+        slots = []
+        for buf, offset in self.slots:
+            b = self.buffers[buf]
+            index = 0 if b.kind == ARENA else b.index
+            base = b.offset if b.kind == ARENA else 0
+            slots.append((SLOT_KIND[b.kind], index, base + offset))
+        return Plan(
+            steps=np.array(self.steps, dtype=np.int64).reshape(-1, 4),
+            iargs=np.array(self.iargs, dtype=np.int64),
+            fargs=np.array(self.fargs, dtype=np.float32),
+            slots=np.array(slots, dtype=np.int64).reshape(-1, 3),
+            consts=list(self.consts),
+            arena_bytes=arena_bytes,
+            unplanned_bytes=unplanned,
+            input_specs=list(input_specs),
+            output_specs=[(tuple(n.shape), n.dtype) for n in outputs],
+            weight_specs=[(v.name, tuple(v.shape), v.dtype) for v in self.weights],
+            kernels=list(self.kernels),
+        )
+
+
+def lower(inputs, outputs):
+    """Lower a specialized graph. ``inputs`` are its INPUT nodes in feed order."""
+    ctx = Lowering([n.attrs["uid"] for n in inputs])
+    for node in topological_order(outputs):
+        node.op.lower(node, ctx)
+    ctx.bind_outputs(outputs)
+    specs = [(n.attrs["name"], tuple(n.shape), n.dtype) for n in inputs]
+    return ctx.finish(specs, outputs), list(ctx.weights)

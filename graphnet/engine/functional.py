@@ -1,0 +1,176 @@
+"""Functional: a model as a graph of layer calls from ``gn.Input`` tensors to outputs.
+
+Its computation is the op graph the layers emitted; the layer calls (found by
+walking ``history`` back from the outputs) give its layers, summary and config.
+Calling it on new tensors clones the op graph onto them (weights shared).
+"""
+import numpy as np
+
+from ..graph.graph import rebuild
+from ..graph.tensor import SymbolicTensor
+from ..ops.phase import resolve_phase
+from .base_layer import Layer
+from .input_layer import InputLayer
+from .layer_call import flatten, pack_like
+
+
+class Functional(Layer):
+    """A network of layers: ``Functional(inputs, outputs)``."""
+
+    def __init__(self, inputs, outputs, name=None, trainable=True, **kwargs):
+        super().__init__(name=name, trainable=trainable, **kwargs)
+        self._init_graph(inputs, outputs)
+
+    # -- construction --------------------------------------------------------
+    def _init_graph(self, inputs, outputs):
+        self._input_structure = inputs
+        self._output_structure = outputs
+        self.inputs = [_check_tensor(t, "input", self.name) for t in flatten(inputs)]
+        self.outputs = [_check_tensor(t, "output", self.name) for t in flatten(outputs)]
+        for t in self.inputs:
+            layer = t.history[0].layer if t.history else None
+            if not isinstance(layer, InputLayer):
+                raise ValueError(f"Model '{self.name}': inputs must be tensors made by "
+                                 f"gn.Input(), got one made by "
+                                 f"{layer.name if layer else 'no layer'}: {t}")
+        if len({id(t.node) for t in self.inputs}) != len(self.inputs):
+            raise ValueError(f"Model '{self.name}': the same input is given more than once")
+        self._calls_in_order = self._walk()
+        self._layers = []
+        for call in self._calls_in_order:
+            if all(call.layer is not seen for seen in self._layers):
+                self._layers.append(call.layer)
+        self.built = True
+
+    def _walk(self):
+        """Layer calls from the inputs to the outputs, each after the calls feeding it."""
+        input_nodes = {id(t.node) for t in self.inputs}
+        order, seen, reached = [], set(), set()
+
+        def visit(tensor, consumer):
+            if tensor.history is None:
+                raise ValueError(
+                    f"Model '{self.name}': tensor {tensor} (input of layer "
+                    f"'{consumer}') was not produced by a layer. Wrap gn.ops calls in a "
+                    "gn.layers.Lambda layer.")
+            call = tensor.history[0]
+            if id(call) in seen:
+                return
+            if isinstance(call.layer, InputLayer):
+                if id(tensor.node) not in input_nodes:
+                    raise ValueError(
+                        f"Model '{self.name}': graph disconnected: cannot obtain a value for "
+                        f"input '{call.layer.name}' {tensor.shape} needed by layer "
+                        f"'{consumer}'. Pass it among the model's inputs.")
+                reached.add(id(tensor.node))
+            for parent in call.inputs:
+                visit(parent, call.layer.name)
+            seen.add(id(call))
+            order.append(call)
+
+        for t in self.outputs:
+            visit(t, "the model outputs")
+        unused = [t.node.attrs["name"] for t in self.inputs if id(t.node) not in reached]
+        if unused:
+            raise ValueError(f"Model '{self.name}': input(s) {', '.join(map(repr, unused))} "
+                             "are not connected to the outputs: the outputs do not depend on "
+                             "them")
+        return order
+
+    # -- structure -------------------------------------------------------------
+    @property
+    def layers(self):
+        return list(self._layers)
+
+    def _tracked_layers(self):
+        return [layer for layer in self._layers if layer is not self]
+
+    def get_layer(self, name=None, index=None):
+        if index is not None:
+            if not -len(self._layers) <= index < len(self._layers):
+                raise ValueError(f"Model '{self.name}' has {len(self._layers)} layers, "
+                                 f"asked for index {index}")
+            return self._layers[index]
+        for layer in self._layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"No such layer: {name}. Existing layers are: "
+                         f"{[layer.name for layer in self._layers]}.")
+
+    @property
+    def input_names(self):
+        return [t.node.attrs["name"] for t in self.inputs]
+
+    @property
+    def output_names(self):
+        return [t.history[0].layer.name for t in self.outputs]
+
+    @property
+    def input(self):
+        return self._input_structure
+
+    @property
+    def output(self):
+        return self._output_structure
+
+    @property
+    def input_shape(self):
+        shapes = [t.shape for t in self.inputs]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    @property
+    def output_shape(self):
+        shapes = [t.shape for t in self.outputs]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    # -- calling on new tensors ---------------------------------------------------
+    def call(self, inputs, training=None):
+        """Clone this model's op graph onto ``inputs`` (weights are shared)."""
+        flat = flatten(inputs)
+        if len(flat) != len(self.inputs):
+            raise ValueError(f"Model '{self.name}' expects {len(self.inputs)} input(s), got "
+                             f"{len(flat)}")
+        for mine, given in zip(self.inputs, flat):
+            if len(mine.shape) != len(given.shape) or any(
+                    a is not None and b is not None and a != b
+                    for a, b in zip(mine.shape, given.shape)):
+                raise ValueError(f"Model '{self.name}': input '{mine.node.attrs['name']}' "
+                                 f"expects shape {mine.shape}, got {given.shape}")
+        replace = {id(m.node): g.node for m, g in zip(self.inputs, flat)}
+
+        def rule(node, new_inputs):
+            if id(node) in replace:
+                return replace[id(node)]
+            if training is None:
+                return node.with_inputs(new_inputs)
+            return resolve_phase(node, new_inputs, training)
+
+        nodes = rebuild([t.node for t in self.outputs], rule)
+        return pack_like(self._output_structure, [SymbolicTensor(n) for n in nodes])
+
+    def compute_output_shape(self, input_shape):
+        return self.output_shape
+
+    def build(self, input_shape):
+        self.built = True
+
+    # -- config -------------------------------------------------------------------
+    def get_config(self):
+        from .serialize import functional_config
+        return functional_config(self)
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        from .serialize import functional_from_config
+        return functional_from_config(cls, config, custom_objects)
+
+
+def _check_tensor(t, what, name):
+    if not isinstance(t, SymbolicTensor):
+        raise TypeError(f"Model '{name}': every {what} must be a symbolic tensor (from "
+                        f"gn.Input or a layer), got {type(t).__name__}")
+    return t
+
+
+def count_weights(weights):
+    return int(sum(int(np.prod(w.shape)) for w in weights))

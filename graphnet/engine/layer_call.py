@@ -1,0 +1,53 @@
+"""LayerCall: the record of one call of a layer on symbolic tensors (Keras's Node)."""
+from ..graph.tensor import SymbolicTensor
+
+
+class LayerCall:
+    """``outputs = layer(inputs, **kwargs)``, as recorded at definition time.
+
+    Models walk these records backwards from their outputs to find their layers.
+    """
+
+    __slots__ = ("layer", "inputs", "outputs", "kwargs", "list_input")
+
+    def __init__(self, layer, inputs, outputs, kwargs, list_input):
+        self.layer = layer
+        self.inputs = list(inputs)
+        self.outputs = list(outputs)
+        self.kwargs = dict(kwargs)
+        self.list_input = list_input
+
+    @property
+    def parents(self):
+        """The calls that produced this call's inputs (None for tensors with no history)."""
+        return [t.history[0] if t.history else None for t in self.inputs]
+
+    def __repr__(self):
+        return f"<LayerCall {self.layer.name} x{len(self.inputs)} -> x{len(self.outputs)}>"
+
+
+def flatten(structure):
+    """Tensors (or arrays) of a single value, list or tuple, in order."""
+    if isinstance(structure, (list, tuple)):
+        out = []
+        for s in structure:
+            out += flatten(s)
+        return out
+    if isinstance(structure, dict):
+        raise TypeError("dict inputs are not supported; pass a list of tensors")
+    return [structure]
+
+
+def pack_like(structure, flat):
+    """Put ``flat`` back into the nesting of ``structure``."""
+    flat = list(flat)
+
+    def take(s):
+        if isinstance(s, (list, tuple)):
+            return type(s)(take(x) for x in s) if isinstance(s, tuple) else [take(x) for x in s]
+        return flat.pop(0)
+    return take(structure)
+
+
+def is_symbolic(x):
+    return isinstance(x, SymbolicTensor)

@@ -1,0 +1,94 @@
+"""Model: a Functional network with the methods users run it with."""
+import json
+
+import numpy as np
+
+from ..runtime.function import Function
+from .functional import Functional
+from .summary import print_summary
+
+
+class Model(Functional):
+    """``gn.Model(inputs, outputs, name=None)``: a model from its input and output tensors.
+
+    Run it with ``predict`` / ``predict_on_batch`` (compiled to C kernels, one plan per
+    input shape), inspect it with ``summary``, save its architecture with ``to_json``.
+    """
+
+    def __init__(self, inputs=None, outputs=None, name=None, trainable=True, **kwargs):
+        if inputs is None or outputs is None:
+            raise TypeError("Model needs `inputs` and `outputs`: gn.Model(inputs, outputs)")
+        from .. import backend
+        super().__init__(inputs, outputs, name=name or backend.unique_name("functional"),
+                         trainable=trainable, **kwargs)
+        self._predict_fn = None
+
+    # -- inference ------------------------------------------------------------
+    def _graph_changed(self):
+        self._predict_fn = None
+
+    def predict_function(self, backend="c"):
+        """The compiled inference function (``backend="reference"`` for the NumPy oracle)."""
+        if backend != "c":
+            return Function(self.inputs, self.outputs, backend=backend, name=self.name)
+        if self._predict_fn is None:
+            self._predict_fn = Function(self.inputs, self.outputs, name=self.name)
+        return self._predict_fn
+
+    def _standardize_inputs(self, x):
+        if isinstance(x, dict):
+            missing = [n for n in self.input_names if n not in x]
+            if missing:
+                raise ValueError(f"Model '{self.name}': missing input(s) {missing} in the "
+                                 f"dict; expected keys {self.input_names}")
+            x = [x[n] for n in self.input_names]
+        arrays = list(x) if isinstance(x, (list, tuple)) else [x]
+        if len(arrays) != len(self.inputs):
+            raise ValueError(f"Model '{self.name}' expects {len(self.inputs)} input array(s) "
+                             f"({', '.join(self.input_names)}), got {len(arrays)}")
+        arrays = [np.asarray(a) for a in arrays]
+        sizes = {a.shape[0] if a.ndim else None for a in arrays}
+        if len(sizes) > 1:
+            raise ValueError(f"Model '{self.name}': input arrays have different numbers of "
+                             f"samples: {[a.shape[0] for a in arrays]}")
+        return arrays
+
+    def _pack_outputs(self, outs):
+        return outs[0] if len(outs) == 1 else outs
+
+    def predict_on_batch(self, x, backend="c"):
+        """Outputs for one batch, computed in a single compiled call."""
+        arrays = self._standardize_inputs(x)
+        return self._pack_outputs(self.predict_function(backend)(*arrays))
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None,
+                backend="c"):
+        """Outputs for every sample of ``x``, ``batch_size`` (32) samples at a time."""
+        arrays = self._standardize_inputs(x)
+        batch_size = 32 if batch_size is None else int(batch_size)
+        if batch_size < 1:
+            raise ValueError(f"predict: batch_size must be >= 1, got {batch_size}")
+        fn = self.predict_function(backend)
+        fn.check_inputs(arrays)
+        n = arrays[0].shape[0] if arrays[0].ndim else 1
+        starts = list(range(0, n, batch_size)) or [0]
+        if steps is not None:
+            starts = starts[:int(steps)]
+        pieces = []
+        for start in starts:
+            batch = [a[start:start + batch_size] for a in arrays]
+            pieces.append(fn(*batch))
+        merged = [np.concatenate([p[i] for p in pieces], axis=0) for i in range(len(self.outputs))]
+        return self._pack_outputs(merged)
+
+    # -- description -------------------------------------------------------------
+    def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,
+                show_trainable=False, layer_range=None):
+        """Print Keras's table of layers, output shapes and parameter counts."""
+        print_summary(self, line_length=line_length, positions=positions, print_fn=print_fn,
+                      show_trainable=show_trainable)
+
+    def to_json(self, **kwargs):
+        """The architecture as JSON (``gn.models.model_from_json`` rebuilds it)."""
+        from .serialize import serialize_model
+        return json.dumps(serialize_model(self), **kwargs)

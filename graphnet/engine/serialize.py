@@ -1,0 +1,136 @@
+"""Model architecture configs: Functional and Sequential to and from plain dicts/JSON.
+
+Layers resolve by class name from graphnet's layer registry or ``custom_objects``;
+nothing named in a config is ever imported.
+"""
+import inspect
+import json
+
+from .base_layer import layer_registry
+from .input_layer import InputLayer
+
+
+def serialize_layer(layer):
+    return {"class_name": _class_name(layer), "config": layer.get_config()}
+
+
+def _class_name(layer):
+    from .model import Model
+    from .sequential import Sequential
+    if isinstance(layer, Model) and not isinstance(layer, Sequential):
+        return "Functional"
+    return type(layer).__name__
+
+
+def deserialize_layer(config, custom_objects=None):
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ValueError(f"a serialized layer needs 'class_name' and 'config', got {config!r}")
+    cls = layer_registry.lookup(config["class_name"], custom_objects)
+    cfg = config.get("config") or {}
+    if "custom_objects" in inspect.signature(cls.from_config).parameters:
+        return cls.from_config(cfg, custom_objects=custom_objects)
+    return cls.from_config(cfg)
+
+
+def _model_calls(model):
+    """For each layer, its calls that belong to ``model``, in order (Keras's node index)."""
+    mine = {id(c) for c in model._calls_in_order}
+    return {id(layer): [c for c in layer._calls if id(c) in mine] for layer in model._layers}
+
+
+def _tensor_ref(tensor, calls_of):
+    call, index = tensor.history
+    return [call.layer.name, calls_of[id(call.layer)].index(call), index]
+
+
+def functional_config(model):
+    calls_of = _model_calls(model)
+    layers = []
+    for layer in model._layers:
+        inbound = []
+        for call in calls_of[id(layer)]:
+            if isinstance(layer, InputLayer):
+                continue
+            kwargs = {k: v for k, v in call.kwargs.items() if v is not None}
+            inbound.append([_tensor_ref(t, calls_of) + [kwargs] for t in call.inputs])
+        entry = serialize_layer(layer)
+        entry["name"] = layer.name
+        entry["inbound_nodes"] = inbound
+        entry["list_input"] = [c.list_input for c in calls_of[id(layer)]]
+        layers.append(entry)
+    return {"name": model.name, "trainable": model.trainable, "layers": layers,
+            "input_layers": [_tensor_ref(t, calls_of) for t in model.inputs],
+            "output_layers": [_tensor_ref(t, calls_of) for t in model.outputs],
+            "list_inputs": isinstance(model._input_structure, (list, tuple)),
+            "list_outputs": isinstance(model._output_structure, (list, tuple))}
+
+
+def functional_from_config(cls, config, custom_objects=None):
+    layers, pending, made = {}, [], {}
+    for entry in config["layers"]:
+        layer = deserialize_layer(entry, custom_objects)
+        layers[entry["name"]] = layer
+        if isinstance(layer, InputLayer):
+            made[(entry["name"], 0)] = [layer.output]
+        flags = entry.get("list_input") or []
+        for k, node in enumerate(entry.get("inbound_nodes", [])):
+            pending.append((entry["name"], k, node, flags[k] if k < len(flags) else len(node) > 1))
+    while pending:
+        progress = False
+        for item in list(pending):
+            name, k, node, list_input = item
+            if not all((ref[0], ref[1]) in made for ref in node):
+                continue
+            inputs = [made[(ref[0], ref[1])][ref[2]] for ref in node]
+            kwargs = node[0][3] if node and len(node[0]) > 3 else {}
+            out = layers[name](inputs if list_input else inputs[0], **kwargs)
+            made[(name, k)] = list(out) if isinstance(out, (list, tuple)) else [out]
+            pending.remove(item)
+            progress = True
+        if not progress:
+            missing = sorted({ref[0] for _, _, node, _ in pending for ref in node
+                              if (ref[0], ref[1]) not in made})
+            raise ValueError(f"model config is inconsistent: layer inputs never produced: "
+                             f"{missing}")
+
+    def resolve(refs, as_list):
+        tensors = [made[(r[0], r[1])][r[2]] for r in refs]
+        return tensors if as_list or len(tensors) > 1 else tensors[0]
+
+    inputs = resolve(config["input_layers"], config.get("list_inputs", False))
+    outputs = resolve(config["output_layers"], config.get("list_outputs", False))
+    return cls(inputs, outputs, name=config.get("name"), trainable=config.get("trainable", True))
+
+
+def sequential_config(model):
+    layers = []
+    if model._input_layer is not None:
+        layers.append(serialize_layer(model._input_layer))
+    layers += [serialize_layer(layer) for layer in model._stack]
+    return {"name": model.name, "trainable": model.trainable, "layers": layers}
+
+
+def sequential_from_config(cls, config, custom_objects=None):
+    model = cls(name=config.get("name"), trainable=config.get("trainable", True))
+    for entry in config["layers"]:
+        model.add(deserialize_layer(entry, custom_objects), rebuild=False)
+    model._rebuild()
+    return model
+
+
+def serialize_model(model):
+    return {"class_name": _class_name(model), "config": model.get_config(),
+            "graphnet_version": "0.1.0"}
+
+
+def model_from_config(config, custom_objects=None):
+    return deserialize_layer(config, custom_objects)
+
+
+def model_from_json(json_string, custom_objects=None):
+    """Rebuild a model (fresh weights) from ``model.to_json()``."""
+    try:
+        config = json.loads(json_string)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"model_from_json: not valid JSON: {exc}") from None
+    return model_from_config(config, custom_objects)

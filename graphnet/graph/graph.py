@@ -1,0 +1,71 @@
+"""Whole-graph helpers: topological order, rebuilding, printing and DOT."""
+
+
+def topological_order(outputs):
+    """All nodes reachable from ``outputs``, each after its inputs (iterative DFS)."""
+    order, done, stack = [], set(), [(n, False) for n in reversed(list(outputs))]
+    while stack:
+        node, expanded = stack.pop()
+        if id(node) in done:
+            continue
+        if expanded:
+            done.add(id(node))
+            order.append(node)
+            continue
+        stack.append((node, True))
+        for x in reversed(node.inputs):
+            if id(x) not in done:
+                stack.append((x, False))
+    return order
+
+
+def rebuild(outputs, replace):
+    """Rebuild the graph under ``outputs`` with ``replace(node, new_inputs) -> Node``.
+
+    ``replace`` sees each node (in topological order) with its already rebuilt
+    inputs and returns the node to use in its place.
+    """
+    mapping = {}
+    for node in topological_order(outputs):
+        new_inputs = tuple(mapping[id(x)] for x in node.inputs)
+        mapping[id(node)] = replace(node, new_inputs)
+    return [mapping[id(n)] for n in outputs]
+
+
+def consumers(order):
+    """Map node id -> list of nodes that read it."""
+    users = {id(n): [] for n in order}
+    for n in order:
+        for x in n.inputs:
+            users[id(x)].append(n)
+    return users
+
+
+def format_graph(outputs, title=None):
+    """A readable listing, one node per line: ``%7 = MATMUL(%3, %5) (None, 10) float32``."""
+    order = topological_order(outputs)
+    names = {id(n): f"%{i}" for i, n in enumerate(order)}
+    lines = [title] if title else []
+    for n in order:
+        args = ", ".join(names[id(x)] for x in n.inputs)
+        attrs = f" {{{n.attrs!r}}}" if n.attrs else ""
+        lines.append(f"{names[id(n)]} = {n.op.name}({args}){attrs}  {n.shape} {n.dtype}")
+    lines.append("return " + ", ".join(names[id(n)] for n in outputs))
+    return "\n".join(lines)
+
+
+def to_dot(outputs, name="graph"):
+    """Graphviz DOT text for the graph under ``outputs``."""
+    order = topological_order(outputs)
+    index = {id(n): i for i, n in enumerate(order)}
+    lines = [f'digraph "{name}" {{', "  node [shape=box, fontname=monospace];"]
+    for n in order:
+        label = f"{n.op.name}\\n{n.shape}"
+        lines.append(f'  n{index[id(n)]} [label="{label}"];')
+        for x in n.inputs:
+            lines.append(f"  n{index[id(x)]} -> n{index[id(n)]};")
+    for k, n in enumerate(outputs):
+        lines.append(f'  out{k} [label="output {k}", shape=ellipse];')
+        lines.append(f"  n{index[id(n)]} -> out{k};")
+    lines.append("}")
+    return "\n".join(lines)

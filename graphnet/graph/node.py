@@ -1,0 +1,112 @@
+"""Immutable op-graph nodes.
+
+A ``Node`` is ``(op, inputs, attrs)``; its shape and dtype come from the op's
+rule when the node is built, so shape inference lives in exactly one place.
+Rewrites never mutate a node: they build new ones.
+"""
+import itertools
+
+import numpy as np
+
+from ..ops.registry import get_op
+
+_uid = itertools.count()
+
+
+class Attrs(tuple):
+    """A hashable, read-only mapping of op attributes (a sorted tuple of pairs)."""
+
+    def __new__(cls, mapping=None):
+        items = sorted((mapping or {}).items())
+        return super().__new__(cls, tuple((k, _freeze(v)) for k, v in items))
+
+    def __getitem__(self, key):
+        for k, v in tuple.__iter__(self):
+            if k == key:
+                return v
+        raise KeyError(key)
+
+    def get(self, key, default=None):
+        for k, v in tuple.__iter__(self):
+            if k == key:
+                return v
+        return default
+
+    def as_dict(self):
+        return dict(tuple.__iter__(self))
+
+    def __repr__(self):
+        return ", ".join(f"{k}={_short(v)}" for k, v in tuple.__iter__(self))
+
+
+def _freeze(value):
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    return value
+
+
+def _short(value):
+    text = repr(value)
+    return text if len(text) < 40 else text[:37] + "..."
+
+
+class Node:
+    """One op application in the graph: hashable by (op, inputs, attrs)."""
+
+    __slots__ = ("op", "inputs", "attrs", "shape", "dtype", "uid", "_hash")
+
+    def __init__(self, op, inputs=(), attrs=None):
+        op = get_op(op)
+        inputs = tuple(inputs)
+        for x in inputs:
+            if not isinstance(x, Node):
+                raise TypeError(f"{op.name}: inputs must be graph nodes, got {type(x).__name__}")
+        frozen = attrs if isinstance(attrs, Attrs) else Attrs(attrs)
+        shape, dtype = op.infer([x.shape for x in inputs], [x.dtype for x in inputs], frozen)
+        setter = object.__setattr__
+        setter(self, "op", op)
+        setter(self, "inputs", inputs)
+        setter(self, "attrs", frozen)
+        setter(self, "shape", tuple(shape))
+        setter(self, "dtype", str(np.dtype(dtype)))
+        setter(self, "uid", next(_uid))
+        setter(self, "_hash", hash((op.name, tuple(id(x) for x in inputs), frozen)))
+
+    def __setattr__(self, name, value):
+        raise AttributeError("graph nodes are immutable; build a new Node instead")
+
+    def __hash__(self):
+        return self._hash
+
+    def __eq__(self, other):
+        if self is other:
+            return True
+        return (isinstance(other, Node) and self._hash == other._hash
+                and self.op is other.op and self.attrs == other.attrs
+                and len(self.inputs) == len(other.inputs)
+                and all(a is b for a, b in zip(self.inputs, other.inputs)))
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    @property
+    def size(self):
+        """Number of elements, or None when a dimension is unknown."""
+        if any(d is None for d in self.shape):
+            return None
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def with_inputs(self, inputs):
+        """The same op and attrs over new inputs (shape re-inferred)."""
+        if all(a is b for a, b in zip(inputs, self.inputs)) and len(inputs) == len(self.inputs):
+            return self
+        return Node(self.op, inputs, self.attrs)
+
+    def __repr__(self):
+        attrs = f" {{{self.attrs!r}}}" if self.attrs else ""
+        return f"<{self.op.name} %{self.uid} {self.shape} {self.dtype}{attrs}>"

@@ -1,0 +1,49 @@
+"""Variables: named weight arrays that compiled plans read in place."""
+import itertools
+
+import numpy as np
+
+from ..ops.dtypes import canonical_dtype
+
+_ids = itertools.count()
+
+
+class Variable:
+    """A weight: a contiguous NumPy array updated in place, so plans bound to it stay valid.
+
+    Hashed by identity: two variables with equal values are still two weights.
+    """
+
+    def __init__(self, value, name="variable", trainable=True, dtype=None, constraint=None):
+        dtype = canonical_dtype(dtype or np.asarray(value).dtype)
+        self._value = np.ascontiguousarray(np.array(value, dtype=dtype))
+        self.name = name
+        self.trainable = bool(trainable)
+        self.constraint = constraint
+        self.id = next(_ids)
+
+    @property
+    def value(self):
+        return self._value
+
+    @property
+    def shape(self):
+        return self._value.shape
+
+    @property
+    def dtype(self):
+        return str(self._value.dtype)
+
+    def numpy(self):
+        return self._value.copy()
+
+    def assign(self, value):
+        """Copy ``value`` into the weight's existing buffer (shape must match)."""
+        value = np.asarray(value)
+        if value.shape != self._value.shape:
+            raise ValueError(f"variable {self.name!r} has shape {self._value.shape}, "
+                             f"cannot assign a value of shape {value.shape}")
+        np.copyto(self._value, value, casting="unsafe")
+
+    def __repr__(self):
+        return f"<Variable {self.name} shape={self.shape} dtype={self.dtype}>"

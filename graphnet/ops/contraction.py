@@ -1,0 +1,74 @@
+"""Contractions: batched matrix product lowered to the GEMM kernel."""
+import numpy as np
+
+from .dtypes import broadcast_shapes, contiguous_strides, require_float
+from .elementwise import require_f32
+from .registry import CONTRACTION, Op, OpError, register
+
+
+def _mat_dims(shape, transposed):
+    rows, cols = shape[-2], shape[-1]
+    return (cols, rows) if transposed else (rows, cols)
+
+
+@register
+class MatMul(Op):
+    """MATMUL {transpose_a, transpose_b}: (..., M, K) @ (..., K, N) with batch broadcasting."""
+    name, group, arity = "MATMUL", CONTRACTION, 2
+
+    def infer(self, shapes, dtypes, attrs):
+        self.check_arity(shapes)
+        a, b = shapes
+        if len(a) < 2 or len(b) < 2:
+            raise OpError(f"MATMUL needs operands of rank >= 2, got shapes {a} and {b}")
+        m, ka = _mat_dims(a, attrs.get("transpose_a", False))
+        kb, n = _mat_dims(b, attrs.get("transpose_b", False))
+        if ka is not None and kb is not None and ka != kb:
+            raise OpError(f"MATMUL: inner dimensions differ: {a} @ {b} ({ka} != {kb})")
+        batch = broadcast_shapes(self.name, a[:-2], b[:-2])
+        return batch + (m, n), require_float(self.name, dtypes)
+
+    def perform(self, inputs, attrs):
+        a, b = inputs
+        if attrs.get("transpose_a", False):
+            a = np.swapaxes(a, -1, -2)
+        if attrs.get("transpose_b", False):
+            b = np.swapaxes(b, -1, -2)
+        return np.matmul(a, b)
+
+    def lower(self, node, ctx):
+        require_f32(node, ctx)
+        a, b = node.inputs
+        ta = bool(node.attrs.get("transpose_a", False))
+        tb = bool(node.attrs.get("transpose_b", False))
+        m, n = node.shape[-2:]
+        k = a.shape[-2] if ta else a.shape[-1]
+        lda, ldb = a.shape[-1], b.shape[-1]
+        out = ctx.out(node)
+        if not node.size:
+            return
+        if b.ndim == 2 and not ta and all(d == o for d, o in zip(a.shape[:-2], node.shape[:-2])):
+            # (..., M, K) @ (K, N): one GEMM over all leading rows
+            rows = int(np.prod(node.shape[:-1], dtype=np.int64))
+            ctx.emit("GN_K_GEMM", [0, int(tb), rows, n, k, ctx.inp(a), lda, ctx.inp(b), ldb,
+                                   out, n], [1.0, 0.0])
+            return
+        batch = node.shape[:-2]
+        strides = [_batch_strides(x.shape, batch) for x in (a, b, node)]
+        nb = int(np.prod(batch, dtype=np.int64))
+        ints = [int(ta), int(tb), m, n, k, ctx.inp(a), lda, ctx.inp(b), ldb, out, n,
+                nb, len(batch), *batch]
+        for s in strides:
+            ints += s
+        ctx.emit("GN_K_BATCH_GEMM", ints, [1.0, 0.0])
+
+
+def _batch_strides(shape, batch):
+    """Element strides of each batch index into an operand (0 where it broadcasts)."""
+    full = contiguous_strides(shape)
+    pad = len(batch) - (len(shape) - 2)
+    out = []
+    for i, d in enumerate(batch):
+        j = i - pad
+        out.append(0 if j < 0 or shape[j] == 1 and d != 1 else full[j])
+    return out

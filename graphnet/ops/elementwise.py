@@ -1,0 +1,242 @@
+"""Elementwise ops: unary maths and activations, binary arithmetic and comparisons
+with broadcasting, WHERE and CAST. Each lowers to one kernel call."""
+import math
+
+import numpy as np
+
+from .dtypes import (C_DTYPE, FLOAT_TYPES, broadcast_shapes, broadcast_strides,
+                     canonical_dtype, require_float)
+from .registry import ELEMENTWISE, Op, OpError, register, register_instance
+
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def _sigmoid(x):
+    with np.errstate(over="ignore"):
+        return np.where(x >= 0, 1 / (1 + np.exp(-x)), np.exp(x) / (1 + np.exp(x)))
+
+
+def _softplus(x):
+    with np.errstate(over="ignore"):
+        return np.log1p(np.exp(-np.abs(x))) + np.maximum(x, 0)
+
+
+def _hard_sigmoid(x):
+    return np.clip(x / 6.0 + 0.5, 0.0, 1.0)
+
+
+def _gelu_tanh(x):
+    return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
+
+
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+# name: (C enum, NumPy reference f(x, alpha, beta), default alpha, default beta)
+UNARY = {
+    "NEG": ("GN_U_NEG", lambda x, a, b: -x),
+    "ABS": ("GN_U_ABS", lambda x, a, b: np.abs(x)),
+    "SIGN": ("GN_U_SIGN", lambda x, a, b: np.sign(x)),
+    "SQUARE": ("GN_U_SQUARE", lambda x, a, b: x * x),
+    "SQRT": ("GN_U_SQRT", lambda x, a, b: np.sqrt(x)),
+    "RSQRT": ("GN_U_RSQRT", lambda x, a, b: 1 / np.sqrt(x)),
+    "RECIPROCAL": ("GN_U_RECIPROCAL", lambda x, a, b: 1 / x),
+    "EXP": ("GN_U_EXP", lambda x, a, b: np.exp(x)),
+    "EXPM1": ("GN_U_EXPM1", lambda x, a, b: np.expm1(x)),
+    "LOG": ("GN_U_LOG", lambda x, a, b: np.log(x)),
+    "LOG1P": ("GN_U_LOG1P", lambda x, a, b: np.log1p(x)),
+    "SIN": ("GN_U_SIN", lambda x, a, b: np.sin(x)),
+    "COS": ("GN_U_COS", lambda x, a, b: np.cos(x)),
+    "TAN": ("GN_U_TAN", lambda x, a, b: np.tan(x)),
+    "ATAN": ("GN_U_ATAN", lambda x, a, b: np.arctan(x)),
+    "TANH": ("GN_U_TANH", lambda x, a, b: np.tanh(x)),
+    "SIGMOID": ("GN_U_SIGMOID", lambda x, a, b: _sigmoid(x)),
+    "RELU": ("GN_U_RELU", lambda x, a, b: np.maximum(x, 0)),
+    "RELU6": ("GN_U_RELU6", lambda x, a, b: np.minimum(np.maximum(x, 0), 6)),
+    "LEAKY_RELU": ("GN_U_LEAKY_RELU", lambda x, a, b: np.where(x >= 0, x, a * x)),
+    "ELU": ("GN_U_ELU", lambda x, a, b: np.where(x > 0, x, a * np.expm1(np.minimum(x, 0)))),
+    "SELU": ("GN_U_SELU", lambda x, a, b: SELU_SCALE * np.where(
+        x > 0, x, SELU_ALPHA * np.expm1(np.minimum(x, 0)))),
+    "SOFTPLUS": ("GN_U_SOFTPLUS", lambda x, a, b: _softplus(x)),
+    "SOFTSIGN": ("GN_U_SOFTSIGN", lambda x, a, b: x / (1 + np.abs(x))),
+    "HARD_SIGMOID": ("GN_U_HARD_SIGMOID", lambda x, a, b: _hard_sigmoid(x)),
+    "HARD_SILU": ("GN_U_HARD_SILU", lambda x, a, b: x * _hard_sigmoid(x)),
+    "GELU": ("GN_U_GELU", lambda x, a, b: 0.5 * x * (1 + _erf(x / math.sqrt(2)))),
+    "GELU_TANH": ("GN_U_GELU_TANH", lambda x, a, b: _gelu_tanh(x)),
+    "SILU": ("GN_U_SILU", lambda x, a, b: x * _sigmoid(x)),
+    "MISH": ("GN_U_MISH", lambda x, a, b: x * np.tanh(_softplus(x))),
+    "LOG_SIGMOID": ("GN_U_LOG_SIGMOID", lambda x, a, b: -_softplus(-x)),
+    "ERF": ("GN_U_ERF", lambda x, a, b: _erf(x)),
+    "FLOOR": ("GN_U_FLOOR", lambda x, a, b: np.floor(x)),
+    "CEIL": ("GN_U_CEIL", lambda x, a, b: np.ceil(x)),
+    "ROUND": ("GN_U_ROUND", lambda x, a, b: np.round(x)),
+    "CLIP": ("GN_U_CLIP", lambda x, a, b: np.minimum(np.maximum(x, a), b)),
+    "AFFINE": ("GN_U_AFFINE", lambda x, a, b: a * x + b),
+    "POW_SCALAR": ("GN_U_POW_SCALAR", lambda x, a, b: np.power(x, a)),
+}
+
+# name: (C enum, NumPy reference, result kind) with kind "float", "bool" or "logical"
+BINARY = {
+    "ADD": ("GN_B_ADD", np.add, "float"),
+    "SUB": ("GN_B_SUB", np.subtract, "float"),
+    "MUL": ("GN_B_MUL", np.multiply, "float"),
+    "DIV": ("GN_B_DIV", np.divide, "float"),
+    "POW": ("GN_B_POW", np.power, "float"),
+    "MAXIMUM": ("GN_B_MAXIMUM", np.maximum, "float"),
+    "MINIMUM": ("GN_B_MINIMUM", np.minimum, "float"),
+    "MOD": ("GN_B_MOD", np.mod, "float"),
+    "FLOOR_DIV": ("GN_B_FLOOR_DIV", np.floor_divide, "float"),
+    "ATAN2": ("GN_B_ATAN2", np.arctan2, "float"),
+    "EQUAL": ("GN_B_EQUAL", np.equal, "bool"),
+    "NOT_EQUAL": ("GN_B_NOT_EQUAL", np.not_equal, "bool"),
+    "LESS": ("GN_B_LESS", np.less, "bool"),
+    "LESS_EQUAL": ("GN_B_LESS_EQUAL", np.less_equal, "bool"),
+    "GREATER": ("GN_B_GREATER", np.greater, "bool"),
+    "GREATER_EQUAL": ("GN_B_GREATER_EQUAL", np.greater_equal, "bool"),
+    "LOGICAL_AND": ("GN_B_LOGICAL_AND", np.logical_and, "logical"),
+    "LOGICAL_OR": ("GN_B_LOGICAL_OR", np.logical_or, "logical"),
+    "LOGICAL_XOR": ("GN_B_LOGICAL_XOR", np.logical_xor, "logical"),
+}
+
+
+def require_f32(node, ctx):
+    """The C kernels compute in float32; anything else is refused, never run in NumPy."""
+    for x in (node,) + node.inputs:
+        if x.dtype == "float64":
+            raise OpError(f"{node.op.name}: the C kernels compute in float32, got float64 "
+                          "(use backend='reference' for float64)")
+
+
+class Unary(Op):
+    group = ELEMENTWISE
+    arity = 1
+
+    def __init__(self, name, c_name, ref):
+        self.name, self.c_name, self.ref = name, c_name, ref
+
+    def infer(self, shapes, dtypes, attrs):
+        self.check_arity(shapes)
+        return shapes[0], require_float(self.name, dtypes)
+
+    def perform(self, inputs, attrs):
+        x = inputs[0]
+        with np.errstate(all="ignore"):
+            out = self.ref(x, attrs.get("alpha", 0.0), attrs.get("beta", 0.0))
+        return np.asarray(out, dtype=x.dtype)
+
+    def lower(self, node, ctx):
+        require_f32(node, ctx)
+        ctx.emit("GN_K_UNARY", [ctx.c(self.c_name), ctx.numel(node), ctx.inp(node.inputs[0]),
+                                ctx.out(node)],
+                 [attrs_float(node, "alpha"), attrs_float(node, "beta")])
+
+
+def attrs_float(node, key):
+    return float(node.attrs.get(key, 0.0))
+
+
+class Binary(Op):
+    group = ELEMENTWISE
+    arity = 2
+
+    def __init__(self, name, c_name, ref, kind):
+        self.name, self.c_name, self.ref, self.kind = name, c_name, ref, kind
+
+    def infer(self, shapes, dtypes, attrs):
+        self.check_arity(shapes)
+        shape = broadcast_shapes(self.name, *shapes)
+        if self.kind == "logical":
+            if any(d != "bool" for d in dtypes):
+                raise OpError(f"{self.name} needs bool inputs, got {' and '.join(dtypes)}")
+            return shape, "bool"
+        dtype = require_float(self.name, dtypes)
+        return shape, "bool" if self.kind == "bool" else dtype
+
+    def perform(self, inputs, attrs):
+        with np.errstate(all="ignore"):
+            out = self.ref(*inputs)
+        return np.asarray(out, dtype=np.dtype(self.infer_dtype(inputs)))
+
+    def infer_dtype(self, inputs):
+        return "bool" if self.kind != "float" else inputs[0].dtype
+
+    def lower(self, node, ctx):
+        require_f32(node, ctx)
+        a, b = node.inputs
+        ints = [ctx.c(self.c_name), len(node.shape), ctx.inp(a), ctx.inp(b), ctx.out(node)]
+        ints += list(node.shape) + list(broadcast_strides(a.shape, node.shape))
+        ints += list(broadcast_strides(b.shape, node.shape))
+        ctx.emit("GN_K_BINARY", ints)
+
+
+for _name, (_c, _ref) in UNARY.items():
+    register_instance(Unary(_name, _c, _ref))
+for _name, (_c, _ref, _kind) in BINARY.items():
+    register_instance(Binary(_name, _c, _ref, _kind))
+
+
+@register
+class Where(Op):
+    """WHERE(cond, a, b): a where cond else b, broadcasting all three."""
+    name, group, arity = "WHERE", ELEMENTWISE, 3
+
+    def infer(self, shapes, dtypes, attrs):
+        self.check_arity(shapes)
+        if dtypes[0] != "bool":
+            raise OpError(f"WHERE needs a bool condition, got {dtypes[0]}")
+        return broadcast_shapes(self.name, *shapes), require_float(self.name, dtypes[1:])
+
+    def perform(self, inputs, attrs):
+        return np.where(*inputs).astype(inputs[1].dtype)
+
+    def lower(self, node, ctx):
+        require_f32(node, ctx)
+        c, a, b = node.inputs
+        ints = [len(node.shape), ctx.inp(c), ctx.inp(a), ctx.inp(b), ctx.out(node)]
+        ints += list(node.shape)
+        for x in (c, a, b):
+            ints += list(broadcast_strides(x.shape, node.shape))
+        ctx.emit("GN_K_WHERE", ints)
+
+
+@register
+class Cast(Op):
+    """CAST(x) {dtype}: convert elements (float to int truncates toward zero)."""
+    name, group, arity = "CAST", ELEMENTWISE, 1
+
+    def infer(self, shapes, dtypes, attrs):
+        self.check_arity(shapes)
+        return shapes[0], canonical_dtype(attrs["dtype"])
+
+    def perform(self, inputs, attrs):
+        x = inputs[0]
+        if attrs["dtype"] == "bool":
+            return x != 0
+        with np.errstate(all="ignore"):
+            return x.astype(attrs["dtype"])
+
+    def lower(self, node, ctx):
+        x = node.inputs[0]
+        ctx.emit("GN_K_CAST", [ctx.numel(node), ctx.inp(x), C_DTYPE[x.dtype], ctx.out(node),
+                               C_DTYPE[node.dtype]])
+
+
+def is_float(dtype):
+    return dtype in FLOAT_TYPES
+
+
+@register
+class FullLike(Op):
+    """FULL_LIKE(x) {value}: an array of x's shape and dtype filled with ``value``."""
+    name, group, arity = "FULL_LIKE", ELEMENTWISE, 1
+
+    def infer(self, shapes, dtypes, attrs):
+        self.check_arity(shapes)
+        return shapes[0], require_float(self.name, dtypes)
+
+    def perform(self, inputs, attrs):
+        return np.full(inputs[0].shape, attrs["value"], dtype=inputs[0].dtype)
+
+    def lower(self, node, ctx):
+        require_f32(node, ctx)
+        ctx.emit("GN_K_FILL", [ctx.numel(node), ctx.out(node)], [float(node.attrs["value"])])

@@ -1,0 +1,210 @@
+"""Layout ops: move or copy elements without arithmetic.
+
+RESHAPE is a view (no kernel); the others lower to the strided-copy kernel.
+"""
+import numpy as np
+
+from .dtypes import broadcast_shapes, broadcast_strides, contiguous_strides, normalize_axis
+from .registry import LAYOUT, Op, OpError, register
+
+
+def _prod(dims):
+    out = 1
+    for d in dims:
+        out *= d
+    return out
+
+
+def _elem_size(dtype):
+    return np.dtype(dtype).itemsize
+
+
+def emit_copy(ctx, shape, src_slot, src_strides, dst_slot, dst_strides, dtype,
+              src_offset=0, dst_offset=0):
+    """One GN_K_COPY step (offsets and strides in elements)."""
+    ints = [len(shape), _elem_size(dtype), src_slot, src_offset, dst_slot, dst_offset]
+    ints += list(shape) + list(src_strides) + list(dst_strides)
+    ctx.emit("GN_K_COPY", ints)
+
+
+@register
+class Reshape(Op):
+    """RESHAPE {shape}: entries are sizes, -1 (inferred) or ("in", i) (input dim i)."""
+    name, group, arity = "RESHAPE", LAYOUT, 1
+
+    def infer(self, shapes, dtypes, attrs):
+        self.check_arity(shapes)
+        src = shapes[0]
+        spec = attrs["shape"]
+        out, used, infer_at = [], set(), None
+        for i, s in enumerate(spec):
+            if isinstance(s, tuple):
+                used.add(s[1])
+                out.append(src[s[1]])
+            elif s == -1:
+                if infer_at is not None:
+                    raise OpError(f"RESHAPE: target {spec} has more than one -1")
+                infer_at = i
+                out.append(-1)
+            else:
+                out.append(int(s))
+        rest_src = [d for j, d in enumerate(src) if j not in used]
+        rest_out = [d for j, d in enumerate(out) if j != infer_at and not isinstance(spec[j], tuple)]
+        known = None not in rest_src
+        if infer_at is not None:
+            if not known:
+                out[infer_at] = None
+            else:
+                denom = _prod(rest_out)
+                total = _prod(rest_src)
+                if denom == 0 or total % denom:
+                    raise OpError(f"RESHAPE: cannot reshape {tuple(src)} into {_show(spec)}")
+                out[infer_at] = total // denom
+        elif known and _prod(rest_src) != _prod(rest_out):
+            raise OpError(f"RESHAPE: cannot reshape {tuple(src)} ({_prod(rest_src)} elements "
+                          f"besides copied dims) into {_show(spec)}")
+        return tuple(out), dtypes[0]
+
+    def perform(self, inputs, attrs):
+        x = inputs[0]
+        shape = [x.shape[s[1]] if isinstance(s, tuple) else s for s in attrs["shape"]]
+        return x.reshape(shape)
+
+    def lower(self, node, ctx):
+        ctx.view(node, node.inputs[0])
+
+
+def _show(spec):
+    return "(" + ", ".join(f"in[{s[1]}]" if isinstance(s, tuple) else str(s) for s in spec) + ")"
+
+
+@register
+class Transpose(Op):
+    """TRANSPOSE {perm}: out.shape[i] = x.shape[perm[i]]."""
+    name, group, arity = "TRANSPOSE", LAYOUT, 1
+
+    def infer(self, shapes, dtypes, attrs):
+        self.check_arity(shapes)
+        perm = attrs["perm"]
+        if sorted(perm) != list(range(len(shapes[0]))):
+            raise OpError(f"TRANSPOSE: perm {perm} is not a permutation of the axes of "
+                          f"shape {shapes[0]}")
+        return tuple(shapes[0][p] for p in perm), dtypes[0]
+
+    def perform(self, inputs, attrs):
+        return np.ascontiguousarray(np.transpose(inputs[0], attrs["perm"]))
+
+    def lower(self, node, ctx):
+        x = node.inputs[0]
+        src = contiguous_strides(x.shape)
+        emit_copy(ctx, node.shape, ctx.inp(x), [src[p] for p in node.attrs["perm"]],
+                  ctx.out(node), contiguous_strides(node.shape), node.dtype)
+
+
+@register
+class Concatenate(Op):
+    """CONCATENATE {axis}: join inputs along an existing axis."""
+    name, group, arity = "CONCATENATE", LAYOUT, None
+
+    def infer(self, shapes, dtypes, attrs):
+        if not shapes:
+            raise OpError("CONCATENATE needs at least one input")
+        rank = len(shapes[0])
+        axis = normalize_axis(self.name, attrs["axis"], rank)
+        for s in shapes:
+            if len(s) != rank or any(a != b and None not in (a, b)
+                                     for i, (a, b) in enumerate(zip(s, shapes[0])) if i != axis):
+                raise OpError("CONCATENATE: inputs must match except on axis "
+                              f"{attrs['axis']}, got shapes {', '.join(map(str, shapes))}")
+        if len(set(dtypes)) > 1:
+            raise OpError(f"CONCATENATE: inputs have different dtypes {dtypes}")
+        out = list(broadcast_shapes(self.name, *[s[:axis] + (1,) + s[axis + 1:] for s in shapes]))
+        sizes = [s[axis] for s in shapes]
+        out[axis] = None if None in sizes else sum(sizes)
+        return tuple(out), dtypes[0]
+
+    def perform(self, inputs, attrs):
+        return np.concatenate(inputs, axis=attrs["axis"])
+
+    def lower(self, node, ctx):
+        axis = attrs_axis(node)
+        out_strides = contiguous_strides(node.shape)
+        out, offset = ctx.out(node), 0
+        for x in node.inputs:
+            emit_copy(ctx, x.shape, ctx.inp(x), contiguous_strides(x.shape), out, out_strides,
+                      node.dtype, dst_offset=offset * out_strides[axis])
+            offset += x.shape[axis]
+
+
+def attrs_axis(node):
+    return normalize_axis(node.op.name, node.attrs["axis"], len(node.shape))
+
+
+@register
+class Slice(Op):
+    """SLICE {begin, end, step}: basic strided slicing, one entry per axis (numpy rules)."""
+    name, group, arity = "SLICE", LAYOUT, 1
+
+    def infer(self, shapes, dtypes, attrs):
+        self.check_arity(shapes)
+        shape = shapes[0]
+        begin, end, step = attrs["begin"], attrs["end"], attrs["step"]
+        if not len(begin) == len(end) == len(step) == len(shape):
+            raise OpError(f"SLICE: begin/end/step need {len(shape)} entries for shape {shape}")
+        out = []
+        for d, b, e, s in zip(shape, begin, end, step):
+            if s == 0:
+                raise OpError("SLICE: step cannot be 0")
+            out.append(None if d is None else len(range(*slice(b, e, s).indices(d))))
+        return tuple(out), dtypes[0]
+
+    def perform(self, inputs, attrs):
+        index = tuple(slice(b, e, s) for b, e, s in
+                      zip(attrs["begin"], attrs["end"], attrs["step"]))
+        return np.ascontiguousarray(inputs[0][index])
+
+    def lower(self, node, ctx):
+        x = node.inputs[0]
+        base = contiguous_strides(x.shape)
+        offset, strides = 0, []
+        for d, st, b, e, s in zip(x.shape, base, node.attrs["begin"], node.attrs["end"],
+                                  node.attrs["step"]):
+            start = slice(b, e, s).indices(d)[0]
+            offset += start * st
+            strides.append(st * s)
+        if node.size:
+            emit_copy(ctx, node.shape, ctx.inp(x), strides, ctx.out(node),
+                      contiguous_strides(node.shape), node.dtype, src_offset=offset)
+        else:
+            ctx.out(node)
+
+
+@register
+class BroadcastTo(Op):
+    """BROADCAST_TO {shape}: materialize numpy broadcasting; -1 keeps the input's dim."""
+    name, group, arity = "BROADCAST_TO", LAYOUT, 1
+
+    def infer(self, shapes, dtypes, attrs):
+        self.check_arity(shapes)
+        src = shapes[0]
+        target = list(attrs["shape"])
+        pad = len(target) - len(src)
+        if pad < 0:
+            raise OpError(f"BROADCAST_TO: cannot broadcast {src} to fewer dims {tuple(target)}")
+        for i, t in enumerate(target):
+            if t == -1:
+                target[i] = src[i - pad] if i >= pad else 1
+        out = broadcast_shapes(self.name, src, tuple(target))
+        if tuple(out) != tuple(target) and None not in target:
+            raise OpError(f"BROADCAST_TO: cannot broadcast {src} to {tuple(target)}")
+        return tuple(target), dtypes[0]
+
+    def perform(self, inputs, attrs):
+        shape = self.infer([inputs[0].shape], [str(inputs[0].dtype)], attrs)[0]
+        return np.ascontiguousarray(np.broadcast_to(inputs[0], shape))
+
+    def lower(self, node, ctx):
+        x = node.inputs[0]
+        emit_copy(ctx, node.shape, ctx.inp(x), broadcast_strides(x.shape, node.shape),
+                  ctx.out(node), contiguous_strides(node.shape), node.dtype)
+

@@ -1,0 +1,147 @@
+"""Reductions over axes, arg-reductions, and softmax / log-softmax.
+
+All lower to kernels over an (outer, n, inner) view; reduced axes that are not
+adjacent are first moved to the end by one strided copy.
+"""
+import numpy as np
+
+from .dtypes import contiguous_strides, normalize_axis, require_float
+from .elementwise import require_f32
+from .layout import emit_copy
+from .registry import NN, REDUCE, Op, OpError, register_instance
+
+
+def _prod(dims):
+    out = 1
+    for d in dims:
+        out *= d
+    return out
+
+
+def normalize_axes(op_name, axes, rank):
+    if axes is None:
+        return tuple(range(rank))
+    axes = sorted({normalize_axis(op_name, a, rank) for a in axes})
+    return tuple(axes)
+
+
+def reduced_shape(shape, axes, keepdims):
+    if keepdims:
+        return tuple(1 if i in axes else d for i, d in enumerate(shape))
+    return tuple(d for i, d in enumerate(shape) if i not in axes)
+
+
+def outer_n_inner(shape, axes):
+    """(outer, n, inner) when ``axes`` are adjacent, else None."""
+    if not axes:
+        return _prod(shape), 1, 1
+    if list(axes) != list(range(axes[0], axes[-1] + 1)):
+        return None
+    return (_prod(shape[:axes[0]]), _prod(shape[axes[0]:axes[-1] + 1]),
+            _prod(shape[axes[-1] + 1:]))
+
+
+class Reduce(Op):
+    """REDUCE_* {axes, keepdims}: axes None reduces everything."""
+    group = REDUCE
+    arity = 1
+
+    def __init__(self, name, c_name, ref, kind="float"):
+        self.name, self.c_name, self.ref, self.kind = name, c_name, ref, kind
+
+    def infer(self, shapes, dtypes, attrs):
+        self.check_arity(shapes)
+        axes = normalize_axes(self.name, attrs.get("axes"), len(shapes[0]))
+        if self.kind == "bool":
+            if dtypes[0] != "bool":
+                raise OpError(f"{self.name} needs a bool input, got {dtypes[0]}")
+            dtype = "bool"
+        else:
+            dtype = require_float(self.name, dtypes)
+            if self.kind == "index":
+                if len(axes) != 1:
+                    raise OpError(f"{self.name} reduces exactly one axis, got {attrs.get('axes')}")
+                dtype = "int64"
+        return reduced_shape(shapes[0], axes, attrs.get("keepdims", False)), dtype
+
+    def perform(self, inputs, attrs):
+        x = inputs[0]
+        axes = normalize_axes(self.name, attrs.get("axes"), x.ndim)
+        keep = attrs.get("keepdims", False)
+        with np.errstate(all="ignore"):
+            if self.kind == "index":
+                out = self.ref(x, axis=axes[0])
+                return np.expand_dims(out, axes[0]) if keep else out
+            if x.size == 0 and self.name in ("REDUCE_MAX", "REDUCE_MIN"):
+                fill = -np.inf if self.name == "REDUCE_MAX" else np.inf
+                return np.full(reduced_shape(x.shape, axes, keep), fill, x.dtype)
+            out = self.ref(x, axis=axes, keepdims=keep)
+        return np.asarray(out, dtype=x.dtype)
+
+    def lower(self, node, ctx):
+        require_f32(node, ctx)
+        x = node.inputs[0]
+        axes = normalize_axes(self.name, node.attrs.get("axes"), x.ndim)
+        src, view = ctx.inp(x), outer_n_inner(x.shape, axes)
+        if view is None:
+            kept = [i for i in range(x.ndim) if i not in axes]
+            perm = kept + list(axes)
+            moved = tuple(x.shape[p] for p in perm)
+            tmp = ctx.temp(x.size * np.dtype(x.dtype).itemsize)
+            base = contiguous_strides(x.shape)
+            emit_copy(ctx, moved, src, [base[p] for p in perm], tmp,
+                      contiguous_strides(moved), x.dtype)
+            src = tmp
+            view = (_prod(moved[:len(kept)]), _prod(moved[len(kept):]), 1)
+        ctx.emit("GN_K_REDUCE", [ctx.c(self.c_name), *view, src, ctx.out(node)])
+
+
+def _sumsq(x, axis, keepdims):
+    return np.sum(x * x, axis=axis, keepdims=keepdims)
+
+
+for _args in [("REDUCE_SUM", "GN_R_SUM", np.sum), ("REDUCE_MEAN", "GN_R_MEAN", np.mean),
+              ("REDUCE_MAX", "GN_R_MAX", np.max), ("REDUCE_MIN", "GN_R_MIN", np.min),
+              ("REDUCE_PROD", "GN_R_PROD", np.prod), ("REDUCE_SUMSQ", "GN_R_SUMSQ", _sumsq),
+              ("ARGMAX", "GN_R_ARGMAX", np.argmax, "index"),
+              ("ARGMIN", "GN_R_ARGMIN", np.argmin, "index"),
+              ("REDUCE_ANY", "GN_R_ANY", np.any, "bool"),
+              ("REDUCE_ALL", "GN_R_ALL", np.all, "bool")]:
+    register_instance(Reduce(*_args))
+
+
+class Softmax(Op):
+    """SOFTMAX / LOG_SOFTMAX {axis}: stable (max subtracted) along one axis."""
+    group = NN
+    arity = 1
+
+    def __init__(self, name, log):
+        self.name, self.log = name, log
+
+    def infer(self, shapes, dtypes, attrs):
+        self.check_arity(shapes)
+        normalize_axis(self.name, attrs.get("axis", -1), len(shapes[0]))
+        return shapes[0], require_float(self.name, dtypes)
+
+    def perform(self, inputs, attrs):
+        x = inputs[0]
+        axis = attrs.get("axis", -1)
+        with np.errstate(all="ignore"):
+            shifted = x - np.max(x, axis=axis, keepdims=True)
+            if self.log:
+                out = shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+            else:
+                e = np.exp(shifted)
+                out = e / np.sum(e, axis=axis, keepdims=True)
+        return out.astype(x.dtype)
+
+    def lower(self, node, ctx):
+        require_f32(node, ctx)
+        x = node.inputs[0]
+        axis = normalize_axis(self.name, node.attrs.get("axis", -1), x.ndim)
+        view = outer_n_inner(x.shape, (axis,))
+        ctx.emit("GN_K_SOFTMAX", [int(self.log), *view, ctx.inp(x), ctx.out(node)])
+
+
+register_instance(Softmax("SOFTMAX", False))
+register_instance(Softmax("LOG_SOFTMAX", True))

@@ -1,0 +1,112 @@
+"""``gn.function``: a compiled callable from input tensors to output tensors.
+
+Plans are compiled per input signature (shapes and dtypes) and cached. The
+compiled path runs on the C kernels only; ``backend="reference"`` runs the
+NumPy reference interpreter over the same graph instead.
+"""
+import numpy as np
+
+from ..graph.graph import topological_order
+from ..graph.tensor import SymbolicTensor
+from .reference import evaluate
+
+BACKENDS = ("c", "reference")
+
+
+def _node(t, what):
+    if isinstance(t, SymbolicTensor):
+        return t.node
+    raise TypeError(f"{what} must be symbolic tensors (from gn.Input or a layer), got "
+                    f"{type(t).__name__}")
+
+
+def _convertible(src, dst):
+    """Numbers convert as Keras converts them, except floats into integer or bool inputs."""
+    if src.kind not in "biuf" or dst.kind not in "biuf":
+        return False
+    return not (src.kind == "f" and dst.kind in "biu")
+
+
+def describe_shape(shape):
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + \
+        ("," if len(shape) == 1 else "") + ")"
+
+
+class Function:
+    """Compiled ``outputs = f(inputs)``; call with arrays in the order of ``inputs``."""
+
+    def __init__(self, inputs, outputs, backend="c", name="function"):
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        self.name = name
+        self.backend = backend
+        self.single_output = isinstance(outputs, SymbolicTensor)
+        outputs = [outputs] if self.single_output else list(outputs)
+        inputs = [inputs] if isinstance(inputs, SymbolicTensor) else list(inputs)
+        self.input_nodes = [_node(t, "inputs") for t in inputs]
+        self.output_nodes = [_node(t, "outputs") for t in outputs]
+        self.input_names = [t.name or n.attrs.get("name", f"input_{i}")
+                            for i, (t, n) in enumerate(zip(inputs, self.input_nodes))]
+        for n, name in zip(self.input_nodes, self.input_names):
+            if n.op.name != "INPUT":
+                raise TypeError(f"{self.name}: input {name!r} is not a graph input "
+                                "(use gn.Input)")
+        fed = {n.attrs["uid"] for n in self.input_nodes}
+        for node in topological_order(self.output_nodes):
+            if node.op.name == "INPUT" and node.attrs["uid"] not in fed:
+                raise ValueError(f"{self.name}: the outputs depend on input "
+                                 f"{node.attrs['name']!r}, which is not among the inputs")
+        self._cache = {}
+        self.last_report = None
+
+    # -- checking ------------------------------------------------------------
+    def check_inputs(self, arrays):
+        if len(arrays) != len(self.input_nodes):
+            raise ValueError(f"{self.name} expects {len(self.input_nodes)} input(s) "
+                             f"({', '.join(self.input_names)}), got {len(arrays)}")
+        checked = []
+        for array, node, name in zip(arrays, self.input_nodes, self.input_names):
+            array = np.asarray(array)
+            expected = node.shape
+            if array.ndim != len(expected) or any(
+                    e is not None and e != a for e, a in zip(expected, array.shape)):
+                raise ValueError(
+                    f"{self.name}: input {name!r} expects shape {describe_shape(expected)} "
+                    f"(None is any size, e.g. the batch), got an array of shape "
+                    f"{describe_shape(array.shape)}")
+            want = node.dtype
+            if not _convertible(array.dtype, np.dtype(want)):
+                raise TypeError(f"{self.name}: input {name!r} expects dtype {want}, got "
+                                f"{array.dtype} (floats are not silently truncated to ints)")
+            checked.append(np.ascontiguousarray(array, dtype=want))
+        return checked
+
+    # -- running -------------------------------------------------------------
+    def executable(self, shapes):
+        """The compiled Executable for these concrete input shapes (compiled once)."""
+        from ..compiler import compile_plan
+        from .executor import Executable
+        key = tuple(tuple(s) for s in shapes)
+        exe = self._cache.get(key)
+        if exe is None:
+            plan, weights, report = compile_plan(self.input_nodes, self.output_nodes, key)
+            exe = Executable(plan, weights)
+            self._cache[key] = exe
+            self.last_report = report
+        return exe
+
+    def __call__(self, *arrays):
+        if len(arrays) == 1 and isinstance(arrays[0], (list, tuple)) and len(self.input_nodes) != 1:
+            arrays = tuple(arrays[0])
+        arrays = self.check_inputs(arrays)
+        if self.backend == "reference":
+            feed = {n.attrs["uid"]: a for n, a in zip(self.input_nodes, arrays)}
+            outs = [np.asarray(o) for o in evaluate(self.output_nodes, feed)]
+        else:
+            outs = self.executable([a.shape for a in arrays]).run(arrays)
+        return outs[0] if self.single_output else outs
+
+
+def function(inputs, outputs, backend="c", name="function"):
+    """Compile ``outputs`` as a function of ``inputs`` (like Keras's ``K.function``)."""
+    return Function(inputs, outputs, backend=backend, name=name)

@@ -1,0 +1,22 @@
+"""``gn.utils``: helpers Keras users reach for."""
+import numpy as np
+
+from .initializers import set_random_seed  # noqa: F401
+
+
+def to_categorical(y, num_classes=None, dtype="float32"):
+    """One-hot encode integer class labels (as keras.utils.to_categorical)."""
+    y = np.asarray(y, dtype="int64")
+    shape = y.shape
+    if shape and shape[-1] == 1 and len(shape) > 1:
+        shape = shape[:-1]
+    y = y.reshape(-1)
+    if y.size and y.min() < 0:
+        raise ValueError(f"to_categorical: labels must be >= 0, got {y.min()}")
+    num_classes = int(y.max()) + 1 if num_classes is None else int(num_classes)
+    if y.size and y.max() >= num_classes:
+        raise ValueError(f"to_categorical: label {y.max()} is out of range for "
+                         f"{num_classes} classes")
+    out = np.zeros((y.size, num_classes), dtype=dtype)
+    out[np.arange(y.size), y] = 1
+    return out.reshape(shape + (num_classes,))
