@@ -21,16 +21,20 @@ def specialize(inputs, outputs, shapes, training=False):
     return new_outputs[len(outputs):], new_outputs[:len(outputs)]
 
 
-def compile_plan(inputs, outputs, shapes, report=None, training=False):
+def compile_plan(inputs, outputs, shapes, report=None, training=False, updates=()):
     """Compile the graph from INPUT nodes ``inputs`` to ``outputs`` for concrete ``shapes``.
 
-    Returns ``(plan, weights, report)``: weights are the Variables the plan reads, in
-    the order of ``plan.weight_specs``.
+    ``updates`` are (Variable, Node) pairs: after each run the variable holds the node's
+    value (the training step's optimizer updates). Returns ``(plan, weights, report)``:
+    weights are the Variables the plan reads or writes, in ``plan.weight_specs`` order.
     """
     report = report or CompileReport()
-    inputs, outputs = specialize(inputs, outputs, shapes, training)
-    outputs = run_phases(outputs, report)
-    plan, weights = lower(inputs, outputs)
+    update_vars = [v for v, _ in updates]
+    inputs, nodes = specialize(inputs, list(outputs) + [n for _, n in updates], shapes,
+                               training)
+    nodes = run_phases(nodes, report)
+    outputs, news = nodes[:len(outputs)], nodes[len(outputs):]
+    plan, weights = lower(inputs, outputs, list(zip(update_vars, news)))
     report.kernel_count = plan.kernel_count
     report.arena_bytes = plan.arena_bytes
     report.unplanned_bytes = plan.unplanned_bytes

@@ -7,6 +7,7 @@ arena buffers their offsets.
 import numpy as np
 
 from ..graph.graph import topological_order
+from ..graph.node import Node
 from ..ops.registry import OpError
 from ..runtime.cext import lib
 from .memory import plan_arena
@@ -120,6 +121,21 @@ class Lowering:
                 self.emit("GN_K_COPY", [1, size, self.inp(node), 0, self._slot(dst, 0), 0,
                                         n, 1, 1])
 
+    def write_updates(self, updates):
+        """Copy each new value into its variable's own buffer (weights stay in place)."""
+        for var, node in updates:
+            if var.shape != node.shape or var.dtype != node.dtype:
+                raise OpError(f"update of {var.name}: new value is {node.shape} {node.dtype}, "
+                              f"the variable is {var.shape} {var.dtype}")
+            target = Node("VARIABLE", (), {"var": var})
+            if id(target) not in self.where:
+                self.bind_source(target)
+            n = self.numel(node)
+            if n:
+                size = np.dtype(node.dtype).itemsize
+                self.emit("GN_K_COPY", [1, size, self.inp(node), 0, self.inp(target), 0,
+                                        n, 1, 1])
+
     def finish(self, input_specs, outputs):
         arena_bytes, unplanned = plan_arena([b for b in self.buffers if b.kind == ARENA])
         slots = []
@@ -143,11 +159,15 @@ class Lowering:
         )
 
 
-def lower(inputs, outputs):
-    """Lower a specialized graph. ``inputs`` are its INPUT nodes in feed order."""
+def lower(inputs, outputs, updates=()):
+    """Lower a specialized graph. ``inputs`` are its INPUT nodes in feed order;
+    ``updates`` are (Variable, Node) pairs written into the variables after every
+    output and new value has been computed (so all reads see the old values)."""
     ctx = Lowering([n.attrs["uid"] for n in inputs])
-    for node in topological_order(outputs):
+    news = [node for _, node in updates]
+    for node in topological_order(list(outputs) + news):
         node.op.lower(node, ctx)
     ctx.bind_outputs(outputs)
+    ctx.write_updates(updates)
     specs = [(n.attrs["name"], tuple(n.shape), n.dtype) for n in inputs]
     return ctx.finish(specs, outputs), list(ctx.weights)

@@ -35,7 +35,8 @@ def describe_shape(shape):
 class Function:
     """Compiled ``outputs = f(inputs)``; call with arrays in the order of ``inputs``."""
 
-    def __init__(self, inputs, outputs, backend="c", name="function"):
+    def __init__(self, inputs, outputs, backend="c", name="function", updates=(),
+                 training=False):
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         self.name = name
@@ -56,6 +57,9 @@ class Function:
             if node.op.name == "INPUT" and node.attrs["uid"] not in fed:
                 raise ValueError(f"{self.name}: the outputs depend on input "
                                  f"{node.attrs['name']!r}, which is not among the inputs")
+        self.updates = [(var, _node(t, "updates") if isinstance(t, SymbolicTensor) else t)
+                        for var, t in updates]
+        self.training = training
         self._cache = {}
         self.last_report = None
 
@@ -89,7 +93,8 @@ class Function:
         key = tuple(tuple(s) for s in shapes)
         exe = self._cache.get(key)
         if exe is None:
-            plan, weights, report = compile_plan(self.input_nodes, self.output_nodes, key)
+            plan, weights, report = compile_plan(self.input_nodes, self.output_nodes, key,
+                                                 training=self.training, updates=self.updates)
             exe = Executable(plan, weights)
             self._cache[key] = exe
             self.last_report = report
@@ -101,12 +106,20 @@ class Function:
         arrays = self.check_inputs(arrays)
         if self.backend == "reference":
             feed = {n.attrs["uid"]: a for n, a in zip(self.input_nodes, arrays)}
-            outs = [np.asarray(o) for o in evaluate(self.output_nodes, feed)]
+            values = evaluate(self.output_nodes + [n for _, n in self.updates], feed,
+                              self.training)
+            outs = [np.asarray(o) for o in values[:len(self.output_nodes)]]
+            for (var, _), value in zip(self.updates, values[len(self.output_nodes):]):
+                var.assign(value)
         else:
             outs = self.executable([a.shape for a in arrays]).run(arrays)
         return outs[0] if self.single_output else outs
 
 
-def function(inputs, outputs, backend="c", name="function"):
-    """Compile ``outputs`` as a function of ``inputs`` (like Keras's ``K.function``)."""
-    return Function(inputs, outputs, backend=backend, name=name)
+def function(inputs, outputs, updates=(), backend="c", name="function", training=False):
+    """Compile ``outputs`` as a function of ``inputs`` (like Keras's ``K.function``).
+
+    ``updates``: (Variable, tensor) pairs assigned after each call. ``training``: the
+    mode IN_TRAIN_PHASE nodes (dropout, ...) resolve to."""
+    return Function(inputs, outputs, backend=backend, name=name, updates=updates,
+                    training=training)

@@ -5,10 +5,14 @@ Tests use it as the oracle for the compiled path (``backend="reference"``).
 from ..graph.graph import topological_order
 
 
-def evaluate(outputs, feed):
-    """Evaluate ``outputs`` given ``feed``: {INPUT node uid: array}."""
+def evaluate(outputs, feed, training=False):
+    """Evaluate ``outputs`` given ``feed``: {INPUT node uid: array}; IN_TRAIN_PHASE
+    nodes take their ``training`` branch."""
     values = {}
     for node in topological_order(outputs):
+        if node.op.name == "IN_TRAIN_PHASE":
+            values[id(node)] = values[id(node.inputs[0 if training else 1])]
+            continue
         if node.op.name == "INPUT":
             uid = node.attrs["uid"]
             if uid not in feed:

@@ -1,0 +1,21 @@
+"""Test setup: import graphnet from this checkout; Keras (for conformance tests) on torch."""
+import os
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+os.environ.setdefault("KERAS_BACKEND", "torch")
+MNIST_DIR = os.path.join(os.path.dirname(ROOT), "shared", "data", "mnist")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_names():
+    """Each test starts with fresh automatic layer names and a seeded generator."""
+    import graphnet as gn
+    gn.backend.clear_session()
+    gn.utils.set_random_seed(1234)
+    np.random.seed(1234)
+    yield
