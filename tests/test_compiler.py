@@ -1,0 +1,161 @@
+"""Compiler passes, lowering, memory planning and plan caching."""
+import numpy as np
+import pytest
+
+import graphnet as gn
+from graphnet.compiler import CompileReport, compile_plan, run_phases, specialize
+from graphnet.engine.input_layer import placeholder
+from graphnet.graph import topological_order
+
+
+def _compiled(inputs, outputs, shapes):
+    report = CompileReport(keep_graphs=True)
+    plan, weights, report = compile_plan([t.node for t in inputs], [t.node for t in outputs],
+                                         shapes, report)
+    return plan, report
+
+
+def _ops_after(report, phase):
+    return report.graphs[phase]
+
+
+@pytest.mark.parametrize("build, fired, absent", [
+    (lambda x: gn.ops.multiply(x, 1.0), "remove_neutral_operand", "MUL"),
+    (lambda x: gn.ops.add(0.0, x), "remove_neutral_operand", "ADD"),
+    (lambda x: gn.ops.transpose(gn.ops.transpose(x, (1, 0)), (1, 0)), "merge_transposes",
+     "TRANSPOSE"),
+    (lambda x: gn.ops.reshape(gn.ops.reshape(x, (6,)), (2, 3)), "remove_identity_reshape",
+     "RESHAPE"),
+    (lambda x: gn.ops.cast(gn.ops.cast(x, "float32"), "float32"), None, "CAST"),
+])
+def test_simplifications_remove_ops_and_keep_numbers(build, fired, absent):
+    x = placeholder((2, 3))
+    y = gn.ops.relu(build(x))
+    plan, report = _compiled([x], [y], [(2, 3)])
+    if fired:
+        assert report.fired[fired] >= 1
+    assert absent not in _ops_after(report, "fuse")
+    a = np.random.randn(2, 3).astype("float32")
+    np.testing.assert_allclose(gn.function([x], y)(a), np.maximum(a, 0))
+
+
+def test_merge_reshapes_collapses_a_chain():
+    x = placeholder((2, 6))
+    y = gn.ops.relu(gn.ops.reshape(gn.ops.reshape(x, (3, 4)), (12,)))
+    plan, report = _compiled([x], [y], [(2, 6)])
+    assert report.fired["merge_reshapes"] == 1
+    assert _ops_after(report, "fuse").count("RESHAPE") == 1
+
+
+def test_constant_folding_computes_constant_subgraphs_once():
+    x = placeholder((3,))
+    c = gn.ops.exp(gn.ops.add(np.ones(3, "float32"), 1.0))
+    y = gn.ops.multiply(x, c)
+    plan, report = _compiled([x], [y], [(3,)])
+    assert report.fired["fold_constants"] == 2
+    assert plan.kernels == ["GN_K_BINARY"]
+    np.testing.assert_allclose(gn.function([x], y)(np.ones(3)), np.full(3, np.e ** 2), rtol=1e-6)
+
+
+def test_common_subexpressions_are_computed_once():
+    x = placeholder((4,))
+    y = gn.ops.add(gn.ops.exp(x), gn.ops.exp(x))
+    assert len(topological_order([y.node])) == 4
+    plan, report = _compiled([x], [y], [(4,)])
+    assert report.node_counts["fuse"] == 3
+    assert plan.kernels.count("GN_K_UNARY") == 1
+
+
+def test_dead_code_is_dropped_and_unused_weights_not_bound():
+    x = placeholder((4,))
+    unused = gn.ops.exp(x)  # noqa: F841  (never reaches an output)
+    y = gn.ops.relu(x)
+    plan, _ = _compiled([x], [y], [(4,)])
+    assert plan.kernels == ["GN_K_UNARY"] and plan.weight_specs == []
+
+
+def test_specialize_binds_the_batch_and_reinfers_shapes():
+    x = placeholder((None, 3))
+    y = gn.ops.sum(gn.ops.reshape(x, (-1,)), axis=0, keepdims=True)
+    (xs,), (ys,) = specialize([x.node], [y.node], [(5, 3)])
+    assert xs.shape == (5, 3) and ys.shape == (1,)
+
+
+def test_memory_planning_reuses_dead_buffers():
+    x = placeholder((64, 64))
+    y = x
+    for _ in range(6):
+        y = gn.ops.tanh(gn.ops.add(y, 1.0))
+    plan, report = _compiled([x], [y], [(64, 64)])
+    assert report.arena_bytes <= report.unplanned_bytes / 3
+    a = np.random.randn(64, 64).astype("float32")
+    ref = a
+    for _ in range(6):
+        ref = np.tanh(ref + 1)
+    np.testing.assert_allclose(gn.function([x], y)(a), ref, rtol=1e-5, atol=1e-6)
+
+
+def test_plans_are_cached_per_input_signature():
+    x = placeholder((None, 3))
+    f = gn.function([x], gn.ops.relu(x))
+    f(np.ones((2, 3)))
+    first = f.executable([(2, 3)])
+    f(np.ones((2, 3)))
+    assert f.executable([(2, 3)]) is first
+    f(np.ones((5, 3)))
+    assert len(f._cache) == 2
+
+
+def test_outputs_that_alias_inputs_or_each_other_are_copied():
+    x = placeholder((2, 2))
+    r = gn.ops.reshape(x, (4,))
+    f = gn.function([x], [x, r, r])
+    a = np.arange(4, dtype="float32").reshape(2, 2)
+    out = f(a)
+    np.testing.assert_array_equal(out[0], a)
+    np.testing.assert_array_equal(out[1], a.ravel())
+    out[1][0] = 99
+    assert out[2][0] == 0 and a[0, 0] == 0
+
+
+def test_phases_report_node_counts_and_graph_text():
+    x = placeholder((3,))
+    y = gn.ops.multiply(gn.ops.relu(x), 1.0)
+    report = CompileReport(keep_graphs=True)
+    run_phases([y.node], report)
+    assert set(report.graphs) == {"input", "simplify", "fold", "fuse"}
+    assert "MUL" in report.graphs["input"] and "MUL" not in report.graphs["simplify"]
+    assert "rewrites fired" in report.summary()
+
+
+def test_empty_batch_runs():
+    x = placeholder((None, 5))
+    w = np.ones((5, 2), "float32")
+    y = gn.ops.softmax(gn.ops.matmul(x, w))
+    out = gn.function([x], y)(np.zeros((0, 5), "float32"))
+    assert out.shape == (0, 2)
+
+
+def test_nan_and_inf_propagate_as_numbers():
+    x = placeholder((4,))
+    y = gn.ops.add(gn.ops.relu(x), 1.0)
+    out = gn.function([x], y)(np.array([np.nan, np.inf, -np.inf, 1], "float32"))
+    assert np.isnan(out[0]) and out[1] == np.inf and out[2] == 1 and out[3] == 2
+
+
+def test_reference_backend_and_float64_refusal():
+    x = placeholder((3,), dtype="float64")
+    y = gn.ops.exp(x)
+    np.testing.assert_allclose(gn.function([x], y, backend="reference")(np.zeros(3)), 1.0)
+    with pytest.raises(Exception, match="float32"):
+        gn.function([x], y)(np.zeros(3))
+
+
+def test_threads_and_isa_settings():
+    before = gn.get_num_threads()
+    gn.set_num_threads(1)
+    assert gn.get_num_threads() == 1
+    gn.set_num_threads(before)
+    assert gn.isa() in ("avx512", "avx2", "neon", "ref")
+    with pytest.raises(ValueError, match="at least 1"):
+        gn.set_num_threads(0)
