@@ -29,10 +29,16 @@ class Buffer:
 class Lowering:
     """The context ops lower through."""
 
-    def __init__(self, input_uids):
+    def __init__(self, input_uids, order=(), pinned=()):
         self.input_index = {uid: i for i, uid in enumerate(input_uids)}
         self.buffers, self.slots, self.slot_of = [], [], {}
         self.where = {}            # node id -> (buffer index, byte offset)
+        self.holders = {}          # buffer index -> ids of the nodes living in it
+        self.pending = {}          # node id -> reads not yet lowered
+        for node in order:
+            for x in node.inputs:
+                self.pending[id(x)] = self.pending.get(id(x), 0) + 1
+        self.pinned = {id(n) for n in pinned}
         self.steps, self.iargs, self.fargs, self.kernels = [], [], [], []
         self.weights, self.weight_index = [], {}
         self.consts = []
@@ -52,18 +58,50 @@ class Lowering:
         self.buffers[buf].last = len(self.steps)
         return self._slot(buf, offset)
 
-    def out(self, node):
+    def out(self, node, inplace=()):
+        """A buffer for ``node``'s value. With ``inplace`` candidates (inputs of the node),
+        reuse the buffer of one whose value no later step reads (elementwise kernels
+        may write over their input)."""
         nbytes = self.numel(node) * np.dtype(node.dtype).itemsize
+        for x in inplace:
+            buf = self._reusable(node, x, nbytes)
+            if buf is not None:
+                self.buffers[buf].last = len(self.steps)
+                self._place(node, buf, 0)
+                return self._slot(buf, 0)
         buf = self._new_buffer(ARENA, None, nbytes)
-        self.where[id(node)] = (buf, 0)
+        self._place(node, buf, 0)
         return self._slot(buf, 0)
+
+    def _reusable(self, node, x, nbytes):
+        if x.shape != node.shape or x.dtype != node.dtype or id(x) not in self.where:
+            return None
+        buf, offset = self.where[id(x)]
+        if offset or self.buffers[buf].kind != ARENA or self.buffers[buf].nbytes != nbytes:
+            return None
+        reads_here = {}
+        for y in node.inputs:
+            reads_here[id(y)] = reads_here.get(id(y), 0) + 1
+        for holder in self.holders[buf]:
+            if holder in self.pinned or self.pending.get(holder, 0) != reads_here.get(holder, 0):
+                return None
+        return buf
+
+    def done(self, node):
+        """Called after ``node`` is lowered: its reads are no longer pending."""
+        for x in node.inputs:
+            self.pending[id(x)] -= 1
+
+    def _place(self, node, buf, offset):
+        self.where[id(node)] = (buf, offset)
+        self.holders.setdefault(buf, set()).add(id(node))
 
     def temp(self, nbytes):
         return self._slot(self._new_buffer(ARENA, None, nbytes), 0)
 
     def view(self, node, src, byte_offset=0):
         buf, offset = self.where[id(src)]
-        self.where[id(node)] = (buf, offset + byte_offset)
+        self._place(node, buf, offset + byte_offset)
 
     def emit(self, kernel, ints, floats=()):
         self.steps.append((self.c(kernel), len(self.iargs), len(self.fargs), len(ints)))
@@ -88,7 +126,7 @@ class Lowering:
         else:
             self.consts.append(node.attrs["value"].array)
             buf = self._new_buffer(CONST, len(self.consts) - 1, 0)
-        self.where[id(node)] = (buf, 0)
+        self._place(node, buf, 0)
 
     # -- internals -----------------------------------------------------------
     def _new_buffer(self, kind, index, nbytes):
@@ -163,10 +201,12 @@ def lower(inputs, outputs, updates=()):
     """Lower a specialized graph. ``inputs`` are its INPUT nodes in feed order;
     ``updates`` are (Variable, Node) pairs written into the variables after every
     output and new value has been computed (so all reads see the old values)."""
-    ctx = Lowering([n.attrs["uid"] for n in inputs])
     news = [node for _, node in updates]
-    for node in topological_order(list(outputs) + news):
+    order = topological_order(list(outputs) + news)
+    ctx = Lowering([n.attrs["uid"] for n in inputs], order, pinned=list(outputs) + news)
+    for node in order:
         node.op.lower(node, ctx)
+        ctx.done(node)
     ctx.bind_outputs(outputs)
     ctx.write_updates(updates)
     specs = [(n.attrs["name"], tuple(n.shape), n.dtype) for n in inputs]

@@ -127,7 +127,7 @@ class Unary(Op):
     def lower(self, node, ctx):
         require_f32(node, ctx)
         ctx.emit("GN_K_UNARY", [ctx.c(self.c_name), ctx.numel(node), ctx.inp(node.inputs[0]),
-                                ctx.out(node)],
+                                ctx.out(node, inplace=node.inputs)],
                  [attrs_float(node, "alpha"), attrs_float(node, "beta")])
 
 
@@ -163,7 +163,8 @@ class Binary(Op):
     def lower(self, node, ctx):
         require_f32(node, ctx)
         a, b = node.inputs
-        ints = [ctx.c(self.c_name), len(node.shape), ctx.inp(a), ctx.inp(b), ctx.out(node)]
+        ints = [ctx.c(self.c_name), len(node.shape), ctx.inp(a), ctx.inp(b),
+                ctx.out(node, inplace=node.inputs)]
         ints += list(node.shape) + list(broadcast_strides(a.shape, node.shape))
         ints += list(broadcast_strides(b.shape, node.shape))
         ctx.emit("GN_K_BINARY", ints)
