@@ -1,0 +1,264 @@
+/* fp32 GEMM, BLIS style: C = alpha * op(A) op(B) + beta * C, row-major.
+ *
+ * Large products go through the five BLIS loops around a packed micro-kernel
+ * (jc/NC, pc/KC, ic/MC, jr/NR, ir/MR). Skinny products (few rows, or few columns)
+ * skip packing and run unpacked kernels straight over A and B, so B is streamed
+ * once. Threads each take a block of C and run one of these on it. */
+#include <stdlib.h>
+#include <stdint.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#include "graphnet.h"
+#include "internal.h"
+#include "gemm_internal.h"
+
+#if defined(__GNUC__)
+#define GN_TLS __thread
+#else
+#define GN_TLS
+#endif
+
+/* ---- reference --------------------------------------------------------- */
+
+static void scale_c(int64_t m, int64_t n, float beta, float *c, int64_t ldc) {
+    if (beta == 1.0f) return;
+    for (int64_t i = 0; i < m; i++) {
+        float *ci = c + i * ldc;
+        if (beta == 0.0f) {
+            for (int64_t j = 0; j < n; j++) ci[j] = 0.0f;
+        } else {
+            for (int64_t j = 0; j < n; j++) ci[j] *= beta;
+        }
+    }
+}
+
+void gn_sgemm_ref(int transa, int transb, int64_t m, int64_t n, int64_t k, float alpha,
+                  const float *a, int64_t lda, const float *b, int64_t ldb,
+                  float beta, float *c, int64_t ldc) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0 || alpha == 0.0f) { /* A and B are not referenced */
+        scale_c(m, n, beta, c, ldc);
+        return;
+    }
+    for (int64_t i = 0; i < m; i++) {
+        for (int64_t j = 0; j < n; j++) {
+            double s = 0.0;
+            for (int64_t p = 0; p < k; p++) {
+                const float x = transa ? a[p * lda + i] : a[i * lda + p];
+                const float y = transb ? b[j * ldb + p] : b[p * ldb + j];
+                s += (double)x * (double)y;
+            }
+            float *cij = c + i * ldc + j;
+            *cij = beta == 0.0f ? alpha * (float)s : alpha * (float)s + beta * *cij;
+        }
+    }
+}
+
+/* ---- ISA dispatch ---------------------------------------------------------- */
+
+static const gn_gemm_kernel kernel_ref = {GN_REF_MR, GN_REF_NR, GN_REF_KC, GN_REF_MC,
+                                          GN_REF_NC, 2 * GN_REF_NR, 2 * GN_REF_NR, 0,
+                                          gn_sgemm_ukr_ref,
+                                          gn_sgemm_sup_ref, gn_sgemm_pack_a,
+                                          gn_sgemm_pack_b, NULL};
+#if defined(__x86_64__)
+static const gn_gemm_kernel kernel_avx2 = {GN_AVX2_MR, GN_AVX2_NR, GN_AVX2_KC, GN_AVX2_MC,
+                                           GN_AVX2_NC, 64, 32, 1, gn_sgemm_ukr_avx2_6x16,
+                                           gn_sgemm_sup_avx2_6x16, gn_sgemm_pack_a,
+                                           gn_sgemm_pack_b, NULL};
+static const gn_gemm_kernel kernel_avx512 = {GN_AVX512_MR, GN_AVX512_NR, GN_AVX512_KC,
+                                             GN_AVX512_MC, GN_AVX512_NC, 256, 128, 1,
+                                             gn_sgemm_ukr_avx512_12x32,
+                                             gn_sgemm_sup_avx512_12x32,
+                                             gn_sgemm_pack_a_avx512, gn_sgemm_pack_b_avx512,
+                                             gn_sgemm_dot_avx512};
+#endif
+
+static const gn_gemm_kernel *select_kernel(void) {
+    switch (gn_current_isa()) {
+#if defined(__x86_64__)
+    case GN_ISA_AVX512: return &kernel_avx512;
+    case GN_ISA_AVX2: return &kernel_avx2;
+#endif
+    default: return &kernel_ref;
+    }
+}
+
+/* ---- helpers ----------------------------------------------------------------- */
+
+static int64_t min64(int64_t x, int64_t y) { return x < y ? x : y; }
+static int64_t cdiv(int64_t x, int64_t y) { return (x + y - 1) / y; }
+static int64_t round_up(int64_t x, int64_t y) { return cdiv(x, y) * y; }
+
+/* Split `total` into equal blocks of at most `cap`, each a multiple of `unit`. */
+static int64_t balanced_block(int64_t total, int64_t cap, int64_t unit) {
+    return min64(round_up(cdiv(total, cdiv(total, cap)), unit), round_up(total, unit));
+}
+
+/* Packing buffers, kept per calling thread so repeated calls do not page-fault. */
+static GN_TLS void *ws_raw;
+static GN_TLS size_t ws_cap;
+
+static float *workspace(size_t nfloats) {
+    if (nfloats > ws_cap) {
+        free(ws_raw);
+        ws_raw = malloc(nfloats * sizeof(float) + 64);
+        ws_cap = ws_raw ? nfloats : 0;
+        if (!ws_raw) return NULL;
+    }
+    return (float *)(((uintptr_t)ws_raw + 63) & ~(uintptr_t)63);
+}
+
+static int thread_id(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+/* ---- unpacked path ------------------------------------------------------------ */
+
+/* No packing: each tile of C reads its rows of A and columns of B in place over the
+ * whole depth. B must be k x n row-major (not transposed). Few rows (<= MR/2) use
+ * one wide row of tiles, so B is streamed exactly once. */
+static void gemm_sup(const gn_gemm_kernel *K, int transa, int64_t m, int64_t n, int64_t k,
+                     float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
+                     float beta, float *c, int64_t ldc) {
+    const int wide = m <= K->mr / 2;
+    const int R = wide ? (int)m : K->mr;
+    const int W = !wide ? K->nr : m == 1 ? K->wide1 : m == 2 ? K->wide2 : 2 * K->nr;
+    const int64_t rsa = transa ? 1 : lda, csa = transa ? lda : 1;
+    for (int64_t j = 0; j < n; j += W)                        /* jr: W columns */
+        for (int64_t i = 0; i < m; i += R)                    /* ir: R rows */
+            K->sup(k, a + i * rsa, rsa, csa, b + j, ldb, c + i * ldc + j, ldc, alpha, beta,
+                   (int)min64(R, m - i), (int)min64(W, n - j));
+}
+
+/* ---- packed path: the five BLIS loops -------------------------------------------- */
+
+/* Returns 0 when the packing buffers cannot be had. */
+static int gemm_packed(const gn_gemm_kernel *K, int transa, int transb, int64_t m, int64_t n,
+                       int64_t k, float alpha, const float *a, int64_t lda, const float *b,
+                       int64_t ldb, float beta, float *c, int64_t ldc) {
+    const int MR = K->mr, NR = K->nr;
+    const int64_t KC = balanced_block(k, K->kc, 1);
+    const int64_t MC = balanced_block(m, K->mc, MR);
+    const int64_t NC = balanced_block(n, K->nc, NR);
+    float *bp = workspace((size_t)(KC * NC + MC * KC));
+    if (!bp) return 0;
+    float *ap = bp + KC * NC;
+    for (int64_t jc = 0; jc < n; jc += NC) {                      /* loop 5: jc, NC columns */
+        const int64_t nc = min64(NC, n - jc);
+        for (int64_t pc = 0; pc < k; pc += KC) {                  /* loop 4: pc, KC depth */
+            const int64_t kc = min64(KC, k - pc);
+            const float beta_p = pc == 0 ? beta : 1.0f;
+            K->pack_b(transb, kc, nc, transb ? b + jc * ldb + pc : b + pc * ldb + jc, ldb, NR, bp);
+            for (int64_t ic = 0; ic < m; ic += MC) {              /* loop 3: ic, MC rows */
+                const int64_t mc = min64(MC, m - ic);
+                K->pack_a(transa, mc, kc, transa ? a + pc * lda + ic : a + ic * lda + pc, lda,
+                          MR, ap);
+                for (int64_t jr = 0; jr < nc; jr += NR) {         /* loop 2: jr, NR columns */
+                    for (int64_t ir = 0; ir < mc; ir += MR) {     /* loop 1: ir, MR rows */
+                        K->ukr(kc, ap + ir * kc, bp + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc,
+                               alpha, beta_p, (int)min64(MR, mc - ir), (int)min64(NR, nc - jr));
+                    }
+                }
+            }
+        }
+    }
+    return 1;
+}
+
+/* ---- entry ------------------------------------------------------------------------- */
+
+/* B transposed with few rows or columns: dot products along k, A made row-major
+ * first if it is not. Returns 0 when that needs memory it cannot have. */
+static int gemm_dot(const gn_gemm_kernel *K, int transa, int64_t m, int64_t n, int64_t k,
+                    float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
+                    float beta, float *c, int64_t ldc) {
+    if (transa) {
+        float *at = workspace((size_t)(m * k));
+        if (!at) return 0;
+        for (int64_t p = 0; p < k; p++)
+            for (int64_t i = 0; i < m; i++) at[i * k + p] = a[p * lda + i];
+        a = at;
+        lda = k;
+    }
+    K->dot(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return 1;
+}
+
+/* One thread's product on a block of C; picks the unpacked, dot or packed path. */
+static void gemm_block(const gn_gemm_kernel *K, int transa, int transb, int64_t m, int64_t n,
+                       int64_t k, float alpha, const float *a, int64_t lda, const float *b,
+                       int64_t ldb, float beta, float *c, int64_t ldc) {
+    /* unpacked when packing would cost more than it saves: few rows or columns, or
+     * A and B small enough to stay in L2 as they are */
+    const int sup = !transb && (m <= GN_SKINNY_M || n <= K->nr ||
+                                (K->sup_mid && m * k <= GN_SUP_MAX_MK && k * n <= GN_SUP_MAX_KN));
+    if (transb && K->dot && (m <= GN_DOT_M || (n <= GN_DOT_N && !transa)) &&
+        gemm_dot(K, transa, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc))
+        return;
+    if (sup || !gemm_packed(K, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)) {
+        if (!transb) gemm_sup(K, transa, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        else gn_sgemm_ref(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    }
+}
+
+void gn_sgemm(int transa, int transb, int64_t m, int64_t n, int64_t k, float alpha,
+              const float *a, int64_t lda, const float *b, int64_t ldb,
+              float beta, float *c, int64_t ldc) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0 || alpha == 0.0f) { /* A and B are not referenced */
+        scale_c(m, n, beta, c, ldc);
+        return;
+    }
+    const gn_gemm_kernel *K = select_kernel();
+    /* Threads split C into a tm x tn grid of blocks and run independent products, so
+     * there is no barrier to wait at: A is packed tn times and B tm times, so pick the
+     * grid that packs least. Blocks are whole register tiles. */
+    const int64_t mtiles = cdiv(m, K->mr), ntiles = cdiv(n, K->nr);
+    int nt = gn_get_num_threads(), tm = 1, tn = 1;
+    if (nt > GN_MAX_THREADS) nt = GN_MAX_THREADS;
+    if ((double)m * (double)n * (double)k < 262144.0) nt = 1; /* a team costs ~1 us */
+#ifdef _OPENMP
+    if (omp_in_parallel()) nt = 1; /* the caller's team already has the cores */
+#endif
+    for (; nt > 1 && tm * tn == 1; nt--) {
+        double best = -1.0;
+        for (int x = 1; x <= nt; x++) {
+            if (nt % x || x > mtiles || nt / x > ntiles) continue;
+            const double cost = (double)m * (nt / x) + (double)n * x;
+            if (best < 0.0 || cost < best) best = cost, tm = x, tn = nt / x;
+        }
+    }
+    if (tm * tn == 1) {
+        gemm_block(K, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    /* block b belongs to thread b; a thread done with its own takes any block nobody
+     * has started, so a worker the OS is slow to run (another process or another
+     * library's spinning pool on the core) costs at most its block's time */
+    int claimed[GN_MAX_THREADS] = {0};
+#pragma omp parallel num_threads(tm * tn)
+    {
+        const int tid = thread_id();
+        for (int q = 0; q < tm * tn; q++) {
+            const int blk = (tid + q) % (tm * tn);
+            int taken;
+#pragma omp atomic capture
+            taken = claimed[blk]++;
+            if (taken) continue;
+            const int ti = blk / tn, tj = blk % tn;
+            const int64_t i0 = mtiles * ti / tm * K->mr;
+            const int64_t i1 = min64(mtiles * (ti + 1) / tm * K->mr, m);
+            const int64_t j0 = ntiles * tj / tn * K->nr;
+            const int64_t j1 = min64(ntiles * (tj + 1) / tn * K->nr, n);
+            gemm_block(K, transa, transb, i1 - i0, j1 - j0, k, alpha,
+                       transa ? a + i0 : a + i0 * lda, lda, transb ? b + j0 * ldb : b + j0,
+                       ldb, beta, c + i0 * ldc + j0, ldc);
+        }
+    }
+}

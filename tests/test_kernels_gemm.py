@@ -1,0 +1,130 @@
+"""gn_sgemm against a float64 NumPy reference.
+
+Odd sizes (1, primes, one past the register and cache tiles), every transpose pair,
+leading dimensions larger than needed, alpha/beta in {0, 1, other}, NaN in C with
+beta == 0, each SIMD path the CPU has, one and two threads. Calls graphnet._gn_c
+directly; speed is measured in bench/bench_gemm.py, not here.
+"""
+import numpy as np
+import pytest
+
+from graphnet._gn_c import ffi, lib
+
+ISAS = ["ref", "avx2", "avx512", "neon"]
+
+# (m, n, k): each of the unpacked, wide (1-2 rows), dot-product and packed paths,
+# across register tiles (4/6/12 rows, 16/32 columns) and cache blocks (KC 256/512,
+# MC 128/144/240)
+SHAPES = [
+    (1, 1, 1), (1, 7, 3), (3, 5, 2), (5, 17, 13), (13, 33, 17), (7, 1, 31),
+    (1, 513, 785), (2, 300, 20), (17, 31, 385), (33, 97, 29),
+    (97, 257, 129), (128, 10, 512), (257, 33, 385), (200, 1, 50),
+    (337, 65, 530), (97, 600, 400), (145, 131, 257),
+]
+ALPHA_BETA = [(1.0, 0.0), (1.0, 1.0), (-0.75, 1.0), (0.0, 0.5), (1.5, -2.0)]
+
+
+@pytest.fixture(params=ISAS)
+def isa(request):
+    old = ffi.string(lib.gn_isa_name()).decode()
+    if not lib.gn_set_isa(request.param.encode()):
+        pytest.skip(f"{request.param} not supported here")
+    yield request.param
+    lib.gn_set_isa(old.encode())
+
+
+@pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])
+def threads(request):
+    old = lib.gn_get_num_threads()
+    lib.gn_set_num_threads(request.param)
+    yield request.param
+    lib.gn_set_num_threads(old)
+
+
+def fptr(arr):
+    return ffi.cast("float *", arr.ctypes.data)
+
+
+def padded(rng, rows, cols, pad, fill=np.nan):
+    """A rows x cols float32 matrix inside a (rows, cols + pad) buffer whose padding
+    holds `fill`: returns (buffer, view, leading dimension)."""
+    buf = np.full((rows, cols + pad), fill, dtype=np.float32)
+    buf[:, :cols] = rng.standard_normal((rows, cols), dtype=np.float32)
+    return buf, buf[:, :cols], cols + pad
+
+
+def gemm(ta, tb, m, n, k, alpha, beta, pad=0, c_fill=None, seed=0):
+    """Run gn_sgemm; returns (C result, float64 reference, error scale)."""
+    rng = np.random.default_rng(seed)
+    abuf, a, lda = padded(rng, k if ta else m, m if ta else k, pad)
+    bbuf, b, ldb = padded(rng, n if tb else k, k if tb else n, pad)
+    cbuf, c, ldc = padded(rng, m, n, pad, fill=12345.0)
+    if c_fill is not None:
+        c[:] = c_fill
+    c0 = c.astype(np.float64)
+    opa = (a.T if ta else a).astype(np.float64)
+    opb = (b.T if tb else b).astype(np.float64)
+    lib.gn_sgemm(ta, tb, m, n, k, alpha, fptr(abuf), lda, fptr(bbuf), ldb, beta, fptr(cbuf), ldc)
+    assert np.all(cbuf[:, n:] == 12345.0), "wrote past n columns"
+    ref = alpha * (opa @ opb) + (beta * c0 if beta != 0.0 else 0.0)
+    scale = abs(alpha) * (np.abs(opa) @ np.abs(opb)) + (abs(beta) * np.abs(c0) if beta else 0.0)
+    return c.copy(), ref, scale
+
+
+def check(got, ref, scale, k):
+    """float32 rounding: about 1e-4 relative for k ~ 1000, scaled by k."""
+    tol = 1e-7 * (k + 4) * scale + 1e-30
+    assert not np.isnan(got).any()
+    bad = np.abs(got.astype(np.float64) - ref) > tol
+    assert not bad.any(), "max error %g at %s" % (
+        np.max(np.abs(got - ref)), np.argwhere(bad)[0])
+
+
+@pytest.mark.parametrize("m,n,k", SHAPES, ids=["%dx%dx%d" % s for s in SHAPES])
+@pytest.mark.parametrize("ta,tb", [(0, 0), (1, 0), (0, 1), (1, 1)], ids=["nn", "tn", "nt", "tt"])
+def test_sgemm_matches_numpy(isa, threads, m, n, k, ta, tb):
+    alpha, beta = ALPHA_BETA[(m + n + k + 2 * ta + tb) % len(ALPHA_BETA)]
+    got, ref, scale = gemm(ta, tb, m, n, k, alpha, beta, pad=(m + ta + tb) % 3 * 2)
+    check(got, ref, scale, k)
+
+
+@pytest.mark.parametrize("alpha,beta", ALPHA_BETA)
+def test_alpha_beta(isa, threads, alpha, beta):
+    got, ref, scale = gemm(0, 0, 61, 45, 70, alpha, beta, pad=3)
+    check(got, ref, scale, 70)
+
+
+@pytest.mark.parametrize("m,n,k", [(1, 40, 7), (13, 33, 17), (100, 70, 300), (1, 600, 30),
+                                   (40, 20, 64)])
+@pytest.mark.parametrize("ta,tb", [(0, 0), (1, 0), (0, 1), (1, 1)], ids=["nn", "tn", "nt", "tt"])
+def test_beta_zero_ignores_nan_in_c(isa, threads, m, n, k, ta, tb):
+    got, ref, scale = gemm(ta, tb, m, n, k, 1.0, 0.0, pad=1, c_fill=np.nan)
+    check(got, ref, scale, k)
+    got, _, _ = gemm(ta, tb, m, n, k, 0.0, 0.0, c_fill=np.nan)
+    assert np.all(got == 0.0)
+
+
+def test_empty_dimensions(isa):
+    c = np.full((7, 5), 3.0, dtype=np.float32)
+    a = np.ones((7, 1), dtype=np.float32)
+    lib.gn_sgemm(0, 0, 7, 5, 0, 1.0, fptr(a), 1, fptr(a), 5, 2.0, fptr(c), 5)
+    assert np.all(c == 6.0), "k == 0 scales C by beta"
+    c[:] = np.nan
+    lib.gn_sgemm(0, 0, 7, 5, 0, 1.0, fptr(a), 1, fptr(a), 5, 0.0, fptr(c), 5)
+    assert np.all(c == 0.0), "k == 0 with beta == 0 zeroes C"
+    c[:] = 1.0
+    lib.gn_sgemm(0, 0, 0, 5, 3, 1.0, fptr(a), 3, fptr(a), 5, 0.0, fptr(c), 5)
+    lib.gn_sgemm(0, 0, 7, 0, 3, 1.0, fptr(a), 3, fptr(a), 5, 0.0, fptr(c), 5)
+    assert np.all(c == 1.0), "m or n == 0 touches nothing"
+
+
+def test_fast_path_agrees_with_c_reference(isa):
+    rng = np.random.default_rng(3)
+    for m, n, k in [(37, 70, 300), (300, 41, 129)]:
+        a = rng.standard_normal((m, k), dtype=np.float32)
+        b = rng.standard_normal((n, k), dtype=np.float32)
+        c1 = rng.standard_normal((m, n), dtype=np.float32)
+        c2 = c1.copy()
+        lib.gn_sgemm(0, 1, m, n, k, 0.5, fptr(a), k, fptr(b), k, 2.0, fptr(c1), n)
+        lib.gn_sgemm_ref(0, 1, m, n, k, 0.5, fptr(a), k, fptr(b), k, 2.0, fptr(c2), n)
+        np.testing.assert_allclose(c1, c2, rtol=1e-4, atol=1e-4 * np.sqrt(k))
