@@ -1,0 +1,405 @@
+/* Elementwise kernels: gn_unary, gn_binary (with broadcasting), gn_where.
+ *
+ * Semantics follow NumPy on float32: NaN propagates through every float op
+ * (relu(NaN) is NaN), MOD and FLOOR_DIV use NumPy's sign-of-divisor rules.
+ * Hot loops are written once as always-inline bodies and cloned per ISA.
+ */
+#include "kernel_util.h"
+#include <string.h>
+#include "graphnet.h"
+
+/* ---- unary ------------------------------------------------------------- */
+
+/* y = round half to even for |x| < 2^23 (larger floats are integers already). */
+GN_INLINE float u_round(float v) {
+    float a = fabsf(v);
+    float r = (a + 8388608.0f) - 8388608.0f;
+    return copysignf(a < 8388608.0f ? r : a, v);
+}
+
+GN_INLINE float u_sign(float v) {
+    return v > 0 ? 1.0f : v < 0 ? -1.0f : v == 0 ? 0.0f : v;
+}
+
+GN_INLINE float u_hard_sigmoid(float v) {
+    float t = v + 3.0f;
+    t = t < 0 ? 0.0f : t;
+    t = t > 6.0f ? 6.0f : t;
+    return t / 6.0f;
+}
+
+GN_INLINE float u_elu(float v, float alpha) {
+    float neg = alpha * gn_vexpm1f(v);
+    return v > 0 ? v : neg;
+}
+
+GN_INLINE float u_gelu_tanh(float v) {
+    /* 0.5 (1 + tanh(u)) == sigmoid(2u): no cancellation for negative x */
+    float u = 0.7978845608028654f * (v + 0.044715f * v * v * v);
+    return v * gn_vsigmoidf(2.0f * u);
+}
+
+/* x * tanh(softplus(x)) with one exp: tanh(log1p(e)) = n / (n + 2), n = e (e + 2). */
+GN_INLINE float u_mish(float v) {
+    float e = gn_vexpf(v > 20.0f ? 20.0f : v); /* past 20 the factor is 1.0f */
+    float n = e * (e + 2.0f);
+    return v * (n / (n + 2.0f));
+}
+
+/* x^p; the loop takes p == 2 (x * x) and p == 0.5 (sqrt, like NumPy's scalar
+ * power, so (-inf)^0.5 is NaN) before this. */
+GN_INLINE float u_pow_scalar(float v, float p) {
+    return p == 1.0f ? v : p == -1.0f ? 1.0f / v : powf(v, p);
+}
+
+#define LOOP(expr)                             \
+    for (int64_t i = 0; i < n; i++) {          \
+        const float v = x[i];                  \
+        y[i] = (expr);                         \
+    }                                          \
+    break
+
+GN_INLINE void unary_body(int op, int64_t n, const float *x, float *y, float a, float b) {
+    switch (op) {
+    case GN_U_COPY:
+        if (x != y) memmove(y, x, (size_t)n * sizeof(float));
+        break;
+    case GN_U_NEG: LOOP(-v);
+    case GN_U_ABS: LOOP(fabsf(v));
+    case GN_U_SIGN: LOOP(u_sign(v));
+    case GN_U_SQUARE: LOOP(v * v);
+    case GN_U_SQRT: LOOP(sqrtf(v));
+    case GN_U_RSQRT: LOOP(1.0f / sqrtf(v));
+    case GN_U_RECIPROCAL: LOOP(1.0f / v);
+    case GN_U_EXP: LOOP(gn_vexpf(v));
+    case GN_U_EXPM1: LOOP(gn_vexpm1f(v));
+    case GN_U_LOG: LOOP(gn_vlogf(v));
+    case GN_U_LOG1P: LOOP(gn_vlog1pf(v));
+    case GN_U_SIN: LOOP(sinf(v));
+    case GN_U_COS: LOOP(cosf(v));
+    case GN_U_TAN: LOOP(tanf(v));
+    case GN_U_ATAN: LOOP(atanf(v));
+    case GN_U_TANH: LOOP(gn_vtanhf(v));
+    case GN_U_SIGMOID: LOOP(gn_vsigmoidf(v));
+    case GN_U_SILU: LOOP(v * gn_vsigmoidf(v));
+    case GN_U_LOG_SIGMOID: LOOP(-gn_vsoftplusf(-v));
+    case GN_U_RELU: LOOP(v < 0 ? 0.0f : v);
+    case GN_U_RELU6: LOOP(v < 0 ? 0.0f : v > 6.0f ? 6.0f : v);
+    case GN_U_LEAKY_RELU: LOOP(v < 0 ? a * v : v);
+    case GN_U_ELU: LOOP(u_elu(v, a));
+    case GN_U_SELU: LOOP(1.05070098f * u_elu(v, 1.67326324f));
+    case GN_U_SOFTPLUS: LOOP(gn_vsoftplusf(v));
+    case GN_U_SOFTSIGN: LOOP(v / (1.0f + fabsf(v)));
+    case GN_U_MISH: LOOP(u_mish(v));
+    case GN_U_HARD_SIGMOID: LOOP(u_hard_sigmoid(v));
+    case GN_U_HARD_SILU: LOOP(v * u_hard_sigmoid(v));
+    case GN_U_GELU: LOOP(v * gn_vphif(v));
+    case GN_U_GELU_TANH: LOOP(u_gelu_tanh(v));
+    case GN_U_ERF: LOOP(gn_verff(v));
+    case GN_U_FLOOR: LOOP(floorf(v));
+    case GN_U_CEIL: LOOP(ceilf(v));
+    case GN_U_ROUND: LOOP(u_round(v));
+    case GN_U_CLIP: LOOP(v < a ? a : v > b ? b : v);
+    case GN_U_AFFINE: LOOP(a * v + b);
+    case GN_U_POW_SCALAR:
+        if (a == 2.0f) { LOOP(v * v); }
+        if (a == 0.5f) { LOOP(sqrtf(v)); }
+        LOOP(u_pow_scalar(v, a));
+    default:
+        break;
+    }
+}
+#undef LOOP
+
+GN_MULTI(unary_range, (int op, int64_t n, const float *x, float *y, float a, float b),
+         unary_body(op, n, x, y, a, b))
+
+/* Elements per thread worth a thread: fewer for ops that call libm per element. */
+static int64_t unary_grain(int op) {
+    switch (op) {
+    case GN_U_COPY: case GN_U_NEG: case GN_U_ABS: case GN_U_SIGN: case GN_U_SQUARE:
+    case GN_U_RELU: case GN_U_RELU6: case GN_U_LEAKY_RELU: case GN_U_HARD_SIGMOID:
+    case GN_U_HARD_SILU: case GN_U_CLIP: case GN_U_AFFINE: case GN_U_ROUND:
+    case GN_U_FLOOR: case GN_U_CEIL: case GN_U_SQRT: case GN_U_RSQRT: case GN_U_RECIPROCAL:
+    case GN_U_SOFTSIGN:
+        return GN_PAR_MIN;
+    case GN_U_EXP: case GN_U_EXPM1: case GN_U_TANH: case GN_U_SIGMOID: case GN_U_SILU:
+    case GN_U_ELU: case GN_U_SELU: case GN_U_GELU_TANH: case GN_U_SOFTPLUS:
+    case GN_U_LOG_SIGMOID: case GN_U_MISH: case GN_U_LOG: case GN_U_LOG1P: case GN_U_GELU:
+    case GN_U_ERF:
+        return GN_PAR_MIN / 4;
+    default:
+        return GN_PAR_MIN / 16;
+    }
+}
+
+void gn_unary(int op, int64_t n, const float *x, float *y, float alpha, float beta) {
+    if (n <= 0) return;
+    void (*fn)(int, int64_t, const float *, float *, float, float) = GN_PICK(unary_range);
+    int64_t nt = gn_get_num_threads(), grain = unary_grain(op);
+    if (nt > n / grain) nt = n / grain;
+    if (nt <= 1) {
+        fn(op, n, x, y, alpha, beta);
+        return;
+    }
+#pragma omp parallel for num_threads((int)nt) schedule(static)
+    for (int64_t c = 0; c < nt; c++) {
+        int64_t lo = gn_chunk(n, nt, c), hi = gn_chunk(n, nt, c + 1);
+        fn(op, hi - lo, x + lo, y + lo, alpha, beta);
+    }
+}
+
+/* ---- binary ------------------------------------------------------------ */
+
+/* NumPy's npy_divmodf, in float like NumPy's float32 loops. */
+GN_INLINE float b_mod(float a, float b) {
+    float mod = fmodf(a, b);
+    if (!b) return mod;
+    if (mod) {
+        if ((b < 0) != (mod < 0)) mod += b;
+    } else {
+        mod = copysignf(0.0f, b);
+    }
+    return mod;
+}
+
+GN_INLINE float b_floor_div(float a, float b) {
+    if (!b) return a / b;
+    float mod = fmodf(a, b);
+    float div = (a - mod) / b;
+    if (mod && ((b < 0) != (mod < 0))) div -= 1.0f;
+    if (!div) return copysignf(0.0f, a / b);
+    float fd = floorf(div);
+    return div - fd > 0.5f ? fd + 1.0f : fd; /* snap to the nearest integer */
+}
+
+GN_INLINE float b_max(float a, float b) { return ((a >= b) | (a != a)) ? a : b; }
+GN_INLINE float b_min(float a, float b) { return ((a <= b) | (a != a)) ? a : b; }
+
+/* One row of n outputs: pattern 0 both contiguous, 1 b broadcast (scalar),
+ * 2 a broadcast, 3 any strides. TA input type, TO output type. */
+#define BIN_ROW(TA, TO, EXPR)                                                         \
+    {                                                                                 \
+        const TA *pa = (const TA *)a, *pb = (const TA *)b;                            \
+        TO *po = (TO *)out;                                                           \
+        if (pattern == 0) {                                                           \
+            for (int64_t i = 0; i < n; i++) { TA p = pa[i], q = pb[i]; po[i] = (EXPR); } \
+        } else if (pattern == 1) {                                                    \
+            const TA q = pb[0];                                                       \
+            for (int64_t i = 0; i < n; i++) { TA p = pa[i]; po[i] = (EXPR); }         \
+        } else if (pattern == 2) {                                                    \
+            const TA p = pa[0];                                                       \
+            for (int64_t i = 0; i < n; i++) { TA q = pb[i]; po[i] = (EXPR); }         \
+        } else {                                                                      \
+            for (int64_t i = 0; i < n; i++) {                                         \
+                TA p = pa[i * sa], q = pb[i * sb];                                    \
+                po[i] = (EXPR);                                                       \
+            }                                                                         \
+        }                                                                             \
+        break;                                                                        \
+    }
+
+GN_INLINE void binary_row_body(int op, int pattern, int64_t n, const void *a, int64_t sa,
+                               const void *b, int64_t sb, void *out) {
+    switch (op) {
+    case GN_B_ADD: BIN_ROW(float, float, p + q)
+    case GN_B_SUB: BIN_ROW(float, float, p - q)
+    case GN_B_MUL: BIN_ROW(float, float, p * q)
+    case GN_B_DIV: BIN_ROW(float, float, p / q)
+    case GN_B_POW: BIN_ROW(float, float, powf(p, q))
+    case GN_B_MAXIMUM: BIN_ROW(float, float, b_max(p, q))
+    case GN_B_MINIMUM: BIN_ROW(float, float, b_min(p, q))
+    case GN_B_MOD: BIN_ROW(float, float, b_mod(p, q))
+    case GN_B_FLOOR_DIV: BIN_ROW(float, float, b_floor_div(p, q))
+    case GN_B_ATAN2: BIN_ROW(float, float, atan2f(p, q))
+    case GN_B_EQUAL: BIN_ROW(float, uint8_t, p == q)
+    case GN_B_NOT_EQUAL: BIN_ROW(float, uint8_t, p != q)
+    case GN_B_LESS: BIN_ROW(float, uint8_t, p < q)
+    case GN_B_LESS_EQUAL: BIN_ROW(float, uint8_t, p <= q)
+    case GN_B_GREATER: BIN_ROW(float, uint8_t, p > q)
+    case GN_B_GREATER_EQUAL: BIN_ROW(float, uint8_t, p >= q)
+    case GN_B_LOGICAL_AND: BIN_ROW(uint8_t, uint8_t, (p != 0) & (q != 0))
+    case GN_B_LOGICAL_OR: BIN_ROW(uint8_t, uint8_t, (p | q) != 0)
+    case GN_B_LOGICAL_XOR: BIN_ROW(uint8_t, uint8_t, (p != 0) ^ (q != 0))
+    default:
+        break;
+    }
+}
+#undef BIN_ROW
+
+GN_MULTI(binary_row, (int op, int pattern, int64_t n, const void *a, int64_t sa, const void *b,
+                      int64_t sb, void *out),
+         binary_row_body(op, pattern, n, a, sa, b, sb, out))
+
+typedef void (*binary_row_fn)(int, int, int64_t, const void *, int64_t, const void *, int64_t,
+                              void *);
+
+static int binary_in_size(int op) { return op >= GN_B_LOGICAL_AND ? 1 : 4; }
+static int binary_out_size(int op) { return op >= GN_B_EQUAL ? 1 : 4; }
+
+/* Flat outputs [lo, hi) of a collapsed index space: walk it row by row. */
+static void binary_range(binary_row_fn fn, int op, int nd, const int64_t *shape,
+                         const char *a, const int64_t *as, const char *b, const int64_t *bs,
+                         char *out, int64_t lo, int64_t hi) {
+    const int ins = binary_in_size(op), outs = binary_out_size(op);
+    const int64_t inner = shape[nd - 1], sa = as[nd - 1], sb = bs[nd - 1];
+    const int pattern = sa == 1 && sb == 1 ? 0 : sa == 1 && sb == 0 ? 1
+                        : sa == 0 && sb == 1 ? 2 : 3;
+    int64_t idx[nd];
+    int64_t rem = lo, ao = 0, bo = 0;
+    for (int d = nd - 1; d >= 0; d--) {
+        idx[d] = rem % shape[d];
+        rem /= shape[d];
+        ao += idx[d] * as[d];
+        bo += idx[d] * bs[d];
+    }
+    int64_t pos = lo;
+    while (pos < hi) {
+        int64_t len = inner - idx[nd - 1];
+        if (len > hi - pos) len = hi - pos;
+        fn(op, pattern, len, a + ao * ins, sa, b + bo * ins, sb, out + pos * outs);
+        pos += len;
+        if (pos >= hi) break;
+        /* next row: back to column 0, carry into the outer dims */
+        ao -= idx[nd - 1] * sa;
+        bo -= idx[nd - 1] * sb;
+        idx[nd - 1] = 0;
+        for (int d = nd - 2; d >= 0; d--) {
+            ao += as[d];
+            bo += bs[d];
+            if (++idx[d] < shape[d]) break;
+            ao -= shape[d] * as[d];
+            bo -= shape[d] * bs[d];
+            idx[d] = 0;
+        }
+    }
+}
+
+static int64_t binary_grain(int op) {
+    return op == GN_B_POW || op == GN_B_MOD || op == GN_B_FLOOR_DIV || op == GN_B_ATAN2
+               ? GN_PAR_MIN / 16 : GN_PAR_MIN;
+}
+
+void gn_binary(int op, int ndim, const int64_t *shape, const void *a, const int64_t *astrides,
+               const void *b, const int64_t *bstrides, void *out) {
+    int64_t cshape[ndim + 1], cstr[2 * ndim + 2];
+    const int64_t *strides[2] = {astrides, bstrides};
+    int nd = gn_collapse(ndim, shape, 2, strides, cshape, cstr);
+    if (nd < 0) return;
+    const int64_t *as = cstr, *bs = cstr + ndim;
+    int64_t zero = 0;
+    if (nd == 0) { /* a single element: view it as one row of 1 */
+        nd = 1;
+        cshape[0] = 1;
+        as = bs = &zero;
+    }
+    int64_t total = 1;
+    for (int d = 0; d < nd; d++) total *= cshape[d];
+    binary_row_fn fn = GN_PICK(binary_row);
+    int64_t nt = gn_get_num_threads(), grain = binary_grain(op);
+    if (nt > total / grain) nt = total / grain;
+    if (nt <= 1) {
+        binary_range(fn, op, nd, cshape, a, as, b, bs, out, 0, total);
+        return;
+    }
+#pragma omp parallel for num_threads((int)nt) schedule(static)
+    for (int64_t c = 0; c < nt; c++)
+        binary_range(fn, op, nd, cshape, a, as, b, bs, out, gn_chunk(total, nt, c),
+                     gn_chunk(total, nt, c + 1));
+}
+
+/* ---- where ------------------------------------------------------------- */
+
+GN_INLINE void where_row_body(int64_t n, const uint8_t *c, int64_t sc, const float *a,
+                              int64_t sa, const float *b, int64_t sb, float *out) {
+    if (sc == 1 && sa == 1 && sb == 1) {
+        for (int64_t i = 0; i < n; i++) { float p = a[i], q = b[i]; out[i] = c[i] ? p : q; }
+    } else if (sc == 1 && sa == 1 && sb == 0) {
+        const float q = b[0];
+        for (int64_t i = 0; i < n; i++) { float p = a[i]; out[i] = c[i] ? p : q; }
+    } else if (sc == 1 && sa == 0 && sb == 1) {
+        const float p = a[0];
+        for (int64_t i = 0; i < n; i++) { float q = b[i]; out[i] = c[i] ? p : q; }
+    } else if (sc == 1 && sa == 0 && sb == 0) {
+        const float p = a[0], q = b[0];
+        for (int64_t i = 0; i < n; i++) out[i] = c[i] ? p : q;
+    } else {
+        for (int64_t i = 0; i < n; i++) {
+            float p = a[i * sa], q = b[i * sb];
+            out[i] = c[i * sc] ? p : q;
+        }
+    }
+}
+
+GN_MULTI(where_row, (int64_t n, const uint8_t *c, int64_t sc, const float *a, int64_t sa,
+                     const float *b, int64_t sb, float *out),
+         where_row_body(n, c, sc, a, sa, b, sb, out))
+
+typedef void (*where_row_fn)(int64_t, const uint8_t *, int64_t, const float *, int64_t,
+                             const float *, int64_t, float *);
+
+static void where_range(where_row_fn fn, int nd, const int64_t *shape, const uint8_t *c,
+                        const int64_t *cs, const float *a, const int64_t *as, const float *b,
+                        const int64_t *bs, float *out, int64_t lo, int64_t hi) {
+    const int64_t inner = shape[nd - 1];
+    int64_t idx[nd];
+    int64_t rem = lo, co = 0, ao = 0, bo = 0;
+    for (int d = nd - 1; d >= 0; d--) {
+        idx[d] = rem % shape[d];
+        rem /= shape[d];
+        co += idx[d] * cs[d];
+        ao += idx[d] * as[d];
+        bo += idx[d] * bs[d];
+    }
+    int64_t pos = lo;
+    while (pos < hi) {
+        int64_t len = inner - idx[nd - 1];
+        if (len > hi - pos) len = hi - pos;
+        fn(len, c + co, cs[nd - 1], a + ao, as[nd - 1], b + bo, bs[nd - 1], out + pos);
+        pos += len;
+        if (pos >= hi) break;
+        co -= idx[nd - 1] * cs[nd - 1];
+        ao -= idx[nd - 1] * as[nd - 1];
+        bo -= idx[nd - 1] * bs[nd - 1];
+        idx[nd - 1] = 0;
+        for (int d = nd - 2; d >= 0; d--) {
+            co += cs[d];
+            ao += as[d];
+            bo += bs[d];
+            if (++idx[d] < shape[d]) break;
+            co -= shape[d] * cs[d];
+            ao -= shape[d] * as[d];
+            bo -= shape[d] * bs[d];
+            idx[d] = 0;
+        }
+    }
+}
+
+void gn_where(int ndim, const int64_t *shape, const uint8_t *cond, const int64_t *cstrides,
+              const float *a, const int64_t *astrides, const float *b,
+              const int64_t *bstrides, float *out) {
+    int64_t cshape[ndim + 1], cstr[3 * ndim + 3];
+    const int64_t *strides[3] = {cstrides, astrides, bstrides};
+    int nd = gn_collapse(ndim, shape, 3, strides, cshape, cstr);
+    if (nd < 0) return;
+    const int64_t *cs = cstr, *as = cstr + ndim, *bs = cstr + 2 * ndim;
+    int64_t zero = 0;
+    if (nd == 0) {
+        nd = 1;
+        cshape[0] = 1;
+        cs = as = bs = &zero;
+    }
+    int64_t total = 1;
+    for (int d = 0; d < nd; d++) total *= cshape[d];
+    where_row_fn fn = GN_PICK(where_row);
+    int64_t nt = gn_get_num_threads();
+    if (nt > total / GN_PAR_MIN) nt = total / GN_PAR_MIN;
+    if (nt <= 1) {
+        where_range(fn, nd, cshape, cond, cs, a, as, b, bs, out, 0, total);
+        return;
+    }
+#pragma omp parallel for num_threads((int)nt) schedule(static)
+    for (int64_t c = 0; c < nt; c++)
+        where_range(fn, nd, cshape, cond, cs, a, as, b, bs, out, gn_chunk(total, nt, c),
+                    gn_chunk(total, nt, c + 1));
+}

@@ -1,0 +1,129 @@
+/* Softmax and log-softmax along the middle axis of an (outer, n, inner) view.
+ *
+ * Stable form: subtract the row max, exp, sum in double. A row holding NaN,
+ * +inf, or only -inf gives NaN like scipy.special.softmax; -inf entries next
+ * to finite ones give 0 (log-softmax: -inf). y may alias x.
+ */
+#include "kernel_util.h"
+#include "graphnet.h"
+
+#define LANES 32 /* double lanes of the exp sum (gn_fold_sum32) */
+#define KB 256 /* columns per block when inner > 1 */
+
+/* One contiguous row of n. */
+GN_INLINE void softmax_row(int lg, int64_t n, const float *x, float *y) {
+    const float m = gn_row_max(x, n, 1);
+    int64_t i;
+
+    /* y = x - m (log) or exp(x - m); then sum exp in double lanes (separate
+     * simple loops vectorize better than one fused loop) */
+    if (lg)
+        for (i = 0; i < n; i++) y[i] = x[i] - m;
+    else
+        for (i = 0; i < n; i++) y[i] = gn_vexpf(x[i] - m);
+    double s[LANES], sum = 0.0;
+    i = 0;
+    if (n >= 2 * LANES) {
+        for (int j = 0; j < LANES; j++) s[j] = 0.0;
+        if (lg)
+            for (; i + LANES <= n; i += LANES)
+                for (int j = 0; j < LANES; j++) s[j] += (double)gn_vexpf(y[i + j]);
+        else
+            for (; i + LANES <= n; i += LANES)
+                for (int j = 0; j < LANES; j++) s[j] += (double)y[i + j];
+        sum = gn_fold_sum32(s);
+    }
+    if (lg)
+        for (; i < n; i++) sum += (double)gn_vexpf(y[i]);
+    else
+        for (; i < n; i++) sum += (double)y[i];
+
+    if (lg) {
+        const float ls = (float)log(sum);
+        for (i = 0; i < n; i++) y[i] = y[i] - ls;
+    } else {
+        const float r = (float)(1.0 / sum);
+        for (i = 0; i < n; i++) y[i] = y[i] * r;
+    }
+}
+
+/* Columns [k0, k1) (at most KB) of one (n, inner) slab. */
+GN_INLINE void softmax_cols(int lg, int64_t n, int64_t inner, int64_t k0, int64_t k1,
+                            const float *x, float *y) {
+    const int64_t w = k1 - k0;
+    float m[KB];
+    double s[KB];
+    x += k0;
+    y += k0;
+    for (int64_t k = 0; k < w; k++) {
+        m[k] = -INFINITY;
+        s[k] = 0.0;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        const float *r = x + i * inner;
+        for (int64_t k = 0; k < w; k++) m[k] = gn_max_nan(m[k], r[k]);
+    }
+    for (int64_t i = 0; i < n; i++) {
+        const float *r = x + i * inner;
+        float *o = y + i * inner;
+        if (lg) {
+            for (int64_t k = 0; k < w; k++) {
+                float t = r[k] - m[k];
+                o[k] = t;
+                s[k] += (double)gn_vexpf(t);
+            }
+        } else {
+            for (int64_t k = 0; k < w; k++) {
+                float e = gn_vexpf(r[k] - m[k]);
+                o[k] = e;
+                s[k] += (double)e;
+            }
+        }
+    }
+    float f[KB];
+    for (int64_t k = 0; k < w; k++) f[k] = lg ? (float)log(s[k]) : (float)(1.0 / s[k]);
+    for (int64_t i = 0; i < n; i++) {
+        float *o = y + i * inner;
+        if (lg)
+            for (int64_t k = 0; k < w; k++) o[k] = o[k] - f[k];
+        else
+            for (int64_t k = 0; k < w; k++) o[k] = o[k] * f[k];
+    }
+}
+
+/* Work unit u: a row (inner == 1) or a column block of an outer slab. */
+GN_INLINE void softmax_units_body(int lg, int64_t n, int64_t inner, int64_t u0, int64_t u1,
+                                  const float *x, float *y) {
+    const int64_t kblocks = (inner + KB - 1) / KB;
+    for (int64_t u = u0; u < u1; u++) {
+        if (inner == 1) {
+            softmax_row(lg, n, x + u * n, y + u * n);
+        } else {
+            int64_t o = u / kblocks, k0 = (u % kblocks) * KB;
+            int64_t k1 = k0 + KB < inner ? k0 + KB : inner;
+            softmax_cols(lg, n, inner, k0, k1, x + o * n * inner, y + o * n * inner);
+        }
+    }
+}
+
+GN_MULTI(softmax_units, (int lg, int64_t n, int64_t inner, int64_t u0, int64_t u1,
+                         const float *x, float *y),
+         softmax_units_body(lg, n, inner, u0, u1, x, y))
+
+void gn_softmax(int log, int64_t outer, int64_t n, int64_t inner, const float *x, float *y) {
+    if (outer <= 0 || n <= 0 || inner <= 0) return;
+    const int64_t units = outer * ((inner + KB - 1) / KB);
+    void (*fn)(int, int64_t, int64_t, int64_t, int64_t, const float *, float *) =
+        GN_PICK(softmax_units);
+    int64_t nt = gn_get_num_threads();
+    const int64_t work = outer * n * inner;
+    if (nt > work / (GN_PAR_MIN / 4)) nt = work / (GN_PAR_MIN / 4);
+    if (nt > units) nt = units;
+    if (nt <= 1) {
+        fn(log, n, inner, 0, units, x, y);
+        return;
+    }
+#pragma omp parallel for num_threads((int)nt) schedule(static)
+    for (int64_t c = 0; c < nt; c++)
+        fn(log, n, inner, units * c / nt, units * (c + 1) / nt, x, y);
+}
