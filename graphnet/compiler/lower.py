@@ -39,6 +39,7 @@ class Lowering:
             for x in node.inputs:
                 self.pending[id(x)] = self.pending.get(id(x), 0) + 1
         self.pinned = {id(n) for n in pinned}
+        self.update_targets = []
         self.steps, self.iargs, self.fargs, self.kernels = [], [], [], []
         self.weights, self.weight_index = [], {}
         self.consts = []
@@ -166,8 +167,8 @@ class Lowering:
                 raise OpError(f"update of {var.name}: new value is {node.shape} {node.dtype}, "
                               f"the variable is {var.shape} {var.dtype}")
             target = Node("VARIABLE", (), {"var": var})
-            if id(target) not in self.where:
-                self.bind_source(target)
+            self.update_targets.append(target)  # keep alive: `where` is keyed by id
+            self.bind_source(target)
             n = self.numel(node)
             if n:
                 size = np.dtype(node.dtype).itemsize

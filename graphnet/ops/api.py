@@ -510,3 +510,248 @@ def shape(x):
 @export
 def ndim(x):
     return convert_to_tensor(x).ndim
+
+
+# ---- convolution, pooling, padding and normalization (ops in graphnet/ops/nn.py) ----------
+
+def standardize_tuple(value, rank, name):
+    """An int or a sequence of ``rank`` ints, as a tuple of ``rank`` ints."""
+    if isinstance(value, (int, np.integer)):
+        return (int(value),) * rank
+    value = tuple(int(v) for v in value)
+    if len(value) != rank:
+        raise ValueError(f"{name} must be an int or a tuple of {rank} ints, got {value}")
+    return value
+
+
+def standardize_data_format(data_format):
+    data_format = "channels_last" if data_format is None else str(data_format).lower()
+    if data_format not in ("channels_last", "channels_first"):
+        raise ValueError(f"data_format must be 'channels_last' or 'channels_first', got "
+                         f"{data_format!r}")
+    return data_format
+
+
+def to_channels_last(x, data_format):
+    """(N, C, *spatial) -> (N, *spatial, C) for channels_first; unchanged otherwise."""
+    if data_format == "channels_first":
+        return transpose(x, (0,) + tuple(range(2, x.ndim)) + (1,))
+    return x
+
+
+def from_channels_last(x, data_format):
+    if data_format == "channels_first":
+        return transpose(x, (0, x.ndim - 1) + tuple(range(1, x.ndim - 1)))
+    return x
+
+
+def _padding_mode(padding, allowed=("valid", "same")):
+    if isinstance(padding, str):
+        if padding.lower() not in allowed:
+            raise ValueError(f"padding must be one of {allowed}, got {padding!r}")
+        return padding.lower()
+    return tuple((int(lo), int(hi)) for lo, hi in padding)
+
+
+def _spatial_rank(x, what):
+    if not 3 <= x.ndim <= 5:
+        raise ValueError(f"{what} needs inputs of rank 3, 4 or 5 (batch, spatial..., "
+                         f"channels), got shape {x.shape}")
+    return x.ndim - 2
+
+
+@export
+def conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
+    """N-d convolution (1 to 3 spatial dims); kernel (*kernel_size, C / groups, filters).
+
+    ``groups`` is C // kernel.shape[-2], as in Keras."""
+    data_format = standardize_data_format(data_format)
+    x = to_channels_last(convert_to_tensor(inputs), data_format)
+    w = convert_to_tensor(kernel)
+    rank = _spatial_rank(x, "conv")
+    c, cg = x.shape[-1], w.shape[-2] if w.ndim >= 2 else None
+    groups = c // cg if c is not None and cg and c >= cg else 1
+    y = _apply("CONV", x, w, strides=standardize_tuple(strides, rank, "strides"),
+               dilations=standardize_tuple(dilation_rate, rank, "dilation_rate"),
+               groups=int(groups), padding=_padding_mode(padding, ("valid", "same", "causal")))
+    return from_channels_last(y, data_format)
+
+
+def conv_transpose_pads(kernel_size, stride, dilation, padding, output_padding=None):
+    """(lo, hi) crops of the full transposed output ((n - 1) * s + dilated kernel), as
+    Keras computes them (negative hi extends with zeros)."""
+    keff = (kernel_size - 1) * dilation + 1
+    if padding == "valid":
+        op = builtins.max(keff, stride) - keff if output_padding is None else output_padding
+        left, right = keff - 1, keff - 1 + op
+    else:
+        if output_padding is None:
+            pad_len = stride + keff - 2
+        else:
+            pad_len = keff + keff % 2 - 2 + output_padding
+        left = builtins.min(pad_len // 2 + pad_len % 2, keff - 1)
+        right = pad_len - left
+    return keff - 1 - left, keff - 1 - right
+
+
+@export
+def conv_transpose(inputs, kernel, strides=1, padding="valid", output_padding=None,
+                   data_format=None, dilation_rate=1):
+    """Transposed convolution; kernel (*kernel_size, filters, C) as Keras's."""
+    data_format = standardize_data_format(data_format)
+    x = to_channels_last(convert_to_tensor(inputs), data_format)
+    w = convert_to_tensor(kernel)
+    rank = _spatial_rank(x, "conv_transpose")
+    strides = standardize_tuple(strides, rank, "strides")
+    dilations = standardize_tuple(dilation_rate, rank, "dilation_rate")
+    padding = _padding_mode(padding)
+    if w.ndim != x.ndim:
+        raise ValueError(f"conv_transpose: kernel shape {w.shape} does not match input shape "
+                         f"{x.shape} (needs rank {x.ndim})")
+    if isinstance(padding, str):
+        ops_ = [None] * rank if output_padding is None else \
+            standardize_tuple(output_padding, rank, "output_padding")
+        pads = tuple(conv_transpose_pads(w.shape[i], strides[i], dilations[i], padding, ops_[i])
+                     for i in range(rank))
+    else:
+        pads = padding
+    y = _apply("CONV_TRANSPOSE", x, w, strides=strides, dilations=dilations, groups=1,
+               padding=pads)
+    return from_channels_last(y, data_format)
+
+
+@export
+def depthwise_conv(inputs, kernel, strides=1, padding="valid", data_format=None,
+                   dilation_rate=1):
+    """Depthwise convolution; kernel (*kernel_size, C, depth_multiplier), output channel
+    c * depth_multiplier + m."""
+    data_format = standardize_data_format(data_format)
+    x = to_channels_last(convert_to_tensor(inputs), data_format)
+    w = convert_to_tensor(kernel)
+    rank = _spatial_rank(x, "depthwise_conv")
+    if w.ndim != x.ndim:
+        raise ValueError(f"depthwise_conv: kernel shape {w.shape} does not match input shape "
+                         f"{x.shape} (needs rank {x.ndim})")
+    c = w.shape[-2]
+    if x.shape[-1] is not None and x.shape[-1] != c:
+        raise ValueError(f"depthwise_conv: the input has {x.shape[-1]} channels but the "
+                         f"kernel of shape {w.shape} expects {c}: input shape {x.shape}")
+    flat = reshape_dims(w, [("in", i) for i in range(rank)] + [1, -1])
+    y = _apply("CONV", x, flat, strides=standardize_tuple(strides, rank, "strides"),
+               dilations=standardize_tuple(dilation_rate, rank, "dilation_rate"),
+               groups=int(c), padding=_padding_mode(padding, ("valid", "same", "causal")))
+    return from_channels_last(y, data_format)
+
+
+@export
+def separable_conv(inputs, depthwise_kernel, pointwise_kernel, strides=1, padding="valid",
+                   data_format=None, dilation_rate=1):
+    """Depthwise convolution followed by a pointwise (1x1) convolution."""
+    data_format = standardize_data_format(data_format)
+    x = to_channels_last(convert_to_tensor(inputs), data_format)
+    y = depthwise_conv(x, depthwise_kernel, strides, padding, "channels_last", dilation_rate)
+    y = conv(y, pointwise_kernel, 1, "valid", "channels_last", 1)
+    return from_channels_last(y, data_format)
+
+
+def _pool(mode, inputs, pool_size, strides, padding, data_format):
+    data_format = standardize_data_format(data_format)
+    x = to_channels_last(convert_to_tensor(inputs), data_format)
+    rank = _spatial_rank(x, f"{mode}_pool")
+    window = standardize_tuple(pool_size, rank, "pool_size")
+    strides = window if strides is None else standardize_tuple(strides, rank, "strides")
+    y = _apply("POOL", x, mode=mode, window=window, strides=strides,
+               padding=_padding_mode(padding))
+    return from_channels_last(y, data_format)
+
+
+@export
+def max_pool(inputs, pool_size, strides=None, padding="valid", data_format=None):
+    """Max pooling over 1 to 3 spatial dims (strides default to pool_size)."""
+    return _pool("max", inputs, pool_size, strides, padding, data_format)
+
+
+@export
+def average_pool(inputs, pool_size, strides=None, padding="valid", data_format=None):
+    """Average pooling; 'same' padding is not counted (TensorFlow's semantics)."""
+    return _pool("avg", inputs, pool_size, strides, padding, data_format)
+
+
+@export
+def pad(x, pad_width, mode="constant", constant_values=None):
+    """Constant padding: pad_width is an int, a (lo, hi) pair, or one pair per dim."""
+    x = convert_to_tensor(x)
+    if mode != "constant":
+        raise ValueError(f"pad: only mode='constant' is supported, got {mode!r}")
+    width = np.asarray(pad_width, dtype=np.int64)
+    width = np.broadcast_to(width.reshape(-1, 2) if width.ndim else width, (x.ndim, 2))
+    pads = tuple((int(lo), int(hi)) for lo, hi in width)
+    if builtins.all(p == (0, 0) for p in pads):
+        return x
+    value = 0.0 if constant_values is None else float(constant_values)
+    return _apply("PAD", x, pads=pads, value=value)
+
+
+@export
+def moments(x, axes, keepdims=False):
+    """(mean, variance) over ``axes``; the variance is the centered (two-pass) one."""
+    x = convert_to_tensor(x)
+    m = mean(x, axis=axes, keepdims=True)  # noqa: F821
+    v = mean(square(subtract(x, m)), axis=axes, keepdims=keepdims)  # noqa: F821
+    if not keepdims:
+        m = squeeze_axes(m, _reduced_axes(m, axes))
+    return m, v
+
+
+def _channel_vector(v, x, axis):
+    """A per-channel vector shaped to broadcast against x along ``axis``."""
+    v = convert_to_tensor(v)
+    axis = axis % x.ndim
+    if v.ndim == x.ndim or axis == x.ndim - 1:
+        return v
+    spec = [1] * x.ndim
+    spec[axis] = -1
+    return reshape_dims(v, spec)
+
+
+@export
+def batch_normalization(x, mean, variance, axis, offset=None, scale=None, epsilon=1e-3):
+    """(x - mean) / sqrt(variance + epsilon) * scale + offset, as x * a + b with per-channel
+    a and b (mean, variance, offset and scale broadcast along ``axis``)."""
+    x = convert_to_tensor(x)
+    mean_ = _channel_vector(mean, x, axis)
+    inv = rsqrt(add(_channel_vector(variance, x, axis), float(epsilon)))  # noqa: F821
+    if scale is not None:
+        inv = multiply(inv, _channel_vector(scale, x, axis))  # noqa: F821
+    shift = negative(multiply(mean_, inv))  # noqa: F821
+    if offset is not None:
+        shift = add(shift, _channel_vector(offset, x, axis))  # noqa: F821
+    return add(multiply(x, inv), shift)  # noqa: F821
+
+
+@export
+def layer_normalization(x, gamma=None, beta=None, axis=-1, epsilon=None, rms_scaling=False):
+    """Normalize over ``axis`` (int or list) per sample; Keras 3's formulas."""
+    x = convert_to_tensor(x)
+    epsilon = 1e-3 if epsilon is None else float(epsilon)
+    axes = sorted(a % x.ndim for a in ([axis] if isinstance(axis, int) else axis))
+    shape = [1] * x.ndim
+    for a in axes:
+        shape[a] = x.shape[a]
+
+    def bcast(v):
+        v = convert_to_tensor(v)
+        if v.ndim != x.ndim and axes != [x.ndim - 1]:
+            return reshape(v, shape)
+        return v
+    m, v = moments(x, axes, keepdims=True)
+    inv = rsqrt(add(v, epsilon))  # noqa: F821
+    if rms_scaling:  # Keras 3 scales by the variance without centering
+        out = multiply(x, inv)  # noqa: F821
+        return out if gamma is None else multiply(out, bcast(gamma))  # noqa: F821
+    if gamma is not None:
+        inv = multiply(inv, bcast(gamma))  # noqa: F821
+    shift = negative(multiply(m, inv))  # noqa: F821
+    if beta is not None:
+        shift = add(shift, bcast(beta))  # noqa: F821
+    return add(multiply(x, inv), shift)  # noqa: F821

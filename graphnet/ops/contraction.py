@@ -36,6 +36,38 @@ class MatMul(Op):
             b = np.swapaxes(b, -1, -2)
         return np.matmul(a, b)
 
+    def grad(self, node, grad_output):
+        """C = op(A) @ op(B): each gradient is one MATMUL using transpose_a/transpose_b
+        (no TRANSPOSE nodes), summed over the batch dims an operand was broadcast on."""
+        from .. import autodiff as ad
+        a, b = node.inputs
+        g = grad_output
+        ta = bool(node.attrs.get("transpose_a", False))
+        tb = bool(node.attrs.get("transpose_b", False))
+
+        def mm(x, y, tx=False, ty=False):
+            return ad.node("MATMUL", x, y, transpose_a=tx, transpose_b=ty)
+
+        if not ta:
+            da = mm(g, b, False, not tb)          # dC @ op(B)^T
+        elif not tb:
+            da = mm(b, g, False, True)            # (dC @ B^T)^T = B @ dC^T
+        else:
+            da = mm(b, g, True, True)             # (dC @ B)^T = B^T @ dC^T
+        if b.ndim == 2 and a.ndim > 2 and not ta:
+            # (..., M, K) @ (K, N): one 2-D product over all leading rows
+            rows_a = ad.reshape(a, (-1, ("in", a.ndim - 1)))
+            rows_g = ad.reshape(g, (-1, ("in", g.ndim - 1)))
+            db = mm(rows_g, rows_a, True) if tb else mm(rows_a, rows_g, True)
+            return [da, db]
+        if not tb:
+            db = mm(a, g, not ta, False)          # op(A)^T @ dC
+        elif not ta:
+            db = mm(g, a, True, False)            # (A^T @ dC)^T = dC^T @ A
+        else:
+            db = mm(g, a, True, True)             # (A @ dC)^T = dC^T @ A^T
+        return [ad.unbroadcast(da, a.shape), ad.unbroadcast(db, b.shape)]
+
     def lower(self, node, ctx):
         require_f32(node, ctx)
         a, b = node.inputs

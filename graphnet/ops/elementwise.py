@@ -75,6 +75,105 @@ UNARY = {
     "POW_SCALAR": ("GN_U_POW_SCALAR", lambda x, a, b: np.power(x, a)),
 }
 
+# Gradient rules beside the table above: name -> f(ad, x, y, g, alpha, beta) -> dx, where
+# y is the op's output, g the output gradient and ad the graphnet.autodiff node builders.
+# Kinks follow PyTorch: relu'(0) = 0, clip passes the gradient at its bounds, ...
+_SQRT_2_PI = math.sqrt(2 / math.pi)
+_GELU_K = 0.044715
+
+
+def _gelu_tanh_grad(ad, x, g):
+    x2 = ad.square(x)
+    t = ad.unary("TANH", ad.affine(ad.mul(x, ad.affine(x2, _GELU_K, 1.0)), _SQRT_2_PI))
+    sech2 = ad.affine(ad.square(t), -1.0, 1.0)
+    slope = ad.affine(x2, 1.5 * _SQRT_2_PI * _GELU_K, 0.5 * _SQRT_2_PI)
+    return ad.mul(g, ad.add(ad.affine(t, 0.5, 0.5), ad.mul(ad.mul(x, sech2), slope)))
+
+
+def _gelu_grad(ad, x, g):
+    cdf = ad.affine(ad.unary("ERF", ad.affine(x, 1 / math.sqrt(2))), 0.5, 0.5)
+    pdf = ad.unary("EXP", ad.affine(ad.square(x), -0.5))
+    return ad.mul(g, ad.add(cdf, ad.affine(ad.mul(x, pdf), 1 / math.sqrt(2 * math.pi))))
+
+
+def _mish_grad(ad, x, g):
+    t = ad.unary("TANH", ad.unary("SOFTPLUS", x))
+    sech2 = ad.affine(ad.square(t), -1.0, 1.0)
+    return ad.mul(g, ad.add(t, ad.mul(ad.mul(x, sech2), ad.unary("SIGMOID", x))))
+
+
+def _silu_grad(ad, x, g):
+    s = ad.unary("SIGMOID", x)   # s * (1 + x * (1 - s))
+    return ad.mul(g, ad.mul(s, ad.sub(ad.affine(x, 1.0, 1.0), ad.mul(x, s))))
+
+
+def _pow_scalar_grad(ad, x, g, a):
+    if a == 0:
+        return ad.zeros_like(x)
+    if a == 1:
+        return g
+    return ad.mul(g, ad.affine(ad.unary("POW_SCALAR", x, alpha=a - 1.0), a))
+
+
+def _gt(ad, x, v):
+    return ad.binary("GREATER", x, v)
+
+
+def _inside(ad, x, lo, hi, closed):
+    """lo <= x <= hi (closed) or lo < x < hi."""
+    lower, upper = ("GREATER_EQUAL", "LESS_EQUAL") if closed else ("GREATER", "LESS")
+    return ad.binary("LOGICAL_AND", ad.binary(lower, x, lo), ad.binary(upper, x, hi))
+
+
+UNARY_GRAD = {
+    "NEG": lambda ad, x, y, g, a, b: ad.neg(g),
+    "ABS": lambda ad, x, y, g, a, b: ad.mul(g, ad.unary("SIGN", x)),
+    "SIGN": lambda ad, x, y, g, a, b: ad.zeros_like(x),
+    "SQUARE": lambda ad, x, y, g, a, b: ad.mul(g, ad.affine(x, 2.0)),
+    "SQRT": lambda ad, x, y, g, a, b: ad.div(g, ad.affine(y, 2.0)),
+    "RSQRT": lambda ad, x, y, g, a, b: ad.mul(g, ad.affine(ad.mul(y, ad.square(y)), -0.5)),
+    "RECIPROCAL": lambda ad, x, y, g, a, b: ad.mul(g, ad.neg(ad.square(y))),
+    "EXP": lambda ad, x, y, g, a, b: ad.mul(g, y),
+    "EXPM1": lambda ad, x, y, g, a, b: ad.mul(g, ad.affine(y, 1.0, 1.0)),
+    "LOG": lambda ad, x, y, g, a, b: ad.div(g, x),
+    "LOG1P": lambda ad, x, y, g, a, b: ad.div(g, ad.affine(x, 1.0, 1.0)),
+    "SIN": lambda ad, x, y, g, a, b: ad.mul(g, ad.unary("COS", x)),
+    "COS": lambda ad, x, y, g, a, b: ad.mul(g, ad.neg(ad.unary("SIN", x))),
+    "TAN": lambda ad, x, y, g, a, b: ad.mul(g, ad.affine(ad.square(y), 1.0, 1.0)),
+    "ATAN": lambda ad, x, y, g, a, b: ad.div(g, ad.affine(ad.square(x), 1.0, 1.0)),
+    "TANH": lambda ad, x, y, g, a, b: ad.mul(g, ad.affine(ad.square(y), -1.0, 1.0)),
+    "SIGMOID": lambda ad, x, y, g, a, b: ad.mul(g, ad.mul(y, ad.affine(y, -1.0, 1.0))),
+    "RELU": lambda ad, x, y, g, a, b: ad.where(_gt(ad, x, 0.0), g, 0.0),
+    "RELU6": lambda ad, x, y, g, a, b: ad.where(_inside(ad, x, 0.0, 6.0, False), g, 0.0),
+    "LEAKY_RELU": lambda ad, x, y, g, a, b: ad.where(_gt(ad, x, 0.0), g, ad.affine(g, a)),
+    "ELU": lambda ad, x, y, g, a, b: ad.where(_gt(ad, x, 0.0), g,
+                                              ad.mul(g, ad.affine(y, 1.0, a))),
+    "SELU": lambda ad, x, y, g, a, b: ad.where(
+        _gt(ad, x, 0.0), ad.affine(g, SELU_SCALE),
+        ad.mul(g, ad.affine(y, 1.0, SELU_SCALE * SELU_ALPHA))),
+    "SOFTPLUS": lambda ad, x, y, g, a, b: ad.mul(g, ad.unary("SIGMOID", x)),
+    "SOFTSIGN": lambda ad, x, y, g, a, b: ad.div(
+        g, ad.square(ad.affine(ad.unary("ABS", x), 1.0, 1.0))),
+    "HARD_SIGMOID": lambda ad, x, y, g, a, b: ad.where(
+        _inside(ad, x, -3.0, 3.0, False), ad.affine(g, 1 / 6), 0.0),
+    "HARD_SILU": lambda ad, x, y, g, a, b: ad.where(
+        ad.binary("LESS_EQUAL", x, -3.0), 0.0,
+        ad.where(ad.binary("LESS", x, 3.0), ad.mul(g, ad.affine(x, 1 / 3, 0.5)), g)),
+    "GELU": lambda ad, x, y, g, a, b: _gelu_grad(ad, x, g),
+    "GELU_TANH": lambda ad, x, y, g, a, b: _gelu_tanh_grad(ad, x, g),
+    "SILU": lambda ad, x, y, g, a, b: _silu_grad(ad, x, g),
+    "MISH": lambda ad, x, y, g, a, b: _mish_grad(ad, x, g),
+    "LOG_SIGMOID": lambda ad, x, y, g, a, b: ad.mul(g, ad.unary("SIGMOID", ad.neg(x))),
+    "ERF": lambda ad, x, y, g, a, b: ad.mul(g, ad.affine(
+        ad.unary("EXP", ad.neg(ad.square(x))), 2 / math.sqrt(math.pi))),
+    "FLOOR": lambda ad, x, y, g, a, b: ad.zeros_like(x),
+    "CEIL": lambda ad, x, y, g, a, b: ad.zeros_like(x),
+    "ROUND": lambda ad, x, y, g, a, b: ad.zeros_like(x),
+    "CLIP": lambda ad, x, y, g, a, b: ad.where(_inside(ad, x, a, b, True), g, 0.0),
+    "AFFINE": lambda ad, x, y, g, a, b: ad.affine(g, a),
+    "POW_SCALAR": lambda ad, x, y, g, a, b: _pow_scalar_grad(ad, x, g, a),
+}
+
 # name: (C enum, NumPy reference, result kind) with kind "float", "bool" or "logical"
 BINARY = {
     "ADD": ("GN_B_ADD", np.add, "float"),
@@ -96,6 +195,45 @@ BINARY = {
     "LOGICAL_AND": ("GN_B_LOGICAL_AND", np.logical_and, "logical"),
     "LOGICAL_OR": ("GN_B_LOGICAL_OR", np.logical_or, "logical"),
     "LOGICAL_XOR": ("GN_B_LOGICAL_XOR", np.logical_xor, "logical"),
+}
+
+
+def _max_grads(ad, a, b, g, first_wins):
+    """MAXIMUM/MINIMUM: the winner takes g, ties split it 0.5/0.5 (as torch.maximum)."""
+    half = ad.affine(g, 0.5)
+    tie = ad.binary("EQUAL", a, b)
+    return (ad.where(tie, half, ad.where(ad.binary(first_wins, a, b), g, 0.0)),
+            ad.where(tie, half, ad.where(ad.binary(first_wins, b, a), g, 0.0)))
+
+
+def _pow_grads(ad, a, b, y, g):
+    """As torch.pow: d/da is 0 where b == 0; d/db is 0 where a == 0 and b >= 0."""
+    da = ad.where(ad.binary("EQUAL", b, 0.0), 0.0,
+                  ad.mul(g, ad.mul(b, ad.binary("POW", a, ad.affine(b, 1.0, -1.0)))))
+    zero_base = ad.binary("LOGICAL_AND", ad.binary("EQUAL", a, 0.0),
+                          ad.binary("GREATER_EQUAL", b, 0.0))
+    db = ad.mul(g, ad.where(zero_base, 0.0, ad.mul(y, ad.unary("LOG", a))))
+    return da, db
+
+
+def _atan2_grads(ad, a, b, g):
+    scale = ad.div(g, ad.add(ad.square(a), ad.square(b)))
+    return ad.mul(scale, b), ad.neg(ad.mul(scale, a))
+
+
+# Gradient rules of the float binaries: name -> f(ad, a, b, y, g) -> (da, db) at the
+# broadcast output shape (Binary.grad sums them back to each input's shape).
+BINARY_GRAD = {
+    "ADD": lambda ad, a, b, y, g: (g, g),
+    "SUB": lambda ad, a, b, y, g: (g, ad.neg(g)),
+    "MUL": lambda ad, a, b, y, g: (ad.mul(g, b), ad.mul(g, a)),
+    "DIV": lambda ad, a, b, y, g: (ad.div(g, b), ad.neg(ad.div(ad.mul(g, y), b))),
+    "POW": _pow_grads,
+    "MAXIMUM": lambda ad, a, b, y, g: _max_grads(ad, a, b, g, "GREATER"),
+    "MINIMUM": lambda ad, a, b, y, g: _max_grads(ad, a, b, g, "LESS"),
+    "MOD": lambda ad, a, b, y, g: (g, ad.neg(ad.mul(g, ad.binary("FLOOR_DIV", a, b)))),
+    "FLOOR_DIV": lambda ad, a, b, y, g: (ad.zeros_like(a), ad.zeros_like(b)),
+    "ATAN2": lambda ad, a, b, y, g: _atan2_grads(ad, a, b, g),
 }
 
 
@@ -123,6 +261,11 @@ class Unary(Op):
         with np.errstate(all="ignore"):
             out = self.ref(x, attrs.get("alpha", 0.0), attrs.get("beta", 0.0))
         return np.asarray(out, dtype=x.dtype)
+
+    def grad(self, node, grad_output):
+        from .. import autodiff as ad
+        return [UNARY_GRAD[self.name](ad, node.inputs[0], node, grad_output,
+                                      attrs_float(node, "alpha"), attrs_float(node, "beta"))]
 
     def lower(self, node, ctx):
         require_f32(node, ctx)
@@ -160,6 +303,14 @@ class Binary(Op):
     def infer_dtype(self, inputs):
         return "bool" if self.kind != "float" else inputs[0].dtype
 
+    def grad(self, node, grad_output):
+        if self.kind != "float":
+            return [None, None]
+        from .. import autodiff as ad
+        a, b = node.inputs
+        da, db = BINARY_GRAD[self.name](ad, a, b, node, grad_output)
+        return [ad.unbroadcast(da, a.shape), ad.unbroadcast(db, b.shape)]
+
     def lower(self, node, ctx):
         require_f32(node, ctx)
         a, b = node.inputs
@@ -190,6 +341,12 @@ class Where(Op):
     def perform(self, inputs, attrs):
         return np.where(*inputs).astype(inputs[1].dtype)
 
+    def grad(self, node, grad_output):
+        from .. import autodiff as ad
+        c, a, b = node.inputs
+        return [None, ad.unbroadcast(ad.where(c, grad_output, 0.0), a.shape),
+                ad.unbroadcast(ad.where(c, 0.0, grad_output), b.shape)]
+
     def lower(self, node, ctx):
         require_f32(node, ctx)
         c, a, b = node.inputs
@@ -216,6 +373,14 @@ class Cast(Op):
         with np.errstate(all="ignore"):
             return x.astype(attrs["dtype"])
 
+    def grad(self, node, grad_output):
+        """float -> float passes the gradient through; integer and bool ends get None."""
+        from .. import autodiff as ad
+        x = node.inputs[0]
+        if not (is_float(x.dtype) and is_float(node.dtype)):
+            return [None]
+        return [ad.cast(grad_output, x.dtype)]
+
     def lower(self, node, ctx):
         x = node.inputs[0]
         ctx.emit("GN_K_CAST", [ctx.numel(node), ctx.inp(x), C_DTYPE[x.dtype], ctx.out(node),
@@ -237,6 +402,9 @@ class FullLike(Op):
 
     def perform(self, inputs, attrs):
         return np.full(inputs[0].shape, attrs["value"], dtype=inputs[0].dtype)
+
+    def grad(self, node, grad_output):
+        return [None]
 
     def lower(self, node, ctx):
         require_f32(node, ctx)

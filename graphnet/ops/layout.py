@@ -4,7 +4,8 @@ RESHAPE is a view (no kernel); the others lower to the strided-copy kernel.
 """
 import numpy as np
 
-from .dtypes import broadcast_shapes, broadcast_strides, contiguous_strides, normalize_axis
+from .dtypes import (broadcast_shapes, broadcast_strides, contiguous_strides, normalize_axis,
+                     require_float)
 from .registry import LAYOUT, Op, OpError, register
 
 
@@ -67,8 +68,23 @@ class Reshape(Op):
 
     def perform(self, inputs, attrs):
         x = inputs[0]
-        shape = [x.shape[s[1]] if isinstance(s, tuple) else s for s in attrs["shape"]]
-        return x.reshape(shape)
+        return x.reshape(self.infer([x.shape], [str(x.dtype)], attrs)[0])
+
+    def grad(self, node, grad_output):
+        """Reshape back: dims the forward copied are copied back, known dims are given,
+        and at most one unknown dim is inferred (-1)."""
+        from .. import autodiff as ad
+        x = node.inputs[0]
+        copied = {}
+        for j, s in enumerate(node.attrs["shape"]):
+            if isinstance(s, tuple):
+                copied.setdefault(s[1], j)
+        back = [("in", copied[i]) if i in copied else (-1 if d is None else d)
+                for i, d in enumerate(x.shape)]
+        if back.count(-1) > 1:
+            raise NotImplementedError(f"RESHAPE gradient: cannot reshape back to {x.shape}: "
+                                      "more than one unknown dim is not copied through")
+        return [ad.reshape(grad_output, back)]
 
     def lower(self, node, ctx):
         ctx.view(node, node.inputs[0])
@@ -93,6 +109,12 @@ class Transpose(Op):
 
     def perform(self, inputs, attrs):
         return np.ascontiguousarray(np.transpose(inputs[0], attrs["perm"]))
+
+    def grad(self, node, grad_output):
+        from .. import autodiff as ad
+        perm = node.attrs["perm"]
+        inverse = tuple(sorted(range(len(perm)), key=lambda i: perm[i]))
+        return [ad.node("TRANSPOSE", grad_output, perm=inverse)]
 
     def lower(self, node, ctx):
         x = node.inputs[0]
@@ -125,6 +147,35 @@ class Concatenate(Op):
 
     def perform(self, inputs, attrs):
         return np.concatenate(inputs, axis=attrs["axis"])
+
+    def grad(self, node, grad_output):
+        """SLICE each input's piece out of the gradient; a piece after an input of
+        unknown size along the axis is located from the end."""
+        from .. import autodiff as ad
+        axis = attrs_axis(node)
+        sizes = [x.shape[axis] for x in node.inputs]
+        out = []
+        for k, x in enumerate(node.inputs):
+            before, after = sizes[:k], sizes[k + 1:]
+            if sizes[k] == 0:
+                start, stop = 0, 0
+            elif None not in before and sizes[k] is not None:
+                start, stop = sum(before), sum(before) + sizes[k]
+            elif None not in before and None not in after:
+                start, stop = sum(before), (-sum(after) if sum(after) else None)
+            elif None not in after and sizes[k] is not None:
+                tail = sum(after) + sizes[k]
+                start = -tail if tail else None
+                stop = -sum(after) if sum(after) else None
+            else:
+                raise NotImplementedError("CONCATENATE gradient: the piece of input "
+                                          f"{k} has an unknown offset along axis {axis} "
+                                          f"(sizes {sizes})")
+            begin = tuple(start if i == axis else None for i in range(node.ndim))
+            end = tuple(stop if i == axis else None for i in range(node.ndim))
+            out.append(ad.node("SLICE", grad_output, begin=begin, end=end,
+                               step=(1,) * node.ndim))
+        return out
 
     def lower(self, node, ctx):
         axis = attrs_axis(node)
@@ -163,20 +214,71 @@ class Slice(Op):
                       zip(attrs["begin"], attrs["end"], attrs["step"]))
         return np.ascontiguousarray(inputs[0][index])
 
+    def grad(self, node, grad_output):
+        from .. import autodiff as ad
+        return [ad.node("SLICE_GRAD", grad_output, node.inputs[0], **node.attrs.as_dict())]
+
     def lower(self, node, ctx):
         x = node.inputs[0]
-        base = contiguous_strides(x.shape)
-        offset, strides = 0, []
-        for d, st, b, e, s in zip(x.shape, base, node.attrs["begin"], node.attrs["end"],
-                                  node.attrs["step"]):
-            start = slice(b, e, s).indices(d)[0]
-            offset += start * st
-            strides.append(st * s)
+        offset, strides = slice_offset_strides(x.shape, node.attrs)
         if node.size:
             emit_copy(ctx, node.shape, ctx.inp(x), strides, ctx.out(node),
                       contiguous_strides(node.shape), node.dtype, src_offset=offset)
         else:
             ctx.out(node)
+
+
+def slice_offset_strides(shape, attrs):
+    """Element offset of a slice's first element and its strides, in a contiguous array."""
+    base = contiguous_strides(shape)
+    offset, strides = 0, []
+    for d, st, b, e, s in zip(shape, base, attrs["begin"], attrs["end"], attrs["step"]):
+        start = slice(b, e, s).indices(d)[0]
+        offset += start * st
+        strides.append(st * s)
+    return offset, strides
+
+
+@register
+class SliceGrad(Op):
+    """SLICE_GRAD(g, like) {begin, end, step}: zeros of like's shape with ``g`` written
+    where SLICE(like) {begin, end, step} reads: the gradient of SLICE. ``like`` only
+    gives the shape (its values are never read)."""
+    name, group, arity = "SLICE_GRAD", LAYOUT, 2
+
+    def infer(self, shapes, dtypes, attrs):
+        self.check_arity(shapes)
+        g, like = shapes
+        sliced, _ = Slice().infer([like], [dtypes[1]], attrs)
+        if len(g) != len(sliced) or any(a is not None and b is not None and a != b
+                                        for a, b in zip(g, sliced)):
+            raise OpError(f"SLICE_GRAD: gradient of shape {g} does not match the slice "
+                          f"{sliced} of {like}")
+        return tuple(like), require_float(self.name, dtypes[:1])
+
+    def perform(self, inputs, attrs):
+        g, like = inputs
+        index = tuple(slice(b, e, s) for b, e, s in
+                      zip(attrs["begin"], attrs["end"], attrs["step"]))
+        out = np.zeros(like.shape, dtype=g.dtype)
+        out[index] = g
+        return out
+
+    def grad(self, node, grad_output):
+        from .. import autodiff as ad
+        return [ad.node("SLICE", grad_output, **node.attrs.as_dict()), None]
+
+    def lower(self, node, ctx):
+        from .elementwise import require_f32
+        require_f32(node, ctx)
+        g = node.inputs[0]
+        out = ctx.out(node)
+        if node.size:
+            ctx.emit("GN_K_FILL", [ctx.numel(node), out], [0.0])
+        if g.size:
+            offset, strides = slice_offset_strides(node.shape, node.attrs)
+            emit_copy(ctx, g.shape, ctx.inp(g), contiguous_strides(g.shape), out, strides,
+                      node.dtype, dst_offset=offset)
 
 
 @register
@@ -202,6 +304,10 @@ class BroadcastTo(Op):
     def perform(self, inputs, attrs):
         shape = self.infer([inputs[0].shape], [str(inputs[0].dtype)], attrs)[0]
         return np.ascontiguousarray(np.broadcast_to(inputs[0], shape))
+
+    def grad(self, node, grad_output):
+        from .. import autodiff as ad
+        return [ad.unbroadcast(grad_output, node.inputs[0].shape)]
 
     def lower(self, node, ctx):
         x = node.inputs[0]

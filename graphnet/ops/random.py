@@ -70,6 +70,10 @@ class RandomOp(Op):
         n = int(np.prod(shape, dtype=np.int64))
         return draw(attrs["dist"], n, attrs["a"], attrs["b"], state).reshape(shape)
 
+    def grad(self, node, grad_output):
+        """Samples carry no gradient (dropout's MUL carries the mask)."""
+        return [None, None]
+
     def lower(self, node, ctx):
         ctx.emit("GN_K_RANDOM", [ctx.c(DISTS[node.attrs["dist"]]), ctx.numel(node),
                                  ctx.inp(node.inputs[0]), ctx.out(node)],

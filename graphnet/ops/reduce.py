@@ -72,11 +72,22 @@ class Reduce(Op):
             if self.kind == "index":
                 out = self.ref(x, axis=axes[0])
                 return np.expand_dims(out, axes[0]) if keep else out
-            if x.size == 0 and self.name in ("REDUCE_MAX", "REDUCE_MIN"):
-                fill = -np.inf if self.name == "REDUCE_MAX" else np.inf
+            if x.size == 0 and self.name in ("REDUCE_MAX", "REDUCE_MIN", "REDUCE_MEAN"):
+                fill = {"REDUCE_MAX": -np.inf, "REDUCE_MIN": np.inf}.get(self.name, np.nan)
                 return np.full(reduced_shape(x.shape, axes, keep), fill, x.dtype)
             out = self.ref(x, axis=axes, keepdims=keep)
         return np.asarray(out, dtype=x.dtype)
+
+    def grad(self, node, grad_output):
+        if self.kind != "float":
+            return [None]
+        from .. import autodiff as ad
+        x = node.inputs[0]
+        axes = normalize_axes(self.name, node.attrs.get("axes"), x.ndim)
+        keep = node.attrs.get("keepdims", False)
+        g = grad_output if keep else ad.keepdims_form(grad_output, x.ndim, axes)
+        y = node if keep else ad.keepdims_form(node, x.ndim, axes)
+        return [REDUCE_GRAD[self.name](ad, x, y, g, axes)]
 
     def lower(self, node, ctx):
         require_f32(node, ctx)
@@ -98,6 +109,43 @@ class Reduce(Op):
 
 def _sumsq(x, axis, keepdims):
     return np.sum(x * x, axis=axis, keepdims=keepdims)
+
+
+def _mean_grad(ad, x, g, axes):
+    count = ad.count_of(x, axes)
+    if isinstance(count, int):
+        return ad.broadcast_like(ad.affine(g, 1.0 / count if count else 0.0), x)
+    return ad.div(ad.broadcast_like(g, x), count)
+
+
+def _extremum_grad(ad, x, y, g, axes):
+    """Split g evenly among the tied extrema (as torch.amax / torch.amin)."""
+    hit = ad.cast(ad.binary("EQUAL", x, y), x.dtype)
+    ties = ad.reduce_sum(hit, axes, keepdims=True)
+    return ad.mul(hit, ad.div(g, ties))
+
+
+def _prod_grad(ad, x, y, g, axes):
+    """prod of the other elements, exact with zeros: with no zero it is y / x; with one
+    zero, the product of the non-zeros at that zero and 0 elsewhere; with more, 0."""
+    is_zero = ad.binary("EQUAL", x, 0.0)
+    nonzero = ad.where(is_zero, 1.0, x)
+    p = ad.reduce("REDUCE_PROD", nonzero, axes, keepdims=True)
+    zeros = ad.reduce_sum(ad.cast(is_zero, x.dtype), axes, keepdims=True)
+    at_zero = ad.where(ad.binary("EQUAL", zeros, 1.0), p, 0.0)
+    elsewhere = ad.where(ad.binary("EQUAL", zeros, 0.0), ad.div(p, nonzero), 0.0)
+    return ad.mul(g, ad.where(is_zero, at_zero, elsewhere))
+
+
+# Gradient rules: name -> f(ad, x, y, g, axes) with y and g in keepdims form.
+REDUCE_GRAD = {
+    "REDUCE_SUM": lambda ad, x, y, g, axes: ad.broadcast_like(g, x),
+    "REDUCE_MEAN": lambda ad, x, y, g, axes: _mean_grad(ad, x, g, axes),
+    "REDUCE_MAX": _extremum_grad,
+    "REDUCE_MIN": _extremum_grad,
+    "REDUCE_PROD": _prod_grad,
+    "REDUCE_SUMSQ": lambda ad, x, y, g, axes: ad.mul(ad.affine(x, 2.0), g),
+}
 
 
 for _args in [("REDUCE_SUM", "GN_R_SUM", np.sum), ("REDUCE_MEAN", "GN_R_MEAN", np.mean),
@@ -126,6 +174,8 @@ class Softmax(Op):
     def perform(self, inputs, attrs):
         x = inputs[0]
         axis = attrs.get("axis", -1)
+        if x.size == 0:  # np.max has no identity over an empty axis
+            return np.empty_like(x)
         with np.errstate(all="ignore"):
             shifted = x - np.max(x, axis=axis, keepdims=True)
             if self.log:
@@ -134,6 +184,17 @@ class Softmax(Op):
                 e = np.exp(shifted)
                 out = e / np.sum(e, axis=axis, keepdims=True)
         return out.astype(x.dtype)
+
+    def grad(self, node, grad_output):
+        """softmax: y * (g - sum(g * y)); log_softmax: g - exp(y) * sum(g)."""
+        from .. import autodiff as ad
+        x, g = node.inputs[0], grad_output
+        axes = (normalize_axis(self.name, node.attrs.get("axis", -1), x.ndim),)
+        if self.log:
+            total = ad.reduce_sum(g, axes, keepdims=True)
+            return [ad.sub(g, ad.mul(ad.unary("EXP", node), total))]
+        gy = ad.mul(g, node)
+        return [ad.sub(gy, ad.mul(node, ad.reduce_sum(gy, axes, keepdims=True)))]
 
     def lower(self, node, ctx):
         require_f32(node, ctx)

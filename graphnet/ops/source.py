@@ -14,7 +14,7 @@ class ConstantValue:
     __slots__ = ("array", "_key")
 
     def __init__(self, array):
-        array = np.ascontiguousarray(array)
+        array = np.array(array, order="C")  # a copy; keeps 0-d shapes
         array.setflags(write=False)
         self.array = array
         digest = hashlib.sha1(array.tobytes()).hexdigest()
@@ -43,6 +43,9 @@ class InputOp(Op):
     def perform(self, inputs, attrs):
         raise ValueError(f"input {attrs['name']!r} was not fed")
 
+    def grad(self, node, grad_output):
+        return []
+
     def lower(self, node, ctx):
         ctx.bind_source(node)
 
@@ -59,6 +62,9 @@ class VariableOp(Op):
     def perform(self, inputs, attrs):
         return attrs["var"].value
 
+    def grad(self, node, grad_output):
+        return []
+
     def lower(self, node, ctx):
         ctx.bind_source(node)
 
@@ -74,6 +80,9 @@ class ConstantOp(Op):
 
     def perform(self, inputs, attrs):
         return attrs["value"].array
+
+    def grad(self, node, grad_output):
+        return []
 
     def lower(self, node, ctx):
         ctx.bind_source(node)

@@ -1,0 +1,356 @@
+"""Every registered op through check_op: C vs NumPy reference, gradients by finite
+differences (float64) and C gradient vs reference gradient (float32).
+
+A new op without a case here fails test_every_op_is_covered."""
+import math
+
+import numpy as np
+import pytest
+
+import graphnet as gn
+from graphnet.graph.node import Node
+from graphnet.graph.tensor import SymbolicTensor
+from op_check import check_op
+
+ops = gn.ops
+CASES = []
+
+
+def case(op, fn, shapes, **kwargs):
+    CASES.append(pytest.param(op, fn, shapes, kwargs, id=f"{op}-{len(CASES)}"))
+
+
+def raw(op, *xs, **attrs):
+    """An op applied directly (for primitives without a public function)."""
+    return SymbolicTensor(Node(op, [ops.convert_to_tensor(x).node for x in xs], attrs))
+
+
+def away(points, lo=-2.0, hi=2.0, gap=0.05):
+    """Uniform in [lo, hi], nudged at least ``gap`` away from each kink in ``points``."""
+    def draw(rng, shape):
+        x = rng.uniform(lo, hi, size=shape)
+        for p in points:
+            near = np.abs(x - p) < gap
+            x = np.where(near, p + np.where(x >= p, gap, -gap) * 2, x)
+        return x
+    return draw
+
+
+def off_grid(rng, shape):
+    """Values k + u, u in (0.1, 0.4) or (0.6, 0.9): away from integers and halves."""
+    k = rng.integers(-3, 3, size=shape)
+    u = rng.uniform(0.1, 0.4, size=shape) + 0.5 * (rng.random(shape) < 0.5)
+    return k + u
+
+
+def nonzero(lo=0.4, hi=2.0):
+    def draw(rng, shape):
+        return rng.uniform(lo, hi, size=shape) * np.where(rng.random(shape) < 0.5, -1, 1)
+    return draw
+
+
+def integers(lo=-2, hi=2):
+    def draw(rng, shape):
+        return rng.integers(lo, hi + 1, size=shape).astype(np.float64)
+    return draw
+
+
+# ---- unary maths and activations ---------------------------------------------------
+
+UNARY_CASES = {
+    "NEG": (ops.negative, {}), "ABS": (ops.abs, {"domain": nonzero(0.05)}),
+    "SIGN": (ops.sign, {"domain": nonzero(0.05)}), "SQUARE": (ops.square, {}),
+    "SQRT": (ops.sqrt, {"domain": (0.3, 3.0)}), "RSQRT": (ops.rsqrt, {"domain": (0.3, 3.0)}),
+    "RECIPROCAL": (ops.reciprocal, {"domain": nonzero(0.4)}), "EXP": (ops.exp, {}),
+    "EXPM1": (ops.expm1, {}), "LOG": (ops.log, {"domain": (0.3, 3.0)}),
+    "LOG1P": (ops.log1p, {"domain": (-0.6, 3.0)}), "SIN": (ops.sin, {}),
+    "COS": (ops.cos, {}), "TAN": (ops.tan, {"domain": (-1.2, 1.2)}),
+    "ATAN": (ops.arctan, {}), "TANH": (ops.tanh, {}), "SIGMOID": (ops.sigmoid, {}),
+    "RELU": (ops.relu, {"domain": away([0.0])}),
+    "RELU6": (ops.relu6, {"domain": away([0.0, 6.0], -2.0, 8.0)}),
+    "LEAKY_RELU": (lambda x: ops.leaky_relu(x, 0.3), {"domain": away([0.0])}),
+    "ELU": (lambda x: ops.elu(x, 0.7), {"domain": away([0.0])}),
+    "SELU": (ops.selu, {"domain": away([0.0])}), "SOFTPLUS": (ops.softplus, {}),
+    "SOFTSIGN": (ops.softsign, {"domain": away([0.0])}),
+    "HARD_SIGMOID": (ops.hard_sigmoid, {"domain": away([-3.0, 3.0], -5.0, 5.0)}),
+    "HARD_SILU": (ops.hard_silu, {"domain": away([-3.0, 3.0], -5.0, 5.0)}),
+    "GELU": (lambda x: ops.gelu(x, approximate=False), {"domain": (-4.0, 4.0)}),
+    "GELU_TANH": (lambda x: ops.gelu(x, approximate=True), {"domain": (-4.0, 4.0)}),
+    "SILU": (ops.silu, {"domain": (-4.0, 4.0)}), "MISH": (ops.mish, {"domain": (-4.0, 4.0)}),
+    "LOG_SIGMOID": (ops.log_sigmoid, {"domain": (-4.0, 4.0)}), "ERF": (ops.erf, {}),
+    "FLOOR": (ops.floor, {"domain": off_grid}), "CEIL": (ops.ceil, {"domain": off_grid}),
+    "ROUND": (ops.round, {"domain": off_grid}),
+    "CLIP": (lambda x: ops.clip(x, -0.5, 0.7), {"domain": away([-0.5, 0.7])}),
+    "AFFINE": (lambda x: raw("AFFINE", x, alpha=-1.5, beta=0.25), {}),
+    "POW_SCALAR": (lambda x: raw("POW_SCALAR", x, alpha=2.5), {"domain": (0.3, 2.0)}),
+}
+
+for _op, (_fn, _kw) in UNARY_CASES.items():
+    for _shape in [(5, 17), (257,), (0, 3), (1,), (33, 2)]:
+        case(_op, _fn, [_shape], **_kw)
+case("POW_SCALAR", lambda x: raw("POW_SCALAR", x, alpha=3.0), [(4, 6)])
+case("POW_SCALAR", lambda x: raw("POW_SCALAR", x, alpha=0.0), [(4, 6)])
+case("POW_SCALAR", lambda x: raw("POW_SCALAR", x, alpha=-1.0), [(4, 6)], domain=nonzero())
+case("TANH", ops.tanh, [(1,)])
+case("EXP", ops.exp, [(33, 1)])
+case("SIGMOID", ops.sigmoid, [(2, 3, 17)])
+case("SOFTPLUS", ops.softplus, [(8,)], domain=(-30.0, 30.0))
+
+_HALVES = np.array([[-2.5, -1.5, -0.5, 0.0, 0.5, 1.5, 2.5, -0.0]])
+case("ROUND", ops.round, [(1, 8)], inputs=[_HALVES], grad=False)   # half to even
+case("SIGN", ops.sign, [(1, 8)], inputs=[_HALVES], grad=False)
+case("RELU", ops.relu, [(1, 8)], inputs=[_HALVES], grad=False)
+case("EXP", ops.exp, [(4,)], inputs=[np.array([-200.0, 0.0, 80.0, 100.0])], grad=False)
+
+# ---- binary, with broadcasting ------------------------------------------------------
+
+BROADCASTS = [[(5, 1, 3), (4, 1)], [(6, 7), (7,)], [(33,), (33,)], [(), (5, 4)],
+              [(0, 3), (3,)], [(1, 17), (3, 1)]]
+BINARY_CASES = {
+    "ADD": (ops.add, {}), "SUB": (ops.subtract, {}), "MUL": (ops.multiply, {}),
+    "DIV": (ops.divide, {"domain": [(-2.0, 2.0), nonzero()]}),
+    "POW": (ops.power, {"domain": [(0.5, 2.0), (-2.0, 2.0)]}),
+    "MAXIMUM": (ops.maximum, {}), "MINIMUM": (ops.minimum, {}),
+    "ATAN2": (ops.arctan2, {"domain": [nonzero(0.2), nonzero(0.2)]}),
+}
+for _op, (_fn, _kw) in BINARY_CASES.items():
+    for _shapes in BROADCASTS:
+        case(_op, _fn, _shapes, **_kw)
+
+
+def _mod_inputs(shape_a, shape_b, seed=3):
+    """a = b * (k + u), u in (0.2, 0.8): away from MOD's and FLOOR_DIV's jumps."""
+    rng = np.random.default_rng(seed)
+    b = rng.uniform(0.6, 1.5, size=shape_b) * np.where(rng.random(shape_b) < 0.5, -1, 1)
+    k = rng.integers(-3, 3, size=np.broadcast_shapes(shape_a, shape_b))
+    a = b * (k + rng.uniform(0.2, 0.8, size=k.shape))
+    return [a, b]
+
+
+for _op, _fn in [("MOD", ops.mod), ("FLOOR_DIV", ops.floor_divide)]:
+    case(_op, _fn, [(5, 4), (4,)], inputs=_mod_inputs((5, 4), (4,)))
+    case(_op, _fn, [(17,), (17,)], inputs=_mod_inputs((17,), (17,)))
+
+for _op, _fn in [("EQUAL", ops.equal), ("NOT_EQUAL", ops.not_equal), ("LESS", ops.less),
+                 ("LESS_EQUAL", ops.less_equal), ("GREATER", ops.greater),
+                 ("GREATER_EQUAL", ops.greater_equal)]:
+    case(_op, _fn, [(5, 4), (4,)], domain=integers())
+    case(_op, _fn, [(0, 3), (1, 3)], domain=integers())
+for _op, _fn in [("LOGICAL_AND", ops.logical_and), ("LOGICAL_OR", ops.logical_or),
+                 ("LOGICAL_XOR", ops.logical_xor)]:
+    case(_op, _fn, [(5, 4), (4,)], dtypes=["bool", "bool"])
+
+case("WHERE", ops.where, [(5, 1), (5, 4), (4,)], dtypes=["bool", "float", "float"])
+case("WHERE", ops.where, [(33,), (), (33,)], dtypes=["bool", "float", "float"])
+case("WHERE", lambda x: ops.where(x > 0.5, x * x, 0.0), [(7, 3)], domain=away([0.5]))
+
+# ---- CAST and FULL_LIKE -----------------------------------------------------------------
+
+case("CAST", lambda x: ops.cast(ops.cast(x, "float64"), x.dtype) * 2.0, [(5, 3)])
+case("CAST", lambda x: ops.cast(x, "float32") * 1.5, [(5, 3)], dtypes=["int32"])
+case("CAST", lambda x: ops.cast(x, "int32"), [(5, 3)], domain=(-5.0, 5.0))
+case("CAST", lambda x: ops.cast(x, "bool"), [(5, 3)], domain=integers(-1, 1))
+case("CAST", lambda x: ops.cast(x, "float32") + 1.0, [(6,)], dtypes=["bool"])
+case("FULL_LIKE", lambda x: ops.full_like(x, 3.0), [(4, 2)])
+case("FULL_LIKE", lambda x: x * ops.full_like(x, -2.0), [(0, 2)])
+
+# ---- reductions -----------------------------------------------------------------------------
+
+REDUCTIONS = {"REDUCE_SUM": ops.sum, "REDUCE_MEAN": ops.mean, "REDUCE_MAX": ops.max,
+              "REDUCE_MIN": ops.min, "REDUCE_PROD": ops.prod,
+              "REDUCE_SUMSQ": lambda x, axis=None, keepdims=False: raw(
+                  "REDUCE_SUMSQ", x, axes=None if axis is None else
+                  tuple(axis) if isinstance(axis, tuple) else (axis,), keepdims=keepdims)}
+for _op, _fn in REDUCTIONS.items():
+    _dom = nonzero(0.5, 1.5) if _op == "REDUCE_PROD" else (-2.0, 2.0)
+    for _shape, _axis, _keep in [((5, 4, 3), None, False), ((5, 4, 3), 1, False),
+                                 ((5, 4, 3), (0, 2), True), ((5, 4, 3), -1, True),
+                                 ((5, 4, 3), 0, False), ((257,), 0, False), ((1,), None, True),
+                                 ((2, 33), (0, 1), False)]:
+        case(_op, lambda x, f=_fn, a=_axis, k=_keep: f(x, axis=a, keepdims=k), [_shape],
+             domain=_dom)
+    if _op != "REDUCE_MEAN":
+        case(_op, lambda x, f=_fn: f(x, axis=1), [(0, 4)], domain=_dom)
+case("REDUCE_PROD", lambda x: ops.prod(x, axis=1),
+     [(3, 4)], inputs=[np.array([[0.0, 2.0, 3.0, -1.0], [0.0, 1.5, 0.0, 2.0],
+                                 [1.0, 2.0, 0.5, -3.0]])])
+for _op, _fn in [("ARGMAX", ops.argmax), ("ARGMIN", ops.argmin)]:
+    case(_op, lambda x, f=_fn: f(x, axis=1), [(5, 7)])
+    case(_op, lambda x, f=_fn: f(x, axis=0, keepdims=True), [(257, 3)])
+    case(_op, lambda x, f=_fn: f(x, axis=1), [(6, 5)], domain=integers(-1, 1))   # ties
+case("REDUCE_MEAN", lambda x: ops.mean(x, axis=0), [(0, 4)], grad=False)   # NaN, as numpy
+case("REDUCE_MAX", lambda x: ops.max(x, axis=0), [(0, 4)], grad=False)     # -inf
+for _op, _fn in [("REDUCE_ANY", ops.any), ("REDUCE_ALL", ops.all)]:
+    case(_op, lambda x, f=_fn: f(x, axis=1), [(5, 3)], dtypes=["bool"])
+    case(_op, lambda x, f=_fn: f(x), [(0, 3)], dtypes=["bool"])
+
+for _op, _fn in [("SOFTMAX", ops.softmax), ("LOG_SOFTMAX", ops.log_softmax)]:
+    case(_op, lambda x, f=_fn: f(x, axis=-1), [(5, 4, 3)])
+    case(_op, lambda x, f=_fn: f(x, axis=1), [(5, 4, 3)])
+    case(_op, lambda x, f=_fn: f(x, axis=0), [(5, 4)])
+    case(_op, lambda x, f=_fn: f(x, axis=-1), [(3, 257)], domain=(-6.0, 6.0))
+    case(_op, lambda x, f=_fn: f(x, axis=-1), [(4, 1)])
+
+# ---- contraction ---------------------------------------------------------------------------
+
+
+def mm(ta=False, tb=False):
+    return lambda a, b: raw("MATMUL", a, b, transpose_a=ta, transpose_b=tb)
+
+
+def matmul_case(fn, shapes, **kwargs):
+    """Rows of the first operand unknown by default (axis 0 of b is its K)."""
+    kwargs.setdefault("none_axes", [(0,), ()])
+    case("MATMUL", fn, shapes, **kwargs)
+
+
+matmul_case(mm(), [(5, 3), (3, 4)])
+matmul_case(mm(), [(17, 33), (33, 65)], grad_atol=3e-5)
+matmul_case(mm(False, True), [(5, 3), (4, 3)])
+matmul_case(mm(True, False), [(3, 5), (3, 4)], none_axes=())
+matmul_case(mm(True, True), [(3, 5), (4, 3)], none_axes=())
+matmul_case(mm(), [(2, 5, 3), (3, 4)])
+matmul_case(mm(False, True), [(2, 5, 3), (4, 3)])
+matmul_case(mm(), [(2, 5, 3), (2, 3, 4)], none_axes=[(0,), (0,)])
+matmul_case(mm(True, True), [(2, 3, 5), (2, 4, 3)], none_axes=[(0,), (0,)])
+matmul_case(mm(), [(1, 5, 3), (3, 3, 4)], none_axes=[(), (0,)])
+matmul_case(mm(), [(5, 3), (2, 3, 4)], none_axes=[(), (0,)])
+matmul_case(mm(True, False), [(2, 1, 3, 5), (3, 4)])
+matmul_case(mm(), [(0, 3), (3, 4)])
+matmul_case(mm(), [(1, 1), (1, 1)])
+matmul_case(mm(), [(5, 0), (0, 4)])
+matmul_case(mm(True, False), [(0, 5), (0, 4)], none_axes=())
+matmul_case(lambda a, b: ops.matmul(a, b), [(7,), (7, 2)], none_axes=())
+
+# ---- layout ---------------------------------------------------------------------------------
+
+case("RESHAPE", lambda x: ops.reshape(x, (3, 8)), [(6, 4)], none_axes=())
+case("RESHAPE", lambda x: ops.reshape(x, (None, -1)), [(5, 3, 4)])
+case("RESHAPE", lambda x: ops.reshape(x, (-1,)), [(5, 3)])
+case("RESHAPE", lambda x: ops.expand_dims(x, 1), [(5, 3)])
+case("RESHAPE", lambda x: ops.squeeze(x, 1), [(5, 1, 3)])
+case("RESHAPE", lambda x: ops.reshape(x, (0, 7)), [(0, 7)], none_axes=())
+case("TRANSPOSE", lambda x: ops.transpose(x), [(5, 3)])
+case("TRANSPOSE", lambda x: ops.transpose(x, (2, 0, 1)), [(5, 4, 3)])
+case("TRANSPOSE", lambda x: ops.transpose(x, (1, 0, 2)), [(0, 2, 3)])
+case("CONCATENATE", lambda a, b: ops.concatenate([a, b], axis=0), [(2, 3), (5, 3)])
+case("CONCATENATE", lambda a, b: ops.concatenate([a, b], axis=0), [(5, 3), (2, 3)])
+case("CONCATENATE", lambda a, b, c: ops.concatenate([a, b, c], axis=-1),
+     [(4, 2), (4, 0), (4, 17)])
+case("CONCATENATE", lambda a, b: ops.stack([a, b], axis=1), [(5, 3), (5, 3)])
+case("SLICE", lambda x: x[1:4, ::2], [(6, 5)], none_axes=())
+case("SLICE", lambda x: x[:, -3:-1], [(6, 5)])
+case("SLICE", lambda x: x[::-2], [(7, 3)], none_axes=())
+case("SLICE", lambda x: x[:, 2], [(0, 3)])
+case("SLICE", lambda x: x[..., 1:], [(2, 3, 33)])
+_SL = {"begin": (None, 1), "end": (None, 4), "step": (1, 2)}
+case("SLICE_GRAD", lambda g, like: raw("SLICE_GRAD", g, like, **_SL), [(6, 2), (6, 5)])
+case("SLICE_GRAD", lambda g, like: raw("SLICE_GRAD", g, like, begin=(3,), end=(None,),
+                                       step=(-1,)), [(4,), (9,)], none_axes=())
+case("BROADCAST_TO", lambda x: ops.broadcast_to(x, (4, 3)), [(1, 3)], none_axes=())
+case("BROADCAST_TO", lambda x: ops.broadcast_to(x, (2, 4, 3)), [(3,)], none_axes=())
+case("BROADCAST_TO", lambda x: ops.broadcast_to(x, (None, 5)), [(6, 1)])
+case("BROADCAST_TO", lambda x: ops.repeat(x, 3, axis=1), [(5, 2)])
+case("BROADCAST_TO", lambda x: ops.tile(x, (2, 3)), [(5, 2)])
+
+# ---- convolution, pooling, padding (graphnet/ops/nn.py) ---------------------------------
+
+
+def _kernel(shape, seed=11):
+    """A fixed kernel of ``shape`` as a variable of x's dtype (so float64 builds work)."""
+    value = np.random.default_rng(seed).standard_normal(shape) * 0.5
+
+    def make(x):
+        return gn.Variable(value, dtype=x.dtype, name="kernel")
+    return make
+
+
+def conv_case(kshape, **kwargs):
+    make = _kernel(kshape)
+    return lambda x: ops.conv(x, make(x), **kwargs)
+
+
+case("CONV", conv_case((3, 2, 4)), [(2, 9, 2)])
+case("CONV", conv_case((3, 3, 3, 5), strides=2, padding="same"), [(2, 7, 6, 3)])
+case("CONV", conv_case((2, 2, 1, 4), dilation_rate=2), [(1, 6, 5, 2)])
+case("CONV", conv_case((3, 2, 4), padding="causal"), [(3, 8, 2)])
+case("CONV", lambda x, w: ops.conv(x, w, padding="same"), [(2, 5, 5, 3), (3, 3, 3, 4)],
+     none_axes=[(0,), ()])
+case("CONV", lambda x: ops.depthwise_conv(x, _kernel((3, 3, 2, 2))(x)), [(2, 6, 5, 2)])
+case("CONV", conv_case((1, 1, 17, 33)), [(0, 3, 3, 17)])
+case("CONV_TRANSPOSE", lambda x: ops.conv_transpose(x, _kernel((3, 4, 2))(x), strides=2),
+     [(2, 5, 2)])
+case("CONV_TRANSPOSE", lambda x: ops.conv_transpose(x, _kernel((3, 3, 2, 3))(x), strides=2,
+                                                    padding="same"), [(2, 4, 3, 3)])
+case("CONV_BACKWARD_FILTER", lambda x, dy: raw(
+    "CONV_BACKWARD_FILTER", x, dy, strides=(1, 1), dilations=(1, 1), groups=1,
+    padding="valid", kernel=(2, 3)), [(2, 5, 6, 3), (2, 4, 4, 4)])
+case("CONV_BACKWARD_FILTER", lambda x, dy: raw(
+    "CONV_BACKWARD_FILTER", x, dy, strides=(2,), dilations=(1,), groups=1,
+    padding="same", kernel=(3,)), [(3, 9, 2), (3, 5, 5)])
+
+
+def _distinct(rng, shape):
+    """Well separated values (no ties for max pooling), shuffled."""
+    n = int(np.prod(shape))
+    return rng.permutation(np.linspace(-2, 2, n)).reshape(shape)
+
+
+case("POOL", lambda x: ops.max_pool(x, 2), [(2, 6, 7, 3)], domain=_distinct)
+case("POOL", lambda x: ops.max_pool(x, 3, strides=2, padding="same"), [(2, 7, 3)],
+     domain=_distinct)
+case("POOL", lambda x: ops.average_pool(x, (2, 3), strides=(1, 2)), [(2, 5, 7, 2)])
+case("POOL", lambda x: ops.average_pool(x, 3, strides=2, padding="same"), [(1, 6, 5, 3)])
+_POOL = {"window": (2, 2), "strides": (2, 2), "padding": "valid"}
+case("POOL_GRAD", lambda x, dy: raw("POOL_GRAD", x, dy, mode="avg", **_POOL),
+     [(2, 4, 5, 3), (2, 2, 2, 3)])
+case("POOL_GRAD", lambda x, dy: raw("POOL_GRAD", x, dy, mode="max", **_POOL),
+     [(2, 4, 5, 3), (2, 2, 2, 3)], domain=_distinct, grad=False)
+case("PAD", lambda x: ops.pad(x, ((0, 0), (1, 2))), [(5, 3)])
+case("PAD", lambda x: ops.pad(x, ((1, 0), (0, 0), (2, 3)), constant_values=0.5), [(3, 1, 4)],
+     none_axes=())
+
+# ---- sources, random, training phase -----------------------------------------------------
+
+
+def _with_variable(x):
+    rng = np.random.default_rng(7)
+    v = gn.Variable(rng.standard_normal((3,)), dtype=x.dtype, name="w")
+    return x * v + 1.0
+
+
+case("INPUT", lambda x: x, [(5, 3)])
+case("VARIABLE", _with_variable, [(5, 3)])
+case("CONSTANT", lambda x: x * np.arange(3.0) - 2.0, [(5, 3)])
+case("RANDOM", lambda x: x * ops.cast(ops.random_uniform_like(x, seed=3), x.dtype), [(5, 7)])
+case("RANDOM", lambda x: ops.cast(ops.random_normal_like(x, seed=4), x.dtype) + x, [(257,)])
+
+
+def _dropout_mask(x, rate, seed):
+    """dropout(ones) as x's dtype: the RANDOM draws are float32."""
+    ones = ops.ones_like(ops.cast(x, "float32"))
+    return ops.cast(ops.dropout(ones, rate, seed=seed), x.dtype)
+
+
+case("RANDOM", lambda x: x * _dropout_mask(x, 0.5, 5), [(6, 9)])
+for _training in (True, False):
+    case("IN_TRAIN_PHASE", lambda a, b: ops.in_train_phase(a * 2.0, ops.sin(b)),
+         [(5, 4), (5, 4)], training=_training)
+    case("IN_TRAIN_PHASE", lambda x: ops.in_train_phase(x * _dropout_mask(x, 0.25, 9), x),
+         [(4, 6)], training=_training)
+
+
+@pytest.mark.parametrize("op, fn, shapes, kwargs", CASES)
+def test_op(op, fn, shapes, kwargs):
+    check_op(fn, shapes, op=op, **kwargs)
+
+
+def test_every_op_is_covered():
+    covered = {p.values[0] for p in CASES}
+    missing = sorted(set(gn.ops.all_ops()) - covered)
+    assert not missing, f"ops without a check_op case in tests/test_ops.py: {missing}"
+
+
+def test_gelu_constants():
+    # the gradient rules use these; keep them tied to the forward definitions
+    assert math.isclose(math.sqrt(2 / math.pi), 0.7978845608028654)
