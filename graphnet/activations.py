@@ -24,7 +24,7 @@ def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
     else:
         below = ops.multiply(ops.subtract(x, threshold), negative_slope) \
             if negative_slope != 0.0 else ops.zeros_like(x)
-        out = ops.where(ops.greater_equal(x, threshold), x, below)
+        out = ops.where(ops.greater(x, threshold), x, below)
     if max_value is not None:
         out = ops.minimum(out, float(max_value))
     return out

@@ -219,3 +219,13 @@ def test_initializers_are_seedable_and_keras_shaped():
         == [2, 2]
     with pytest.raises(ValueError, match="mode must be one of"):
         gn.initializers.VarianceScaling(mode="bad")
+
+
+def test_model_from_json_loads_python_lambdas_only_outside_safe_mode():
+    inp = gn.Input((3,))
+    model = gn.Model(inp, L.Lambda(lambda t: t * 2.0)(inp))
+    text = model.to_json()
+    with pytest.raises(ValueError, match="safe_mode"):
+        gn.models.model_from_json(text)
+    clone = gn.models.model_from_json(text, safe_mode=False)
+    np.testing.assert_allclose(clone.predict(np.ones((1, 3))), 2.0)

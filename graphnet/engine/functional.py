@@ -36,10 +36,7 @@ class Functional(Layer):
         if len({id(t.node) for t in self.inputs}) != len(self.inputs):
             raise ValueError(f"Model '{self.name}': the same input is given more than once")
         self._calls_in_order = self._walk()
-        self._layers = []
-        for call in self._calls_in_order:
-            if all(call.layer is not seen for seen in self._layers):
-                self._layers.append(call.layer)
+        self._layers = self._keras_layer_order()
         self.built = True
 
     def _walk(self):
@@ -76,6 +73,36 @@ class Functional(Layer):
                              "are not connected to the outputs: the outputs do not depend on "
                              "them")
         return order
+
+    def _keras_layer_order(self):
+        """Layers as Keras orders them (and so weights): by decreasing depth from the
+        outputs, ties in the order a depth-first walk from the outputs first meets them."""
+        first_seen, post, visited = {}, [], set()
+        input_nodes = {id(t.node) for t in self.inputs}
+
+        def visit(tensor):
+            call = tensor.history[0]
+            if id(call) in visited:
+                return
+            first_seen.setdefault(id(call.layer), len(first_seen))
+            if not (id(tensor.node) in input_nodes and not call.inputs):
+                for parent in call.inputs:
+                    visit(parent)
+            visited.add(id(call))
+            post.append(call)
+
+        for t in self.outputs:
+            visit(t)
+        call_depth, layer_depth, layers = {}, {}, {}
+        for call in reversed(post):
+            depth = max(call_depth.setdefault(id(call), 0), layer_depth.get(id(call.layer), 0))
+            layer_depth[id(call.layer)] = call_depth[id(call)] = depth
+            layers[id(call.layer)] = call.layer
+            for parent in call.inputs:
+                pc = parent.history[0]
+                call_depth[id(pc)] = max(depth + 1, call_depth.get(id(pc), 0))
+        return sorted(layers.values(),
+                      key=lambda layer: (-layer_depth[id(layer)], first_seen[id(layer)]))
 
     # -- structure -------------------------------------------------------------
     @property

@@ -123,14 +123,20 @@ def serialize_model(model):
             "graphnet_version": "0.1.0"}
 
 
-def model_from_config(config, custom_objects=None):
+def model_from_config(config, custom_objects=None, safe_mode=True):
+    """Rebuild a model from its config. Python lambdas (bytecode) load only with
+    ``safe_mode=False``: never for configs from an untrusted source."""
+    if safe_mode is False:
+        from ..layers.lambda_layer import unsafe_deserialization
+        with unsafe_deserialization():
+            return deserialize_layer(config, custom_objects)
     return deserialize_layer(config, custom_objects)
 
 
-def model_from_json(json_string, custom_objects=None):
+def model_from_json(json_string, custom_objects=None, safe_mode=True):
     """Rebuild a model (fresh weights) from ``model.to_json()``."""
     try:
         config = json.loads(json_string)
     except json.JSONDecodeError as exc:
         raise ValueError(f"model_from_json: not valid JSON: {exc}") from None
-    return model_from_config(config, custom_objects)
+    return model_from_config(config, custom_objects, safe_mode)

@@ -16,7 +16,7 @@ class Variable:
 
     def __init__(self, value, name="variable", trainable=True, dtype=None, constraint=None):
         dtype = canonical_dtype(dtype or np.asarray(value).dtype)
-        self._value = np.ascontiguousarray(np.array(value, dtype=dtype))
+        self._value = np.array(value, dtype=dtype, order="C")  # keeps 0-d shapes
         self.name = name
         self.trainable = bool(trainable)
         self.constraint = constraint
