@@ -6,13 +6,15 @@ import numpy as np
 from ..runtime.function import Function
 from .functional import Functional
 from .summary import print_summary
+from .training import Trainer
 
 
-class Model(Functional):
+class Model(Trainer, Functional):
     """``gn.Model(inputs, outputs, name=None)``: a model from its input and output tensors.
 
     Run it with ``predict`` / ``predict_on_batch`` (compiled to C kernels, one plan per
-    input shape), inspect it with ``summary``, save its architecture with ``to_json``.
+    input shape), train it with ``compile`` / ``fit`` / ``evaluate`` (see Trainer),
+    inspect it with ``summary``, save its architecture with ``to_json``.
     """
 
     def __init__(self, inputs=None, outputs=None, name=None, trainable=True, **kwargs):
@@ -92,3 +94,34 @@ class Model(Functional):
         """The architecture as JSON (``gn.models.model_from_json`` rebuilds it)."""
         from .serialize import serialize_model
         return json.dumps(serialize_model(self), **kwargs)
+
+    # -- saving and export (graphnet.saving, graphnet.export) -----------------------------
+    def save(self, filepath, overwrite=True, include_optimizer=True):
+        """Save architecture, weights and (when compiled) the optimizer state to one
+        ``.graphnet`` / ``.keras`` file; ``gn.models.load_model`` reads it back."""
+        from ..saving import save_model
+        save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer)
+
+    def save_weights(self, filepath, overwrite=True):
+        """Save the weight values to a ``.weights.npz`` file."""
+        from ..saving import save_weights
+        save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath, skip_mismatch=False):
+        """Load weights from ``save_weights`` (or a ``save``d model file); every shape is
+        checked before any weight is written."""
+        from ..saving import load_weights
+        load_weights(self, filepath, skip_mismatch=skip_mismatch)
+
+    def export(self, filepath, format="graphnet", batch_size=1, **kwargs):
+        """Export the compiled inference graph: ``format="graphnet"`` (a ``.gnx`` file for
+        ``gn.load_compiled``), ``"onnx"`` (dynamic batch; ``batch_size`` is not used) or
+        ``"c"`` (a directory of C source)."""
+        from .. import export
+        if format == "graphnet":
+            return export.export_model(self, filepath, batch_size=batch_size, **kwargs)
+        if format == "onnx":
+            return export.to_onnx(self, filepath, **kwargs)
+        if format == "c":
+            return export.to_c(self, filepath, batch_size=batch_size, **kwargs)
+        raise ValueError(f"export: format must be 'graphnet', 'onnx' or 'c', got {format!r}")

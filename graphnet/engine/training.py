@@ -1,0 +1,675 @@
+"""Training: ``compile``, ``fit``, ``evaluate``, ``train_on_batch``, ``test_on_batch``.
+
+``Trainer`` is a mixin of ``Model``. The training step is one compiled function:
+forward pass (training=True: dropout on), the compiled losses (weighted per output)
+plus the weights' regularization penalties and the layers' activity regularizers,
+their gradients (``graphnet.autodiff``) and the optimizer's updates, all in one plan
+run by one C call that writes the new weights and optimizer state in place. Plans are
+cached per batch shape (the last, smaller batch of an epoch gets its own).
+
+Per batch the step returns the loss (and each output's loss for multi-output models)
+and, per metric, a weighted total and count; fit keeps running means over the epoch
+(weighted by batch size, as Keras does) and passes them to callbacks as the logs
+``loss``, ``accuracy``, ``val_loss``, ``<output>_loss``, ``<output>_<metric>``, ...
+"""
+import copy
+import math
+
+import numpy as np
+
+from .. import callbacks as callbacks_module
+from .. import losses as losses_module
+from .. import metrics as metrics_module
+from .. import ops
+from .. import optimizers as optimizers_module
+from ..runtime.function import Function, describe_shape
+from .input_layer import placeholder
+from .layer_call import flatten
+
+_SPARSE_LOSSES = (losses_module.sparse_categorical_crossentropy,)
+_SPARSE_METRICS = (metrics_module.SparseCategoricalAccuracy,
+                   metrics_module.SparseTopKCategoricalAccuracy,
+                   metrics_module.SparseCategoricalCrossentropy)
+
+
+class _Compiled:
+    """What ``compile`` was given, resolved per output once the outputs are known."""
+
+    def __init__(self, loss, loss_weights, metrics):
+        self.loss, self.loss_weights, self.metrics = loss, loss_weights, metrics
+
+
+def _per_output(value, names, what):
+    """A dict keyed by output name, a list (one per output) or one value for all."""
+    if isinstance(value, dict):
+        unknown = [k for k in value if k not in names]
+        if unknown:
+            raise ValueError(f"Unknown entries in {what} dictionary: {unknown}. Only expected "
+                             f"following keys: {names}")
+        return [value.get(n) for n in names]
+    if isinstance(value, (list, tuple)):
+        if len(value) != len(names):
+            raise ValueError(f"When passing a list as {what}, it should have one entry per "
+                             f"model output. The model has {len(names)} output(s) {names}, "
+                             f"but you passed {what}={value!r}")
+        return list(value)
+    return [value] * len(names)
+
+
+def _check_names(loss, metrics):
+    """Unknown loss or metric names fail at compile time, not at the first fit."""
+    def walk(value):
+        if isinstance(value, dict):
+            for v in value.values():
+                yield from walk(v)
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                yield from walk(v)
+        elif isinstance(value, str):
+            yield value
+    for name in walk(loss):
+        if name.lower() not in ("crossentropy", "ce"):
+            losses_module.get(name)
+    for name in walk(metrics):
+        if name.lower() not in ("accuracy", "acc"):
+            metrics_module.get(name)
+
+
+def _is_sparse_loss(loss):
+    return isinstance(loss, losses_module.LossFunctionWrapper) and loss.fn in _SPARSE_LOSSES
+
+
+def _resolve_loss(identifier, y_shape, out_shape):
+    """A Loss object for ``identifier``; "crossentropy"/"ce" picked from the shapes."""
+    if identifier is None:
+        return None
+    if isinstance(identifier, str) and identifier.lower() in ("crossentropy", "ce"):
+        binary, sparse = _binary_or_sparse(y_shape, out_shape)
+        fn = (losses_module.binary_crossentropy if binary else
+              losses_module.sparse_categorical_crossentropy if sparse else
+              losses_module.categorical_crossentropy)
+        return losses_module.LossFunctionWrapper(fn, name=identifier)
+    loss = losses_module.get(identifier)
+    if isinstance(loss, losses_module.Loss):
+        return loss
+    if not callable(loss):
+        raise ValueError(f"Could not interpret loss identifier: {identifier!r}")
+    name = identifier if isinstance(identifier, str) else getattr(loss, "__name__", "loss")
+    return losses_module.LossFunctionWrapper(loss, name=name)
+
+
+def _binary_or_sparse(y_shape, out_shape):
+    """Keras's rule: binary when the output has one unit; sparse when the labels have
+    one axis fewer, or a last axis of 1 against several classes."""
+    binary = out_shape[-1] == 1
+    sparse = len(y_shape) < len(out_shape) or (y_shape[-1] == 1 and (out_shape[-1] or 2) > 1)
+    return binary, sparse
+
+
+def _resolve_metric(identifier, loss, y_shape, out_shape):
+    """A Metric for ``identifier``; 'accuracy'/'acc' picked from the loss and shapes
+    (binary / sparse categorical / categorical)."""
+    if isinstance(identifier, str) and identifier.lower() in ("accuracy", "acc"):
+        fn = getattr(loss, "fn", None)
+        binary, sparse = _binary_or_sparse(y_shape, out_shape)
+        if fn is losses_module.binary_crossentropy or isinstance(
+                loss, losses_module.BinaryCrossentropy):
+            binary, sparse = True, False
+        elif _is_sparse_loss(loss):
+            binary, sparse = False, True
+        cls = (metrics_module.BinaryAccuracy if binary else
+               metrics_module.SparseCategoricalAccuracy if sparse else
+               metrics_module.CategoricalAccuracy)
+        return cls(name=identifier)
+    metric = metrics_module.get(identifier)
+    if isinstance(identifier, str):
+        metric.name = identifier
+    return metric
+
+
+def _metric_name(identifier):
+    if isinstance(identifier, str):
+        return identifier
+    if isinstance(identifier, (metrics_module.Metric, losses_module.Loss)):
+        return identifier.name
+    return getattr(identifier, "__name__", "metric")
+
+
+def _scalar(x):
+    return float(np.asarray(x).reshape(-1)[0])
+
+
+def _as_scalar_tensor(t):
+    """Scalar constants may carry a (1,) shape into scalar arithmetic: reshape to ()."""
+    return ops.reshape(t, ()) if t.ndim else t
+
+
+def class_weight_to_sample_weights(y, class_weight):
+    """Per-sample weights from ``{class: weight}`` (labels: argmax of one-hot rows,
+    else the rounded value), 1.0 for classes not in the dict."""
+    y = np.asarray(y)
+    if y.ndim > 1:
+        y = np.argmax(y, axis=-1) if y.shape[-1] != 1 else np.squeeze(y, axis=-1)
+    y = np.round(y).astype("int64").reshape(len(y), -1)[:, 0]
+    return np.array([class_weight.get(int(c), 1.0) for c in y], dtype="float32")
+
+
+class Trainer:
+    """The training API of ``Model`` (Keras's compile/fit/evaluate)."""
+
+    _compiled = None
+    optimizer = None
+    stop_training = False
+    history = None
+
+    # -- compile -------------------------------------------------------------------------
+    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None,
+                weighted_metrics=None, run_eagerly=False, steps_per_execution=1,
+                jit_compile="auto", auto_scale_loss=True, sample_weight_mode=None, backend="c",
+                **kwargs):
+        """Configure training.
+
+        Args:
+            optimizer: name ("rmsprop", "adam", ...) or optimizer instance.
+            loss: name, function or Loss; a list (one per output) or a dict by output name
+                for multi-output models (None for an output without a loss).
+            loss_weights: list or dict of per-output loss weights (1.0 each).
+            metrics: list of metric names, functions or Metric objects ("accuracy"
+                resolved from the loss and output shape); a list of lists or a dict by
+                output name to give each output its own.
+        """
+        if kwargs:
+            raise TypeError(f"compile: unexpected keyword argument(s) "
+                            f"{', '.join(sorted(kwargs))}")
+        if weighted_metrics:
+            raise NotImplementedError("compile: weighted_metrics is not supported; metrics "
+                                      "are weighted by sample_weight already")
+        if backend not in ("c", "reference"):
+            raise ValueError(f"compile: backend must be 'c' or 'reference', got {backend!r}")
+        _check_names(loss, metrics)
+        self.optimizer = optimizers_module.get(optimizer)
+        self.loss = loss
+        self._compiled = _Compiled(loss, loss_weights, metrics)
+        self._backend = backend
+        self._step_fns = {}
+        self._resolved = None
+        self.stop_training = False
+
+    def _assert_compiled(self, what):
+        if self._compiled is None:
+            raise RuntimeError(f"You must call `compile()` before using the model: "
+                               f"model '{self.name}' was not compiled before {what}().")
+
+    # -- per-output resolution -----------------------------------------------------------------
+    def _output_names_for_logs(self):
+        return list(self.output_names)
+
+    def _resolve(self, y_shapes):
+        """Loss objects, weights and metrics per output, for labels of ``y_shapes``."""
+        key = (tuple(y_shapes), tuple(t.node for t in self.outputs))
+        if self._resolved is not None and self._resolved[0] == key:
+            return self._resolved[1]
+        spec = self._compiled
+        names = self._output_names_for_logs()
+        if spec.loss is None:
+            raise ValueError(f"Model '{self.name}': no loss to compute. Provide a `loss` "
+                             "argument in `compile()`.")
+        loss_ids = _per_output(spec.loss, names, "loss")
+        weights = [1.0] * len(names) if spec.loss_weights is None else \
+            _per_output(spec.loss_weights, names, "loss_weights")
+        weights = [1.0 if w is None else float(w) for w in weights]
+        metric_ids = self._metric_identifiers(names)
+        out_shapes = [tuple(t.shape) for t in self.outputs]
+        y_full = [(None,) + tuple(s) for s in y_shapes]
+        losses = [_resolve_loss(lid, ys, os) for lid, ys, os in zip(loss_ids, y_full,
+                                                                      out_shapes)]
+        if all(loss is None for loss in losses):
+            raise ValueError(f"Model '{self.name}': no loss to compute: every output's loss "
+                             "is None")
+        metrics = []
+        for i, ids in enumerate(metric_ids):
+            for identifier in ids:
+                m = _resolve_metric(identifier, losses[i], y_full[i], out_shapes[i])
+                if len(names) > 1 and isinstance(identifier, metrics_module.Metric):
+                    m = copy.copy(m)  # each output keeps its own running state
+                log_name = m.name if len(names) == 1 else f"{names[i]}_{m.name}"
+                metrics.append((i, log_name, m))
+        resolved = (losses, weights, metrics)
+        self._resolved = (key, resolved)
+        return resolved
+
+    def _metric_identifiers(self, names):
+        spec = self._compiled.metrics
+        if spec is None:
+            return [[] for _ in names]
+        if isinstance(spec, dict):
+            per = _per_output(spec, names, "metrics")
+        elif isinstance(spec, (list, tuple)) and len(names) > 1 and spec and \
+                all(isinstance(m, (list, tuple)) or m is None for m in spec):
+            per = _per_output(list(spec), names, "metrics")
+        elif isinstance(spec, (list, tuple)):
+            per = [list(spec)] * len(names)
+        else:
+            per = [[spec]] * len(names)
+        return [[] if p is None else (list(p) if isinstance(p, (list, tuple)) else [p])
+                for p in per]
+
+    @property
+    def metrics_names(self):
+        """Names of the values ``evaluate`` returns: "loss", each output's loss
+        (multi-output models), then the metrics."""
+        if self._compiled is None:
+            return []
+        names = self._output_names_for_logs() if self.outputs else ["output"]
+        out = ["loss"]
+        if len(names) > 1:
+            loss_ids = _per_output(self._compiled.loss, names, "loss")
+            out += [f"{n}_loss" for n, lid in zip(names, loss_ids) if lid is not None]
+        for n, ids in zip(names, self._metric_identifiers(names)):
+            for identifier in ids:
+                name = _metric_name(identifier)
+                out.append(name if len(names) == 1 else f"{n}_{name}")
+        return out
+
+    def metric_directions(self):
+        """{metric log name: "up" | "down"} for the compiled metrics (used by callbacks)."""
+        if self._resolved is None:
+            return {}
+        return {name: m.direction for _, name, m in self._resolved[1][2]}
+
+    # -- the step functions ---------------------------------------------------------------
+    def _regularization_terms(self):
+        """The weights' regularizer penalties and the layers' activity regularizers
+        (divided by the batch size, as Keras 3 does)."""
+        terms = []
+        for w in self.trainable_weights:
+            reg = getattr(w, "regularizer", None)
+            if reg is not None:
+                terms.append(_as_scalar_tensor(ops.convert_to_tensor(reg(
+                    ops.convert_to_tensor(w)))))
+        for call in getattr(self, "_calls_in_order", []):
+            reg = getattr(call.layer, "activity_regularizer", None)
+            if reg is None:
+                continue
+            for out in call.outputs:
+                penalty = _as_scalar_tensor(ops.convert_to_tensor(reg(out)))
+                if out.ndim:
+                    first = out[(slice(None),) + (0,) * (out.ndim - 1)]
+                    penalty = penalty / ops.sum(ops.ones_like(ops.cast(first, "float32")))
+                terms.append(_as_scalar_tensor(penalty))
+        return terms
+
+    def _step_function(self, training, y_shapes, sw_shapes):
+        key = (training, tuple(y_shapes), tuple(sw_shapes),
+               tuple(t.node for t in self.outputs))
+        fn = self._step_fns.get(key)
+        if fn is not None:
+            return fn
+        losses, weights, metrics = self._resolve(y_shapes)
+        names = self._output_names_for_logs()
+        ys = [placeholder((None,) + tuple(s), "float32", name=f"{n}_target")
+              for n, s in zip(names, y_shapes)]
+        sws = [placeholder((None,) + tuple(s), "float32", name=f"{n}_sample_weight")
+               for n, s in zip(names, sw_shapes)]
+        total, per_output = None, []
+        for i, loss in enumerate(losses):
+            if loss is None:
+                continue
+            value = _as_scalar_tensor(loss(ys[i], self.outputs[i], sws[i]))
+            per_output.append(value)
+            weighted = value * weights[i] if weights[i] != 1.0 else value
+            total = weighted if total is None else total + weighted
+        for term in self._regularization_terms():
+            total = total + term
+        total = _as_scalar_tensor(total)
+        outputs = [total] + (per_output if len(names) > 1 else [])
+        for i, _, metric in metrics:
+            outputs += [_as_scalar_tensor(t) for t in metric.totals(ys[i], self.outputs[i],
+                                                                    sws[i])]
+        updates = []
+        if training:
+            updates = self._training_updates(total)
+        fn = Function(list(self.inputs) + ys + sws, outputs, updates=updates,
+                      training=training, backend=self._backend,
+                      name=f"{self.name}_{'train' if training else 'test'}_step")
+        self._step_fns[key] = fn
+        return fn
+
+    def _training_updates(self, total):
+        try:
+            from ..autodiff import gradients
+        except ImportError:
+            raise RuntimeError("Training needs graphnet.autodiff (gn.gradients), which is "
+                               "not available in this build") from None
+        variables = [v for v in self.trainable_weights if np.dtype(v.dtype).kind == "f"]
+        self.optimizer.build(variables)
+        grads = gradients(total, variables, unconnected_gradients="none")
+        from ..layers.normalization import collect_state_updates  # moving statistics
+        return self.optimizer.build_updates(variables, grads) + collect_state_updates(self)
+
+    # -- data ------------------------------------------------------------------------------
+    def _standardize_targets(self, y, what="y"):
+        names = self._output_names_for_logs()
+        if y is None:
+            raise ValueError(f"Model '{self.name}': {what} (the targets) must be given")
+        if isinstance(y, dict):
+            missing = [n for n in names if n not in y]
+            if missing:
+                raise ValueError(f"Model '{self.name}': missing target(s) for output(s) "
+                                 f"{missing} in the {what} dict; expected keys {names}")
+            y = [y[n] for n in names]
+        elif len(names) == 1:
+            if isinstance(y, (list, tuple)) and len(y) == 1 and np.ndim(y[0]) >= 1:
+                y = y[0]
+            y = [y]
+        y = list(y) if isinstance(y, (list, tuple)) else [y]
+        if len(y) != len(names):
+            raise ValueError(f"Model '{self.name}' has {len(names)} output(s) {names}, got "
+                             f"{len(y)} target array(s)")
+        return [np.asarray(a) for a in y]
+
+    def _standardize_weights(self, sample_weight, n):
+        names = self._output_names_for_logs()
+        if sample_weight is None:
+            return [None] * len(names)
+        if isinstance(sample_weight, dict):
+            sw = [sample_weight.get(k) for k in names]
+        elif isinstance(sample_weight, (list, tuple)) and len(names) > 1:
+            if len(sample_weight) != len(names):
+                raise ValueError(f"Model '{self.name}': sample_weight has {len(sample_weight)} "
+                                 f"entries for {len(names)} outputs")
+            sw = list(sample_weight)
+        else:
+            sw = [sample_weight] * len(names)
+        out = []
+        for name, w in zip(names, sw):
+            if w is None:
+                out.append(None)
+                continue
+            w = np.asarray(w, dtype="float32")
+            if w.ndim == 0 or w.shape[0] != n:
+                raise ValueError(f"Model '{self.name}': sample_weight for output '{name}' has "
+                                 f"shape {w.shape}, expected ({n},) (one weight per sample)")
+            out.append(w)
+        return out
+
+    def _check_targets(self, ys, losses, metrics):
+        """Shapes of the targets against the outputs, and sparse labels' range."""
+        names = self._output_names_for_logs()
+        sparse_metric = {i for i, _, m in metrics if isinstance(m, _SPARSE_METRICS)}
+        for i, (y, out, loss) in enumerate(zip(ys, self.outputs, losses)):
+            out_shape = tuple(out.shape)
+            sparse = _is_sparse_loss(loss) or (i in sparse_metric)
+            if not _target_fits(y.shape, out_shape, sparse):
+                kind = "sparse labels for" if sparse else "target for"
+                raise ValueError(
+                    f"Model '{self.name}': the {kind} output '{names[i]}' has shape "
+                    f"{describe_shape(y.shape)}, incompatible with the output's shape "
+                    f"{describe_shape(out_shape)}"
+                    + (f" (loss {loss.name})" if loss is not None else ""))
+            if sparse and y.size:
+                classes = out_shape[-1]
+                flat = y.reshape(-1)
+                bad = ~np.isfinite(flat) | (flat < 0) | (flat != np.round(flat))
+                if classes is not None:
+                    bad |= flat >= classes
+                if bad.any():
+                    value = flat[np.argmax(bad)]
+                    value = int(value) if np.isfinite(value) and value == int(value) else value
+                    raise ValueError(
+                        f"Model '{self.name}': output '{names[i]}' has {classes} classes, so "
+                        f"its sparse labels must be integers in [0, {classes}); got {value} "
+                        f"(sample {int(np.argmax(bad)) // max(1, flat.size // len(y))})")
+
+    def _prepare(self, x, y, sample_weight, class_weight=None):
+        """Arrays for the step: inputs, float32 targets, float32 sample weights."""
+        if hasattr(self, "_ensure_built") and not self.built:
+            self._ensure_built(flatten(x)[0] if not isinstance(x, dict) else
+                               next(iter(x.values())))
+        xs = self._standardize_inputs(x)
+        n = xs[0].shape[0] if xs[0].ndim else 1
+        ys = self._standardize_targets(y)
+        for name, a in zip(self._output_names_for_logs(), ys):
+            if a.ndim == 0 or a.shape[0] != n:
+                raise ValueError(f"Model '{self.name}': the inputs have {n} samples but the "
+                                 f"target for output '{name}' has shape {a.shape}")
+        sws = self._standardize_weights(sample_weight, n)
+        if class_weight is not None:
+            if len(ys) != 1:
+                raise ValueError("`class_weight` is only supported for Models with a single "
+                                 "output.")
+            if sample_weight is not None:
+                raise ValueError("You cannot `class_weight` and `sample_weight` at the same "
+                                 "time.")
+            sws = [class_weight_to_sample_weights(ys[0], class_weight)]
+        losses, _, metrics = self._resolve([a.shape[1:] for a in ys])
+        self._check_targets(ys, losses, metrics)
+        ys = [np.ascontiguousarray(a, dtype="float32") for a in ys]
+        sws = [np.ones((n,), "float32") if w is None else np.ascontiguousarray(w, "float32")
+               for w in sws]
+        return xs, ys, sws, n
+
+    # -- running steps ------------------------------------------------------------------
+    def _run_batch(self, fn_training, xs, ys, sws, trackers):
+        """Run one step on these arrays; update the running ``trackers``."""
+        fn = self._step_function(fn_training, [a.shape[1:] for a in ys],
+                                 [a.shape[1:] for a in sws])
+        outs = fn(*(list(xs) + list(ys) + list(sws)))
+        trackers.update(outs, xs[0].shape[0] if xs[0].ndim else 1)
+        return trackers.logs()
+
+    def _trackers(self):
+        losses, _, metrics = self._resolved[1]
+        names = self._output_names_for_logs()
+        loss_names = ["loss"] + ([f"{n}_loss" for n, loss in zip(names, losses)
+                                  if loss is not None] if len(names) > 1 else [])
+        return _Trackers(loss_names, metrics)
+
+    def _iterate(self, fn_training, xs, ys, sws, batch_size, order, callbacks, hook_prefix,
+                 steps=None):
+        trackers = self._trackers()
+        n = xs[0].shape[0]
+        starts = list(range(0, n, batch_size)) or [0]
+        if steps is not None:
+            starts = [starts[i % len(starts)] for i in range(int(steps))]
+        logs = {}
+        for step, start in enumerate(starts):
+            idx = order[start:start + batch_size] if order is not None else \
+                slice(start, start + batch_size)
+            batch = ([a[idx] for a in xs], [a[idx] for a in ys], [a[idx] for a in sws])
+            if callbacks is not None:
+                getattr(callbacks, f"on_{hook_prefix}_batch_begin")(step)
+            logs = self._run_batch(fn_training, *batch, trackers)
+            if callbacks is not None:
+                getattr(callbacks, f"on_{hook_prefix}_batch_end")(step, dict(logs))
+            if fn_training and self.stop_training:
+                break
+        return logs
+
+    # -- public API ------------------------------------------------------------------------
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
+            sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
+            validation_batch_size=None, validation_freq=1):
+        """Train for ``epochs`` epochs of ``batch_size`` (32) samples; returns History.
+
+        ``validation_split`` holds out the last fraction of the samples (before
+        shuffling); ``validation_data`` is ``(x_val, y_val)`` or ``(x_val, y_val,
+        sample_weight_val)``. verbose: 0 silent, 1 progress bar, 2 one line per epoch."""
+        self._assert_compiled("fit")
+        verbose = 1 if verbose == "auto" else int(verbose)
+        batch_size = 32 if batch_size is None else int(batch_size)
+        if batch_size < 1:
+            raise ValueError(f"fit: batch_size must be >= 1, got {batch_size}")
+        if validation_data is None and validation_split:
+            x, y, sample_weight, validation_data = _split_validation(
+                x, y, sample_weight, validation_split)
+        xs, ys, sws, n = self._prepare(x, y, sample_weight, class_weight)
+        val = None
+        if validation_data is not None:
+            val = self._prepare(*_unpack_validation(validation_data))
+        steps = steps_per_epoch or max(1, math.ceil(n / batch_size))
+        cbs = callbacks_module.CallbackList(callbacks, add_history=True,
+                                            add_progbar=verbose != 0, model=self,
+                                            verbose=verbose, epochs=epochs, steps=steps)
+        self.stop_training = False
+        cbs.on_train_begin()
+        epoch_logs = {}
+        stream = {"order": None, "cursor": 0}
+        for epoch in range(initial_epoch, epochs):
+            cbs.on_epoch_begin(epoch)
+            if steps_per_epoch is None:
+                order = np.random.permutation(n) if shuffle else None
+                logs = self._iterate(True, xs, ys, sws, batch_size, order, cbs, "train")
+            else:
+                logs = self._iterate_steps(xs, ys, sws, batch_size, steps, shuffle, stream,
+                                           cbs)
+            epoch_logs = dict(logs)
+            if val is not None and (epoch + 1) % validation_freq == 0:
+                vxs, vys, vsws, _ = val
+                val_logs = self._iterate(False, vxs, vys, vsws,
+                                         validation_batch_size or batch_size, None, None,
+                                         "test", validation_steps)
+                epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+            cbs.on_epoch_end(epoch, epoch_logs)
+            if self.stop_training:
+                break
+        cbs.on_train_end(epoch_logs)
+        return cbs.history
+
+    def _iterate_steps(self, xs, ys, sws, batch_size, steps, shuffle, stream, cbs):
+        """``steps`` batches continuing through the data from where the last epoch
+        stopped (``stream``: the current order and position), reshuffled when used up."""
+        n = xs[0].shape[0]
+        trackers = self._trackers()
+        logs = {}
+        for step in range(steps):
+            if stream["order"] is None or stream["cursor"] >= n:
+                stream["order"] = np.random.permutation(n) if shuffle else np.arange(n)
+                stream["cursor"] = 0
+            idx = stream["order"][stream["cursor"]:stream["cursor"] + batch_size]
+            stream["cursor"] += batch_size
+            cbs.on_train_batch_begin(step)
+            logs = self._run_batch(True, [a[idx] for a in xs], [a[idx] for a in ys],
+                                   [a[idx] for a in sws], trackers)
+            cbs.on_train_batch_end(step, dict(logs))
+            if self.stop_training:
+                break
+        return logs
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
+                 steps=None, callbacks=None, return_dict=False):
+        """Loss and metrics over ``x``/``y`` (inference mode): a scalar when there is
+        only the loss, else a list in ``metrics_names`` order (or a dict)."""
+        self._assert_compiled("evaluate")
+        verbose = 1 if verbose == "auto" else int(verbose)
+        batch_size = 32 if batch_size is None else int(batch_size)
+        xs, ys, sws, n = self._prepare(x, y, sample_weight)
+        n_steps = steps or max(1, math.ceil(n / batch_size))
+        cbs = callbacks_module.CallbackList(callbacks, add_progbar=verbose != 0, model=self,
+                                            verbose=verbose, epochs=1, steps=n_steps)
+        cbs.on_test_begin()
+        logs = self._iterate(False, xs, ys, sws, batch_size, None, cbs, "test", steps)
+        cbs.on_test_end(logs)
+        return self._format_result(logs, return_dict)
+
+    def _format_result(self, logs, return_dict):
+        if return_dict:
+            return dict(logs)
+        values = [logs[k] for k in logs]
+        return values[0] if len(values) == 1 else values
+
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None,
+                       return_dict=False):
+        """One training step on one batch; returns that batch's loss (and metrics)."""
+        self._assert_compiled("train_on_batch")
+        xs, ys, sws, _ = self._prepare(x, y, sample_weight, class_weight)
+        logs = self._run_batch(True, xs, ys, sws, self._trackers())
+        return self._format_result(logs, return_dict)
+
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        """Loss (and metrics) of one batch in inference mode, without updating."""
+        self._assert_compiled("test_on_batch")
+        xs, ys, sws, _ = self._prepare(x, y, sample_weight)
+        logs = self._run_batch(False, xs, ys, sws, self._trackers())
+        return self._format_result(logs, return_dict)
+
+
+def _target_fits(y_shape, out_shape, sparse):
+    """Whether labels of ``y_shape`` suit an output of ``out_shape`` (batch excluded;
+    None matches anything; a trailing axis of 1 may be added or dropped as Keras does)."""
+    def same(a, b):
+        return len(a) == len(b) and all(p is None or q is None or p == q for p, q in zip(a, b))
+    y, out = tuple(y_shape[1:]), tuple(out_shape[1:])
+    if sparse:
+        return same(y, out[:-1]) or same(y, out[:-1] + (1,))
+    return same(y, out) or (out and out[-1] == 1 and same(y, out[:-1])) or \
+        (y and y[-1] == 1 and same(y[:-1], out))
+
+
+class _Trackers:
+    """Running means over an epoch: the losses weighted by batch size, the metrics by
+    their weighted totals and counts."""
+
+    def __init__(self, loss_names, metrics):
+        self.loss_names = loss_names
+        self.metrics = metrics
+        self.loss_totals = [0.0] * len(loss_names)
+        self.seen = 0
+        for _, _, m in metrics:
+            m.reset_state()
+
+    def update(self, outs, batch):
+        k = len(self.loss_names)
+        for i in range(k):
+            self.loss_totals[i] += _scalar(outs[i]) * batch
+        self.seen += batch
+        for j, (_, _, m) in enumerate(self.metrics):
+            m.update_totals(_scalar(outs[k + 2 * j]), _scalar(outs[k + 2 * j + 1]))
+
+    def logs(self):
+        logs = {name: total / max(self.seen, 1)
+                for name, total in zip(self.loss_names, self.loss_totals)}
+        for _, name, m in self.metrics:
+            logs[name] = m.result()
+        return logs
+
+
+def _slice(data, start, stop):
+    if data is None:
+        return None
+    if isinstance(data, dict):
+        return {k: _slice(v, start, stop) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_slice(v, start, stop) for v in data]
+    return np.asarray(data)[start:stop]
+
+
+def _split_validation(x, y, sample_weight, validation_split):
+    """Hold out the last ``validation_split`` of the samples (before any shuffling)."""
+    if not 0 < validation_split < 1:
+        raise ValueError(f"validation_split must be in (0, 1), got {validation_split}")
+    first = flatten(x)[0] if not isinstance(x, dict) else next(iter(x.values()))
+    n = int(np.shape(first)[0])
+    split_at = int(math.floor(n * (1.0 - validation_split)))
+    if split_at == 0 or split_at == n:
+        raise ValueError(f"Training data contains {n} samples, which is not sufficient to "
+                         "split it into a validation and training set as specified by "
+                         f"`validation_split={validation_split}`. Either provide more data, "
+                         "or a different value for the `validation_split` argument.")
+    train = (_slice(x, 0, split_at), _slice(y, 0, split_at),
+             _slice(sample_weight, 0, split_at))
+    val = (_slice(x, split_at, n), _slice(y, split_at, n), _slice(sample_weight, split_at, n))
+    return train + (val,)
+
+
+def _unpack_validation(data):
+    if isinstance(data, (list, tuple)) and len(data) in (2, 3):
+        x, y = data[0], data[1]
+        sw = data[2] if len(data) == 3 else None
+        return x, y, sw
+    raise ValueError("validation_data must be a tuple (x_val, y_val) or (x_val, y_val, "
+                     f"val_sample_weight), got {type(data).__name__}")
+
+
+__all__ = ["Trainer", "class_weight_to_sample_weights"]

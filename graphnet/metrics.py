@@ -1,0 +1,426 @@
+"""Metrics: Keras's accuracy functions and metric classes, built as graphnet ops.
+
+A metric function ``fn(y_true, y_pred)`` returns per-sample values. A ``Metric``
+object keeps a running (weighted) mean of them over an epoch: the compiled training
+step emits, per batch, ``total = sum(values * sample_weight)`` and
+``count = sum(sample_weight)`` (``weighted_totals``), and the metric accumulates
+them in NumPy (``update_totals``), so ``result()`` is the epoch's mean as in Keras.
+On arrays, ``update_state(y_true, y_pred, sample_weight)`` does the same eagerly.
+
+Every loss can be used as a metric (``"mse"``, ``"categorical_crossentropy"``, ...).
+"""
+from . import backend, losses, ops
+from .losses import eager_or_symbolic, is_symbolic, run_eagerly, squeeze_or_expand_to_same_rank
+from .serialization import Registry
+
+_registry = Registry("metric")
+
+
+# ---- accuracy functions -------------------------------------------------------------
+
+def _float(x):
+    return ops.cast(x, backend.floatx())
+
+
+@eager_or_symbolic
+def accuracy(y_true, y_pred):
+    """1.0 where y_pred equals y_true exactly, else 0.0."""
+    y_pred = ops.convert_to_tensor(y_pred)
+    y_true = ops.cast(ops.convert_to_tensor(y_true), y_pred.dtype)
+    y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
+    return _float(ops.equal(y_true, y_pred))
+
+
+@eager_or_symbolic
+def binary_accuracy(y_true, y_pred, threshold=0.5):
+    """1.0 where (y_pred > threshold) equals y_true, elementwise."""
+    y_pred = ops.convert_to_tensor(y_pred)
+    y_true = ops.cast(ops.convert_to_tensor(y_true), y_pred.dtype)
+    y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
+    predicted = _float(ops.greater(y_pred, float(threshold)))
+    return _float(ops.equal(y_true, predicted))
+
+
+def _argmax_f(x):
+    return _float(ops.argmax(x, axis=-1))
+
+
+@eager_or_symbolic
+def categorical_accuracy(y_true, y_pred):
+    """1.0 where argmax(y_pred) equals argmax(y_true) (one-hot labels)."""
+    y_pred = ops.convert_to_tensor(y_pred)
+    y_true = ops.cast(ops.convert_to_tensor(y_true), y_pred.dtype)
+    return _float(ops.equal(_argmax_f(y_true), _argmax_f(y_pred)))
+
+
+def _sparse_labels(y_true, y_pred):
+    """Integer labels as float32 of shape y_pred.shape[:-1] (a trailing 1 squeezed)."""
+    y_true = ops.cast(ops.convert_to_tensor(y_true), backend.floatx())
+    if y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1:
+        y_true = ops.squeeze(y_true, -1)
+    return y_true
+
+
+@eager_or_symbolic
+def sparse_categorical_accuracy(y_true, y_pred):
+    """1.0 where argmax(y_pred) equals the integer label."""
+    y_pred = ops.convert_to_tensor(y_pred)
+    y_true = _sparse_labels(y_true, y_pred)
+    return _float(ops.equal(y_true, _argmax_f(y_pred)))
+
+
+def _in_top_k(labels, y_pred, k):
+    """Whether the label's score is among the k largest (ties count, as Keras's in_top_k):
+    fewer than k scores are strictly greater than the label's."""
+    num_classes = y_pred.shape[-1]
+    if num_classes is None:
+        raise ValueError(f"top-k accuracy needs a known number of classes, got y_pred shape "
+                         f"{y_pred.shape}")
+    onehot = ops.one_hot(labels, num_classes, dtype=y_pred.dtype)
+    target = ops.sum(onehot * y_pred, axis=-1, keepdims=True)
+    above = ops.sum(_float(ops.greater(y_pred, target)), axis=-1)
+    return _float(ops.less(above, float(k)))
+
+
+@eager_or_symbolic
+def top_k_categorical_accuracy(y_true, y_pred, k=5):
+    """1.0 where the one-hot label's class is among the k top-scored classes."""
+    y_pred = ops.convert_to_tensor(y_pred)
+    y_true = ops.cast(ops.convert_to_tensor(y_true), y_pred.dtype)
+    return _in_top_k(_argmax_f(y_true), y_pred, k)
+
+
+@eager_or_symbolic
+def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5, from_sorted_ids=False):
+    """1.0 where the integer label is among the k top-scored classes."""
+    if from_sorted_ids:
+        raise NotImplementedError("sparse_top_k_categorical_accuracy: from_sorted_ids is "
+                                  "not supported by graphnet")
+    y_pred = ops.convert_to_tensor(y_pred)
+    return _in_top_k(_sparse_labels(y_true, y_pred), y_pred, k)
+
+
+@eager_or_symbolic
+def cosine_similarity(y_true, y_pred, axis=-1):
+    """sum(l2_normalize(y_true) * l2_normalize(y_pred), axis) (the metric is positive)."""
+    return ops.negative(losses.cosine_similarity(y_true, y_pred, axis=axis))
+
+
+# ---- running means ------------------------------------------------------------------
+
+def weighted_totals(values, sample_weight=None):
+    """``(sum of weighted per-sample values, sum of weights)`` as Keras's Mean metric:
+    values are averaged over the axes the weights do not have."""
+    values = _float(ops.convert_to_tensor(values))
+    sw = None
+    if sample_weight is not None:
+        sw = _float(ops.convert_to_tensor(sample_weight))
+        values, sw = squeeze_or_expand_to_same_rank(values, sw)
+        if values.ndim > sw.ndim:
+            values = ops.mean(values, axis=tuple(range(sw.ndim, values.ndim)))
+        sw = sw * ops.ones_like(values)
+        values = values * sw
+        if sw.ndim > 1:
+            sw = ops.mean(sw, axis=tuple(range(1, sw.ndim)))
+    if values.ndim > 1:
+        values = ops.mean(values, axis=tuple(range(1, values.ndim)))
+    total = ops.sum(values)
+    if sw is not None:
+        count = ops.sum(sw)
+    elif values.ndim >= 1:
+        count = ops.sum(ops.ones_like(values))
+    else:
+        count = ops.ones_like(values)
+    return total, count
+
+
+class Metric:
+    """Base of the metric classes: a running weighted mean over an epoch.
+
+    Args:
+        name: the metric's name (the key in logs and History).
+        dtype: float32.
+    """
+
+    #: "up" when larger is better (accuracies), "down" for errors
+    direction = "down"
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _registry.add(cls)
+
+    def __init__(self, name=None, dtype=None):
+        self.name = name or backend.snake_case(type(self).__name__)
+        self.dtype = dtype or backend.floatx()
+        self.reset_state()
+
+    # -- the graph part ----------------------------------------------------------------
+    def values(self, y_true, y_pred):
+        """Per-sample values (ops)."""
+        raise NotImplementedError
+
+    def totals(self, y_true, y_pred, sample_weight=None):
+        """``(total, count)`` ops for one batch."""
+        return weighted_totals(self.values(y_true, y_pred), sample_weight)
+
+    # -- the running state ---------------------------------------------------------------
+    def reset_state(self):
+        self.total = 0.0
+        self.count = 0.0
+
+    def update_totals(self, total, count):
+        self.total += float(total)
+        self.count += float(count)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        """Accumulate one batch of arrays (run eagerly on the C kernels)."""
+        def fn(t, p, w):
+            return list(self.totals(t, p, w))
+        total, count = run_eagerly(fn, y_true, y_pred, sample_weight)
+        self.update_totals(total, count)
+
+    def result(self):
+        return float(self.total / self.count) if self.count else 0.0
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        """Update with one batch and return the running result (Keras's stateful call)."""
+        if is_symbolic(y_true, y_pred, sample_weight):
+            total, count = self.totals(y_true, y_pred, sample_weight)
+            return total / count
+        self.update_state(y_true, y_pred, sample_weight)
+        return self.result()
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name}>"
+
+
+class Mean(Metric):
+    """The weighted mean of the values given to ``update_state(values, sample_weight)``."""
+
+    def values(self, y_true, y_pred):
+        return y_true
+
+    def update_state(self, values, sample_weight=None):
+        def fn(v, w):
+            return list(weighted_totals(v, w))
+        total, count = run_eagerly(fn, values, sample_weight)
+        self.update_totals(total, count)
+
+
+class MeanMetricWrapper(Metric):
+    """A metric function as a Metric: ``MeanMetricWrapper(fn, name=None, **fn_kwargs)``."""
+
+    def __init__(self, fn, name=None, dtype=None, **kwargs):
+        super().__init__(name=name or getattr(fn, "__name__", None), dtype=dtype)
+        self.fn = fn
+        self._fn_kwargs = kwargs
+
+    def values(self, y_true, y_pred):
+        return self.fn(y_true, y_pred, **self._fn_kwargs)
+
+    def get_config(self):
+        config = super().get_config()
+        if type(self) is MeanMetricWrapper:
+            config["fn"] = getattr(self.fn, "__name__", repr(self.fn))
+        config.update(self._fn_kwargs)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if cls is MeanMetricWrapper:
+            return cls(get_function(config.pop("fn")), **config)
+        return cls(**config)
+
+
+def _metric_class(class_name, fn, default_name, direction, doc, **defaults):
+    """A MeanMetricWrapper subclass with Keras's signature for ``fn``."""
+    params = list(defaults)
+
+    def __init__(self, *args, name=default_name, dtype=None, **kwargs):
+        values = dict(defaults)
+        values.update(zip(params, args))
+        unknown = set(kwargs) - set(defaults)
+        if unknown:
+            raise TypeError(f"{class_name}: unexpected keyword argument(s) "
+                            f"{', '.join(sorted(unknown))}")
+        values.update(kwargs)
+        MeanMetricWrapper.__init__(self, fn, name=name, dtype=dtype, **values)
+
+    return type(class_name, (MeanMetricWrapper,), {
+        "__init__": __init__, "__doc__": doc, "direction": direction, "__module__": __name__})
+
+
+Accuracy = _metric_class("Accuracy", accuracy, "accuracy", "up",
+                         "How often predictions equal labels exactly.")
+BinaryAccuracy = _metric_class("BinaryAccuracy", binary_accuracy, "binary_accuracy", "up",
+                               "How often (y_pred > threshold) matches binary labels.",
+                               threshold=0.5)
+CategoricalAccuracy = _metric_class("CategoricalAccuracy", categorical_accuracy,
+                                    "categorical_accuracy", "up",
+                                    "How often argmax(y_pred) matches one-hot labels.")
+SparseCategoricalAccuracy = _metric_class(
+    "SparseCategoricalAccuracy", sparse_categorical_accuracy, "sparse_categorical_accuracy",
+    "up", "How often argmax(y_pred) matches integer labels.")
+TopKCategoricalAccuracy = _metric_class(
+    "TopKCategoricalAccuracy", top_k_categorical_accuracy, "top_k_categorical_accuracy", "up",
+    "How often the one-hot label is in the top ``k`` (5) predictions.", k=5)
+SparseTopKCategoricalAccuracy = _metric_class(
+    "SparseTopKCategoricalAccuracy", sparse_top_k_categorical_accuracy,
+    "sparse_top_k_categorical_accuracy", "up",
+    "How often the integer label is in the top ``k`` (5) predictions.", k=5)
+CosineSimilarity = _metric_class("CosineSimilarity", cosine_similarity, "cosine_similarity",
+                                 "up", "Cosine similarity between labels and predictions.",
+                                 axis=-1)
+
+# losses as metrics
+MeanSquaredError = _metric_class("MeanSquaredError", losses.mean_squared_error,
+                                 "mean_squared_error", "down", "Mean squared error.")
+MeanAbsoluteError = _metric_class("MeanAbsoluteError", losses.mean_absolute_error,
+                                  "mean_absolute_error", "down", "Mean absolute error.")
+MeanAbsolutePercentageError = _metric_class(
+    "MeanAbsolutePercentageError", losses.mean_absolute_percentage_error,
+    "mean_absolute_percentage_error", "down", "Mean absolute percentage error.")
+MeanSquaredLogarithmicError = _metric_class(
+    "MeanSquaredLogarithmicError", losses.mean_squared_logarithmic_error,
+    "mean_squared_logarithmic_error", "down", "Mean squared logarithmic error.")
+LogCoshError = _metric_class("LogCoshError", losses.log_cosh, "logcosh", "down",
+                             "Logarithm of the hyperbolic cosine of the error.")
+Hinge = _metric_class("Hinge", losses.hinge, "hinge", "down", "Hinge loss.")
+SquaredHinge = _metric_class("SquaredHinge", losses.squared_hinge, "squared_hinge", "down",
+                             "Squared hinge loss.")
+CategoricalHinge = _metric_class("CategoricalHinge", losses.categorical_hinge,
+                                 "categorical_hinge", "down", "Categorical hinge loss.")
+KLDivergence = _metric_class("KLDivergence", losses.kl_divergence, "kl_divergence", "down",
+                             "Kullback-Leibler divergence.")
+Poisson = _metric_class("Poisson", losses.poisson, "poisson", "down", "Poisson loss.")
+BinaryCrossentropy = _metric_class(
+    "BinaryCrossentropy", losses.binary_crossentropy, "binary_crossentropy", "down",
+    "Binary cross-entropy.", from_logits=False, label_smoothing=0.0)
+CategoricalCrossentropy = _metric_class(
+    "CategoricalCrossentropy", losses.categorical_crossentropy, "categorical_crossentropy",
+    "down", "Categorical cross-entropy.", from_logits=False, label_smoothing=0.0, axis=-1)
+SparseCategoricalCrossentropy = _metric_class(
+    "SparseCategoricalCrossentropy", losses.sparse_categorical_crossentropy,
+    "sparse_categorical_crossentropy", "down", "Sparse categorical cross-entropy.",
+    from_logits=False, axis=-1)
+
+# names (functions and Keras 2.2.4 aliases) -> metric class
+_BY_NAME = {
+    "accuracy": Accuracy, "binary_accuracy": BinaryAccuracy,
+    "categorical_accuracy": CategoricalAccuracy,
+    "sparse_categorical_accuracy": SparseCategoricalAccuracy,
+    "top_k_categorical_accuracy": TopKCategoricalAccuracy,
+    "sparse_top_k_categorical_accuracy": SparseTopKCategoricalAccuracy,
+    "cosine_similarity": CosineSimilarity, "cosine_proximity": CosineSimilarity,
+    "mean_squared_error": MeanSquaredError, "mse": MeanSquaredError, "MSE": MeanSquaredError,
+    "mean_absolute_error": MeanAbsoluteError, "mae": MeanAbsoluteError,
+    "MAE": MeanAbsoluteError,
+    "mean_absolute_percentage_error": MeanAbsolutePercentageError,
+    "mape": MeanAbsolutePercentageError, "MAPE": MeanAbsolutePercentageError,
+    "mean_squared_logarithmic_error": MeanSquaredLogarithmicError,
+    "msle": MeanSquaredLogarithmicError, "MSLE": MeanSquaredLogarithmicError,
+    "logcosh": LogCoshError, "log_cosh": LogCoshError, "hinge": Hinge,
+    "squared_hinge": SquaredHinge, "categorical_hinge": CategoricalHinge,
+    "kl_divergence": KLDivergence, "kld": KLDivergence, "KLD": KLDivergence,
+    "kullback_leibler_divergence": KLDivergence, "poisson": Poisson,
+    "binary_crossentropy": BinaryCrossentropy,
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+}
+for _name, _cls in _BY_NAME.items():
+    _registry.alias(_name, _cls)
+
+FUNCTIONS = {
+    "accuracy": accuracy, "binary_accuracy": binary_accuracy,
+    "categorical_accuracy": categorical_accuracy,
+    "sparse_categorical_accuracy": sparse_categorical_accuracy,
+    "top_k_categorical_accuracy": top_k_categorical_accuracy,
+    "sparse_top_k_categorical_accuracy": sparse_top_k_categorical_accuracy,
+    "cosine_similarity": cosine_similarity,
+}
+
+# Keras 2.2.4 module-level names
+mse = MSE = losses.mean_squared_error
+mae = MAE = losses.mean_absolute_error
+mape = MAPE = losses.mean_absolute_percentage_error
+msle = MSLE = losses.mean_squared_logarithmic_error
+mean_squared_error = losses.mean_squared_error
+mean_absolute_error = losses.mean_absolute_error
+mean_absolute_percentage_error = losses.mean_absolute_percentage_error
+mean_squared_logarithmic_error = losses.mean_squared_logarithmic_error
+hinge, squared_hinge, categorical_hinge = losses.hinge, losses.squared_hinge, \
+    losses.categorical_hinge
+kld = KLD = kullback_leibler_divergence = kl_divergence = losses.kl_divergence
+logcosh = log_cosh = losses.log_cosh
+poisson = losses.poisson
+binary_crossentropy = losses.binary_crossentropy
+categorical_crossentropy = losses.categorical_crossentropy
+sparse_categorical_crossentropy = losses.sparse_categorical_crossentropy
+
+
+def get_function(name):
+    if name in FUNCTIONS:
+        return FUNCTIONS[name]
+    if name in losses.FUNCTIONS:
+        return losses.FUNCTIONS[name]
+    raise ValueError(f"Unknown metric function {name!r}")
+
+
+def get(identifier, custom_objects=None):
+    """A Metric from a name, a config dict, a Metric, a Loss or a function; names of
+    functions and losses give the matching Metric class (``"mse"`` -> MeanSquaredError)."""
+    if identifier is None or isinstance(identifier, Metric):
+        return identifier
+    if isinstance(identifier, str):
+        if custom_objects and identifier in custom_objects:
+            return get(custom_objects[identifier])
+        if identifier in ("acc",):
+            raise ValueError("The metric 'acc' is resolved by Model.compile from the loss "
+                             "and output shape; use 'accuracy' or a specific accuracy")
+        try:
+            obj = _registry.lookup(identifier)
+        except ValueError:
+            known = ", ".join(sorted(_registry.entries))
+            raise ValueError(f"Unknown metric {identifier!r}. Known metrics: {known}") \
+                from None
+        return obj() if isinstance(obj, type) else MeanMetricWrapper(obj, name=identifier)
+    if isinstance(identifier, dict):
+        return _registry.deserialize(identifier, custom_objects)
+    if isinstance(identifier, type) and issubclass(identifier, Metric):
+        return identifier()
+    if isinstance(identifier, losses.Loss):
+        return _LossMetric(identifier)
+    if callable(identifier):
+        return MeanMetricWrapper(identifier)
+    raise ValueError(f"Could not interpret metric identifier {identifier!r}")
+
+
+class _LossMetric(Metric):
+    """A Loss object used as a metric: its unreduced values, averaged."""
+
+    def __init__(self, loss, name=None, dtype=None):
+        self.loss = loss
+        super().__init__(name=name or loss.name, dtype=dtype)
+
+    def values(self, y_true, y_pred):
+        return self.loss.call(y_true, y_pred)
+
+
+def serialize(metric):
+    if metric is None:
+        return None
+    if isinstance(metric, Metric):
+        return {"class_name": type(metric).__name__, "config": metric.get_config()}
+    return getattr(metric, "__name__", repr(metric))
+
+
+def deserialize(config, custom_objects=None):
+    return _registry.deserialize(config, custom_objects)

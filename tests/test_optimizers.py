@@ -1,0 +1,342 @@
+"""Optimizers: update ops against a NumPy re-implementation of Keras 3's formulas and
+against keras itself (torch backend), on raw gradients and on a small model."""
+import math
+
+import numpy as np
+import pytest
+
+import graphnet as gn
+from graphnet import optimizers
+from graphnet.optimizers import schedules
+
+keras = pytest.importorskip("keras")
+
+BACKENDS = ["c", "reference"]
+
+
+# ---- NumPy re-implementation of keras/src/optimizers/*.py ----------------------------
+
+class NumpyOptimizer:
+    """Keras 3's update rules in float64 NumPy, one variable list at a time."""
+
+    def __init__(self, name, lr=None, weight_decay=None, clipnorm=None, clipvalue=None,
+                 global_clipnorm=None, **hp):
+        defaults = {"SGD": 0.01}
+        self.name, self.hp = name, hp
+        self.lr = defaults.get(name, 0.001) if lr is None else lr
+        self.wd = 0.004 if name == "AdamW" and weight_decay is None else weight_decay
+        self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, \
+            global_clipnorm
+        self.t = 0
+        self.state = {}
+        self.u_product = 1.0
+
+    def slot(self, i, key, shape, init=0.0):
+        return self.state.setdefault((i, key), np.full(shape, init))
+
+    def lr_at(self, t):
+        return self.lr(t) if callable(self.lr) else self.lr
+
+    def step(self, weights, grads):
+        grads = [np.asarray(g, "float64") for g in grads]
+        if self.clipnorm:
+            grads = [g * self.clipnorm / max(np.sqrt((g ** 2).sum()), self.clipnorm)
+                     for g in grads]
+        elif self.global_clipnorm:
+            norm = math.sqrt(sum((g ** 2).sum() for g in grads))
+            grads = [g * min(1.0, self.global_clipnorm / norm) for g in grads]
+        elif self.clipvalue:
+            grads = [np.clip(g, -self.clipvalue, self.clipvalue) for g in grads]
+        lr, t = self.lr_at(self.t), self.t + 1
+        hp = self.hp
+        if self.name == "Nadam":
+            b1 = hp.get("beta_1", 0.9)
+            self.u_product *= b1 * (1 - 0.5 * 0.96 ** t)
+        out = []
+        for i, (w, g) in enumerate(zip(weights, grads)):
+            w = np.asarray(w, "float64")
+            if self.wd:
+                w = w - w * self.wd * lr
+            out.append(getattr(self, "_" + self.name.lower())(i, w, g, lr, t, hp))
+        self.t += 1
+        return out
+
+    def _sgd(self, i, w, g, lr, t, hp):
+        mom = hp.get("momentum", 0.0)
+        if not mom:
+            return w - lr * g
+        m = self.slot(i, "m", w.shape)
+        m[...] = m * mom - g * lr
+        return w + (m * mom - g * lr if hp.get("nesterov") else m)
+
+    def _rmsprop(self, i, w, g, lr, t, hp):
+        rho, mom, eps = hp.get("rho", 0.9), hp.get("momentum", 0.0), 1e-7
+        v = self.slot(i, "v", w.shape)
+        v[...] = rho * v + (1 - rho) * g * g
+        if hp.get("centered"):
+            a = self.slot(i, "a", w.shape)
+            a[...] = rho * a + (1 - rho) * g
+            inc = lr * g / np.sqrt(v - a * a + eps)
+        else:
+            inc = lr * g / np.sqrt(v + eps)
+        if mom > 0:
+            m = self.slot(i, "m", w.shape)
+            m[...] = mom * m + inc
+            return w - m
+        return w - inc
+
+    def _adagrad(self, i, w, g, lr, t, hp):
+        acc = self.slot(i, "acc", w.shape, 0.1)
+        acc += g * g
+        return w - lr * g / np.sqrt(acc + 1e-7)
+
+    def _adadelta(self, i, w, g, lr, t, hp):
+        rho, eps = hp.get("rho", 0.95), 1e-7
+        ag, ad = self.slot(i, "ag", w.shape), self.slot(i, "ad", w.shape)
+        ag[...] = rho * ag + (1 - rho) * g * g
+        delta = -np.sqrt(ad + eps) * g / np.sqrt(ag + eps)
+        ad[...] = rho * ad + (1 - rho) * delta * delta
+        return w + lr * delta
+
+    def _adam(self, i, w, g, lr, t, hp):
+        b1, b2 = hp.get("beta_1", 0.9), hp.get("beta_2", 0.999)
+        m, v = self.slot(i, "m", w.shape), self.slot(i, "v", w.shape)
+        alpha = lr * np.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+        m += (g - m) * (1 - b1)
+        v += (g * g - v) * (1 - b2)
+        if hp.get("amsgrad"):
+            vh = self.slot(i, "vh", w.shape)
+            vh[...] = np.maximum(vh, v)
+            v = vh
+        return w - m * alpha / (np.sqrt(v) + 1e-7)
+
+    _adamw = _adam
+
+    def _adamax(self, i, w, g, lr, t, hp):
+        b1, b2 = hp.get("beta_1", 0.9), hp.get("beta_2", 0.999)
+        m, u = self.slot(i, "m", w.shape), self.slot(i, "u", w.shape)
+        m += (g - m) * (1 - b1)
+        u[...] = np.maximum(b2 * u, np.abs(g))
+        return w - lr * m / ((1 - b1 ** t) * (u + 1e-7))
+
+    def _nadam(self, i, w, g, lr, t, hp):
+        b1, b2 = hp.get("beta_1", 0.9), hp.get("beta_2", 0.999)
+        u_t = b1 * (1 - 0.5 * 0.96 ** t)
+        u_t1 = b1 * (1 - 0.5 * 0.96 ** (t + 1))
+        up, up1 = self.u_product, self.u_product * u_t1
+        m, v = self.slot(i, "m", w.shape), self.slot(i, "v", w.shape)
+        m += (g - m) * (1 - b1)
+        v += (g * g - v) * (1 - b2)
+        m_hat = u_t1 * m / (1 - up1) + (1 - u_t) * g / (1 - up)
+        v_hat = v / (1 - b2 ** t)
+        return w - m_hat * lr / (np.sqrt(v_hat) + 1e-7)
+
+
+CONFIGS = [
+    ("SGD", {}), ("SGD", {"momentum": 0.9}), ("SGD", {"momentum": 0.9, "nesterov": True}),
+    ("RMSprop", {}), ("RMSprop", {"momentum": 0.5, "centered": True}),
+    ("Adagrad", {}), ("Adadelta", {"learning_rate": 1.0}),
+    ("Adam", {}), ("Adam", {"amsgrad": True}), ("AdamW", {}), ("AdamW", {"weight_decay": 0.1}),
+    ("Adamax", {}), ("Nadam", {}),
+    ("Adam", {"clipnorm": 0.5}), ("SGD", {"global_clipnorm": 0.5, "momentum": 0.5}),
+    ("RMSprop", {"clipvalue": 0.05}), ("SGD", {"weight_decay": 0.1}),
+]
+IDS = [f"{n}-{'-'.join(f'{k}={v}' for k, v in c.items())}" for n, c in CONFIGS]
+
+
+def _problem(seed=0, steps=4):
+    rng = np.random.default_rng(seed)
+    w0 = [rng.standard_normal((3, 4)).astype("float32"),
+          rng.standard_normal((4,)).astype("float32")]
+    grads = [[rng.standard_normal(w.shape).astype("float32") for w in w0]
+             for _ in range(steps)]
+    return w0, grads
+
+
+def _numpy_reference(name, config, w0, grads):
+    cfg = dict(config)
+    ref = NumpyOptimizer(name, lr=cfg.pop("learning_rate", None),
+                         weight_decay=cfg.pop("weight_decay", None),
+                         clipnorm=cfg.pop("clipnorm", None), clipvalue=cfg.pop("clipvalue", None),
+                         global_clipnorm=cfg.pop("global_clipnorm", None), **cfg)
+    ws = [w.astype("float64") for w in w0]
+    for g in grads:
+        ws = ref.step(ws, g)
+    return ws
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name,config", CONFIGS, ids=IDS)
+def test_updates_match_numpy_and_keras(name, config, backend):
+    w0, grads = _problem()
+    variables = [gn.Variable(w.copy(), name=f"w{i}") for i, w in enumerate(w0)]
+    opt = getattr(optimizers, name)(**config)
+    kvars = [keras.Variable(w.copy()) for w in w0]
+    kopt = getattr(keras.optimizers, name)(**config)
+    for g in grads:
+        opt.apply(g, variables, backend=backend)
+        kopt.apply([keras.ops.convert_to_tensor(x) for x in g], kvars)
+    expected = _numpy_reference(name, config, w0, grads)
+    for var, exp, kv in zip(variables, expected, kvars):
+        np.testing.assert_allclose(var.value, exp, rtol=2e-5, atol=2e-6)
+        np.testing.assert_allclose(var.value, np.asarray(kv.numpy()), rtol=2e-5, atol=2e-6)
+    assert int(opt.iterations.value) == len(grads)
+    # the same state, in Keras's order
+    assert len(opt.variables) == len(kopt.variables)
+    for ours, theirs in zip(opt.variables, kopt.variables):
+        np.testing.assert_allclose(ours.value, np.asarray(theirs.numpy()), rtol=2e-5,
+                                   atol=2e-6)
+
+
+@pytest.mark.parametrize("schedule,kschedule", [
+    (schedules.ExponentialDecay(0.1, 3, 0.5), keras.optimizers.schedules.ExponentialDecay(
+        0.1, 3, 0.5)),
+    (schedules.ExponentialDecay(0.1, 3, 0.5, staircase=True),
+     keras.optimizers.schedules.ExponentialDecay(0.1, 3, 0.5, staircase=True)),
+    (schedules.PiecewiseConstantDecay([2, 5], [0.1, 0.05, 0.01]),
+     keras.optimizers.schedules.PiecewiseConstantDecay([2, 5], [0.1, 0.05, 0.01])),
+    (schedules.CosineDecay(0.1, 6, alpha=0.1), keras.optimizers.schedules.CosineDecay(
+        0.1, 6, alpha=0.1)),
+    (schedules.CosineDecay(0.0, 6, warmup_target=0.1, warmup_steps=3),
+     keras.optimizers.schedules.CosineDecay(0.0, 6, warmup_target=0.1, warmup_steps=3)),
+    (schedules.InverseTimeDecay(0.1, 2, 0.5), keras.optimizers.schedules.InverseTimeDecay(
+        0.1, 2, 0.5)),
+    (schedules.PolynomialDecay(0.1, 4, cycle=True),
+     keras.optimizers.schedules.PolynomialDecay(0.1, 4, cycle=True)),
+])
+def test_schedules_match_keras(schedule, kschedule):
+    for step in range(0, 12):
+        assert schedule(step) == pytest.approx(float(kschedule(step)), rel=1e-6, abs=1e-9)
+    back = schedules.deserialize(schedules.serialize(schedule))
+    assert back.get_config() == schedule.get_config()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_schedule_runs_inside_the_step(backend):
+    w0, grads = _problem(1, steps=6)
+    sched = schedules.PiecewiseConstantDecay([2, 4], [0.1, 0.01, 0.001])
+    variables = [gn.Variable(w.copy(), name=f"w{i}") for i, w in enumerate(w0)]
+    opt = optimizers.SGD(learning_rate=sched, momentum=0.5)
+    for g in grads:
+        opt.apply(g, variables, backend=backend)
+    expected = NumpyOptimizer("SGD", lr=sched, momentum=0.5)
+    ws = [w.astype("float64") for w in w0]
+    for g in grads:
+        ws = expected.step(ws, g)
+    for var, exp in zip(variables, ws):
+        np.testing.assert_allclose(var.value, exp, rtol=1e-5, atol=1e-6)
+    assert opt.learning_rate == pytest.approx(0.001)
+    assert len(opt._apply_cache) == 1
+    with pytest.raises(TypeError, match="not settable"):
+        opt.learning_rate = 0.5
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_learning_rate_variable_changes_without_recompiling(backend):
+    w = gn.Variable(np.ones(3, "float32"), name="w")
+    opt = optimizers.SGD(0.1)
+    opt.apply([np.ones(3, "float32")], [w], backend=backend)
+    np.testing.assert_allclose(w.value, 0.9, rtol=1e-6)
+    opt.learning_rate = 0.5
+    assert opt.learning_rate_variable.value == np.float32(0.5)
+    opt.apply([np.ones(3, "float32")], [w], backend=backend)
+    np.testing.assert_allclose(w.value, 0.4, rtol=1e-6)
+    fn = next(iter(opt._apply_cache.values()))
+    assert len(opt._apply_cache) == 1
+    if backend == "c":
+        assert len(fn._cache) == 1
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_constraints_are_applied_to_new_values(backend):
+    w = gn.Variable(np.array([0.5, -0.5, 2.0], "float32"), name="w",
+                    constraint=gn.constraints.NonNeg())
+    opt = optimizers.SGD(1.0)
+    opt.apply([np.array([1.0, 0.0, -1.0], "float32")], [w], backend=backend)
+    np.testing.assert_allclose(w.value, [0.0, 0.0, 3.0])
+
+
+def test_state_save_restore_reproduces_the_trajectory():
+    w0, grads = _problem(2, steps=6)
+    a = [gn.Variable(w.copy(), name=f"a{i}") for i, w in enumerate(w0)]
+    opt = optimizers.Adam(0.01)
+    for g in grads[:3]:
+        opt.apply(g, a)
+    saved_state = opt.get_weights()
+    saved_weights = [v.numpy() for v in a]
+    store = {}
+    opt.save_own_variables(store)
+    for g in grads[3:]:
+        opt.apply(g, a)
+    b = [gn.Variable(w, name=f"b{i}") for i, w in enumerate(saved_weights)]
+    opt2 = optimizers.deserialize(optimizers.serialize(opt))
+    opt2.build(b)
+    opt2.load_own_variables(store)
+    assert [s.shape for s in saved_state] == [v.shape for v in opt2.variables]
+    for g in grads[3:]:
+        opt2.apply(g, b)
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(x.value, y.value, rtol=1e-6)
+    with pytest.raises(ValueError, match="state variables"):
+        opt2.set_weights(saved_state[:2])
+
+
+def test_get_config_lookup_and_errors():
+    opt = optimizers.get("rmsprop")
+    assert isinstance(opt, optimizers.RMSprop)
+    config = opt.get_config()
+    kconfig = keras.optimizers.RMSprop().get_config()
+    for key in ("learning_rate", "rho", "momentum", "epsilon", "centered", "weight_decay",
+                "clipnorm", "clipvalue", "global_clipnorm"):
+        assert config[key] == pytest.approx(kconfig[key]) if isinstance(
+            kconfig[key], float) else config[key] == kconfig[key], key
+    for name in ("sgd", "adagrad", "adadelta", "adam", "adamw", "adamax", "nadam"):
+        ours, theirs = optimizers.get(name), keras.optimizers.get(name)
+        assert type(ours).__name__ == type(theirs).__name__
+        assert ours.learning_rate == pytest.approx(float(theirs.learning_rate))
+    sched = optimizers.Adam(schedules.ExponentialDecay(0.1, 10, 0.9))
+    again = optimizers.Adam.from_config(sched.get_config())
+    assert isinstance(again._schedule, schedules.ExponentialDecay)
+    assert optimizers.SGD(lr=0.3).learning_rate == pytest.approx(0.3)
+    with pytest.raises(ValueError, match="Unknown optimizer 'adamz'"):
+        optimizers.get("adamz")
+    with pytest.raises(ValueError, match="Only one of"):
+        optimizers.SGD(clipnorm=1.0, clipvalue=1.0)
+    with pytest.raises(ValueError, match="weight_decay"):
+        optimizers.AdamW(weight_decay=None)
+    w = gn.Variable(np.ones(2, "float32"), name="w")
+    other = gn.Variable(np.ones(2, "float32"), name="other")
+    opt = optimizers.SGD()
+    opt.build([w])
+    with pytest.raises(ValueError, match="Unknown variable"):
+        opt.apply([np.ones(2, "float32")], [other])
+
+
+# ---- a small model trained step by step, against keras ------------------------------------
+
+MODEL_CONFIGS = [("SGD", {"momentum": 0.9, "nesterov": True}), ("RMSprop", {}),
+                 ("Adagrad", {"learning_rate": 0.05}), ("Adadelta", {"learning_rate": 1.0}),
+                 ("Adam", {"amsgrad": True}), ("AdamW", {"weight_decay": 0.05}),
+                 ("Adamax", {}), ("Nadam", {})]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name,config", MODEL_CONFIGS, ids=[c[0] for c in MODEL_CONFIGS])
+def test_small_model_training_matches_keras(name, config, backend):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((16, 5)).astype("float32")
+    y = rng.standard_normal((16, 2)).astype("float32")
+    model = gn.Sequential([gn.Input((5,)), gn.layers.Dense(4, activation="tanh"),
+                           gn.layers.Dense(2)])
+    kmodel = keras.Sequential([keras.Input((5,)), keras.layers.Dense(4, activation="tanh"),
+                               keras.layers.Dense(2)])
+    kmodel.set_weights(model.get_weights())
+    model.compile(getattr(optimizers, name)(**config), "mse", backend=backend)
+    kmodel.compile(getattr(keras.optimizers, name)(**config), "mse")
+    for step in range(3):
+        sl = slice(step * 5, step * 5 + 8)
+        ours = model.train_on_batch(x[sl], y[sl])
+        theirs = kmodel.train_on_batch(x[sl], y[sl])
+        assert ours == pytest.approx(float(theirs), rel=1e-5)
+    for a, b in zip(model.get_weights(), kmodel.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
