@@ -99,6 +99,44 @@ enum gn_random_dist {
 };
 void gn_random(int dist, int64_t n, float a, float b, uint64_t *state, float *out);
 
+/* ---- convolution and pooling (csrc/conv.c, csrc/pool.c) -----------------
+ * Channels-last (N, D, H, W, C) over 1 to 3 spatial dims (missing dims are size 1).
+ * The geometry is GN_CG_LEN int64s indexed by enum gn_conv_geom; spatial entries are
+ * three (D, H, W) values; pads are the leading pads (trailing ones follow from the
+ * output size). Weights are (KD, KH, KW, C / groups, O); output channel o belongs to
+ * group o / (O / groups). */
+enum gn_conv_geom {
+    GN_CG_N = 0, GN_CG_IN = 1, GN_CG_C = 4, GN_CG_OUT = 5, GN_CG_O = 8, GN_CG_K = 9,
+    GN_CG_STRIDE = 12, GN_CG_DIL = 15, GN_CG_PAD = 18, GN_CG_GROUPS = 21, GN_CG_LEN = 22
+};
+/* Floats of workspace the fast paths want for this thread count (0: none); kind is
+ * 0 for gn_conv_forward, 1 for gn_conv_backward_input, 2 for gn_conv_backward_filter. */
+int64_t gn_conv_work_len(int kind, const int64_t *geom);
+/* y = conv(x, w). work may be NULL when gn_conv_work_len is 0; with less than one
+ * image's worth the reference kernel runs. */
+void gn_conv_forward(const int64_t *geom, const float *x, const float *w, float *y,
+                     float *work, int64_t work_len);
+/* dx = the adjoint of conv(., w) applied to dy (a transposed convolution). */
+void gn_conv_backward_input(const int64_t *geom, const float *dy, const float *w, float *dx,
+                            float *work, int64_t work_len);
+/* dw = gradient of <conv(x, w), dy> with respect to w. */
+void gn_conv_backward_filter(const int64_t *geom, const float *x, const float *dy, float *dw,
+                             float *work, int64_t work_len);
+/* The plain loops the fast paths are tested against. */
+void gn_conv_forward_ref(const int64_t *geom, const float *x, const float *w, float *y);
+void gn_conv_backward_input_ref(const int64_t *geom, const float *dy, const float *w,
+                                float *dx);
+void gn_conv_backward_filter_ref(const int64_t *geom, const float *x, const float *dy,
+                                 float *dw);
+
+enum gn_pool_mode { GN_POOL_MAX = 0, GN_POOL_AVG = 1 };
+/* Pooling with the convolution geometry (O == C, groups unused). Padding is never
+ * read: average divides by the in-bounds count. */
+void gn_pool_forward(int mode, const int64_t *geom, const float *x, float *y);
+/* dx from dy; max routes each window's gradient to its first maximum in x. */
+void gn_pool_backward(int mode, const int64_t *geom, const float *x, const float *dy,
+                      float *dx);
+
 /* ---- the plan executor -------------------------------------------------
  * A plan is a flat list of steps; each step is four int64s:
  *   kernel id (enum gn_kernel), offset of its int args in iargs,
@@ -108,7 +146,10 @@ void gn_random(int dist, int64_t n, float a, float b, uint64_t *state, float *ou
 enum gn_kernel {
     GN_K_GEMM = 1, GN_K_UNARY = 2, GN_K_BINARY = 3, GN_K_WHERE = 4, GN_K_COPY = 5,
     GN_K_CAST = 6, GN_K_REDUCE = 7, GN_K_SOFTMAX = 8, GN_K_BATCH_GEMM = 9,
-    GN_K_FILL = 10, GN_K_RANDOM = 11
+    GN_K_FILL = 10, GN_K_RANDOM = 11,
+    /* convolution and pooling (csrc/conv.c, csrc/pool.c) */
+    GN_K_CONV = 40, GN_K_CONV_BACKWARD_INPUT = 41, GN_K_CONV_BACKWARD_FILTER = 42,
+    GN_K_POOL = 43, GN_K_POOL_BACKWARD = 44
 };
 enum gn_slot {
     GN_SLOT_ARENA = 0, GN_SLOT_INPUT = 1, GN_SLOT_OUTPUT = 2, GN_SLOT_WEIGHT = 3,

@@ -92,6 +92,21 @@ int gn_plan_run(const gn_plan *p, void *const *inputs, void *const *outputs,
         case GN_K_RANDOM: /* dist n state out | a b */
             gn_random((int)a[0], a[1], f[0], f[1], ptr[a[2]], ptr[a[3]]);
             break;
+        case GN_K_CONV: /* x w y work work_len geom[GN_CG_LEN] */
+            gn_conv_forward(a + 5, ptr[a[0]], ptr[a[1]], ptr[a[2]], ptr[a[3]], a[4]);
+            break;
+        case GN_K_CONV_BACKWARD_INPUT: /* dy w dx work work_len geom.. */
+            gn_conv_backward_input(a + 5, ptr[a[0]], ptr[a[1]], ptr[a[2]], ptr[a[3]], a[4]);
+            break;
+        case GN_K_CONV_BACKWARD_FILTER: /* x dy dw work work_len geom.. */
+            gn_conv_backward_filter(a + 5, ptr[a[0]], ptr[a[1]], ptr[a[2]], ptr[a[3]], a[4]);
+            break;
+        case GN_K_POOL: /* mode x y geom.. */
+            gn_pool_forward((int)a[0], a + 3, ptr[a[1]], ptr[a[2]]);
+            break;
+        case GN_K_POOL_BACKWARD: /* mode x dy dx geom.. */
+            gn_pool_backward((int)a[0], a + 4, ptr[a[1]], ptr[a[2]], ptr[a[3]]);
+            break;
         default:
             status = -(int)(1 + i);
         }

@@ -5,6 +5,31 @@ from ..engine.input_spec import InputSpec  # noqa: F401
 from ..engine.model import Model
 from ..engine.sequential import Sequential  # noqa: F401
 from .core import Activation, Dense, Dropout  # noqa: F401
+from .activations import ELU, LeakyReLU, PReLU, ReLU, Softmax, ThresholdedReLU  # noqa: F401
+from .lambda_layer import Lambda  # noqa: F401
+from .merging import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply,  # noqa: F401
+                      Subtract, add, average, concatenate, dot, maximum, minimum, multiply,
+                      subtract)
+from .reshaping import Flatten, Permute, RepeatVector, Reshape  # noqa: F401
+from .convolutional import (Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose,  # noqa: F401
+                            Conv3D, Conv3DTranspose, Convolution1D, Convolution2D,
+                            Convolution2DTranspose, Convolution3D, Convolution3DTranspose,
+                            DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D,
+                            SeparableConv2D, SeparableConvolution1D, SeparableConvolution2D)
+from .pooling import (AveragePooling1D, AveragePooling2D, AveragePooling3D,  # noqa: F401
+                      AvgPool1D, AvgPool2D, AvgPool3D, GlobalAveragePooling1D,
+                      GlobalAveragePooling2D, GlobalAveragePooling3D, GlobalAvgPool1D,
+                      GlobalAvgPool2D, GlobalAvgPool3D, GlobalMaxPool1D, GlobalMaxPool2D,
+                      GlobalMaxPool3D, GlobalMaxPooling1D, GlobalMaxPooling2D,
+                      GlobalMaxPooling3D, MaxPool1D, MaxPool2D, MaxPool3D, MaxPooling1D,
+                      MaxPooling2D, MaxPooling3D)
+from .normalization import (BatchNormalization, LayerNormalization,  # noqa: F401
+                            collect_state_updates)
+from .noise import (AlphaDropout, GaussianDropout, GaussianNoise,  # noqa: F401
+                    SpatialDropout1D, SpatialDropout2D, SpatialDropout3D)
+from .resizing import (Cropping1D, Cropping2D, Cropping3D, UpSampling1D,  # noqa: F401
+                       UpSampling2D, UpSampling3D, ZeroPadding1D, ZeroPadding2D,
+                       ZeroPadding3D)
 
 layer_registry.alias("Functional", Model)
 

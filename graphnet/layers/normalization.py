@@ -1,0 +1,238 @@
+"""Normalization layers: BatchNormalization and LayerNormalization.
+
+Both are composites of reductions and elementwise ops (their gradients come from
+those primitives). BatchNormalization's moving statistics are updated inside the
+compiled training step: each call records ``(variable, new value)`` pairs in
+``layer.state_updates``; ``collect_state_updates(model)`` gathers the ones that
+belong to a model, for the training step's ``updates=``.
+"""
+from .. import constraints, initializers, ops, regularizers
+from ..engine.base_layer import Layer
+from ..engine.input_spec import InputSpec
+from ..graph.graph import topological_order
+
+
+class BatchNormalization(Layer):
+    """Normalizes each channel by the batch's statistics while training and by moving
+    statistics at inference: ``gamma * (x - mean) / sqrt(var + epsilon) + beta``.
+
+    While training (``training=True``, or a step compiled for training) the layer uses
+    the mean and (biased) variance of the batch over every axis but ``axis``, and the
+    step assigns ``moving = moving * momentum + batch_stat * (1 - momentum)`` to
+    ``moving_mean`` and ``moving_variance``. A non-trainable layer always runs in
+    inference mode (Keras 3).
+
+    Args:
+        axis: the channel axis (default -1).
+        momentum: momentum of the moving averages (0.99).
+        epsilon: added to the variance (1e-3).
+        center: add the offset ``beta``; scale: multiply by ``gamma``.
+        beta_initializer, gamma_initializer, moving_mean_initializer,
+        moving_variance_initializer: initializers (zeros, ones, zeros, ones).
+        beta_regularizer, gamma_regularizer, beta_constraint, gamma_constraint.
+
+    Input shape: arbitrary. Output shape: same as the input.
+
+    Weights (Keras order): ``gamma``, ``beta`` (when enabled), ``moving_mean``,
+    ``moving_variance`` (the last two non-trainable), each ``(channels,)``.
+    """
+
+    def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
+                 beta_initializer="zeros", gamma_initializer="ones",
+                 moving_mean_initializer="zeros", moving_variance_initializer="ones",
+                 beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
+                 gamma_constraint=None, renorm=False, renorm_clipping=None,
+                 renorm_momentum=0.99, synchronized=False, **kwargs):
+        super().__init__(**kwargs)
+        if renorm:
+            raise ValueError(f"BatchNormalization '{self.name}': renorm is not supported")
+        self.axis = int(axis)
+        self.momentum, self.epsilon = float(momentum), float(epsilon)
+        self.center, self.scale = bool(center), bool(scale)
+        self.beta_initializer = initializers.get(beta_initializer)
+        self.gamma_initializer = initializers.get(gamma_initializer)
+        self.moving_mean_initializer = initializers.get(moving_mean_initializer)
+        self.moving_variance_initializer = initializers.get(moving_variance_initializer)
+        self.beta_regularizer = regularizers.get(beta_regularizer)
+        self.gamma_regularizer = regularizers.get(gamma_regularizer)
+        self.beta_constraint = constraints.get(beta_constraint)
+        self.gamma_constraint = constraints.get(gamma_constraint)
+        self.synchronized = bool(synchronized)
+        self.renorm_clipping, self.renorm_momentum = renorm_clipping, renorm_momentum
+        self.supports_masking = True
+        self.state_updates = []
+
+    def build(self, input_shape):
+        rank = len(input_shape)
+        if not -rank <= self.axis < rank:
+            raise ValueError(f"Layer '{self.name}' (BatchNormalization): axis {self.axis} is "
+                             f"out of range for input shape {tuple(input_shape)}")
+        dim = input_shape[self.axis]
+        if dim is None:
+            raise ValueError(f"Layer '{self.name}' (BatchNormalization): axis {self.axis} of "
+                             f"the input must be known, got input shape {tuple(input_shape)}")
+        shape = (dim,)
+        self.gamma = self.beta = None
+        if self.scale:
+            self.gamma = self.add_weight(shape=shape, name="gamma",
+                                         initializer=self.gamma_initializer,
+                                         regularizer=self.gamma_regularizer,
+                                         constraint=self.gamma_constraint)
+        if self.center:
+            self.beta = self.add_weight(shape=shape, name="beta",
+                                        initializer=self.beta_initializer,
+                                        regularizer=self.beta_regularizer,
+                                        constraint=self.beta_constraint)
+        self.moving_mean = self.add_weight(shape=shape, name="moving_mean",
+                                           initializer=self.moving_mean_initializer,
+                                           trainable=False)
+        self.moving_variance = self.add_weight(shape=shape, name="moving_variance",
+                                               initializer=self.moving_variance_initializer,
+                                               trainable=False)
+        self.input_spec = InputSpec(ndim=rank, axes={self.axis: dim})
+        self.built = True
+
+    def call(self, inputs, training=None, mask=None):
+        axis = self.axis % inputs.ndim
+        infer = ops.batch_normalization(inputs, self.moving_mean, self.moving_variance, axis,
+                                        self.beta, self.gamma, self.epsilon)
+        if training is False or not self.trainable:
+            return infer
+        reduction = [a for a in range(inputs.ndim) if a != axis]
+        mean, variance = ops.moments(inputs, reduction)
+        train = ops.batch_normalization(inputs, mean, variance, axis, self.beta, self.gamma,
+                                        self.epsilon)
+        m = self.momentum
+        self.state_updates.append((self.moving_mean, ops.add(
+            ops.multiply(self.moving_mean, m), ops.multiply(mean, 1.0 - m))))
+        self.state_updates.append((self.moving_variance, ops.add(
+            ops.multiply(self.moving_variance, m), ops.multiply(variance, 1.0 - m))))
+        return ops.in_train_phase(train, infer, training=training)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,
+            "center": self.center, "scale": self.scale,
+            "beta_initializer": initializers.serialize(self.beta_initializer),
+            "gamma_initializer": initializers.serialize(self.gamma_initializer),
+            "moving_mean_initializer": initializers.serialize(self.moving_mean_initializer),
+            "moving_variance_initializer":
+                initializers.serialize(self.moving_variance_initializer),
+            "beta_regularizer": regularizers.serialize(self.beta_regularizer),
+            "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
+            "beta_constraint": constraints.serialize(self.beta_constraint),
+            "gamma_constraint": constraints.serialize(self.gamma_constraint),
+            "synchronized": self.synchronized, "renorm": False,
+            "renorm_clipping": self.renorm_clipping, "renorm_momentum": self.renorm_momentum})
+        return config
+
+
+def _layers_of(layer):
+    out = [layer]
+    for sub in getattr(layer, "layers", None) or []:
+        if sub is not layer:
+            out += _layers_of(sub)
+    return out
+
+
+def collect_state_updates(model):
+    """The ``(Variable, SymbolicTensor)`` state updates (BatchNormalization's moving
+    statistics) of ``model``'s layers, searched recursively, that are computed from
+    ``model.inputs`` alone: calls on other graphs (an earlier Sequential rebuild, a
+    call outside the model) are left out, and when a variable is updated by several
+    calls the last one wins. Pass them to the compiled training step's ``updates``."""
+    input_uids = {t.node.attrs["uid"] for t in model.inputs}
+    found, seen = {}, set()
+    for layer in _layers_of(model):
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        for var, tensor in getattr(layer, "state_updates", ()):
+            sources = [n for n in topological_order([tensor.node]) if n.op.name == "INPUT"]
+            if all(n.attrs["uid"] in input_uids for n in sources):
+                found.pop(id(var), None)
+                found[id(var)] = (var, tensor)
+    return list(found.values())
+
+
+class LayerNormalization(Layer):
+    """Normalizes each sample over ``axis``: ``gamma * (x - mean) / sqrt(var + epsilon)
+    + beta``; with ``rms_scaling``, ``gamma * x / sqrt(var + epsilon)`` (Keras 3's
+    formula, no centering, no beta).
+
+    Args:
+        axis: int or list of ints: the axes normalized over, and the shape of
+            ``gamma``/``beta`` (default -1).
+        epsilon: added to the variance (1e-3).
+        center, scale: use ``beta`` / ``gamma``.
+        rms_scaling: see above (gamma only, no beta).
+        beta_initializer, gamma_initializer, beta_regularizer, gamma_regularizer,
+        beta_constraint, gamma_constraint.
+
+    Input shape: arbitrary. Output shape: same as the input.
+
+    Weights: ``gamma``, then ``beta`` (when enabled).
+    """
+
+    def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, rms_scaling=False,
+                 beta_initializer="zeros", gamma_initializer="ones", beta_regularizer=None,
+                 gamma_regularizer=None, beta_constraint=None, gamma_constraint=None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.axis = list(axis) if isinstance(axis, (list, tuple)) else int(axis)
+        self.epsilon = float(epsilon)
+        self.center, self.scale = bool(center), bool(scale)
+        self.rms_scaling = bool(rms_scaling)
+        self.beta_initializer = initializers.get(beta_initializer)
+        self.gamma_initializer = initializers.get(gamma_initializer)
+        self.beta_regularizer = regularizers.get(beta_regularizer)
+        self.gamma_regularizer = regularizers.get(gamma_regularizer)
+        self.beta_constraint = constraints.get(beta_constraint)
+        self.gamma_constraint = constraints.get(gamma_constraint)
+        self.supports_masking = True
+
+    def _axes(self, rank, input_shape):
+        axes = self.axis if isinstance(self.axis, list) else [self.axis]
+        for a in axes:
+            if not -rank <= a < rank:
+                raise ValueError(f"Layer '{self.name}' (LayerNormalization): axis {a} is out "
+                                 f"of bounds for input shape {tuple(input_shape)}")
+        return sorted(a % rank for a in axes)
+
+    def build(self, input_shape):
+        axes = self._axes(len(input_shape), input_shape)
+        shape = tuple(input_shape[a] for a in axes)
+        if None in shape:
+            raise ValueError(f"Layer '{self.name}' (LayerNormalization): the normalized axes "
+                             f"must be known, got input shape {tuple(input_shape)}")
+        self.gamma = self.beta = None
+        if self.scale or self.rms_scaling:
+            self.gamma = self.add_weight(shape=shape, name="gamma",
+                                         initializer=self.gamma_initializer,
+                                         regularizer=self.gamma_regularizer,
+                                         constraint=self.gamma_constraint)
+        if self.center and not self.rms_scaling:
+            self.beta = self.add_weight(shape=shape, name="beta",
+                                        initializer=self.beta_initializer,
+                                        regularizer=self.beta_regularizer,
+                                        constraint=self.beta_constraint)
+        self.built = True
+
+    def call(self, inputs):
+        axes = self._axes(inputs.ndim, inputs.shape)
+        return ops.layer_normalization(inputs, self.gamma, self.beta, axes, self.epsilon,
+                                       rms_scaling=self.rms_scaling)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "axis": self.axis, "epsilon": self.epsilon, "center": self.center,
+            "scale": self.scale, "rms_scaling": self.rms_scaling,
+            "beta_initializer": initializers.serialize(self.beta_initializer),
+            "gamma_initializer": initializers.serialize(self.gamma_initializer),
+            "beta_regularizer": regularizers.serialize(self.beta_regularizer),
+            "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
+            "beta_constraint": constraints.serialize(self.beta_constraint),
+            "gamma_constraint": constraints.serialize(self.gamma_constraint)})
+        return config
