@@ -3,13 +3,45 @@
 ``import graphnet as gn`` gives the namespace of ``import keras`` for what graphnet
 supports: ``gn.Input``, ``gn.Model``, ``gn.Sequential``, ``gn.layers``, ``gn.ops``,
 ``gn.activations``, ``gn.initializers``, ``gn.models``, ...
-"""
-from . import (activations, backend, constraints, initializers, layers, models, ops,  # noqa
-               regularizers)
-from .engine import Input, InputSpec, Layer, Model, Sequential  # noqa: F401
-from .graph import SymbolicTensor, Variable  # noqa: F401
-from .runtime import get_num_threads, isa, set_num_threads  # noqa: F401
-from .runtime.function import function  # noqa: F401
-from . import utils  # noqa: E402,F401
 
+Importing graphnet loads only the runtime and the compiled-model loader
+(``gn.load_compiled``), so a deployed ``.gnx`` model runs without the model-building
+code; the rest of the API is imported on first use of any other ``gn.`` name.
+"""
 __version__ = "0.1.0"
+
+from . import ops  # noqa: E402,F401  (first: the op registry before graph nodes)
+from .runtime import get_num_threads, isa, set_num_threads  # noqa: E402,F401
+from .export import load_compiled  # noqa: E402,F401  (binds gn.export too)
+
+_SUBMODULES = {"activations", "autodiff", "backend", "bench", "callbacks", "compiler",
+               "constraints", "datasets", "engine", "export", "graph", "initializers", "layers",
+               "losses", "metrics", "models", "ops", "optimizers", "regularizers", "runtime",
+               "saving", "serialization", "utils"}
+
+
+def _load_api():
+    """Import the model-building API into this namespace (add new public names here)."""
+    from . import (activations, backend, callbacks, constraints, datasets,  # noqa: F401
+                   initializers, layers, losses, metrics, models, optimizers, regularizers,
+                   saving, utils)
+    from .autodiff import gradients  # noqa: F401
+    from .engine import Input, InputSpec, Layer, Model, Sequential  # noqa: F401
+    from .graph import SymbolicTensor, Variable  # noqa: F401
+    from .runtime.function import function  # noqa: F401
+    globals().update({k: v for k, v in locals().items() if not k.startswith("_")})
+
+
+def __getattr__(name):
+    """PEP 562: a submodule name imports just that submodule; any other public name
+    imports the whole model-building API once."""
+    import importlib
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    if name.startswith("_"):
+        raise AttributeError(f"module 'graphnet' has no attribute {name!r}")
+    _load_api()
+    try:
+        return globals()[name]
+    except KeyError:
+        raise AttributeError(f"module 'graphnet' has no attribute {name!r}") from None

@@ -1,0 +1,125 @@
+"""graphnet-bench: every subcommand runs (tiny sizes, few repeats), prints a table or JSON,
+and bad arguments give clear errors."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import graphnet as gn
+from graphnet.bench.__main__ import main
+from graphnet.bench.timing import Progress, measure
+
+FAST = ["--repeat", "2", "--warmup", "1", "--min-repeat-time", "0.001", "--threads", "1"]
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _json(capsys, *argv):
+    assert main(list(argv) + FAST + ["--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_gemm_json_and_table(capsys):
+    doc = _json(capsys, "gemm", "33", "17", "65", "--ta")
+    (row,) = doc["rows"]
+    assert row["case"] == "gemm 33x17x65 A^T" and row["flops"] == 2 * 33 * 17 * 65
+    g = row["graphnet"]
+    assert g["min"] <= g["median"] <= g["max"] and g["repeats"] == 2
+    assert doc["machine"]["threads"] == 1 and doc["peak_gflops"] == 115.0
+    assert "numpy" in row
+    main(["gemm", "--sizes", "16,32", "--peak", "50"] + FAST)
+    out = capsys.readouterr().out
+    assert "| gemm 16x16x16 |" in out and "| gemm 32x32x32 |" in out
+    assert "peak: 50.0 GFLOP/s, given by --peak" in out and "% peak" in out
+
+
+def test_eltwise_layer_and_peak(capsys):
+    row = _json(capsys, "eltwise", "tanh", "1000")["rows"][0]
+    assert row["case"] == "tanh n=1,000" and "numpy" in row
+    row = _json(capsys, "eltwise", "add", "--sizes", "100")["rows"][0]
+    assert row["case"] == "add n=100"
+    row = _json(capsys, "layer", "Dense", "--kwargs", '{"units": 8}',
+                "--input-shape", "4,16")["rows"][0]
+    assert row["flops"] == 2 * 4 * 16 * 8 and "numpy" in row
+    row = _json(capsys, "peak", "--size", "64")["rows"][0]
+    assert row["case"].startswith("peak probe") and row["gflops"] > 0
+
+
+def test_models_builtin_saved_and_compiled(capsys, tmp_path):
+    doc = _json(capsys, "model", "mnist_mlp", "--batch", "2", "--no-compare")
+    assert doc["rows"][0]["case"] == "mnist_mlp, batch 2"
+    assert doc["rows"][0]["flops"] == 2 * 2 * (784 * 512 + 512 * 512 + 512 * 10)
+    model = gn.Sequential([gn.Input((5,)), gn.layers.Dense(3, activation="relu")], name="small")
+    model.save(str(tmp_path / "small.graphnet"))
+    model.export(str(tmp_path / "small.gnx"), batch_size=4)
+    doc = _json(capsys, "model", str(tmp_path / "small.graphnet"), "--sizes", "1,3")
+    assert [r["case"] for r in doc["rows"]] == ["small, batch 1", "small, batch 3"]
+    doc = _json(capsys, "model", str(tmp_path / "small.gnx"))
+    assert "compiled, batch 4" in doc["rows"][0]["case"]
+
+
+def test_conv(capsys):
+    from graphnet.ops import all_ops
+    if "CONV" not in all_ops():
+        with pytest.raises(SystemExit, match="no convolution"):
+            main(["conv"] + FAST)
+        return
+    row = _json(capsys, "conv", "2", "6", "6", "3", "4", "3", "3", "--no-compare")["rows"][0]
+    assert row["flops"] == 2 * 2 * 36 * 4 * 9 * 3
+
+
+def test_bad_arguments(capsys):
+    with pytest.raises(SystemExit, match="unknown float elementwise op 'nope'"):
+        main(["eltwise", "nope", "10"] + FAST)
+    with pytest.raises(SystemExit, match="not valid JSON"):
+        main(["layer", "Dense", "--kwargs", "{units", "--input-shape", "2,3"] + FAST)
+    with pytest.raises(SystemExit, match="unknown layer 'Dens'"):
+        main(["layer", "Dens", "--input-shape", "2,3"] + FAST)
+    with pytest.raises(SystemExit, match="cannot build Dense"):
+        main(["layer", "Dense", "--kwargs", '{"units": -1}', "--input-shape", "2,3"] + FAST)
+    with pytest.raises(SystemExit, match="give M N K"):
+        main(["gemm", "1", "2"] + FAST)
+    with pytest.raises(SystemExit, match="neither mnist_mlp"):
+        main(["model", "nothing_here"] + FAST)
+    with pytest.raises(SystemExit):
+        main(["gemm", "--peak", "fast"])
+    with pytest.raises(SystemExit):
+        main([])
+
+
+def test_timing_and_progress():
+    calls = []
+    stats = measure(lambda: calls.append(1), repeat=3, warmup=2, min_repeat_time=0.0)
+    assert stats["repeats"] == 3 and len(calls) == 2 + 1 + 3 * stats["calls"]
+
+    class Tty:
+        text = ""
+
+        def isatty(self):
+            return True
+
+        def write(self, s):
+            self.text += s
+
+        def flush(self):
+            pass
+    tty = Tty()
+    p = Progress(2, tty)
+    p.update("one")
+    p.step()
+    p.update("two")
+    p.close()
+    assert "[1/2] one" in tty.text and "[2/2] two" in tty.text and tty.text.endswith("\r")
+    quiet = Progress(2, open(os.devnull, "w"))
+    quiet.update("x")
+    assert not quiet.enabled
+
+
+def test_module_entry_point_help():
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    result = subprocess.run([sys.executable, "-m", "graphnet.bench", "--help"],
+                            capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 0 and "gemm" in result.stdout and "peak" in result.stdout
+    np.testing.assert_equal(result.stderr, "")
