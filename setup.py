@@ -7,7 +7,6 @@ setup(
     description="Keras-style define-then-run deep learning with a compiler and C kernels",
     packages=find_packages(include=["graphnet", "graphnet.*"]),
     python_requires=">=3.9",
-    setup_requires=["cffi>=1.15"],
     cffi_modules=["graphnet/_build_ffi.py:ffibuilder"],
     install_requires=["numpy>=1.22", "cffi>=1.15"],
     extras_require={

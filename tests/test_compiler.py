@@ -159,3 +159,36 @@ def test_threads_and_isa_settings():
     assert gn.isa() in ("avx512", "avx2", "neon", "ref")
     with pytest.raises(ValueError, match="at least 1"):
         gn.set_num_threads(0)
+
+
+def test_one_compiled_function_runs_from_several_threads_at_once():
+    import threading
+    x = placeholder((None, 64))
+    w = np.random.randn(64, 64).astype("float32")
+    f = gn.function([x], gn.ops.tanh(gn.ops.matmul(gn.ops.relu(x), w)))
+    inputs = [np.random.randn(8, 64).astype("float32") for _ in range(4)]
+    want = [np.tanh(np.maximum(a, 0) @ w) for a in inputs]
+    errors = []
+
+    def worker(k):
+        for _ in range(200):
+            if not np.allclose(f(inputs[k]), want[k], rtol=1e-4, atol=1e-5):
+                errors.append(k)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+
+
+def test_fast_path_and_checked_path_agree():
+    x = placeholder((None, 3))
+    f = gn.function([x], gn.ops.exp(x))
+    a = np.arange(12, dtype="float32").reshape(4, 3) / 10
+    first = f(a)                    # compiles, checked path
+    np.testing.assert_allclose(f(a), first)                      # fast path
+    np.testing.assert_allclose(f(a.astype("float64")), first)    # converted
+    np.testing.assert_allclose(f(np.asfortranarray(a)), first)   # made contiguous
+    np.testing.assert_allclose(f(a.T.copy().T), first)

@@ -28,13 +28,7 @@ from . import schedules
 
 def state_variable(value, name, dtype):
     """A non-trainable Variable holding ``value`` with its exact shape (scalars stay 0-d)."""
-    var = Variable(value, name=name, dtype=dtype, trainable=False)
-    if np.ndim(value) == 0 and var.value.ndim != 0:
-        # Variable() gives scalars one dimension; optimizer state (iterations,
-        # learning_rate) must be 0-d like Keras's, so the buffer is replaced before any
-        # plan binds it.
-        var._value = np.array(value, dtype=dtype)
-    return var
+    return Variable(value, name=name, dtype=dtype, trainable=False)
 
 
 def read(var):

@@ -29,29 +29,41 @@ class Executable:
             "nslots": len(slots), "slots": ffi.cast("int64_t *", slots.ctypes.data),
             "consts": self._const_ptrs})
         self._local = threading.local()
+        self._weight_ptrs = self._bind_weights()
 
-    def _weight_ptrs(self):
-        arrays = [v.value for v in self.weights]
+    def _bind_weights(self):
+        """Weight pointers, taken once: a Variable keeps its array for life (assign copies)."""
         for var, (name, shape, dtype) in zip(self.weights, self.plan.weight_specs):
             if var.value.shape != shape or str(var.value.dtype) != dtype:
                 raise ValueError(f"weight {name} is now {var.value.shape} {var.value.dtype}, "
                                  f"the plan was built for {shape} {dtype}")
-        return ffi.new("void *[]", [_ptr(a) for a in arrays] or [ffi.NULL])
+        self._weight_arrays = [v.value for v in self.weights]
+        return ffi.new("void *[]", [ffi.from_buffer(a) for a in self._weight_arrays]
+                       or [ffi.NULL])
 
-    def _arena(self):
-        arena = getattr(self._local, "arena", None)
-        if arena is None or arena.nbytes < self.plan.arena_bytes:
+    def _thread_state(self):
+        """This thread's arena and pointer tables (so threads never share scratch)."""
+        state = getattr(self._local, "state", None)
+        if state is None:
             arena = np.empty(max(self.plan.arena_bytes, 64), dtype=np.uint8)
-            self._local.arena = arena
-        return arena
+            state = (arena, ffi.from_buffer(arena),
+                     ffi.new("void *[]", max(len(self.plan.input_specs), 1)),
+                     ffi.new("void *[]", max(len(self.plan.output_specs), 1)))
+            self._local.state = state
+        return state
 
     def run(self, inputs):
         """Run on contiguous arrays matching ``plan.input_specs``; returns new output arrays."""
+        _, arena, in_ptrs, out_ptrs = self._thread_state()
         outputs = [np.empty(shape, dtype=dtype) for shape, dtype in self.plan.output_specs]
-        in_ptrs = ffi.new("void *[]", [_ptr(a) for a in inputs] or [ffi.NULL])
-        out_ptrs = ffi.new("void *[]", [_ptr(a) for a in outputs] or [ffi.NULL])
-        status = lib.gn_plan_run(self._struct, in_ptrs, out_ptrs, self._weight_ptrs(),
-                                 _ptr(self._arena()))
+        keep = []  # the cdata views must outlive the call
+        for i, a in enumerate(inputs):
+            keep.append(ffi.from_buffer(a))
+            in_ptrs[i] = keep[-1]
+        for i, a in enumerate(outputs):
+            keep.append(ffi.from_buffer(a))
+            out_ptrs[i] = keep[-1]
+        status = lib.gn_plan_run(self._struct, in_ptrs, out_ptrs, self._weight_ptrs, arena)
         if status != 0:
             raise RuntimeError(f"plan step {-status - 1} has an unknown kernel id")
         return outputs
