@@ -27,11 +27,16 @@ demo: install
 	$(PYTHON) examples/mnist_mlp.py
 
 bench: install install-compare
-	$(PYTHON) bench/bench_gemm.py
+	OMP_WAIT_POLICY=PASSIVE $(PYTHON) bench/bench_gemm.py
+	OMP_WAIT_POLICY=PASSIVE $(PYTHON) bench/bench_mnist_mlp.py
+	OMP_WAIT_POLICY=PASSIVE $(PYTHON) bench/bench_mnist_cnn.py
 
+# The standalone C kernel tests under AddressSanitizer + UBSan.
 sanitize:
-	GRAPHNET_SANITIZE=1 $(PYTHON) setup.py -q build_ext --inplace --force
 	$(MAKE) -C tests/c sanitize
 
 clean:
 	rm -rf build *.egg-info graphnet/_gn_c.* tests/c/bin
+
+demo-cnn: install
+	$(PYTHON) examples/mnist_cnn.py

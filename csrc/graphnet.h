@@ -137,6 +137,25 @@ void gn_pool_forward(int mode, const int64_t *geom, const float *x, float *y);
 void gn_pool_backward(int mode, const int64_t *geom, const float *x, const float *dy,
                       float *dx);
 
+/* ---- fused kernels (the compiler's fusion pass emits these) --------------
+ * C = act(op(A) @ op(B) + bias): one GEMM, then the bias and activation applied
+ * row by row while C is still in cache. bias (n floats) may be NULL; act is an
+ * enum gn_unary_op (GN_U_COPY: none) with its alpha/beta. */
+void gn_gemm_bias_act(int transa, int transb, int64_t m, int64_t n, int64_t k,
+                      const float *a, int64_t lda, const float *b, int64_t ldb,
+                      const float *bias, int act, float alpha, float beta,
+                      float *c, int64_t ldc);
+/* A chain of elementwise ops in one pass over memory, tile by tile in cache.
+ * The index space is `shape` (ndim dims); input i is read at element strides
+ * strides[i*ndim ..] (0 broadcasts). Registers 0..ninputs-1 hold the inputs;
+ * instruction j (four int64s: kind 1 unary / 2 binary, op code, register a,
+ * register b) writes register ninputs+j with its two floats fprog[2j..] as
+ * alpha/beta; the last register is written to the contiguous `out`.
+ * At most 16 inputs and 48 instructions; binary codes are the float ones. */
+void gn_fused_eltwise(int ndim, const int64_t *shape, int ninputs, const float *const *inputs,
+                      const int64_t *strides, int ninstr, const int64_t *prog,
+                      const float *fprog, float *out);
+
 /* ---- the plan executor -------------------------------------------------
  * A plan is a flat list of steps; each step is four int64s:
  *   kernel id (enum gn_kernel), offset of its int args in iargs,
@@ -146,7 +165,7 @@ void gn_pool_backward(int mode, const int64_t *geom, const float *x, const float
 enum gn_kernel {
     GN_K_GEMM = 1, GN_K_UNARY = 2, GN_K_BINARY = 3, GN_K_WHERE = 4, GN_K_COPY = 5,
     GN_K_CAST = 6, GN_K_REDUCE = 7, GN_K_SOFTMAX = 8, GN_K_BATCH_GEMM = 9,
-    GN_K_FILL = 10, GN_K_RANDOM = 11,
+    GN_K_FILL = 10, GN_K_RANDOM = 11, GN_K_GEMM_BIAS_ACT = 12, GN_K_FUSED_ELTWISE = 13,
     /* convolution and pooling (csrc/conv.c, csrc/pool.c) */
     GN_K_CONV = 40, GN_K_CONV_BACKWARD_INPUT = 41, GN_K_CONV_BACKWARD_FILTER = 42,
     GN_K_POOL = 43, GN_K_POOL_BACKWARD = 44

@@ -89,6 +89,24 @@ int gn_plan_run(const gn_plan *p, void *const *inputs, void *const *outputs,
             for (int64_t j = 0; j < a[0]; j++) y[j] = f[0];
             break;
         }
+        case GN_K_GEMM_BIAS_ACT: /* ta tb m n k A lda B ldb C ldc bias(-1: none) act | alpha beta */
+            gn_gemm_bias_act((int)a[0], (int)a[1], a[2], a[3], a[4], ptr[a[5]], a[6], ptr[a[7]],
+                             a[8], a[11] < 0 ? NULL : ptr[a[11]], (int)a[12], f[0], f[1],
+                             ptr[a[9]], a[10]);
+            break;
+        case GN_K_FUSED_ELTWISE: { /* ndim nin ninstr out shape.. (slot strides..)*nin prog.. */
+            const int nd = (int)a[0], nin = (int)a[1];
+            const float *in[16];
+            const int64_t *per = a + 4 + nd;
+            int64_t strides[16 * 32];
+            for (int j = 0; j < nin && j < 16; j++) {
+                in[j] = ptr[per[j * (1 + nd)]];
+                for (int d = 0; d < nd && d < 32; d++) strides[j * nd + d] = per[j * (1 + nd) + 1 + d];
+            }
+            gn_fused_eltwise(nd, a + 4, nin, in, strides, (int)a[2], per + nin * (1 + nd), f,
+                             ptr[a[3]]);
+            break;
+        }
         case GN_K_RANDOM: /* dist n state out | a b */
             gn_random((int)a[0], a[1], f[0], f[1], ptr[a[2]], ptr[a[3]]);
             break;

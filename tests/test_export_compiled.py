@@ -190,7 +190,7 @@ def test_truncated_and_wrong_files(exported, tmp_path):
 @pytest.mark.parametrize("edit, message", [
     # a GEMM told to compute more rows than its buffers hold
     (_edit_array("plan/iargs.npy", lambda a: np.where(np.arange(a.size) == 2, 4096, a)),
-     r"step 0 \(GN_K_GEMM\): A accesses bytes"),
+     r"step 0 \(GN_K_GEMM_BIAS_ACT\): A accesses bytes"),
     # a slot pointing past the end of a weight
     (_edit_array("plan/slots.npy", lambda a: a + np.array([0, 0, 1 << 20])),
      r"slot \d+ starts at byte"),
@@ -219,11 +219,11 @@ def test_hand_edited_plans_are_refused_not_run(exported, tmp_path, edit, message
 def test_verifier_checks_enums_and_strides(exported):
     plan, _, _ = read_compiled(exported)
     steps = plan.steps.copy()
-    unary = [i for i, k in enumerate(plan.kernels) if k == "GN_K_UNARY"]
+    fused = [i for i, k in enumerate(plan.kernels) if k == "GN_K_GEMM_BIAS_ACT"]
     iargs = plan.iargs.copy()
-    iargs[steps[unary[0], 1]] = 1000                 # unknown unary op
+    iargs[steps[fused[0], 1] + 12] = 1000            # unknown activation code
     plan.iargs = iargs
-    with pytest.raises(PlanError, match="unknown unary op 1000"):
+    with pytest.raises(PlanError, match="unknown activation code 1000"):
         verify_plan(plan)
 
 

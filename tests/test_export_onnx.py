@@ -179,6 +179,15 @@ def _cases():
     cases["LOG_SOFTMAX"] = [(lambda ins: [gn.ops.log_softmax(ins[0], axis=-1)], [_f(4, 3)])]
     cases["IN_TRAIN_PHASE"] = [(lambda ins: [gn.ops.in_train_phase(gn.ops.exp(ins[0]),
                                                                    ins[0])], [_f(3)])]
+    program = (("MUL", (0, 1), 0.0, 0.0), ("LEAKY_RELU", (2,), 0.1, 0.0),
+               ("ADD", (3, 0), 0.0, 0.0))
+    cases["FUSED_ELTWISE"] = [(lambda ins: [_t("FUSED_ELTWISE", ins[0], ins[1],
+                                               program=program)], [_f(3, 4), _f(3, 4)])]
+    kernel = gn.ops.convert_to_tensor(RNG.standard_normal((4, 5)).astype("f4"))
+    bias = gn.ops.convert_to_tensor(RNG.standard_normal(5).astype("f4"))
+    cases["MATMUL_BIAS_ACT"] = [(lambda ins: [
+        _t("MATMUL_BIAS_ACT", ins[0], kernel, bias, act="ELU", alpha=0.5, beta=0.0),
+        _t("MATMUL_BIAS_ACT", ins[0], kernel, act=None)], [_f(3, 4)])]
     if "CONV" in all_ops():
         cases.update(_conv_cases())
     return cases

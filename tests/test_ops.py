@@ -340,6 +340,23 @@ for _training in (True, False):
          [(4, 6)], training=_training)
 
 
+# ---- fused ops (made by the compiler's fusion pass) -----------------------------------
+
+_PROGRAM = (("MUL", (0, 1), 0.0, 0.0), ("TANH", (3,), 0.0, 0.0), ("ADD", (4, 2), 0.0, 0.0),
+            ("LEAKY_RELU", (5,), 0.1, 0.0), ("SQUARE", (6,), 0.0, 0.0))
+case("FUSED_ELTWISE", lambda a, b, c: raw("FUSED_ELTWISE", a, b, c, program=_PROGRAM),
+     [(5, 7), (7,), (1, 7)], domain=away([0.0]))
+case("FUSED_ELTWISE", lambda a, b: raw("FUSED_ELTWISE", a, b,
+                                       program=(("SUB", (0, 1), 0.0, 0.0),
+                                                ("ELU", (2,), 0.7, 0.0))),
+     [(3, 300), (3, 1)], domain=away([0.0]))
+case("MATMUL_BIAS_ACT", lambda a, b, c: raw("MATMUL_BIAS_ACT", a, b, c, act="GELU_TANH",
+                                            alpha=0.0, beta=0.0), [(4, 9), (9, 17), (17,)],
+     none_axes=[(0,), (), ()])
+case("MATMUL_BIAS_ACT", lambda a, b: raw("MATMUL_BIAS_ACT", a, b, act=None, transpose_b=True),
+     [(2, 3, 5), (6, 5)], none_axes=[(0,), ()])
+
+
 @pytest.mark.parametrize("op, fn, shapes, kwargs", CASES)
 def test_op(op, fn, shapes, kwargs):
     check_op(fn, shapes, op=op, **kwargs)

@@ -67,7 +67,7 @@ def plan_flops(plan):
     for kid, ioff, _, _ in plan.steps.tolist():
         a = plan.iargs[ioff:]
         name = ids.get(kid)
-        if name == "GN_K_GEMM":
+        if name in ("GN_K_GEMM", "GN_K_GEMM_BIAS_ACT"):
             total += 2 * int(a[2]) * int(a[3]) * int(a[4])
         elif name == "GN_K_BATCH_GEMM":
             total += 2 * int(a[2]) * int(a[3]) * int(a[4]) * int(a[11])

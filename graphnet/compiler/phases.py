@@ -14,6 +14,7 @@ from ..graph.graph import format_graph, topological_order
 
 PHASES = ["simplify", "fold", "fuse"]
 _RULES = {phase: [] for phase in PHASES}
+_GRAPH_PASSES = {phase: [] for phase in PHASES}
 
 
 def rewrite(phase):
@@ -23,6 +24,18 @@ def rewrite(phase):
 
     def deco(fn):
         _RULES[phase].append(fn)
+        return fn
+    return deco
+
+
+def graph_pass(phase):
+    """Register a whole-graph pass ``fn(outputs, report) -> outputs`` into ``phase``; it runs
+    after the phase's node rules (for decisions that need every reader of a node)."""
+    if phase not in _GRAPH_PASSES:
+        raise ValueError(f"unknown phase {phase!r}; phases are {PHASES}")
+
+    def deco(fn):
+        _GRAPH_PASSES[phase].append(fn)
         return fn
     return deco
 
@@ -79,12 +92,14 @@ def run_phase(outputs, phase, report):
                 break
         mapping[id(node)] = new
     result = [mapping[id(n)] for n in outputs]
+    for graph_fn in _GRAPH_PASSES[phase]:
+        result = graph_fn(result, report)
     report.record(phase, result)
     return result
 
 
-def run_phases(outputs, report):
+def run_phases(outputs, report, phases=PHASES):
     report.record("input", outputs)
-    for phase in PHASES:
+    for phase in phases:
         outputs = run_phase(outputs, phase, report)
     return outputs

@@ -552,7 +552,25 @@ def _cast(c):
     return c.op("Cast", c.ins, to=_onnx_dtype(c.e.helper, c.node.attrs["dtype"]))
 
 
-MAPPINGS = {}
+def _expanded(c):
+    """A fused op as the primitive subgraph it stands for (ONNX runtimes fuse on their own)."""
+    def primitives(node):
+        if node is None:
+            return None, None
+        top = node.op.expand(node, list(node.inputs))
+        inner = [n for n in topological_order([top]) if all(n is not x for x in node.inputs)]
+        return top, inner
+    top, order = primitives(c.node)
+    _, twin_order = primitives(c.twin)
+    names = {id(x): nm for x, nm in zip(c.node.inputs, c.ins)}
+    for k, n in enumerate(order):
+        sub = Ctx(c.e, n, twin_order[k] if twin_order else None,
+                  [names[id(x)] for x in n.inputs])
+        names[id(n)] = MAPPINGS[n.op.name](sub)
+    return names[id(top)]
+
+
+MAPPINGS = {"FUSED_ELTWISE": _expanded, "MATMUL_BIAS_ACT": _expanded}
 MAPPINGS.update(UNARY)
 MAPPINGS.update({k: (lambda t: lambda c: c.op(t, c.ins))(v) for k, v in BINARY.items()})
 MAPPINGS.update({
@@ -586,7 +604,7 @@ def unmapped_ops():
 # -- the graph ---------------------------------------------------------------------------------
 def _optimized(in_nodes, out_nodes, shapes):
     ins, outs = specialize(in_nodes, out_nodes, shapes)
-    return ins, run_phases(outs, CompileReport())
+    return ins, run_phases(outs, CompileReport(), phases=("simplify", "fold"))
 
 
 def _value_info(helper, name, dtype, dims):

@@ -291,8 +291,46 @@ def _pool(c, a, backward=False):
         c.access(y, 0, ny, 4, True, "y")
 
 
-# name: (ints before the variable part, index of ndim or None, arrays of ndim ints, floats, fn)
+def _gemm_bias_act(c, a):
+    _gemm(c, a[:11])
+    bias, act, n = int(a[11]), int(a[12]), int(a[3])
+    if not 0 <= act < lib.GN_U_COUNT:
+        c.fail(f"unknown activation code {act}")
+    if bias >= 0:
+        c.access(bias, 0, n, 4, False, "bias")
+
+
+def _fused_layout(c, a):
+    """(int count, float count) of a GN_K_FUSED_ELTWISE step, from its header."""
+    nd, nin, ninstr = _ndim(c, int(a[0])), int(a[1]), int(a[2])
+    if not 1 <= nin <= 16 or not 1 <= ninstr <= 48:
+        c.fail(f"{nin} inputs and {ninstr} instructions (limits 16 and 48)")
+    return 4 + nd + nin * (1 + nd) + 4 * ninstr, 2 * ninstr
+
+
+def _fused_eltwise(c, a):
+    nd, nin, ninstr, out = (int(v) for v in a[:4])
+    shape = _shape_args(c, a, 4, nd, 1)[0]
+    per = 4 + nd
+    for j in range(nin):
+        slot = int(a[per + j * (1 + nd)])
+        strides = [int(v) for v in a[per + j * (1 + nd) + 1:per + (j + 1) * (1 + nd)]]
+        c.strided(slot, 0, shape, strides, 4, False, f"input {j}")
+    prog = a[per + nin * (1 + nd):]
+    for s in range(ninstr):
+        kind, code, ra, rb = (int(v) for v in prog[4 * s:4 * s + 4])
+        ok = (kind == 1 and 0 <= code < lib.GN_U_COUNT) or (kind == 2 and code in _ARITH)
+        if not ok or not 0 <= ra < nin + s or (kind == 2 and not 0 <= rb < nin + s):
+            c.fail(f"instruction {s} ({kind}, {code}, {ra}, {rb}) is malformed")
+    c.access(out, 0, _prod(shape), 4, True, "out")
+
+
+# name: (ints before the variable part, index of ndim or None, arrays of ndim ints, floats, fn);
+# a kernel whose layout depends on its header has a function instead of the int count,
+# returning (int count, float count).
 KERNELS = {
+    "GN_K_GEMM_BIAS_ACT": (13, None, 0, 2, _gemm_bias_act),
+    "GN_K_FUSED_ELTWISE": (_fused_layout, None, 0, 0, _fused_eltwise),
     "GN_K_GEMM": (11, None, 0, 2, _gemm),
     "GN_K_BATCH_GEMM": (13, 12, 4, 2, _batch_gemm),
     "GN_K_UNARY": (4, None, 0, 2, _unary),
@@ -367,6 +405,11 @@ def verify_plan(plan, kernel_names=None):
         if kernel_names is not None and kernel_names[i] != name:
             checker.fail(f"the kernel list names {kernel_names[i]!r} for this step")
         fixed, nd_at, arrays, nfloats, fn = KERNELS[name]
+        if callable(fixed):
+            if ioff < 0 or nargs < 4 or ioff + nargs > len(iargs):
+                checker.fail(f"its {nargs} int arguments at offset {ioff} do not fit the "
+                             f"{len(iargs)} of the plan")
+            fixed, nfloats = fixed(checker, iargs[ioff:ioff + nargs])
         if ioff < 0 or nargs < fixed or ioff + nargs > len(iargs):
             checker.fail(f"its {nargs} int arguments at offset {ioff} do not fit the "
                          f"{len(iargs)} of the plan (at least {fixed} needed)")

@@ -1,5 +1,6 @@
 """graphnet.ops: the op registry (primitives) and the public op functions."""
-from . import contraction, elementwise, layout, nn, phase, random, reduce, source  # noqa: F401  (register ops)
+from . import (contraction, elementwise, fused, layout, nn, phase, random, reduce,  # noqa: F401
+               source)  # (each module registers its ops)
 from .api import *  # noqa: F401,F403
 from .api import __all__ as _api_all
 from .registry import OpError, all_ops, get_op, ops_in_group  # noqa: F401

@@ -1,0 +1,82 @@
+/* Fused kernels: GEMM with a bias + activation epilogue, and elementwise chains
+ * run tile by tile so intermediates never leave the cache. */
+#include <stdlib.h>
+#include <string.h>
+#include "graphnet.h"
+#include "internal.h"
+
+void gn_gemm_bias_act(int transa, int transb, int64_t m, int64_t n, int64_t k,
+                      const float *a, int64_t lda, const float *b, int64_t ldb,
+                      const float *bias, int act, float alpha, float beta,
+                      float *c, int64_t ldc) {
+    gn_sgemm(transa, transb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+    if (!bias && act == GN_U_COPY) return;
+#pragma omp parallel for if (m * n > 65536) num_threads(gn_get_num_threads())
+    for (int64_t i = 0; i < m; i++) {
+        float *row = c + i * ldc;
+        if (bias)
+            for (int64_t j = 0; j < n; j++) row[j] += bias[j];
+        if (act != GN_U_COPY) gn_unary(act, n, row, row, alpha, beta);
+    }
+}
+
+#define TILE 256
+#define MAX_INPUTS 16
+#define MAX_INSTR 48
+
+/* Contiguous binary op on one tile; the common ones inline, the rest via gn_binary. */
+static void tile_binary(int code, int64_t len, const float *x, const float *y, float *z) {
+    switch (code) {
+    case GN_B_ADD: for (int64_t i = 0; i < len; i++) z[i] = x[i] + y[i]; return;
+    case GN_B_SUB: for (int64_t i = 0; i < len; i++) z[i] = x[i] - y[i]; return;
+    case GN_B_MUL: for (int64_t i = 0; i < len; i++) z[i] = x[i] * y[i]; return;
+    case GN_B_DIV: for (int64_t i = 0; i < len; i++) z[i] = x[i] / y[i]; return;
+    default: {
+        const int64_t one = 1;
+        gn_binary(code, 1, &len, x, &one, y, &one, z);
+    }
+    }
+}
+
+void gn_fused_eltwise(int ndim, const int64_t *shape, int ninputs, const float *const *inputs,
+                      const int64_t *strides, int ninstr, const int64_t *prog,
+                      const float *fprog, float *out) {
+    if (ninputs > MAX_INPUTS || ninstr > MAX_INSTR || ninstr < 1 || ndim > 32) return;
+    int64_t inner = ndim ? shape[ndim - 1] : 1, outer = 1;
+    for (int d = 0; d < ndim - 1; d++) outer *= shape[d];
+    if (inner <= 0 || outer <= 0) return;
+    const int64_t tiles_per_row = (inner + TILE - 1) / TILE, ntiles = outer * tiles_per_row;
+#pragma omp parallel for if (outer * inner > 65536) num_threads(gn_get_num_threads())
+    for (int64_t t = 0; t < ntiles; t++) {
+        float store[(MAX_INPUTS + MAX_INSTR)][TILE];
+        const float *reg[MAX_INPUTS + MAX_INSTR];
+        const int64_t row = t / tiles_per_row, col = (t % tiles_per_row) * TILE;
+        const int64_t len = inner - col < TILE ? inner - col : TILE;
+        for (int j = 0; j < ninputs; j++) {
+            const int64_t *st = strides + j * ndim;
+            int64_t off = 0, rem = row;
+            for (int d = ndim - 2; d >= 0; d--) {
+                off += (rem % shape[d]) * st[d];
+                rem /= shape[d];
+            }
+            const int64_t si = ndim ? st[ndim - 1] : 0;
+            const float *src = inputs[j] + off + col * si;
+            if (si == 1) {
+                reg[j] = src; /* read in place */
+            } else {
+                for (int64_t i = 0; i < len; i++) store[j][i] = src[i * si];
+                reg[j] = store[j];
+            }
+        }
+        for (int s = 0; s < ninstr; s++) {
+            const int64_t *in = prog + 4 * s;
+            const int r = ninputs + s;
+            float *dst = (s == ninstr - 1) ? out + row * inner + col : store[r];
+            if (in[0] == 1)
+                gn_unary((int)in[1], len, reg[in[2]], dst, fprog[2 * s], fprog[2 * s + 1]);
+            else
+                tile_binary((int)in[1], len, reg[in[2]], reg[in[3]], dst);
+            reg[r] = dst;
+        }
+    }
+}
