@@ -255,3 +255,14 @@ def test_fused_training_step_matches_the_reference_interpreter():
         results.append(model.get_weights())
     for c_w, ref_w in zip(*results):
         np.testing.assert_allclose(c_w, ref_w, rtol=1e-4, atol=1e-5)
+
+
+def test_explain_shows_every_phase_as_text_and_dot():
+    x = placeholder((None, 6))
+    w = np.random.randn(6, 5).astype("float32")
+    f = gn.function([x], gn.ops.relu(gn.ops.add(gn.ops.matmul(x, w), np.ones(5, "f4"))))
+    report = f.explain([(2, 6)])
+    assert set(report.graphs) == set(report.dots) == {"input", "simplify", "fold", "fuse"}
+    assert "MATMUL(" in report.graphs["input"] and "MATMUL_BIAS_ACT" in report.graphs["fuse"]
+    assert report.dots["fuse"].startswith('digraph "after fuse"')
+    assert len(report.fused_groups()) == 1 and report.kernel_count == 1

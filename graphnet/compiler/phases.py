@@ -10,7 +10,7 @@ elimination).
 from collections import Counter
 from dataclasses import dataclass, field
 
-from ..graph.graph import format_graph, topological_order
+from ..graph.graph import format_graph, to_dot, topological_order
 
 PHASES = ["simplify", "fold", "fuse"]
 _RULES = {phase: [] for phase in PHASES}
@@ -49,6 +49,7 @@ class CompileReport:
     """What the compiler did: rewrites fired, graphs after each phase, plan figures."""
     fired: Counter = field(default_factory=Counter)
     graphs: dict = field(default_factory=dict)
+    dots: dict = field(default_factory=dict)
     node_counts: dict = field(default_factory=dict)
     kernel_count: int = 0
     arena_bytes: int = 0
@@ -59,6 +60,12 @@ class CompileReport:
         self.node_counts[phase] = len(topological_order(outputs))
         if self.keep_graphs:
             self.graphs[phase] = format_graph(outputs, title=f"# after {phase}")
+            self.dots[phase] = to_dot(outputs, name=f"after {phase}")
+
+    def fused_groups(self):
+        """One line per fused node of the final graph: its op and what it computes."""
+        final = self.graphs.get(PHASES[-1], "")
+        return [line for line in final.splitlines() if "FUSED" in line or "_BIAS_ACT" in line]
 
     def summary(self):
         lines = [f"nodes per phase: {self.node_counts}",

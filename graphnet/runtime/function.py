@@ -113,6 +113,15 @@ class Function:
             key.append(a.shape)
         return self._cache.get(tuple(key))
 
+    def explain(self, shapes):
+        """Compile for ``shapes`` keeping the graph after each phase (text and DOT):
+        returns the CompileReport (rewrites fired, fused groups, kernels, arena)."""
+        from ..compiler import CompileReport, compile_plan
+        report = CompileReport(keep_graphs=True)
+        compile_plan(self.input_nodes, self.output_nodes, [tuple(s) for s in shapes], report,
+                     training=self.training, updates=self.updates)
+        return report
+
     def __call__(self, *arrays):
         if len(arrays) == 1 and isinstance(arrays[0], (list, tuple)) and len(self.input_nodes) != 1:
             arrays = tuple(arrays[0])
