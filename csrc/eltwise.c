@@ -237,6 +237,31 @@ typedef void (*binary_row_fn)(int, int, int64_t, const void *, int64_t, const vo
 static int binary_in_size(int op) { return op >= GN_B_LOGICAL_AND ? 1 : 4; }
 static int binary_out_size(int op) { return op >= GN_B_EQUAL ? 1 : 4; }
 
+/* A row-by-row walk of a collapsed index space for nops operands (strides st[i]):
+ * idx holds the coordinates, off[i] operand i's element offset. */
+static void walk_start(int nd, const int64_t *shape, int nops, const int64_t *const *st,
+                       int64_t pos, int64_t *idx, int64_t *off) {
+    for (int i = 0; i < nops; i++) off[i] = 0;
+    for (int d = nd - 1; d >= 0; d--) {
+        idx[d] = pos % shape[d];
+        pos /= shape[d];
+        for (int i = 0; i < nops; i++) off[i] += idx[d] * st[i][d];
+    }
+}
+
+/* Next row: back to column 0, carry into the outer dims. */
+static void walk_next_row(int nd, const int64_t *shape, int nops, const int64_t *const *st,
+                          int64_t *idx, int64_t *off) {
+    for (int i = 0; i < nops; i++) off[i] -= idx[nd - 1] * st[i][nd - 1];
+    idx[nd - 1] = 0;
+    for (int d = nd - 2; d >= 0; d--) {
+        for (int i = 0; i < nops; i++) off[i] += st[i][d];
+        if (++idx[d] < shape[d]) break;
+        for (int i = 0; i < nops; i++) off[i] -= shape[d] * st[i][d];
+        idx[d] = 0;
+    }
+}
+
 /* Flat outputs [lo, hi) of a collapsed index space: walk it row by row. */
 static void binary_range(binary_row_fn fn, int op, int nd, const int64_t *shape,
                          const char *a, const int64_t *as, const char *b, const int64_t *bs,
@@ -245,33 +270,17 @@ static void binary_range(binary_row_fn fn, int op, int nd, const int64_t *shape,
     const int64_t inner = shape[nd - 1], sa = as[nd - 1], sb = bs[nd - 1];
     const int pattern = sa == 1 && sb == 1 ? 0 : sa == 1 && sb == 0 ? 1
                         : sa == 0 && sb == 1 ? 2 : 3;
-    int64_t idx[nd];
-    int64_t rem = lo, ao = 0, bo = 0;
-    for (int d = nd - 1; d >= 0; d--) {
-        idx[d] = rem % shape[d];
-        rem /= shape[d];
-        ao += idx[d] * as[d];
-        bo += idx[d] * bs[d];
-    }
+    const int64_t *st[2] = {as, bs};
+    int64_t idx[nd], off[2];
+    walk_start(nd, shape, 2, st, lo, idx, off);
     int64_t pos = lo;
     while (pos < hi) {
         int64_t len = inner - idx[nd - 1];
         if (len > hi - pos) len = hi - pos;
-        fn(op, pattern, len, a + ao * ins, sa, b + bo * ins, sb, out + pos * outs);
+        fn(op, pattern, len, a + off[0] * ins, sa, b + off[1] * ins, sb, out + pos * outs);
         pos += len;
         if (pos >= hi) break;
-        /* next row: back to column 0, carry into the outer dims */
-        ao -= idx[nd - 1] * sa;
-        bo -= idx[nd - 1] * sb;
-        idx[nd - 1] = 0;
-        for (int d = nd - 2; d >= 0; d--) {
-            ao += as[d];
-            bo += bs[d];
-            if (++idx[d] < shape[d]) break;
-            ao -= shape[d] * as[d];
-            bo -= shape[d] * bs[d];
-            idx[d] = 0;
-        }
+        walk_next_row(nd, shape, 2, st, idx, off);
     }
 }
 
@@ -342,36 +351,18 @@ static void where_range(where_row_fn fn, int nd, const int64_t *shape, const uin
                         const int64_t *cs, const float *a, const int64_t *as, const float *b,
                         const int64_t *bs, float *out, int64_t lo, int64_t hi) {
     const int64_t inner = shape[nd - 1];
-    int64_t idx[nd];
-    int64_t rem = lo, co = 0, ao = 0, bo = 0;
-    for (int d = nd - 1; d >= 0; d--) {
-        idx[d] = rem % shape[d];
-        rem /= shape[d];
-        co += idx[d] * cs[d];
-        ao += idx[d] * as[d];
-        bo += idx[d] * bs[d];
-    }
+    const int64_t *st[3] = {cs, as, bs};
+    int64_t idx[nd], off[3];
+    walk_start(nd, shape, 3, st, lo, idx, off);
     int64_t pos = lo;
     while (pos < hi) {
         int64_t len = inner - idx[nd - 1];
         if (len > hi - pos) len = hi - pos;
-        fn(len, c + co, cs[nd - 1], a + ao, as[nd - 1], b + bo, bs[nd - 1], out + pos);
+        fn(len, c + off[0], cs[nd - 1], a + off[1], as[nd - 1], b + off[2], bs[nd - 1],
+           out + pos);
         pos += len;
         if (pos >= hi) break;
-        co -= idx[nd - 1] * cs[nd - 1];
-        ao -= idx[nd - 1] * as[nd - 1];
-        bo -= idx[nd - 1] * bs[nd - 1];
-        idx[nd - 1] = 0;
-        for (int d = nd - 2; d >= 0; d--) {
-            co += cs[d];
-            ao += as[d];
-            bo += bs[d];
-            if (++idx[d] < shape[d]) break;
-            co -= shape[d] * cs[d];
-            ao -= shape[d] * as[d];
-            bo -= shape[d] * bs[d];
-            idx[d] = 0;
-        }
+        walk_next_row(nd, shape, 3, st, idx, off);
     }
 }
 

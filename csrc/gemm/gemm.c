@@ -33,14 +33,22 @@ static void scale_c(int64_t m, int64_t n, float beta, float *c, int64_t ldc) {
     }
 }
 
+/* BLAS's quick return: 1 when the product is empty or is C = beta * C (A and B are
+ * then not referenced), done here; 0 when A * B must be computed. */
+static int quick_return(int64_t m, int64_t n, int64_t k, float alpha, float beta, float *c,
+                        int64_t ldc) {
+    if (m <= 0 || n <= 0) return 1;
+    if (k <= 0 || alpha == 0.0f) {
+        scale_c(m, n, beta, c, ldc);
+        return 1;
+    }
+    return 0;
+}
+
 void gn_sgemm_ref(int transa, int transb, int64_t m, int64_t n, int64_t k, float alpha,
                   const float *a, int64_t lda, const float *b, int64_t ldb,
                   float beta, float *c, int64_t ldc) {
-    if (m <= 0 || n <= 0) return;
-    if (k <= 0 || alpha == 0.0f) { /* A and B are not referenced */
-        scale_c(m, n, beta, c, ldc);
-        return;
-    }
+    if (quick_return(m, n, k, alpha, beta, c, ldc)) return;
     for (int64_t i = 0; i < m; i++) {
         for (int64_t j = 0; j < n; j++) {
             double s = 0.0;
@@ -210,11 +218,7 @@ static void gemm_block(const gn_gemm_kernel *K, int transa, int transb, int64_t 
 void gn_sgemm(int transa, int transb, int64_t m, int64_t n, int64_t k, float alpha,
               const float *a, int64_t lda, const float *b, int64_t ldb,
               float beta, float *c, int64_t ldc) {
-    if (m <= 0 || n <= 0) return;
-    if (k <= 0 || alpha == 0.0f) { /* A and B are not referenced */
-        scale_c(m, n, beta, c, ldc);
-        return;
-    }
+    if (quick_return(m, n, k, alpha, beta, c, ldc)) return;
     const gn_gemm_kernel *K = select_kernel();
     /* Threads split C into a tm x tn grid of blocks and run independent products, so
      * there is no barrier to wait at: A is packed tn times and B tm times, so pick the

@@ -16,6 +16,20 @@ def _show(shapes):
     return ", ".join(str(tuple(s)) for s in shapes)
 
 
+def _fold(op, inputs):
+    """``op(...op(op(inputs[0], inputs[1]), inputs[2])..., inputs[-1])``."""
+    out = inputs[0]
+    for x in inputs[1:]:
+        out = op(out, x)
+    return out
+
+
+def _batch_size(shapes):
+    """The batch size the shapes agree on (None when none is known)."""
+    batch = {s[0] for s in shapes} - {None}
+    return batch.pop() if batch else None
+
+
 class Merge(Layer):
     """Base of the elementwise merge layers: called on a list of tensors.
 
@@ -96,8 +110,7 @@ class Merge(Layer):
 
     def compute_output_shape(self, input_shape):
         self._check_list(input_shape)
-        batch = {s[0] for s in input_shape} - {None}
-        return (batch.pop() if batch else None,) + tuple(self._broadcast(input_shape))
+        return (_batch_size(input_shape),) + tuple(self._broadcast(input_shape))
 
 
 class Add(Merge):
@@ -111,10 +124,7 @@ class Add(Merge):
     """
 
     def _merge_function(self, inputs):
-        out = inputs[0]
-        for x in inputs[1:]:
-            out = ops.add(out, x)
-        return out
+        return _fold(ops.add, inputs)
 
 
 class Subtract(Merge):
@@ -144,10 +154,7 @@ class Multiply(Merge):
     """
 
     def _merge_function(self, inputs):
-        out = inputs[0]
-        for x in inputs[1:]:
-            out = ops.multiply(out, x)
-        return out
+        return _fold(ops.multiply, inputs)
 
 
 class Average(Merge):
@@ -161,9 +168,7 @@ class Average(Merge):
     """
 
     def _merge_function(self, inputs):
-        out = inputs[0]
-        for x in inputs[1:]:
-            out = ops.add(out, x)
+        out = _fold(ops.add, inputs)
         return ops.divide(out, float(len(inputs))) if len(inputs) > 1 else out
 
 
@@ -178,10 +183,7 @@ class Maximum(Merge):
     """
 
     def _merge_function(self, inputs):
-        out = inputs[0]
-        for x in inputs[1:]:
-            out = ops.maximum(out, x)
-        return out
+        return _fold(ops.maximum, inputs)
 
 
 class Minimum(Merge):
@@ -195,10 +197,7 @@ class Minimum(Merge):
     """
 
     def _merge_function(self, inputs):
-        out = inputs[0]
-        for x in inputs[1:]:
-            out = ops.minimum(out, x)
-        return out
+        return _fold(ops.minimum, inputs)
 
 
 class Concatenate(Merge):
@@ -260,8 +259,7 @@ class Concatenate(Merge):
     def compute_output_shape(self, input_shape):
         out = self._check(input_shape)
         if out[0] is None:
-            batch = {s[0] for s in input_shape} - {None}
-            out = (batch.pop() if batch else None,) + out[1:]
+            out = (_batch_size(input_shape),) + out[1:]
         return out
 
     def get_config(self):

@@ -45,6 +45,15 @@ def _check_rank(layer, inputs):
                          f"rank {layer.rank + 2}, got input shape {tuple(inputs.shape)}")
 
 
+def _tuple_pairs(config, key):
+    """A copy of ``config`` with ``config[key]``, if a list (from JSON), as a tuple of
+    ints or of (lo, hi) tuples."""
+    config = dict(config)
+    if isinstance(config.get(key), list):
+        config[key] = tuple(tuple(p) if isinstance(p, list) else p for p in config[key])
+    return config
+
+
 class _ZeroPadding(Layer):
     rank = None
 
@@ -68,11 +77,7 @@ class _ZeroPadding(Layer):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        if isinstance(config.get("padding"), list):
-            config["padding"] = tuple(tuple(p) if isinstance(p, list) else p
-                                      for p in config["padding"])
-        return super().from_config(config)
+        return super().from_config(_tuple_pairs(config, "padding"))
 
 
 class ZeroPadding1D(_ZeroPadding):
@@ -147,11 +152,7 @@ class _Cropping(Layer):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        if isinstance(config.get("cropping"), list):
-            config["cropping"] = tuple(tuple(p) if isinstance(p, list) else p
-                                       for p in config["cropping"])
-        return super().from_config(config)
+        return super().from_config(_tuple_pairs(config, "cropping"))
 
 
 class Cropping1D(_Cropping):

@@ -9,7 +9,31 @@ def _power(base, exponent):
     return ops.power(ops.convert_to_tensor(np.float32(base)), exponent)
 
 
-class Adam(Optimizer):
+class _AdamBase(Optimizer):
+    """Shared arguments and moment updates of Adam, Adamax and Nadam."""
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.beta_1 = float(beta_1)
+        self.beta_2 = float(beta_2)
+        self.epsilon = 1e-7 if epsilon is None else float(epsilon)
+
+    def _first_moment(self, m, gradient):
+        """``m + (g - m) * (1 - beta_1)``."""
+        return read(m) + (gradient - read(m)) * (1 - self.beta_1)
+
+    def _second_moment(self, v, gradient):
+        """``v + (g^2 - v) * (1 - beta_2)``."""
+        return read(v) + (ops.square(gradient) - read(v)) * (1 - self.beta_2)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon})
+        return config
+
+
+class Adam(_AdamBase):
     """Adam: adaptive moment estimation.
 
     With ``t = iterations + 1``: ``m += (g - m) * (1 - beta_1)``;
@@ -25,10 +49,8 @@ class Adam(Optimizer):
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
                  amsgrad=False, **kwargs):
-        super().__init__(learning_rate=learning_rate, **kwargs)
-        self.beta_1 = float(beta_1)
-        self.beta_2 = float(beta_2)
-        self.epsilon = 1e-7 if epsilon is None else float(epsilon)
+        super().__init__(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
+                         epsilon=epsilon, **kwargs)
         self.amsgrad = bool(amsgrad)
 
     def build_slots(self, variables):
@@ -47,8 +69,8 @@ class Adam(Optimizer):
     def update_step(self, gradient, variable, value, lr, context):
         m = self._slot(self._momentums, variable)
         v = self._slot(self._velocities, variable)
-        new_m = read(m) + (gradient - read(m)) * (1 - self.beta_1)
-        new_v = read(v) + (ops.square(gradient) - read(v)) * (1 - self.beta_2)
+        new_m = self._first_moment(m, gradient)
+        new_v = self._second_moment(v, gradient)
         updates = [(m, new_m), (v, new_v)]
         denom_v = new_v
         if self.amsgrad:
@@ -60,8 +82,7 @@ class Adam(Optimizer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
-                       "amsgrad": self.amsgrad})
+        config["amsgrad"] = self.amsgrad
         return config
 
 
@@ -79,7 +100,7 @@ class AdamW(Adam):
                              "weight_decay=None")
 
 
-class Adamax(Optimizer):
+class Adamax(_AdamBase):
     """Adamax: Adam with the infinity norm.
 
     ``m += (g - m) * (1 - beta_1)``; ``u = max(beta_2 * u, |g|)``;
@@ -91,13 +112,6 @@ class Adamax(Optimizer):
         epsilon: small constant for stability (1e-7).
     """
 
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
-                 **kwargs):
-        super().__init__(learning_rate=learning_rate, **kwargs)
-        self.beta_1 = float(beta_1)
-        self.beta_2 = float(beta_2)
-        self.epsilon = 1e-7 if epsilon is None else float(epsilon)
-
     def build_slots(self, variables):
         self._m, self._u = self.add_optimizer_variables(variables, ["momentum", "norm"])
 
@@ -107,19 +121,14 @@ class Adamax(Optimizer):
     def update_step(self, gradient, variable, value, lr, context):
         m = self._slot(self._m, variable)
         u = self._slot(self._u, variable)
-        new_m = read(m) + (gradient - read(m)) * (1 - self.beta_1)
+        new_m = self._first_moment(m, gradient)
         new_u = ops.maximum(read(u) * self.beta_2, ops.abs(gradient))
         new_value = value - (new_m * lr) / ((new_u + self.epsilon) *
                                             (1.0 - context["beta_1_power"]))
         return new_value, [(m, new_m), (u, new_u)]
 
-    def get_config(self):
-        config = super().get_config()
-        config.update({"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon})
-        return config
 
-
-class Nadam(Optimizer):
+class Nadam(_AdamBase):
     """Nadam: Adam with Nesterov momentum (Keras 3's schedule of ``u_t``).
 
     ``u_t = beta_1 * (1 - 0.5 * 0.96^t)``, ``u_{t+1}`` likewise; the running product
@@ -132,13 +141,6 @@ class Nadam(Optimizer):
         beta_1, beta_2: decay rates (0.9, 0.999).
         epsilon: small constant for stability (1e-7).
     """
-
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
-                 **kwargs):
-        super().__init__(learning_rate=learning_rate, **kwargs)
-        self.beta_1 = float(beta_1)
-        self.beta_2 = float(beta_2)
-        self.epsilon = 1e-7 if epsilon is None else float(epsilon)
 
     def build_slots(self, variables):
         self._momentums, self._velocities = self.add_optimizer_variables(
@@ -158,15 +160,10 @@ class Nadam(Optimizer):
     def update_step(self, gradient, variable, value, lr, c):
         m = self._slot(self._momentums, variable)
         v = self._slot(self._velocities, variable)
-        new_m = read(m) + (gradient - read(m)) * (1 - self.beta_1)
-        new_v = read(v) + (ops.square(gradient) - read(v)) * (1 - self.beta_2)
+        new_m = self._first_moment(m, gradient)
+        new_v = self._second_moment(v, gradient)
         m_hat = (c["u_t_1"] * new_m) / (1.0 - c["u_product_t_1"]) + \
             ((1.0 - c["u_t"]) * gradient) / (1.0 - c["u_product_t"])
         v_hat = new_v / (1.0 - c["beta_2_power"])
         new_value = value - (m_hat * lr) / (ops.sqrt(v_hat) + self.epsilon)
         return new_value, [(m, new_m), (v, new_v)]
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon})
-        return config

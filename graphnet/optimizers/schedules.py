@@ -45,15 +45,25 @@ def _const(value):
     return ops.convert_to_tensor(np.float32(value))
 
 
+def _check_decay_steps(decay_steps):
+    if decay_steps <= 0:
+        raise ValueError(f"Argument `decay_steps` must be > 0. Received: "
+                         f"decay_steps={decay_steps}")
+
+
+def _progress(step, decay_steps, staircase):
+    """``step / decay_steps``, floored when ``staircase``."""
+    p = step / float(decay_steps)
+    return ops.floor(p) if staircase else p
+
+
 class ExponentialDecay(LearningRateSchedule):
     """``initial_learning_rate * decay_rate ** (step / decay_steps)`` (the exponent
     floored when ``staircase``)."""
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
                  name="ExponentialDecay"):
-        if decay_steps <= 0:
-            raise ValueError(f"Argument `decay_steps` must be > 0. Received: "
-                             f"decay_steps={decay_steps}")
+        _check_decay_steps(decay_steps)
         self.initial_learning_rate = initial_learning_rate
         self.decay_steps = decay_steps
         self.decay_rate = decay_rate
@@ -61,9 +71,7 @@ class ExponentialDecay(LearningRateSchedule):
         self.name = name
 
     def build(self, step):
-        p = step / float(self.decay_steps)
-        if self.staircase:
-            p = ops.floor(p)
+        p = _progress(step, self.decay_steps, self.staircase)
         return ops.power(_const(self.decay_rate), p) * float(self.initial_learning_rate)
 
     def get_config(self):
@@ -85,9 +93,7 @@ class InverseTimeDecay(LearningRateSchedule):
         self.name = name
 
     def build(self, step):
-        p = step / float(self.decay_steps)
-        if self.staircase:
-            p = ops.floor(p)
+        p = _progress(step, self.decay_steps, self.staircase)
         return _const(self.initial_learning_rate) / (p * float(self.decay_rate) + 1.0)
 
     def get_config(self):
@@ -161,9 +167,7 @@ class CosineDecay(LearningRateSchedule):
 
     def __init__(self, initial_learning_rate, decay_steps, alpha=0.0, name="CosineDecay",
                  warmup_target=None, warmup_steps=0):
-        if decay_steps <= 0:
-            raise ValueError(f"Argument `decay_steps` must be > 0. Received: "
-                             f"decay_steps={decay_steps}")
+        _check_decay_steps(decay_steps)
         self.initial_learning_rate = initial_learning_rate
         self.decay_steps = decay_steps
         self.alpha = alpha
