@@ -90,6 +90,51 @@ def test_conv_kernels_match_reference_loops(xs, ws, strides, dil, pads, groups, 
                                rtol=1e-4, atol=1e-4)
 
 
+DIRECT_GEOMETRIES = [
+    # odd sizes for the direct forward (AVX-512): row tiles of 6 / 12 with a tail, column
+    # tiles of 64 / 32 / 16 with a masked tail, W padding on both sides (scratch segments),
+    # H padding, strides, dilations (per-tap segments), groups, 1-D and 3-D, pointwise
+    ((1, 7, 9, 5), (3, 3, 5, 70), (1, 1), (1, 1), ((1, 1), (1, 1)), 1),
+    ((3, 11, 13, 3), (7, 7, 3, 20), (2, 2), (1, 1), ((3, 3), (3, 2)), 1),
+    ((2, 9, 10, 7), (3, 5, 7, 5), (1, 2), (1, 1), ((2, 0), (2, 3)), 1),
+    ((2, 8, 9, 6), (3, 3, 6, 33), (1, 1), (2, 2), ((2, 2), (1, 2)), 1),
+    ((2, 8, 9, 6), (3, 3, 2, 9), (1, 1), (1, 1), ((1, 1), (1, 1)), 3),
+    ((2, 13, 5), (4, 5, 17), (3,), (1,), ((2, 1),), 1),
+    ((2, 3, 5, 6, 4), (2, 3, 3, 4, 65), (1, 1, 2), (1, 1, 1), ((1, 0), (1, 1), (1, 1)), 1),
+    ((2, 5, 7, 19), (1, 1, 19, 67), (1, 1), (1, 1), ((0, 0), (0, 0)), 1),       # pointwise
+    ((3, 5, 5, 600), (3, 3, 600, 40), (1, 1), (1, 1), ((1, 1), (1, 1)), 1),     # big: GEMM
+]
+
+
+@pytest.mark.parametrize("xs,ws,strides,dil,pads,groups", DIRECT_GEOMETRIES)
+@pytest.mark.parametrize("isa", ["avx512", "avx2", "ref"])
+def test_conv_forward_paths_match_reference(xs, ws, strides, dil, pads, groups, isa, threads):
+    """The direct forward kernel (chosen on AVX-512) and the im2col / GEMM path (other
+    ISAs, or weights too large for the direct path) against the reference loops."""
+    before = ffi.string(lib.gn_isa_name()).decode()
+    if not lib.gn_set_isa(isa.encode()):
+        pytest.skip(f"{isa} not available")
+    try:
+        rng = np.random.default_rng(2)
+        x = rng.standard_normal(xs).astype(np.float32)
+        w = rng.standard_normal(ws).astype(np.float32)
+        rank = len(xs) - 2
+        out = nn.conv_output_sizes("CONV", xs[1:-1], ws[:rank], strides, dil, pads, [xs, ws])
+        g = np.array(nn.geometry(xs[0], xs[1:-1], xs[-1], out, ws[-1], ws[:rank], strides,
+                                 dil, [p[0] for p in pads], groups), dtype=np.int64)
+        gp = _ptr(g, "int64_t *")
+        ys = (xs[0], *out, ws[-1])
+        length = lib.gn_conv_work_len(0, gp)
+        buf = np.zeros(max(length, 1), np.float32)
+        got = np.full(ys, np.nan, np.float32)
+        want = np.full(ys, np.nan, np.float32)
+        lib.gn_conv_forward(gp, _ptr(x), _ptr(w), _ptr(got), _ptr(buf), length)
+        lib.gn_conv_forward_ref(gp, _ptr(x), _ptr(w), _ptr(want))
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
+    finally:
+        lib.gn_set_isa(before.encode())
+
+
 def test_conv_work_len_policy(threads):
     """No workspace for pointwise and depthwise convolutions; im2col blocks of about 2 MB per
     thread (at least one image), one block per thread at most, and a private filter
