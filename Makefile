@@ -3,7 +3,7 @@ PYTHON ?= python3
 PIP = $(PYTHON) -m pip
 PIP_FLAGS = --disable-pip-version-check --no-input
 
-.PHONY: install install-test install-compare build test demo bench sanitize clean
+.PHONY: install install-test install-compare build test demo demo-cnn bench sanitize clean
 
 install:
 	$(PIP) install $(PIP_FLAGS) --no-build-isolation "setuptools>=61" wheel "cffi>=1.15" numpy

@@ -1,0 +1,169 @@
+"""2-D convolution: graphnet's CONV op vs PyTorch vs ONNX Runtime, side by side in one process.
+
+The shapes are issue 5's (3x3 64->64 on 56x56 at batch 1 and 8, 3x3 32->64 on 26x26 at
+batch 128 -- mnist_cnn's second layer --, 1x1 256->64 on 56x56, 7x7 3->64 on 112x112)
+plus, as an extra, ResNet's 7x7 stride-2 stem on 224x224. No bias, no activation.
+
+Each framework runs in its own layout on data prepared beforehand, weights fixed when the
+callable is built (as in a model):
+
+* graphnet: ``gn.function`` of ``gn.ops.conv`` over an NHWC input, HWIO weights a constant;
+* PyTorch: ``torch.nn.functional.conv2d`` on NCHW / OIHW tensors under ``torch.no_grad()``;
+* ONNX Runtime: one ``Conv`` node (NCHW, weights an initializer), built with onnx.helper.
+
+Outputs are checked to agree. Timing: rounds of one sample per framework (a sample is as
+many calls as last ``--min-sample`` seconds), each after a ``--pause`` so the previous
+library's thread pool is asleep; the median sample over the rounds is reported.
+
+    OMP_WAIT_POLICY=PASSIVE python bench/bench_conv.py [--threads 2] [--rounds 11]
+        [--shapes N,H,W,C,O,K,stride,pad;...]
+
+Ratios are the other framework's median over graphnet's: above 1, graphnet is faster.
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from bench_mnist_mlp import gn, load_average, machine_line, ort, torch  # noqa: E402
+
+# (N, H, W, C, O, K, stride, pad)
+SHAPES = [(1, 56, 56, 64, 64, 3, 1, 1), (8, 56, 56, 64, 64, 3, 1, 1),
+          (128, 26, 26, 32, 64, 3, 1, 0), (1, 56, 56, 256, 64, 1, 1, 0),
+          (1, 112, 112, 3, 64, 7, 1, 3), (1, 224, 224, 3, 64, 7, 2, 3)]
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--rounds", type=int, default=11, help="timed samples per framework")
+    p.add_argument("--min-sample", type=float, default=0.05,
+                   help="seconds one sample lasts at least")
+    p.add_argument("--pause", type=float, default=0.1,
+                   help="seconds to wait before each sample")
+    p.add_argument("--peak", type=float, default=226.0,
+                   help="GFLOP/s per core for %%peak (measured AVX-512 FMA rate: 226)")
+    p.add_argument("--shapes", default="",
+                   help="';'-separated N,H,W,C,O,K,stride,pad (default: issue 5's set)")
+    return p.parse_args(argv)
+
+
+def graphnet_conv(x, w, stride, pad):
+    xi = gn.Input(batch_shape=x.shape, name="x")
+    y = gn.ops.conv(xi, w, strides=stride, padding=((pad, pad), (pad, pad)))
+    fn = gn.function([xi], y, name="conv")
+    return lambda: fn(x)
+
+
+def torch_conv(x, w, stride, pad):
+    xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+    wt = torch.from_numpy(np.ascontiguousarray(w.transpose(3, 2, 0, 1)))
+    F = torch.nn.functional
+
+    def run():
+        with torch.no_grad():
+            return F.conv2d(xt, wt, stride=stride, padding=pad)
+    return run
+
+
+def ort_conv(x, w, stride, pad, threads):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    n, h, ww, c = x.shape
+    k, o = w.shape[0], w.shape[3]
+    oh, ow = (h + 2 * pad - k) // stride + 1, (ww + 2 * pad - k) // stride + 1
+    node = helper.make_node("Conv", ["X", "W"], ["Y"], kernel_shape=[k, k],
+                            strides=[stride, stride], pads=[pad] * 4)
+    graph = helper.make_graph(
+        [node], "conv", [helper.make_tensor_value_info("X", TensorProto.FLOAT, [n, c, h, ww])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [n, o, oh, ow])],
+        [numpy_helper.from_array(np.ascontiguousarray(w.transpose(3, 2, 0, 1)), "W")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    sess = ort.InferenceSession(model.SerializeToString(), options,
+                                providers=["CPUExecutionProvider"])
+    feed = {"X": np.ascontiguousarray(x.transpose(0, 3, 1, 2))}
+    return lambda: sess.run(None, feed)[0]
+
+
+def sample(fn, min_sample):
+    """Seconds per call over one sample of enough calls to last ``min_sample``."""
+    start = time.perf_counter()
+    fn()
+    once = time.perf_counter() - start
+    calls = max(1, int(min_sample / max(once, 1e-7)))
+    start = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    return (time.perf_counter() - start) / calls
+
+
+def fmt(seconds):
+    return f"{seconds * 1e6:,.1f} µs" if seconds < 1e-3 else f"{seconds * 1e3:,.2f} ms"
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    gn.set_num_threads(args.threads)
+    if torch is not None:
+        torch.set_num_threads(args.threads)
+    shapes = SHAPES
+    if args.shapes:
+        shapes = [tuple(int(v) for v in s.split(",")) for s in args.shapes.split(";")]
+    peak = args.peak * args.threads
+    print(machine_line(gn.get_num_threads()))
+    print(f"median of {args.rounds} samples per framework; %peak against {peak:.0f} GFLOP/s "
+          f"({args.peak:g} per core)")
+    load_before = load_average()
+    others = [name for name, mod in (("PyTorch", torch), ("ONNX Runtime", ort)) if mod]
+    head = ["shape (NHWC in, OxKxK, stride, pad)", "graphnet", "GFLOP/s", "%peak"] + \
+        others + [f"{o} / graphnet" for o in others]
+    print("\n| " + " | ".join(head) + " |")
+    print("|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|")
+    rng = np.random.default_rng(0)
+    for n, h, w_, c, o, k, stride, pad in shapes:
+        x = rng.standard_normal((n, h, w_, c), dtype=np.float32)
+        w = rng.standard_normal((k, k, c, o), dtype=np.float32) / np.float32(np.sqrt(k * k * c))
+        fns = {"graphnet": graphnet_conv(x, w, stride, pad)}
+        want = fns["graphnet"]()
+        if torch is not None:
+            fns["PyTorch"] = torch_conv(x, w, stride, pad)
+            np.testing.assert_allclose(fns["PyTorch"]().numpy().transpose(0, 2, 3, 1), want,
+                                       atol=1e-3, rtol=1e-3)
+        if ort is not None:
+            fns["ONNX Runtime"] = ort_conv(x, w, stride, pad, args.threads)
+            np.testing.assert_allclose(fns["ONNX Runtime"]().transpose(0, 2, 3, 1), want,
+                                       atol=1e-3, rtol=1e-3)
+        times = {name: [] for name in fns}
+        for name, fn in fns.items():    # warm up
+            for _ in range(3):
+                fn()
+        for _ in range(args.rounds):
+            for name, fn in fns.items():
+                time.sleep(args.pause)
+                times[name].append(sample(fn, args.min_sample))
+        med = {name: statistics.median(t) for name, t in times.items()}
+        oh, ow = want.shape[1:3]
+        gflops = 2.0 * n * oh * ow * o * k * k * c / med["graphnet"] / 1e9
+        cells = [f"{n}x{h}x{w_}x{c}, {o}x{k}x{k}, s{stride}, p{pad}", fmt(med["graphnet"]),
+                 f"{gflops:.0f}", f"{100 * gflops / peak:.0f}%"]
+        cells += [fmt(med[o_]) for o_ in others]
+        cells += [f"{med[o_] / med['graphnet']:.2f}x" for o_ in others]
+        print("| " + " | ".join(cells) + " |")
+        sys.stdout.flush()
+    load_after = load_average()
+    if load_before is not None:
+        print(f"\n1-minute load average: {load_before:.2f} before, {load_after:.2f} after")
+
+
+if __name__ == "__main__":
+    main()
