@@ -27,9 +27,10 @@ demo: install
 	$(PYTHON) examples/mnist_mlp.py
 
 bench: install install-compare
-	OMP_WAIT_POLICY=PASSIVE $(PYTHON) bench/bench_gemm.py
-	OMP_WAIT_POLICY=PASSIVE $(PYTHON) bench/bench_mnist_mlp.py
-	OMP_WAIT_POLICY=PASSIVE $(PYTHON) bench/bench_mnist_cnn.py
+	$(PYTHON) bench/bench_gemm.py
+	$(PYTHON) bench/bench_conv.py
+	$(PYTHON) bench/bench_mnist_mlp.py
+	$(PYTHON) bench/bench_mnist_cnn.py
 
 # The standalone C kernel tests under AddressSanitizer + UBSan.
 sanitize:

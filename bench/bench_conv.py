@@ -15,7 +15,7 @@ Outputs are checked to agree. Timing: rounds of one sample per framework (a samp
 many calls as last ``--min-sample`` seconds), each after a ``--pause`` so the previous
 library's thread pool is asleep; the median sample over the rounds is reported.
 
-    OMP_WAIT_POLICY=PASSIVE python bench/bench_conv.py [--threads 2] [--rounds 11]
+    python bench/bench_conv.py [--threads 2] [--rounds 11]
         [--shapes N,H,W,C,O,K,stride,pad;...]
 
 Ratios are the other framework's median over graphnet's: above 1, graphnet is faster.

@@ -59,16 +59,24 @@ def _calibrate(fn, min_repeat_time, warmup=5):
         calls *= 2
 
 
+#: pause before each framework's repeat, so the previous framework's threads have
+#: stopped spinning (libgomp spins for milliseconds after a parallel region)
+SETTLE_SECONDS = 0.02
+
+
 def median_times(fns, repeats, min_repeat_time):
     """Median seconds per call of each function in ``fns`` (name -> callable).
 
     Repeats are interleaved (a, b, c, a, b, c, ...) so that every framework sees the
-    same background load; each repeat runs a calibrated number of calls."""
+    same background load; each repeat runs a calibrated number of calls after a short
+    pause and one untimed call, so no framework pays for another's idle threads."""
     calls = {name: _calibrate(fn, min_repeat_time) for name, fn in fns.items()}
     times = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
             n = calls[name]
+            time.sleep(SETTLE_SECONDS)
+            fn()
             start = time.perf_counter()
             for _ in range(n):
                 fn()
@@ -271,9 +279,8 @@ def main(argv=None):
     if load_before is not None:
         print(f"\n1-minute load average: {load_before:.2f} before, {load_after:.2f} after")
         if max(load_before, load_after) > 0.5:
-            print("warning: other processes were using the CPUs; with OpenMP teams that "
-                  "spin at barriers this inflates the figures (most for graphnet and "
-                  "PyTorch, which share libgomp): rerun on an idle machine")
+            print("warning: other processes were using the CPUs, which inflates the "
+                  "figures of every multithreaded framework: rerun on an idle machine")
 
 
 if __name__ == "__main__":

@@ -12,13 +12,8 @@
 #include "kernel_util.h"
 #include <stdlib.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#else
-static int omp_get_num_threads(void) { return 1; }
-static int omp_get_thread_num(void) { return 0; }
-#endif
 #include "graphnet.h"
+#include "threadpool.h"
 
 /* Geometry unpacked once; spatial arrays are (D, H, W). */
 typedef struct {
@@ -114,6 +109,15 @@ typedef struct {
     int64_t block;
 } split_t;
 
+/* What a parallel task of this file needs; each task reads the fields it uses. */
+typedef struct {
+    const geom_t *t;
+    const float *x, *w, *dy;
+    float *y, *dx, *dw, *col, *work;
+    int64_t n0, j; /* first image and group of an im2col / col2im block */
+    split_t sp;
+} conv_task_t;
+
 static split_t split_for(const geom_t *t, int kind, int64_t work_len, int threads) {
     const int64_t per = col_per_image(t);
     split_t sp = {0, 0};
@@ -145,16 +149,28 @@ int64_t gn_conv_work_len(int kind, const int64_t *g) {
     return teams * nb * per + (kind == 2 ? (teams - 1) * filter_size(&t) : 0);
 }
 
+static void im2col_rows(void *arg, int64_t r0, int64_t r1, int tid);
+
 /* col[r, kk * cg + c] = x[n0 + r / pout, source(r % pout, kk), j * cg + c] (0 in padding). */
 static void im2col(const geom_t *t, const float *x, int64_t n0, int64_t nb, int64_t j,
                    float *col, int threads) {
     const int64_t rows = nb * t->pout, kc = t->kvol * t->cg;
     const int nt = rows * kc < GN_PAR_MIN ? 1 : threads;
-#pragma omp parallel num_threads(nt) if (nt > 1)
+    conv_task_t task = {.t = t, .x = x, .col = col, .n0 = n0, .j = j};
+    gn_parallel_for(nt, rows, im2col_rows, &task);
+}
+
+/* Rows [r0, r1) of the col matrix. */
+static void im2col_rows(void *arg, int64_t r0, int64_t r1, int tid) {
+    const conv_task_t *ct = arg;
+    const geom_t *t = ct->t;
+    const float *x = ct->x;
+    float *col = ct->col;
+    const int64_t n0 = ct->n0, j = ct->j, kc = t->kvol * t->cg;
+    (void)tid;
     {
         int64_t *src = malloc(sizeof(int64_t) * (size_t)t->kvol);
-#pragma omp for schedule(static)
-        for (int64_t r = 0; r < rows; r++) {
+        for (int64_t r = r0; r < r1; r++) {
             const int64_t n = n0 + r / t->pout;
             const float *xn = x + n * t->pin * t->c + j * t->cg;
             float *dst = col + r * kc;
@@ -173,16 +189,27 @@ static void im2col(const geom_t *t, const float *x, int64_t n0, int64_t nb, int6
     }
 }
 
+static void col2im_images(void *arg, int64_t b0, int64_t b1, int tid);
+
 /* dx[n0 + .., source, j * cg + c] += col[r, kk * cg + c]; images in parallel. */
 static void col2im(const geom_t *t, const float *col, int64_t n0, int64_t nb, int64_t j,
                    float *dx, int threads) {
-    const int64_t kc = t->kvol * t->cg;
     const int nt = nb < 2 ? 1 : threads;
-#pragma omp parallel num_threads(nt) if (nt > 1)
+    conv_task_t task = {.t = t, .col = (float *)col, .dx = dx, .n0 = n0, .j = j};
+    gn_parallel_for(nt, nb, col2im_images, &task);
+}
+
+/* Images [b0, b1) of the block. */
+static void col2im_images(void *arg, int64_t b0, int64_t b1, int tid) {
+    const conv_task_t *ct = arg;
+    const geom_t *t = ct->t;
+    const float *col = ct->col;
+    float *dx = ct->dx;
+    const int64_t n0 = ct->n0, j = ct->j, kc = t->kvol * t->cg;
+    (void)tid;
     {
         int64_t *src = malloc(sizeof(int64_t) * (size_t)t->kvol);
-#pragma omp for schedule(static)
-        for (int64_t b = 0; b < nb; b++) {
+        for (int64_t b = b0; b < b1; b++) {
             float *dxn = dx + (n0 + b) * t->pin * t->c + j * t->cg;
             for (int64_t q = 0; q < t->pout; q++) {
                 const float *row = col + (b * t->pout + q) * kc;
@@ -201,14 +228,17 @@ static void col2im(const geom_t *t, const float *col, int64_t n0, int64_t nb, in
 
 /* ---- depthwise direct loops (cg == 1: output channel o reads input channel o / m) ---- */
 
-static void depthwise_forward(const geom_t *t, const float *x, const float *w, float *y) {
-    const int64_t rows = t->n * t->pout, m = t->og, C = t->c, O = t->o;
-    const int nt = rows * O * t->kvol < GN_PAR_MIN ? 1 : gn_get_num_threads();
-#pragma omp parallel num_threads(nt) if (nt > 1)
+/* Output rows [r0, r1) (image, position). */
+static void depthwise_forward_rows(void *arg, int64_t r0, int64_t r1, int tid) {
+    const conv_task_t *ct = arg;
+    const geom_t *t = ct->t;
+    const float *x = ct->x, *w = ct->w;
+    float *y = ct->y;
+    const int64_t m = t->og, C = t->c, O = t->o;
+    (void)tid;
     {
         int64_t *src = malloc(sizeof(int64_t) * (size_t)t->kvol);
-#pragma omp for schedule(static)
-        for (int64_t r = 0; r < rows; r++) {
+        for (int64_t r = r0; r < r1; r++) {
             const int64_t n = r / t->pout;
             float *yr = y + r * O;
             for (int64_t o = 0; o < O; o++) yr[o] = 0.0f;
@@ -229,16 +259,24 @@ static void depthwise_forward(const geom_t *t, const float *x, const float *w, f
     }
 }
 
-static void depthwise_backward_input(const geom_t *t, const float *dy, const float *w,
-                                     float *dx) {
+static void depthwise_forward(const geom_t *t, const float *x, const float *w, float *y) {
+    const int64_t rows = t->n * t->pout;
+    const int nt = rows * t->o * t->kvol < GN_PAR_MIN ? 1 : gn_get_num_threads();
+    conv_task_t task = {.t = t, .x = x, .w = w, .y = y};
+    gn_parallel_for(nt, rows, depthwise_forward_rows, &task);
+}
+
+/* Images [n0, n1) of dx (zeroed by the caller). */
+static void depthwise_backward_input_images(void *arg, int64_t n0, int64_t n1, int tid) {
+    const conv_task_t *ct = arg;
+    const geom_t *t = ct->t;
+    const float *dy = ct->dy, *w = ct->w;
+    float *dx = ct->dx;
     const int64_t m = t->og, C = t->c, O = t->o;
-    memset(dx, 0, sizeof(float) * (size_t)(t->n * t->pin * C));
-    const int nt = t->n < 2 ? 1 : gn_get_num_threads();
-#pragma omp parallel num_threads(nt) if (nt > 1)
+    (void)tid;
     {
         int64_t *src = malloc(sizeof(int64_t) * (size_t)t->kvol);
-#pragma omp for schedule(static)
-        for (int64_t n = 0; n < t->n; n++) {
+        for (int64_t n = n0; n < n1; n++) {
             for (int64_t q = 0; q < t->pout; q++) {
                 const float *g = dy + (n * t->pout + q) * O;
                 window_taps(t, q, src);
@@ -262,17 +300,25 @@ static void depthwise_backward_input(const geom_t *t, const float *dy, const flo
     }
 }
 
-/* Taps in parallel: each thread owns whole rows of dw, so no reduction is needed. */
-static void depthwise_backward_filter(const geom_t *t, const float *x, const float *dy,
-                                      float *dw) {
+static void depthwise_backward_input(const geom_t *t, const float *dy, const float *w,
+                                     float *dx) {
+    memset(dx, 0, sizeof(float) * (size_t)(t->n * t->pin * t->c));
+    const int nt = t->n < 2 ? 1 : gn_get_num_threads();
+    conv_task_t task = {.t = t, .dy = dy, .w = w, .dx = dx};
+    gn_parallel_for(nt, t->n, depthwise_backward_input_images, &task);
+}
+
+/* Taps [k0, k1) of dw (zeroed by the caller): each thread owns whole rows of dw, so no
+ * reduction is needed. */
+static void depthwise_backward_filter_taps(void *arg, int64_t k0, int64_t k1, int tid) {
+    const conv_task_t *ct = arg;
+    const geom_t *t = ct->t;
+    const float *x = ct->x, *dy = ct->dy;
+    float *dw = ct->dw;
     const int64_t m = t->og, C = t->c, O = t->o;
-    memset(dw, 0, sizeof(float) * (size_t)(t->kvol * O));
-    const int nt = t->kvol < 2 ? 1 : gn_get_num_threads();
-#pragma omp parallel num_threads(nt) if (nt > 1)
+    (void)tid;
     {
         int64_t *src = malloc(sizeof(int64_t) * (size_t)t->kvol);
-        const int nth = omp_get_num_threads(), me = omp_get_thread_num();
-        const int64_t k0 = t->kvol * me / nth, k1 = t->kvol * (me + 1) / nth;
         for (int64_t n = 0; n < t->n && k0 < k1; n++) {
             for (int64_t q = 0; q < t->pout; q++) {
                 const float *g = dy + (n * t->pout + q) * O;
@@ -292,6 +338,14 @@ static void depthwise_backward_filter(const geom_t *t, const float *x, const flo
         }
         free(src);
     }
+}
+
+static void depthwise_backward_filter(const geom_t *t, const float *x, const float *dy,
+                                      float *dw) {
+    memset(dw, 0, sizeof(float) * (size_t)(t->kvol * t->o));
+    const int nt = t->kvol < 2 ? 1 : gn_get_num_threads();
+    conv_task_t task = {.t = t, .x = x, .dy = dy, .dw = dw};
+    gn_parallel_for(nt, t->kvol, depthwise_backward_filter_taps, &task);
 }
 
 /* ---- direct forward (AVX-512): implicit GEMM over a pointer table --------------------
@@ -740,6 +794,55 @@ static void direct_table(const geom_t *t, const float *x, int64_t j, int64_t row
 /* Largest column tile of weights the direct path takes. */
 #define GN_DIRECT_MAX_W ((int64_t)512 * 1024)
 
+typedef struct {
+    const geom_t *t;
+    const float *x, *w;
+    float *y;
+    direct_fn ukr;
+    int MR, NR, rows_seg;
+    int64_t nseg, len, rows, tiles, otiles, ob; /* ob: column tiles per weight block */
+    int64_t chunk, nchunks;                    /* row tiles per work item, items per block */
+    int64_t next;                              /* next work item (atomic) */
+} direct_task_t;
+
+/* Work items (column block, chunk of row tiles) taken dynamically, in order: a core the
+ * OS lends to another process costs its share of the time, not half of the call, and
+ * the threads work on the same weight block at about the same time. */
+static void direct_forward_task(void *arg, int tid, int nt) {
+    direct_task_t *d = arg;
+    const geom_t *t = d->t;
+    const int MR = d->MR, NR = d->NR;
+    const int64_t og = t->og, items = (d->otiles + d->ob - 1) / d->ob * d->nchunks;
+    (void)tid, (void)nt;
+    const float **tab = malloc(sizeof(float *) * (size_t)(d->nseg * MR));
+    float *zero = calloc((size_t)d->len, sizeof(float));
+    float *scratch = d->rows_seg ? malloc(sizeof(float) * (size_t)(d->nseg * MR * d->len)) : NULL;
+    int64_t *src = malloc(sizeof(int64_t) * (size_t)t->kvol);
+    for (int64_t item; (item = __atomic_fetch_add(&d->next, 1, __ATOMIC_RELAXED)) < items;) {
+        const int64_t o0 = item / d->nchunks * d->ob;
+        const int64_t o1 = o0 + d->ob < d->otiles ? o0 + d->ob : d->otiles;
+        const int64_t t0 = item % d->nchunks * d->chunk;
+        const int64_t t1 = t0 + d->chunk < d->tiles ? t0 + d->chunk : d->tiles;
+        for (int64_t ti = t0; ti < t1; ti++) {
+            const int64_t row0 = ti * MR;
+            const int mr = d->rows - row0 < MR ? (int)(d->rows - row0) : MR;
+            for (int64_t j = 0; j < t->groups; j++) {
+                direct_table(t, d->x, j, row0, mr, MR, tab, zero, scratch, src);
+                for (int64_t oi = o0; oi < o1; oi++) {
+                    const int64_t c0 = j * og + oi * NR;
+                    const int nr = og - oi * NR < NR ? (int)(og - oi * NR) : NR;
+                    d->ukr(d->nseg, d->len, (const float *const *)tab, d->w + c0, t->o,
+                           d->y + row0 * t->o + c0, t->o, mr, nr);
+                }
+            }
+        }
+    }
+    free(tab);
+    free(zero);
+    free(scratch);
+    free(src);
+}
+
 static void direct_forward(const geom_t *t, const float *x, const float *w, float *y) {
     const int64_t rows = t->n * t->pout, og = t->og;
     int MR, NR;
@@ -760,36 +863,9 @@ static void direct_forward(const geom_t *t, const float *x, const float *w, floa
     if (nt > tiles) nt = (int)tiles;
     int64_t chunk = tiles / (16 * (int64_t)nt);
     if (chunk < 1) chunk = 1;
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
-        const float **tab = malloc(sizeof(float *) * (size_t)(nseg * MR));
-        float *zero = calloc((size_t)len, sizeof(float));
-        float *scratch = rows_seg ? malloc(sizeof(float) * (size_t)(nseg * MR * len)) : NULL;
-        int64_t *src = malloc(sizeof(int64_t) * (size_t)t->kvol);
-        for (int64_t o0 = 0; o0 < otiles; o0 += ob) {
-            const int64_t o1 = o0 + ob < otiles ? o0 + ob : otiles;
-            /* chunks taken dynamically: a core the OS lends to another process then
-             * costs its share of the time, not a whole half of the call */
-#pragma omp for schedule(dynamic, chunk)
-            for (int64_t ti = 0; ti < tiles; ti++) {
-                const int64_t row0 = ti * MR;
-                const int mr = rows - row0 < MR ? (int)(rows - row0) : MR;
-                for (int64_t j = 0; j < t->groups; j++) {
-                    direct_table(t, x, j, row0, mr, MR, tab, zero, scratch, src);
-                    for (int64_t oi = o0; oi < o1; oi++) {
-                        const int64_t c0 = j * og + oi * NR;
-                        const int nr = og - oi * NR < NR ? (int)(og - oi * NR) : NR;
-                        ukr(nseg, len, (const float *const *)tab, w + c0, t->o,
-                            y + row0 * t->o + c0, t->o, mr, nr);
-                    }
-                }
-            }
-        }
-        free(tab);
-        free(zero);
-        free(scratch);
-        free(src);
-    }
+    direct_task_t task = {t, x, w, y, ukr, MR, NR, rows_seg, nseg, len, rows, tiles, otiles, ob,
+                          chunk, (tiles + chunk - 1) / chunk, 0};
+    gn_parallel(nt, direct_forward_task, &task);
 }
 
 /* AVX-512, not depthwise (its own loops), and one column tile's weights small enough to
@@ -807,6 +883,75 @@ static int use_direct_forward(const geom_t *t) { (void)t; return 0; }
 #endif
 
 /* ---- entry points -------------------------------------------------------------------- */
+
+/* Thread me of nth: its images, sp.block at a time, im2col into its own slice of the
+ * workspace and one GEMM per group (each team member single-threaded; one team lets
+ * the GEMM take every thread). */
+static void forward_team(void *arg, int me, int nth) {
+    const conv_task_t *ct = arg;
+    const geom_t *t = ct->t;
+    const split_t sp = ct->sp;
+    const int64_t kc = t->kvol * t->cg;
+    const int inner = nth > 1 ? 1 : gn_get_num_threads();
+    float *col = ct->work + me * sp.block * col_per_image(t);
+    for (int64_t n0 = t->n * me / nth, n1 = t->n * (me + 1) / nth; n0 < n1; n0 += sp.block) {
+        const int64_t cnt = n1 - n0 < sp.block ? n1 - n0 : sp.block;
+        for (int64_t j = 0; j < t->groups; j++) {
+            im2col(t, ct->x, n0, cnt, j, col, inner);
+            gn_sgemm(0, 0, cnt * t->pout, t->og, kc, 1.0f, col, kc, ct->w + j * t->og, t->o,
+                     0.0f, ct->y + n0 * t->pout * t->o + j * t->og, t->o);
+        }
+    }
+}
+
+static void backward_input_team(void *arg, int me, int nth) {
+    const conv_task_t *ct = arg;
+    const geom_t *t = ct->t;
+    const split_t sp = ct->sp;
+    const int64_t kc = t->kvol * t->cg;
+    const int inner = nth > 1 ? 1 : gn_get_num_threads();
+    float *col = ct->work + me * sp.block * col_per_image(t);
+    for (int64_t n0 = t->n * me / nth, n1 = t->n * (me + 1) / nth; n0 < n1; n0 += sp.block) {
+        const int64_t cnt = n1 - n0 < sp.block ? n1 - n0 : sp.block;
+        for (int64_t j = 0; j < t->groups; j++) {
+            /* dcol (rows x kc) = dy_j (rows x og) @ w_j^T (og x kc), then scatter */
+            gn_sgemm(0, 1, cnt * t->pout, kc, t->og, 1.0f, ct->dy + n0 * t->pout * t->o + j * t->og,
+                     t->o, ct->w + j * t->og, t->o, 0.0f, col, kc);
+            col2im(t, col, n0, cnt, j, ct->dx, inner);
+        }
+    }
+}
+
+/* Thread me's images into its own dw (thread 0: dw itself, the others a partial after
+ * the col slices), then, after a barrier, a slice of dw summed over the partials. */
+static void backward_filter_team(void *arg, int me, int nth) {
+    const conv_task_t *ct = arg;
+    const geom_t *t = ct->t;
+    const split_t sp = ct->sp;
+    const int64_t kc = t->kvol * t->cg, wsize = kc * t->o, per = col_per_image(t);
+    const int inner = nth > 1 ? 1 : gn_get_num_threads();
+    float *partials = ct->work + sp.teams * sp.block * per, *dw = ct->dw;
+    float *col = ct->work + me * sp.block * per;
+    float *mine = me == 0 ? dw : partials + (me - 1) * wsize;
+    const int64_t lo = t->n * me / nth, hi = t->n * (me + 1) / nth;
+    if (lo == hi) memset(mine, 0, sizeof(float) * (size_t)wsize);
+    for (int64_t n0 = lo; n0 < hi; n0 += sp.block) {
+        const int64_t cnt = hi - n0 < sp.block ? hi - n0 : sp.block;
+        const float beta = n0 == lo ? 0.0f : 1.0f;
+        for (int64_t j = 0; j < t->groups; j++) {
+            im2col(t, ct->x, n0, cnt, j, col, inner);
+            /* dw_j (kc x og) += col^T (kc x rows) @ dy_j (rows x og) */
+            gn_sgemm(1, 0, kc, t->og, cnt * t->pout, 1.0f, col, kc,
+                     ct->dy + n0 * t->pout * t->o + j * t->og, t->o, beta, mine + j * t->og, t->o);
+        }
+    }
+    gn_barrier(nth);
+    for (int64_t i = wsize * me / nth, end = wsize * (me + 1) / nth; i < end; i++) {
+        float acc = dw[i];
+        for (int k = 1; k < nth; k++) acc += partials[(k - 1) * wsize + i];
+        dw[i] = acc;
+    }
+}
 
 void gn_conv_forward(const int64_t *g, const float *x, const float *w, float *y, float *work,
                      int64_t work_len) {
@@ -832,21 +977,8 @@ void gn_conv_forward(const int64_t *g, const float *x, const float *w, float *y,
         gn_conv_forward_ref(g, x, w, y);
         return;
     }
-    const int64_t kc = t.kvol * t.cg;
-#pragma omp parallel num_threads(sp.teams) if (sp.teams > 1)
-    {
-        const int nth = omp_get_num_threads(), me = omp_get_thread_num();
-        const int inner = nth > 1 ? 1 : gn_get_num_threads();
-        float *col = work + me * sp.block * col_per_image(&t);
-        for (int64_t n0 = t.n * me / nth, n1 = t.n * (me + 1) / nth; n0 < n1; n0 += sp.block) {
-            const int64_t cnt = n1 - n0 < sp.block ? n1 - n0 : sp.block;
-            for (int64_t j = 0; j < t.groups; j++) {
-                im2col(&t, x, n0, cnt, j, col, inner);
-                gn_sgemm(0, 0, cnt * t.pout, t.og, kc, 1.0f, col, kc, w + j * t.og, t.o, 0.0f,
-                         y + n0 * t.pout * t.o + j * t.og, t.o);
-            }
-        }
-    }
+    conv_task_t task = {.t = &t, .x = x, .w = w, .y = y, .work = work, .sp = sp};
+    gn_parallel(sp.teams, forward_team, &task);
 }
 
 void gn_conv_backward_input(const int64_t *g, const float *dy, const float *w, float *dx,
@@ -873,23 +1005,9 @@ void gn_conv_backward_input(const int64_t *g, const float *dy, const float *w, f
         gn_conv_backward_input_ref(g, dy, w, dx);
         return;
     }
-    const int64_t kc = t.kvol * t.cg;
     memset(dx, 0, sizeof(float) * (size_t)size);
-#pragma omp parallel num_threads(sp.teams) if (sp.teams > 1)
-    {
-        const int nth = omp_get_num_threads(), me = omp_get_thread_num();
-        const int inner = nth > 1 ? 1 : gn_get_num_threads();
-        float *col = work + me * sp.block * col_per_image(&t);
-        for (int64_t n0 = t.n * me / nth, n1 = t.n * (me + 1) / nth; n0 < n1; n0 += sp.block) {
-            const int64_t cnt = n1 - n0 < sp.block ? n1 - n0 : sp.block;
-            for (int64_t j = 0; j < t.groups; j++) {
-                /* dcol (rows x kc) = dy_j (rows x og) @ w_j^T (og x kc), then scatter */
-                gn_sgemm(0, 1, cnt * t.pout, kc, t.og, 1.0f, dy + n0 * t.pout * t.o + j * t.og,
-                         t.o, w + j * t.og, t.o, 0.0f, col, kc);
-                col2im(&t, col, n0, cnt, j, dx, inner);
-            }
-        }
-    }
+    conv_task_t task = {.t = &t, .dy = dy, .w = w, .dx = dx, .work = work, .sp = sp};
+    gn_parallel(sp.teams, backward_input_team, &task);
 }
 
 void gn_conv_backward_filter(const int64_t *g, const float *x, const float *dy, float *dw,
@@ -916,34 +1034,8 @@ void gn_conv_backward_filter(const int64_t *g, const float *x, const float *dy, 
         gn_conv_backward_filter_ref(g, x, dy, dw);
         return;
     }
-    const int64_t per = col_per_image(&t);
-    float *partials = work + sp.teams * sp.block * per;
-#pragma omp parallel num_threads(sp.teams) if (sp.teams > 1)
-    {
-        const int nth = omp_get_num_threads(), me = omp_get_thread_num();
-        const int inner = nth > 1 ? 1 : gn_get_num_threads();
-        float *col = work + me * sp.block * per;
-        float *mine = me == 0 ? dw : partials + (me - 1) * wsize;
-        const int64_t lo = t.n * me / nth, hi = t.n * (me + 1) / nth;
-        if (lo == hi) memset(mine, 0, sizeof(float) * (size_t)wsize);
-        for (int64_t n0 = lo; n0 < hi; n0 += sp.block) {
-            const int64_t cnt = hi - n0 < sp.block ? hi - n0 : sp.block;
-            const float beta = n0 == lo ? 0.0f : 1.0f;
-            for (int64_t j = 0; j < t.groups; j++) {
-                im2col(&t, x, n0, cnt, j, col, inner);
-                /* dw_j (kc x og) += col^T (kc x rows) @ dy_j (rows x og) */
-                gn_sgemm(1, 0, kc, t.og, cnt * t.pout, 1.0f, col, kc,
-                         dy + n0 * t.pout * t.o + j * t.og, t.o, beta, mine + j * t.og, t.o);
-            }
-        }
-#pragma omp barrier
-#pragma omp for schedule(static)
-        for (int64_t i = 0; i < wsize; i++) {
-            float acc = dw[i];
-            for (int k = 1; k < nth; k++) acc += partials[(k - 1) * wsize + i];
-            dw[i] = acc;
-        }
-    }
+    conv_task_t task = {.t = &t, .x = x, .dy = dy, .dw = dw, .work = work, .sp = sp};
+    gn_parallel(sp.teams, backward_filter_team, &task);
 }
 
 /* ---- reference kernels: the plain loops every path above is tested against ---------- */

@@ -7,6 +7,7 @@
 #include "kernel_util.h"
 #include <string.h>
 #include "graphnet.h"
+#include "threadpool.h"
 
 /* ---- unary ------------------------------------------------------------- */
 
@@ -133,6 +134,21 @@ static int64_t unary_grain(int op) {
     }
 }
 
+typedef struct {
+    void (*fn)(int, int64_t, const float *, float *, float, float);
+    int op;
+    int64_t n;
+    const float *x;
+    float *y;
+    float alpha, beta;
+} unary_task_t;
+
+static void unary_chunk(void *arg, int tid, int nt) {
+    const unary_task_t *t = arg;
+    const int64_t lo = gn_chunk(t->n, nt, tid), hi = gn_chunk(t->n, nt, tid + 1);
+    t->fn(t->op, hi - lo, t->x + lo, t->y + lo, t->alpha, t->beta);
+}
+
 void gn_unary(int op, int64_t n, const float *x, float *y, float alpha, float beta) {
     if (n <= 0) return;
     void (*fn)(int, int64_t, const float *, float *, float, float) = GN_PICK(unary_range);
@@ -142,11 +158,8 @@ void gn_unary(int op, int64_t n, const float *x, float *y, float alpha, float be
         fn(op, n, x, y, alpha, beta);
         return;
     }
-#pragma omp parallel for num_threads((int)nt) schedule(static)
-    for (int64_t c = 0; c < nt; c++) {
-        int64_t lo = gn_chunk(n, nt, c), hi = gn_chunk(n, nt, c + 1);
-        fn(op, hi - lo, x + lo, y + lo, alpha, beta);
-    }
+    unary_task_t task = {fn, op, n, x, y, alpha, beta};
+    gn_parallel((int)nt, unary_chunk, &task);
 }
 
 /* ---- binary ------------------------------------------------------------ */
@@ -284,6 +297,24 @@ static void binary_range(binary_row_fn fn, int op, int nd, const int64_t *shape,
     }
 }
 
+typedef struct {
+    binary_row_fn fn;
+    int op, nd;
+    const int64_t *shape;
+    const char *a;
+    const int64_t *as;
+    const char *b;
+    const int64_t *bs;
+    char *out;
+    int64_t total;
+} binary_task_t;
+
+static void binary_chunk(void *arg, int tid, int nt) {
+    const binary_task_t *t = arg;
+    const int64_t lo = gn_chunk(t->total, nt, tid), hi = gn_chunk(t->total, nt, tid + 1);
+    if (lo < hi) binary_range(t->fn, t->op, t->nd, t->shape, t->a, t->as, t->b, t->bs, t->out, lo, hi);
+}
+
 static int64_t binary_grain(int op) {
     return op == GN_B_POW || op == GN_B_MOD || op == GN_B_FLOOR_DIV || op == GN_B_ATAN2
                ? GN_PAR_MIN / 16 : GN_PAR_MIN;
@@ -311,10 +342,8 @@ void gn_binary(int op, int ndim, const int64_t *shape, const void *a, const int6
         binary_range(fn, op, nd, cshape, a, as, b, bs, out, 0, total);
         return;
     }
-#pragma omp parallel for num_threads((int)nt) schedule(static)
-    for (int64_t c = 0; c < nt; c++)
-        binary_range(fn, op, nd, cshape, a, as, b, bs, out, gn_chunk(total, nt, c),
-                     gn_chunk(total, nt, c + 1));
+    binary_task_t task = {fn, op, nd, cshape, a, as, b, bs, out, total};
+    gn_parallel((int)nt, binary_chunk, &task);
 }
 
 /* ---- where ------------------------------------------------------------- */
@@ -366,6 +395,27 @@ static void where_range(where_row_fn fn, int nd, const int64_t *shape, const uin
     }
 }
 
+typedef struct {
+    where_row_fn fn;
+    int nd;
+    const int64_t *shape;
+    const uint8_t *c;
+    const int64_t *cs;
+    const float *a;
+    const int64_t *as;
+    const float *b;
+    const int64_t *bs;
+    float *out;
+    int64_t total;
+} where_task_t;
+
+static void where_chunk(void *arg, int tid, int nt) {
+    const where_task_t *t = arg;
+    const int64_t lo = gn_chunk(t->total, nt, tid), hi = gn_chunk(t->total, nt, tid + 1);
+    if (lo < hi)
+        where_range(t->fn, t->nd, t->shape, t->c, t->cs, t->a, t->as, t->b, t->bs, t->out, lo, hi);
+}
+
 void gn_where(int ndim, const int64_t *shape, const uint8_t *cond, const int64_t *cstrides,
               const float *a, const int64_t *astrides, const float *b,
               const int64_t *bstrides, float *out) {
@@ -389,8 +439,6 @@ void gn_where(int ndim, const int64_t *shape, const uint8_t *cond, const int64_t
         where_range(fn, nd, cshape, cond, cs, a, as, b, bs, out, 0, total);
         return;
     }
-#pragma omp parallel for num_threads((int)nt) schedule(static)
-    for (int64_t c = 0; c < nt; c++)
-        where_range(fn, nd, cshape, cond, cs, a, as, b, bs, out, gn_chunk(total, nt, c),
-                    gn_chunk(total, nt, c + 1));
+    where_task_t task = {fn, nd, cshape, cond, cs, a, as, b, bs, out, total};
+    gn_parallel((int)nt, where_chunk, &task);
 }

@@ -4,6 +4,27 @@
 #include <string.h>
 #include "graphnet.h"
 #include "internal.h"
+#include "threadpool.h"
+
+typedef struct {
+    int64_t n;
+    const float *bias;
+    int act;
+    float alpha, beta;
+    float *c;
+    int64_t ldc;
+} bias_act_task_t;
+
+static void bias_act_rows(void *arg, int64_t i0, int64_t i1, int tid) {
+    const bias_act_task_t *t = arg;
+    (void)tid;
+    for (int64_t i = i0; i < i1; i++) {
+        float *row = t->c + i * t->ldc;
+        if (t->bias)
+            for (int64_t j = 0; j < t->n; j++) row[j] += t->bias[j];
+        if (t->act != GN_U_COPY) gn_unary(t->act, t->n, row, row, t->alpha, t->beta);
+    }
+}
 
 void gn_gemm_bias_act(int transa, int transb, int64_t m, int64_t n, int64_t k,
                       const float *a, int64_t lda, const float *b, int64_t ldb,
@@ -11,13 +32,8 @@ void gn_gemm_bias_act(int transa, int transb, int64_t m, int64_t n, int64_t k,
                       float *c, int64_t ldc) {
     gn_sgemm(transa, transb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
     if (!bias && act == GN_U_COPY) return;
-#pragma omp parallel for if (m * n > 65536) num_threads(gn_get_num_threads())
-    for (int64_t i = 0; i < m; i++) {
-        float *row = c + i * ldc;
-        if (bias)
-            for (int64_t j = 0; j < n; j++) row[j] += bias[j];
-        if (act != GN_U_COPY) gn_unary(act, n, row, row, alpha, beta);
-    }
+    bias_act_task_t task = {n, bias, act, alpha, beta, c, ldc};
+    gn_parallel_for(m * n > 65536 ? gn_get_num_threads() : 1, m, bias_act_rows, &task);
 }
 
 #define TILE 256
@@ -38,6 +54,21 @@ static void tile_binary(int code, int64_t len, const float *x, const float *y, f
     }
 }
 
+typedef struct {
+    int ndim;
+    const int64_t *shape;
+    int ninputs;
+    const float *const *inputs;
+    const int64_t *strides;
+    int ninstr;
+    const int64_t *prog;
+    const float *fprog;
+    float *out;
+    int64_t inner, tiles_per_row;
+} eltwise_task_t;
+
+static void eltwise_tiles(void *arg, int64_t t0, int64_t t1, int tid);
+
 void gn_fused_eltwise(int ndim, const int64_t *shape, int ninputs, const float *const *inputs,
                       const int64_t *strides, int ninstr, const int64_t *prog,
                       const float *fprog, float *out) {
@@ -46,8 +77,22 @@ void gn_fused_eltwise(int ndim, const int64_t *shape, int ninputs, const float *
     for (int d = 0; d < ndim - 1; d++) outer *= shape[d];
     if (inner <= 0 || outer <= 0) return;
     const int64_t tiles_per_row = (inner + TILE - 1) / TILE, ntiles = outer * tiles_per_row;
-#pragma omp parallel for if (outer * inner > 65536) num_threads(gn_get_num_threads())
-    for (int64_t t = 0; t < ntiles; t++) {
+    eltwise_task_t task = {ndim, shape, ninputs, inputs, strides, ninstr, prog, fprog, out,
+                           inner, tiles_per_row};
+    gn_parallel_for(outer * inner > 65536 ? gn_get_num_threads() : 1, ntiles, eltwise_tiles,
+                    &task);
+}
+
+static void eltwise_tiles(void *arg, int64_t t0, int64_t t1, int tid) {
+    const eltwise_task_t *e = arg;
+    const int ndim = e->ndim, ninputs = e->ninputs, ninstr = e->ninstr;
+    const int64_t *shape = e->shape, *strides = e->strides, *prog = e->prog;
+    const int64_t inner = e->inner, tiles_per_row = e->tiles_per_row;
+    const float *const *inputs = e->inputs;
+    const float *fprog = e->fprog;
+    float *out = e->out;
+    (void)tid;
+    for (int64_t t = t0; t < t1; t++) {
         float store[(MAX_INPUTS + MAX_INSTR)][TILE];
         const float *reg[MAX_INPUTS + MAX_INSTR];
         const int64_t row = t / tiles_per_row, col = (t % tiles_per_row) * TILE;

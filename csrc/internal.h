@@ -10,4 +10,7 @@ int gn_current_isa(void);
 /* Element size in bytes of an enum gn_dtype. */
 int gn_dtype_size(int dtype);
 
+/* CPUs this process may run on (the default thread count). */
+int gn_available_threads(void);
+
 #endif

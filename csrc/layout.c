@@ -2,6 +2,7 @@
 #include "kernel_util.h"
 #include <string.h>
 #include "graphnet.h"
+#include "threadpool.h"
 
 int gn_dtype_size(int dtype) {
     switch (dtype) {
@@ -120,6 +121,29 @@ static void copy_tiled_items(int nd, const int64_t *shape, const char *src, cons
     }
 }
 
+typedef struct {
+    int nd;
+    const int64_t *shape;
+    const char *src;
+    const int64_t *ss;
+    char *dst;
+    const int64_t *ds;
+    int es, p, q;
+    int64_t total;
+} copy_task_t;
+
+static void copy_tiled_range(void *arg, int64_t lo, int64_t hi, int tid) {
+    const copy_task_t *t = arg;
+    (void)tid;
+    copy_tiled_items(t->nd, t->shape, t->src, t->ss, t->dst, t->ds, t->es, t->p, t->q, lo, hi);
+}
+
+static void copy_chunk(void *arg, int tid, int nt) {
+    const copy_task_t *t = arg;
+    const int64_t lo = gn_chunk(t->total, nt, tid), hi = gn_chunk(t->total, nt, tid + 1);
+    if (lo < hi) copy_range(t->nd, t->shape, t->src, t->ss, t->dst, t->ds, t->es, lo, hi);
+}
+
 static void copy_tiled(int nd, const int64_t *shape, const char *src, const int64_t *ss,
                        char *dst, const int64_t *ds, int es, int p, int q) {
     int64_t outer = 1;
@@ -134,10 +158,8 @@ static void copy_tiled(int nd, const int64_t *shape, const char *src, const int6
         copy_tiled_items(nd, shape, src, ss, dst, ds, es, p, q, 0, items);
         return;
     }
-#pragma omp parallel for num_threads((int)nt) schedule(static)
-    for (int64_t c = 0; c < nt; c++)
-        copy_tiled_items(nd, shape, src, ss, dst, ds, es, p, q, items * c / nt,
-                         items * (c + 1) / nt);
+    copy_task_t task = {nd, shape, src, ss, dst, ds, es, p, q, 0};
+    gn_parallel_for((int)nt, items, copy_tiled_range, &task);
 }
 
 void gn_strided_copy(int ndim, const int64_t *shape, const void *src,
@@ -173,10 +195,8 @@ void gn_strided_copy(int ndim, const int64_t *shape, const void *src,
         copy_range(nd, cshape, src, ss, dst, ds, elem_size, 0, total);
         return;
     }
-#pragma omp parallel for num_threads((int)nt) schedule(static)
-    for (int64_t c = 0; c < nt; c++)
-        copy_range(nd, cshape, src, ss, dst, ds, elem_size, gn_chunk(total, nt, c),
-                   gn_chunk(total, nt, c + 1));
+    copy_task_t task = {nd, cshape, src, ss, dst, ds, elem_size, 0, 0, total};
+    gn_parallel((int)nt, copy_chunk, &task);
 }
 
 /* ---- cast -------------------------------------------------------------- */
@@ -250,6 +270,22 @@ GN_INLINE void cast_body(int64_t n, const void *src, int st, void *dst, int dt) 
 GN_MULTI(cast_range, (int64_t n, const void *src, int st, void *dst, int dt),
          cast_body(n, src, st, dst, dt))
 
+typedef struct {
+    void (*fn)(int64_t, const void *, int, void *, int);
+    int64_t n;
+    const void *src;
+    int src_dtype, ss;
+    void *dst;
+    int dst_dtype, ds;
+} cast_task_t;
+
+static void cast_chunk(void *arg, int tid, int nt) {
+    const cast_task_t *t = arg;
+    const int64_t lo = gn_chunk(t->n, nt, tid), hi = gn_chunk(t->n, nt, tid + 1);
+    t->fn(hi - lo, (const char *)t->src + lo * t->ss, t->src_dtype, (char *)t->dst + lo * t->ds,
+          t->dst_dtype);
+}
+
 void gn_cast(int64_t n, const void *src, int src_dtype, void *dst, int dst_dtype) {
     const int ss = gn_dtype_size(src_dtype), ds = gn_dtype_size(dst_dtype);
     if (n <= 0 || ss == 0 || ds == 0) return;
@@ -264,9 +300,6 @@ void gn_cast(int64_t n, const void *src, int src_dtype, void *dst, int dst_dtype
         fn(n, src, src_dtype, dst, dst_dtype);
         return;
     }
-#pragma omp parallel for num_threads((int)nt) schedule(static)
-    for (int64_t c = 0; c < nt; c++) {
-        int64_t lo = gn_chunk(n, nt, c), hi = gn_chunk(n, nt, c + 1);
-        fn(hi - lo, (const char *)src + lo * ss, src_dtype, (char *)dst + lo * ds, dst_dtype);
-    }
+    cast_task_t task = {fn, n, src, src_dtype, ss, dst, dst_dtype, ds};
+    gn_parallel((int)nt, cast_chunk, &task);
 }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "graphnet.h"
+#include "threadpool.h"
 
 typedef struct {
     int64_t n, c, pin, pout, kvol;
@@ -60,16 +61,25 @@ static int64_t window_taps(const pgeom_t *t, int64_t q, int64_t *src) {
     return inside;
 }
 
-void gn_pool_forward(int mode, const int64_t *g, const float *x, float *y) {
-    const pgeom_t t = unpack(g);
-    const int64_t rows = t.n * t.pout, C = t.c;
-    if (rows <= 0 || C <= 0) return;
-    const int nt = rows * C * t.kvol < GN_PAR_MIN ? 1 : gn_get_num_threads();
-#pragma omp parallel num_threads(nt) if (nt > 1)
+typedef struct {
+    pgeom_t t;
+    int mode, tiled;
+    const float *x, *dy;
+    float *y, *dx;
+} pool_task_t;
+
+/* Output rows [r0, r1) (image, position) of the forward pass. */
+static void pool_forward_rows(void *arg, int64_t r0, int64_t r1, int tid) {
+    const pool_task_t *pt = arg;
+    const pgeom_t t = pt->t;
+    const int mode = pt->mode;
+    const int64_t C = t.c;
+    const float *x = pt->x;
+    float *y = pt->y;
+    (void)tid;
     {
         int64_t *src = malloc(sizeof(int64_t) * (size_t)t.kvol);
-#pragma omp for schedule(static)
-        for (int64_t r = 0; r < rows; r++) {
+        for (int64_t r = r0; r < r1; r++) {
             const float *xn = x + r / t.pout * t.pin * C;
             float *yr = y + r * C;
             const int64_t count = window_taps(&t, r % t.pout, src);
@@ -97,6 +107,17 @@ void gn_pool_forward(int mode, const int64_t *g, const float *x, float *y) {
     }
 }
 
+void gn_pool_forward(int mode, const int64_t *g, const float *x, float *y) {
+    const pgeom_t t = unpack(g);
+    const int64_t rows = t.n * t.pout, C = t.c;
+    if (rows <= 0 || C <= 0) return;
+    const int nt = rows * C * t.kvol < GN_PAR_MIN ? 1 : gn_get_num_threads();
+    pool_task_t task = {t, mode, 0, x, NULL, y, NULL};
+    gn_parallel_for(nt, rows, pool_forward_rows, &task);
+}
+
+static void pool_backward_images(void *arg, int64_t n0, int64_t n1, int tid);
+
 void gn_pool_backward(int mode, const int64_t *g, const float *x, const float *dy, float *dx) {
     const pgeom_t t = unpack(g);
     const int64_t C = t.c;
@@ -108,15 +129,26 @@ void gn_pool_backward(int mode, const int64_t *g, const float *x, const float *d
     if (!tiled) memset(dx, 0, sizeof(float) * (size_t)(t.n * t.pin * C));
     if (t.pout <= 0) return;
     const int nt = t.n < 2 || t.n * t.pout * C * t.kvol < GN_PAR_MIN ? 1 : gn_get_num_threads();
-#pragma omp parallel num_threads(nt) if (nt > 1)
+    pool_task_t task = {t, mode, tiled, x, dy, NULL, dx};
+    gn_parallel_for(nt, t.n, pool_backward_images, &task);
+}
+
+/* Images [n0, n1) of the backward pass: dx of each image from its windows. */
+static void pool_backward_images(void *arg, int64_t n0, int64_t n1, int tid) {
+    const pool_task_t *pt = arg;
+    const pgeom_t t = pt->t;
+    const int mode = pt->mode, tiled = pt->tiled;
+    const int64_t C = t.c;
+    const float *x = pt->x, *dy = pt->dy;
+    float *dx = pt->dx;
+    (void)tid;
     {
         /* per thread: window taps, and for max the best value and the gradient left to
          * route, per channel */
         int64_t *src = malloc(sizeof(int64_t) * (size_t)t.kvol);
         float *best = mode == GN_POOL_MAX ? malloc(sizeof(float) * (size_t)C) : NULL;
         float *rem = mode == GN_POOL_MAX ? malloc(sizeof(float) * (size_t)C) : NULL;
-#pragma omp for schedule(static)
-        for (int64_t n = 0; n < t.n; n++) {
+        for (int64_t n = n0; n < n1; n++) {
             const float *xn = x + n * t.pin * C;
             float *dxn = dx + n * t.pin * C;
             for (int64_t q = 0; q < t.pout; q++) {

@@ -2,6 +2,7 @@
  * function of (s, c, i), so results do not depend on thread count. */
 #include <math.h>
 #include "graphnet.h"
+#include "threadpool.h"
 
 static uint64_t splitmix64(uint64_t x) {
     x += 0x9E3779B97F4A7C15ull;
@@ -12,6 +13,23 @@ static uint64_t splitmix64(uint64_t x) {
 
 /* Uniform in (0, 1): 24 random bits, never exactly 0. */
 static float unit(uint64_t bits) { return ((float)(bits >> 40) + 0.5f) * (1.0f / 16777216.0f); }
+
+typedef struct {
+    int dist;
+    float a, b;
+    uint64_t key;
+    float *out;
+} random_task_t;
+
+/* Uniform or Bernoulli values [i0, i1). */
+static void random_range(void *arg, int64_t i0, int64_t i1, int tid) {
+    const random_task_t *t = arg;
+    (void)tid;
+    for (int64_t i = i0; i < i1; i++) {
+        const float u = unit(splitmix64(t->key + (uint64_t)i));
+        t->out[i] = t->dist == GN_RNG_UNIFORM ? t->a + (t->b - t->a) * u : (u < t->a ? t->b : 0.0f);
+    }
+}
 
 void gn_random(int dist, int64_t n, float a, float b, uint64_t *state, float *out) {
     const uint64_t key = splitmix64(state[0] ^ splitmix64(state[1]));
@@ -27,9 +45,6 @@ void gn_random(int dist, int64_t n, float a, float b, uint64_t *state, float *ou
         }
         return;
     }
-#pragma omp parallel for if (n > 65536)
-    for (int64_t i = 0; i < n; i++) {
-        float u = unit(splitmix64(key + (uint64_t)i));
-        out[i] = dist == GN_RNG_UNIFORM ? a + (b - a) * u : (u < a ? b : 0.0f);
-    }
+    random_task_t task = {dist, a, b, key, out};
+    gn_parallel_for(n > 65536 ? gn_get_num_threads() : 1, n, random_range, &task);
 }

@@ -8,6 +8,7 @@
 #include "kernel_util.h"
 #include <stdlib.h>
 #include "graphnet.h"
+#include "threadpool.h"
 
 /* A partial result: v is the double sum/product, the float max/min, the
  * arg value or the any/all flag; i is the arg index. */
@@ -271,6 +272,32 @@ static void reduce_units(reduce_block_fn fn, int op, const char *xb, int es, int
     }
 }
 
+typedef struct {
+    reduce_block_fn fn;
+    int op;
+    const char *xb;
+    int es;
+    int64_t n, inner;
+    void *y;
+    racc *part;       /* per-thread partial results (row split) */
+    int64_t k0, k1;   /* the column block (row split) */
+    int used;         /* threads the row split ran on */
+} reduce_task_t;
+
+static void reduce_units_range(void *arg, int64_t u0, int64_t u1, int tid) {
+    const reduce_task_t *t = arg;
+    (void)tid;
+    reduce_units(t->fn, t->op, t->xb, t->es, t->n, t->inner, t->y, u0, u1);
+}
+
+/* Rows n * tid / nt .. of one column block into thread tid's partial. */
+static void reduce_rows_part(void *arg, int tid, int nt) {
+    reduce_task_t *t = arg;
+    if (tid == 0) t->used = nt;
+    t->fn(t->op, t->xb, t->inner, t->n * tid / nt, t->n * (tid + 1) / nt, t->k0, t->k1,
+          t->part + tid * KB);
+}
+
 void gn_reduce(int op, int64_t outer, int64_t n, int64_t inner, const void *x, void *y) {
     if (op < GN_R_SUM || op > GN_R_ALL || outer <= 0 || inner <= 0) return;
     if (n <= 0) {
@@ -291,9 +318,8 @@ void gn_reduce(int op, int64_t outer, int64_t n, int64_t inner, const void *x, v
         return;
     }
     if (units >= 2 * nt) {
-#pragma omp parallel for num_threads((int)nt) schedule(static)
-        for (int64_t c = 0; c < nt; c++)
-            reduce_units(fn, op, xb, es, n, inner, y, units * c / nt, units * (c + 1) / nt);
+        reduce_task_t task = {fn, op, xb, es, n, inner, y, NULL, 0, 0, 1};
+        gn_parallel_for((int)nt, units, reduce_units_range, &task);
         return;
     }
     /* few units, long rows: split the rows of each unit over the threads */
@@ -310,12 +336,9 @@ void gn_reduce(int op, int64_t outer, int64_t n, int64_t inner, const void *x, v
             finish(op, acc, k1 - k0, n, y, o * inner + k0);
             continue;
         }
-#pragma omp parallel for num_threads((int)nt) schedule(static)
-        for (int64_t c = 0; c < nt; c++) {
-            int64_t i0 = n * c / nt, i1 = n * (c + 1) / nt;
-            fn(op, slab, inner, i0, i1, k0, k1, part + c * KB);
-        }
-        for (int64_t c = 1; c < nt; c++) combine(op, part, part + c * KB, k1 - k0);
+        reduce_task_t task = {fn, op, slab, es, n, inner, NULL, part, k0, k1, 1};
+        gn_parallel((int)nt, reduce_rows_part, &task);
+        for (int c = 1; c < task.used; c++) combine(op, part, part + c * KB, k1 - k0);
         finish(op, part, k1 - k0, n, y, o * inner + k0);
     }
     free(part);

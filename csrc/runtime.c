@@ -1,9 +1,6 @@
 /* Runtime settings: thread count and the SIMD path chosen at run time. */
 #include <stdlib.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 #include "graphnet.h"
 #include "internal.h"
 
@@ -11,11 +8,7 @@ static int gn_threads = 0; /* 0: not yet read from GRAPHNET_NUM_THREADS */
 static int gn_isa = -1;    /* -1: not yet detected */
 
 void gn_set_num_threads(int n) {
-#ifdef _OPENMP
-    if (n < 1) n = omp_get_num_procs();
-#else
-    n = 1;
-#endif
+    if (n < 1) n = gn_available_threads();
     gn_threads = n;
 }
 

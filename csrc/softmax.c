@@ -6,6 +6,7 @@
  */
 #include "kernel_util.h"
 #include "graphnet.h"
+#include "threadpool.h"
 
 #define LANES 32 /* double lanes of the exp sum (gn_fold_sum32) */
 #define KB 256 /* columns per block when inner > 1 */
@@ -110,6 +111,20 @@ GN_MULTI(softmax_units, (int lg, int64_t n, int64_t inner, int64_t u0, int64_t u
                          const float *x, float *y),
          softmax_units_body(lg, n, inner, u0, u1, x, y))
 
+typedef struct {
+    void (*fn)(int, int64_t, int64_t, int64_t, int64_t, const float *, float *);
+    int log;
+    int64_t n, inner;
+    const float *x;
+    float *y;
+} softmax_task_t;
+
+static void softmax_range(void *arg, int64_t u0, int64_t u1, int tid) {
+    const softmax_task_t *t = arg;
+    (void)tid;
+    t->fn(t->log, t->n, t->inner, u0, u1, t->x, t->y);
+}
+
 void gn_softmax(int log, int64_t outer, int64_t n, int64_t inner, const float *x, float *y) {
     if (outer <= 0 || n <= 0 || inner <= 0) return;
     const int64_t units = outer * ((inner + KB - 1) / KB);
@@ -123,7 +138,6 @@ void gn_softmax(int log, int64_t outer, int64_t n, int64_t inner, const float *x
         fn(log, n, inner, 0, units, x, y);
         return;
     }
-#pragma omp parallel for num_threads((int)nt) schedule(static)
-    for (int64_t c = 0; c < nt; c++)
-        fn(log, n, inner, units * c / nt, units * (c + 1) / nt, x, y);
+    softmax_task_t task = {fn, log, n, inner, x, y};
+    gn_parallel_for((int)nt, units, softmax_range, &task);
 }

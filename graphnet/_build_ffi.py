@@ -24,7 +24,7 @@ def _sources():
 
 
 def _compile_args():
-    args = ["-O3", "-std=c99", "-fopenmp", "-fno-math-errno", "-Wall", "-Wno-unused-function"]
+    args = ["-O3", "-std=c99", "-pthread", "-fno-math-errno", "-Wall", "-Wno-unused-function"]
     if os.environ.get("GRAPHNET_SANITIZE"):
         args += ["-O1", "-g", "-fsanitize=address,undefined", "-fno-omit-frame-pointer"]
     if platform.machine() in ("x86_64", "AMD64"):
@@ -33,7 +33,7 @@ def _compile_args():
 
 
 def _link_args():
-    args = ["-fopenmp", "-lm"]
+    args = ["-pthread", "-lm"]
     if os.environ.get("GRAPHNET_SANITIZE"):
         args += ["-fsanitize=address,undefined"]
     return args

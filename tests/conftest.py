@@ -19,3 +19,13 @@ def _fresh_names():
     gn.utils.set_random_seed(1234)
     np.random.seed(1234)
     yield
+
+
+@pytest.fixture
+def threads2():
+    """The C kernels on two threads for the test, whatever the machine's default."""
+    from graphnet._gn_c import lib
+    old = lib.gn_get_num_threads()
+    lib.gn_set_num_threads(2)
+    yield
+    lib.gn_set_num_threads(old)

@@ -26,14 +26,6 @@ def isa(request):
     lib.gn_set_isa(old.encode())
 
 
-@pytest.fixture
-def threads2():
-    old = lib.gn_get_num_threads()
-    lib.gn_set_num_threads(2)
-    yield
-    lib.gn_set_num_threads(old)
-
-
 def ptr(a, ctype="void"):
     return ffi.cast(ctype + " *", a.__array_interface__["data"][0])
 

@@ -6,9 +6,7 @@
  * once. Threads each take a block of C and run one of these on it. */
 #include <stdlib.h>
 #include <stdint.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include "../threadpool.h"
 #include "graphnet.h"
 #include "internal.h"
 #include "gemm_internal.h"
@@ -118,14 +116,6 @@ static float *workspace(size_t nfloats) {
     return (float *)(((uintptr_t)ws_raw + 63) & ~(uintptr_t)63);
 }
 
-static int thread_id(void) {
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
-
 /* ---- unpacked path ------------------------------------------------------------ */
 
 /* No packing: each tile of C reads its rows of A and columns of B in place over the
@@ -215,6 +205,46 @@ static void gemm_block(const gn_gemm_kernel *K, int transa, int transb, int64_t 
     }
 }
 
+typedef struct {
+    const gn_gemm_kernel *K;
+    int transa, transb;
+    int64_t m, n, k;
+    float alpha;
+    const float *a;
+    int64_t lda;
+    const float *b;
+    int64_t ldb;
+    float beta;
+    float *c;
+    int64_t ldc;
+    int tm, tn;              /* the grid of blocks of C */
+    int64_t mtiles, ntiles;  /* register tiles along m and n */
+    int claimed[GN_MAX_THREADS];
+} gemm_task_t;
+
+/* Block b belongs to thread b; a thread done with its own takes any block nobody has
+ * started, so a worker the OS is slow to run (another process on the core) costs at
+ * most its block's time, and one thread alone runs them all. */
+static void gemm_blocks(void *arg, int tid, int nt) {
+    gemm_task_t *g = arg;
+    const gn_gemm_kernel *K = g->K;
+    const int nblocks = g->tm * g->tn;
+    (void)nt;
+    for (int q = 0; q < nblocks; q++) {
+        const int blk = (tid + q) % nblocks;
+        if (__atomic_fetch_add(&g->claimed[blk], 1, __ATOMIC_RELAXED)) continue;
+        const int ti = blk / g->tn, tj = blk % g->tn;
+        const int64_t i0 = g->mtiles * ti / g->tm * K->mr;
+        const int64_t i1 = min64(g->mtiles * (ti + 1) / g->tm * K->mr, g->m);
+        const int64_t j0 = g->ntiles * tj / g->tn * K->nr;
+        const int64_t j1 = min64(g->ntiles * (tj + 1) / g->tn * K->nr, g->n);
+        gemm_block(K, g->transa, g->transb, i1 - i0, j1 - j0, g->k, g->alpha,
+                   g->transa ? g->a + i0 : g->a + i0 * g->lda, g->lda,
+                   g->transb ? g->b + j0 * g->ldb : g->b + j0, g->ldb, g->beta,
+                   g->c + i0 * g->ldc + j0, g->ldc);
+    }
+}
+
 void gn_sgemm(int transa, int transb, int64_t m, int64_t n, int64_t k, float alpha,
               const float *a, int64_t lda, const float *b, int64_t ldb,
               float beta, float *c, int64_t ldc) {
@@ -227,9 +257,7 @@ void gn_sgemm(int transa, int transb, int64_t m, int64_t n, int64_t k, float alp
     int nt = gn_get_num_threads(), tm = 1, tn = 1;
     if (nt > GN_MAX_THREADS) nt = GN_MAX_THREADS;
     if ((double)m * (double)n * (double)k < 262144.0) nt = 1; /* a team costs ~1 us */
-#ifdef _OPENMP
-    if (omp_in_parallel()) nt = 1; /* the caller's team already has the cores */
-#endif
+    if (gn_in_parallel()) nt = 1; /* the caller's task already has the cores */
     for (; nt > 1 && tm * tn == 1; nt--) {
         double best = -1.0;
         for (int x = 1; x <= nt; x++) {
@@ -242,27 +270,7 @@ void gn_sgemm(int transa, int transb, int64_t m, int64_t n, int64_t k, float alp
         gemm_block(K, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
-    /* block b belongs to thread b; a thread done with its own takes any block nobody
-     * has started, so a worker the OS is slow to run (another process or another
-     * library's spinning pool on the core) costs at most its block's time */
-    int claimed[GN_MAX_THREADS] = {0};
-#pragma omp parallel num_threads(tm * tn)
-    {
-        const int tid = thread_id();
-        for (int q = 0; q < tm * tn; q++) {
-            const int blk = (tid + q) % (tm * tn);
-            int taken;
-#pragma omp atomic capture
-            taken = claimed[blk]++;
-            if (taken) continue;
-            const int ti = blk / tn, tj = blk % tn;
-            const int64_t i0 = mtiles * ti / tm * K->mr;
-            const int64_t i1 = min64(mtiles * (ti + 1) / tm * K->mr, m);
-            const int64_t j0 = ntiles * tj / tn * K->nr;
-            const int64_t j1 = min64(ntiles * (tj + 1) / tn * K->nr, n);
-            gemm_block(K, transa, transb, i1 - i0, j1 - j0, k, alpha,
-                       transa ? a + i0 : a + i0 * lda, lda, transb ? b + j0 * ldb : b + j0,
-                       ldb, beta, c + i0 * ldc + j0, ldc);
-        }
-    }
+    gemm_task_t task = {K, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
+                        tm, tn, mtiles, ntiles, {0}};
+    gn_parallel(tm * tn, gemm_blocks, &task);
 }

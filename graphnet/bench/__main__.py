@@ -210,10 +210,6 @@ def main(argv=None):
           "ratios > 1: graphnet is faster\n")
     print(table(rows, peak))
     notes = sorted({r["note"] for r in rows if r.get("note")})
-    if any(r.get("torch") for r in rows) and args.threads > 1 and \
-            "OMP_WAIT_POLICY" not in os.environ:
-        notes.append("graphnet and PyTorch run separate OpenMP runtimes whose idle threads "
-                     "spin and can slow each other down; OMP_WAIT_POLICY=passive avoids it")
     for note in notes:
         print(f"  note: {note}")
     if args.command == "peak":
