@@ -123,7 +123,7 @@ def test_phases_report_node_counts_and_graph_text():
     y = gn.ops.multiply(gn.ops.relu(x), 1.0)
     report = CompileReport(keep_graphs=True)
     run_phases([y.node], report)
-    assert set(report.graphs) == {"input", "simplify", "fold", "fuse"}
+    assert set(report.graphs) == {"input", "simplify", "fold", "fuse", "tile"}
     assert "MUL" in report.graphs["input"] and "MUL" not in report.graphs["simplify"]
     assert "rewrites fired" in report.summary()
 
@@ -262,7 +262,7 @@ def test_explain_shows_every_phase_as_text_and_dot():
     w = np.random.randn(6, 5).astype("float32")
     f = gn.function([x], gn.ops.relu(gn.ops.add(gn.ops.matmul(x, w), np.ones(5, "f4"))))
     report = f.explain([(2, 6)])
-    assert set(report.graphs) == set(report.dots) == {"input", "simplify", "fold", "fuse"}
+    assert set(report.graphs) == set(report.dots) == {"input", "simplify", "fold", "fuse", "tile"}
     assert "MATMUL(" in report.graphs["input"] and "MATMUL_BIAS_ACT" in report.graphs["fuse"]
     assert report.dots["fuse"].startswith('digraph "after fuse"')
     assert len(report.fused_groups()) == 1 and report.kernel_count == 1

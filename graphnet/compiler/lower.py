@@ -39,6 +39,8 @@ class Lowering:
             for x in node.inputs:
                 self.pending[id(x)] = self.pending.get(id(x), 0) + 1
         self.pinned = {id(n) for n in pinned}
+        self.concat_slot = self._concat_members(order)   # node id -> (concat, byte offset)
+        self.concat_buffer = {}                          # concat id -> buffer index
         self.update_targets = []
         self.steps, self.iargs, self.fargs, self.kernels = [], [], [], []
         self.weights, self.weight_index = [], {}
@@ -63,6 +65,16 @@ class Lowering:
         """A buffer for ``node``'s value. With ``inplace`` candidates (inputs of the node),
         reuse the buffer of one whose value no later step reads (elementwise kernels
         may write over their input)."""
+        member = self.concat_slot.get(id(node))
+        if member is not None:  # written straight into its concatenation's buffer
+            concat, offset = member
+            if id(concat) not in self.concat_buffer:
+                nbytes = self.numel(concat) * np.dtype(concat.dtype).itemsize
+                self.concat_buffer[id(concat)] = self._new_buffer(ARENA, None, nbytes)
+            buf = self.concat_buffer[id(concat)]
+            self.buffers[buf].last = len(self.steps)
+            self._place(node, buf, offset)
+            return self._slot(buf, offset)
         nbytes = self.numel(node) * np.dtype(node.dtype).itemsize
         for x in inplace:
             buf = self._reusable(node, x, nbytes)
@@ -73,6 +85,40 @@ class Lowering:
         buf = self._new_buffer(ARENA, None, nbytes)
         self._place(node, buf, 0)
         return self._slot(buf, 0)
+
+    def _concat_members(self, order):
+        """Inputs a CONCATENATE can have written straight into its buffer: read by it
+        alone, once, not outputs, joined along the first axis that is not 1 (so each is
+        one contiguous block of the result)."""
+        members = {}
+        for node in order:
+            if node.op.name != "CONCATENATE" or not node.size:
+                continue
+            axis = node.attrs["axis"] % len(node.shape)
+            if any(d != 1 for d in node.shape[:axis]):
+                continue
+            itemsize = np.dtype(node.dtype).itemsize
+            per_index = self.numel(node) // node.shape[axis] * itemsize
+            offset = 0
+            for x in node.inputs:
+                if self.pending.get(id(x)) == 1 and id(x) not in self.pinned and x.inputs:
+                    members[id(x)] = (node, offset)
+                offset += x.shape[axis] * per_index
+        return members
+
+    def concat_in_place(self, node, x):
+        """Whether ``x`` already sits in its place in ``node``'s (a CONCATENATE) buffer;
+        places ``node`` in that buffer (creating it if no input is there yet)."""
+        member = self.concat_slot.get(id(x))
+        if id(node) not in self.concat_buffer:
+            nbytes = self.numel(node) * np.dtype(node.dtype).itemsize
+            self.concat_buffer[id(node)] = self._new_buffer(ARENA, None, nbytes)
+        buf = self.concat_buffer[id(node)]
+        if id(node) not in self.where:
+            self._place(node, buf, 0)
+        self.buffers[buf].last = len(self.steps)
+        return member is not None and member[0] is node and \
+            self.where.get(id(x)) == (buf, member[1])
 
     def _reusable(self, node, x, nbytes):
         if x.shape != node.shape or x.dtype != node.dtype or id(x) not in self.where:

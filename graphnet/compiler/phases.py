@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from ..graph.graph import format_graph, to_dot, topological_order
 
-PHASES = ["simplify", "fold", "fuse"]
+PHASES = ["simplify", "fold", "fuse", "tile"]
 _RULES = {phase: [] for phase in PHASES}
 _GRAPH_PASSES = {phase: [] for phase in PHASES}
 

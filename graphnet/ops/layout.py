@@ -178,12 +178,15 @@ class Concatenate(Op):
         return out
 
     def lower(self, node, ctx):
+        """Copy each input into its place, except inputs whose op wrote them there."""
         axis = attrs_axis(node)
         out_strides = contiguous_strides(node.shape)
-        out, offset = ctx.out(node), 0
-        for x in node.inputs:
-            emit_copy(ctx, x.shape, ctx.inp(x), contiguous_strides(x.shape), out, out_strides,
-                      node.dtype, dst_offset=offset * out_strides[axis])
+        in_place = [ctx.concat_in_place(node, x) for x in node.inputs]
+        out, offset = ctx.inp(node), 0
+        for x, there in zip(node.inputs, in_place):
+            if not there and x.size:
+                emit_copy(ctx, x.shape, ctx.inp(x), contiguous_strides(x.shape), out,
+                          out_strides, node.dtype, dst_offset=offset * out_strides[axis])
             offset += x.shape[axis]
 
 
@@ -219,13 +222,27 @@ class Slice(Op):
         return [ad.node("SLICE_GRAD", grad_output, node.inputs[0], **node.attrs.as_dict())]
 
     def lower(self, node, ctx):
+        """A view when the slice is one contiguous block of its input, else a copy."""
         x = node.inputs[0]
         offset, strides = slice_offset_strides(x.shape, node.attrs)
-        if node.size:
+        if node.size and _is_block(x.shape, node.shape, node.attrs["step"]):
+            ctx.view(node, x, offset * _elem_size(node.dtype))
+        elif node.size:
             emit_copy(ctx, node.shape, ctx.inp(x), strides, ctx.out(node),
                       contiguous_strides(node.shape), node.dtype, src_offset=offset)
         else:
             ctx.out(node)
+
+
+def _is_block(in_shape, out_shape, step):
+    """Whether a slice of a contiguous array is contiguous: extent 1 before some axis,
+    any range (step 1) on it, whole axes after it."""
+    axis = 0
+    while axis < len(out_shape) - 1 and out_shape[axis] == 1:
+        axis += 1
+    if out_shape and out_shape[axis] > 1 and step[axis] != 1:
+        return False
+    return tuple(out_shape[axis + 1:]) == tuple(in_shape[axis + 1:])
 
 
 def slice_offset_strides(shape, attrs):
