@@ -2,7 +2,7 @@
 from ..graph.graph import rebuild
 from ..graph.node import Node
 from ..ops.phase import resolve_phase
-from . import fold, fuse, simplify  # noqa: F401  (register rewrites)
+from . import fold, fuse, simplify, tile  # noqa: F401  (register rewrites)
 from .lower import lower
 from .phases import PHASES, CompileReport, rewrite, run_phases  # noqa: F401
 from .plan import Plan  # noqa: F401
