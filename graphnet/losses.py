@@ -10,6 +10,19 @@ Formulas, defaults and names follow Keras 3; Keras 2.2.4 names are accepted as
 aliases (``mse``, ``kld``, ``logcosh``, ``cosine``, ...). Cross-entropies are
 computed stably: from logits with ``log_softmax`` / ``softplus`` (never the log of a
 softmax); from probabilities clipped to ``[1e-7, 1 - 1e-7]`` as Keras does.
+
+Softmax and sigmoid outputs are losses of their logits. When ``y_pred`` is the output
+of a SOFTMAX over the loss's axis (a Dense layer with ``activation="softmax"``, a
+Softmax layer) or of a SIGMOID, the cross-entropies read the logits ``z`` behind it, as
+TF-Keras does through ``_keras_logits``: ``-sum(y * log_softmax(z))`` and
+``softplus(z) - z * y``. Their gradients with respect to ``z`` are the fused
+``softmax(z) * sum(y) - y`` and ``sigmoid(z) - y`` (times the reduction's scale), and
+no clip, division or log of the probabilities is left in the training step. Against
+Keras 3's clipped form only saturated probabilities (outside ``[1e-7, 1 - 1e-7]``)
+differ: there the fused loss is exact (40 for a logit margin of 40, where clipping
+gives ``-log(1e-7)`` = 16.1) and keeps the gradient clipping would zero. Inside that
+range the two agree to rounding. A loss written out by hand on the probabilities keeps
+the clipped form.
 """
 import functools
 import math
@@ -206,9 +219,25 @@ def _check_axis(axis):
     return int(axis)
 
 
+def _logits_of(y_pred, op_name, axis=None):
+    """``z`` when ``y_pred`` is ``op_name(z)`` (SOFTMAX over ``axis``, or SIGMOID), else
+    None: the loss then works on the logits, as TF-Keras does through ``_keras_logits``."""
+    node = y_pred.node
+    if node.op.name != op_name:
+        return None
+    if axis is not None and node.attrs.get("axis", -1) % node.ndim != axis % node.ndim:
+        return None
+    return SymbolicTensor(node.inputs[0])
+
+
 def _log_probs(y_pred, from_logits, axis):
-    """log of the class probabilities: log_softmax of logits, or of the clipped,
-    renormalized probabilities (Keras's epsilon clipping)."""
+    """log of the class probabilities: log_softmax of logits (given, or the input of a
+    softmax that made ``y_pred``), else of the clipped, renormalized probabilities
+    (Keras's epsilon clipping)."""
+    if not from_logits:
+        logits = _logits_of(y_pred, "SOFTMAX", axis)
+        if logits is not None:
+            y_pred, from_logits = logits, True
     if from_logits:
         return ops.log_softmax(y_pred, axis=axis)
     output = y_pred / ops.sum(y_pred, axis=axis, keepdims=True)
@@ -217,7 +246,8 @@ def _log_probs(y_pred, from_logits, axis):
 
 @eager_or_symbolic
 def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
-    """-sum(y_true * log(softmax or probabilities), axis), with optional label smoothing."""
+    """-sum(y_true * log(softmax or probabilities), axis), with optional label smoothing;
+    a softmax output is taken as its logits (see the module docstring)."""
     axis = _check_axis(axis)
     y_true, y_pred = _prepare(y_true, y_pred)
     if tuple(y_true.shape) != tuple(y_pred.shape) and not _same_known(y_true, y_pred):
@@ -265,11 +295,15 @@ def _move_last_to(axis, rank):
 
 @eager_or_symbolic
 def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
-    """mean over ``axis`` of -(y log p + (1 - y) log(1 - p)); from logits as
-    softplus(x) - x * y."""
+    """mean over ``axis`` of -(y log p + (1 - y) log(1 - p)); from logits (given, or the
+    input of the sigmoid that made ``y_pred``) as softplus(x) - x * y."""
     y_true, y_pred = _prepare(y_true, y_pred)
     if label_smoothing:
         y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    if not from_logits:
+        logits = _logits_of(y_pred, "SIGMOID")
+        if logits is not None:
+            y_pred, from_logits = logits, True
     if from_logits:
         values = ops.softplus(y_pred) - y_pred * y_true
     else:

@@ -1,8 +1,11 @@
-"""The compiler: specialize -> phases (simplify, fold, fuse) with CSE/DCE -> lower -> Plan."""
+"""The compiler: specialize -> phases (simplify, fold, fuse, ...) with CSE/DCE -> lower -> Plan.
+
+Rewrites register on import: simplify, fold (constants) and fold_bn (BatchNormalization
+into contraction weights), fuse, tile."""
 from ..graph.graph import rebuild
 from ..graph.node import Node
 from ..ops.phase import resolve_phase
-from . import fold, fuse, simplify, tile  # noqa: F401  (register rewrites)
+from . import fold, fold_bn, fuse, simplify, tile  # noqa: F401  (register rewrites)
 from .lower import lower
 from .phases import PHASES, CompileReport, rewrite, run_phases  # noqa: F401
 from .plan import Plan  # noqa: F401

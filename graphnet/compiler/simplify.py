@@ -2,7 +2,12 @@
 import numpy as np
 
 from ..graph.node import Node
+from ..ops.elementwise import Binary
+from ..ops.source import ConstantValue
 from .phases import rewrite
+
+#: sums of filled arrays with more results than this stay computed at run time
+MAX_FOLDED_SUM_ELEMENTS = 1024
 
 
 def _const_value(node):
@@ -10,8 +15,15 @@ def _const_value(node):
 
 
 def _is_constant_equal(node, value):
+    """A CONSTANT or FULL_LIKE node all of whose elements equal ``value``."""
+    if node.op.name == "FULL_LIKE":
+        return float(node.attrs["value"]) == value and node.size != 0
     array = _const_value(node)
     return array is not None and array.size > 0 and bool(np.all(array == value))
+
+
+def _constant(array, dtype):
+    return Node("CONSTANT", (), {"value": ConstantValue(np.asarray(array, dtype=dtype))})
 
 
 def _keeps_shape(node, x):
@@ -56,8 +68,9 @@ def remove_identity_transpose(node):
 
 @rewrite("simplify")
 def remove_neutral_operand(node):
-    """x * 1 -> x, 1 * x -> x, x + 0 -> x, 0 + x -> x, x - 0 -> x, x / 1 -> x
-    (only where the neutral constant does not broadcast x to a larger shape)."""
+    """x * 1 -> x, 1 * x -> x, x + 0 -> x, 0 + x -> x, x - 0 -> x, x / 1 -> x, the neutral
+    value a constant or a FULL_LIKE (gradients add zeros_like(x) to resolve a batch size
+    unknown when they were built); only where it does not broadcast x to a larger shape."""
     name = node.op.name
     if name not in ("MUL", "ADD", "SUB", "DIV"):
         return None
@@ -75,4 +88,39 @@ def remove_same_type_cast(node):
     """cast(x, dtype of x) -> x."""
     if node.op.name == "CAST" and node.inputs[0].dtype == node.dtype:
         return node.inputs[0]
+    return None
+
+
+@rewrite("simplify")
+def fold_scalar_full_like(node):
+    """full_like(x, v) -> constant v when x is a scalar (its value is never read)."""
+    if node.op.name == "FULL_LIKE" and node.shape == ():
+        return _constant(node.attrs["value"], node.dtype)
+    return None
+
+
+@rewrite("simplify")
+def fold_sum_of_full_like(node):
+    """sum(full_like(x, v), axes) -> constant v * (number of summed elements) when the
+    shapes are known (the element counts the gradients of means compute at run time)."""
+    if node.op.name != "REDUCE_SUM" or node.inputs[0].op.name != "FULL_LIKE":
+        return None
+    full = node.inputs[0]
+    if node.size is None or full.size is None or node.size > MAX_FOLDED_SUM_ELEMENTS:
+        return None
+    count = full.size // node.size if node.size else 0
+    return _constant(np.full(node.shape, float(full.attrs["value"]) * count), node.dtype)
+
+
+@rewrite("simplify")
+def remove_broadcast_into_binary(node):
+    """binary(broadcast_to(a), b) -> binary(a, b) (either side) when the other operand
+    already gives the result its shape: elementwise ops broadcast by themselves."""
+    if not isinstance(node.op, Binary):
+        return None
+    a, b = node.inputs
+    if a.op.name == "BROADCAST_TO" and b.shape == node.shape:
+        return Node(node.op, (a.inputs[0], b), node.attrs)
+    if b.op.name == "BROADCAST_TO" and a.shape == node.shape:
+        return Node(node.op, (a, b.inputs[0]), node.attrs)
     return None
