@@ -305,3 +305,16 @@ def test_bad_arguments():
         gn.gradients(x > 0.0, [x])
     with pytest.raises(TypeError, match="Variables or symbolic tensors"):
         gn.gradients(ops.sum(x), [np.ones(3)])
+
+
+def test_concatenate_along_an_unknown_batch_axis_has_gradients():
+    """The pieces are located by the inputs' run-time shapes (CONCAT_PIECE)."""
+    a, b = placeholder((None, 3)), placeholder((None, 3))
+    joined = gn.ops.concatenate([a * 2.0, b], axis=0)
+    ga, gb = gn.gradients(gn.ops.sum(joined * joined * np.arange(1, 4, dtype="f4")), [a, b])
+    da = np.random.default_rng(0).standard_normal((4, 3)).astype("f4")
+    db = np.random.default_rng(1).standard_normal((2, 3)).astype("f4")
+    got_a, got_b = gn.function([a, b], [ga, gb])(da, db)
+    scale = np.arange(1, 4, dtype="f4")
+    np.testing.assert_allclose(got_a, 8.0 * da * scale, rtol=1e-6)
+    np.testing.assert_allclose(got_b, 2.0 * db * scale, rtol=1e-6)

@@ -220,6 +220,8 @@ def _conv_cases():
                                     for m in ("max", "avg")], [_f(7, 6, 3), _f(4, 3, 3)])],
         "PAD": [(lambda ins: [gn.ops.pad(ins[0], ((0, 0), (1, 2), (0, 3)),
                                          constant_values=1.5)], [_f(3, 2)])],
+        "CONCAT_PIECE": [(lambda ins: [_t("CONCAT_PIECE", ins[0], ins[1], ins[2], axis=2,
+                                          index=1)], [_f(3, 7), _f(3, 2), _f(3, 5)])],
         "SLICE_GRAD": [(lambda ins: [
             _t("SLICE_GRAD", ins[0], ins[1], begin=(None, None, 1), end=(None, None, 6),
                step=(1, -2, 2))], [_f(3, 3), _f(5, 7)])],

@@ -243,6 +243,10 @@ case("SLICE", lambda x: x[:, -3:-1], [(6, 5)])
 case("SLICE", lambda x: x[::-2], [(7, 3)], none_axes=())
 case("SLICE", lambda x: x[:, 2], [(0, 3)])
 case("SLICE", lambda x: x[..., 1:], [(2, 3, 33)])
+case("CONCAT_PIECE", lambda g, a, b: raw("CONCAT_PIECE", g, a, b, axis=0, index=1),
+     [(7, 3), (2, 3), (5, 3)], none_axes=())
+case("CONCAT_PIECE", lambda g, a, b, c: raw("CONCAT_PIECE", g, a, b, c, axis=-1, index=0),
+     [(4, 6), (4, 2), (4, 0), (4, 4)])
 _SL = {"begin": (None, 1), "end": (None, 4), "step": (1, 2)}
 case("SLICE_GRAD", lambda g, like: raw("SLICE_GRAD", g, like, **_SL), [(6, 2), (6, 5)])
 case("SLICE_GRAD", lambda g, like: raw("SLICE_GRAD", g, like, begin=(3,), end=(None,),

@@ -283,6 +283,14 @@ def _slice(c):
                           c.e.ints(steps)])
 
 
+def _concat_piece(c):
+    from ..ops.layout import piece_index
+    index = piece_index(c.node.inputs[1:], c.node.attrs)
+    axis = c.node.attrs["axis"] % c.node.ndim
+    return c.op("Slice", [c.ins[0], c.e.ints([index[axis].start]), c.e.ints([index[axis].stop]),
+                          c.e.ints([axis]), c.e.ints([1])])
+
+
 def _concat(c):
     return c.op("Concat", c.ins, axis=int(c.node.attrs["axis"]) % c.node.ndim)
 
@@ -591,6 +599,7 @@ MAPPINGS.update({
     "CONV": _conv, "CONV_TRANSPOSE": _conv_transpose,
     "CONV_BACKWARD_FILTER": _conv_backward_filter,
     "POOL": _pool, "POOL_GRAD": _pool_grad, "PAD": _pad, "SLICE_GRAD": _slice_grad,
+    "CONCAT_PIECE": _concat_piece,
 })
 SOURCES = ("INPUT", "VARIABLE", "CONSTANT")
 

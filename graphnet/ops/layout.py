@@ -149,33 +149,11 @@ class Concatenate(Op):
         return np.concatenate(inputs, axis=attrs["axis"])
 
     def grad(self, node, grad_output):
-        """SLICE each input's piece out of the gradient; a piece after an input of
-        unknown size along the axis is located from the end."""
+        """Each input's piece of the gradient (located by the inputs' shapes, which may
+        be known only once the graph is specialized)."""
         from .. import autodiff as ad
-        axis = attrs_axis(node)
-        sizes = [x.shape[axis] for x in node.inputs]
-        out = []
-        for k, x in enumerate(node.inputs):
-            before, after = sizes[:k], sizes[k + 1:]
-            if sizes[k] == 0:
-                start, stop = 0, 0
-            elif None not in before and sizes[k] is not None:
-                start, stop = sum(before), sum(before) + sizes[k]
-            elif None not in before and None not in after:
-                start, stop = sum(before), (-sum(after) if sum(after) else None)
-            elif None not in after and sizes[k] is not None:
-                tail = sum(after) + sizes[k]
-                start = -tail if tail else None
-                stop = -sum(after) if sum(after) else None
-            else:
-                raise NotImplementedError("CONCATENATE gradient: the piece of input "
-                                          f"{k} has an unknown offset along axis {axis} "
-                                          f"(sizes {sizes})")
-            begin = tuple(start if i == axis else None for i in range(node.ndim))
-            end = tuple(stop if i == axis else None for i in range(node.ndim))
-            out.append(ad.node("SLICE", grad_output, begin=begin, end=end,
-                               step=(1,) * node.ndim))
-        return out
+        return [ad.node("CONCAT_PIECE", grad_output, *node.inputs, axis=node.attrs["axis"],
+                        index=k) for k in range(len(node.inputs))]
 
     def lower(self, node, ctx):
         """Copy each input into its place, except inputs whose op wrote them there."""
@@ -188,6 +166,62 @@ class Concatenate(Op):
                 emit_copy(ctx, x.shape, ctx.inp(x), contiguous_strides(x.shape), out,
                           out_strides, node.dtype, dst_offset=offset * out_strides[axis])
             offset += x.shape[axis]
+
+
+@register
+class ConcatPiece(Op):
+    """CONCAT_PIECE {axis, index}: inputs (g, x_0 .. x_n-1): the piece of g (shaped like
+    CONCATENATE(x_0 .. x_n-1)) where x_index sits: the gradient of CONCATENATE. The
+    x's only give shapes (their values are never read)."""
+    name, group, arity = "CONCAT_PIECE", LAYOUT, None
+
+    def infer(self, shapes, dtypes, attrs):
+        if len(shapes) < 2 or not 0 <= attrs["index"] < len(shapes) - 1:
+            raise OpError(f"CONCAT_PIECE: needs the gradient and the concatenated inputs, "
+                          f"with index in range; got {len(shapes)} inputs, index "
+                          f"{attrs['index']}")
+        joined, _ = Concatenate().infer(shapes[1:], dtypes[1:], attrs)
+        g = shapes[0]
+        if len(g) != len(joined) or any(a is not None and b is not None and a != b
+                                        for a, b in zip(g, joined)):
+            raise OpError(f"CONCAT_PIECE: gradient of shape {g} does not match the "
+                          f"concatenation {joined}")
+        return tuple(shapes[1 + attrs["index"]]), dtypes[0]
+
+    def perform(self, inputs, attrs):
+        return np.ascontiguousarray(inputs[0][piece_index(inputs[1:], attrs)])
+
+    def grad(self, node, grad_output):
+        """The piece back in place, zeros elsewhere."""
+        from .. import autodiff as ad
+        index = node.attrs["index"]
+        parts = [grad_output if k == index else ad.zeros_like(x)
+                 for k, x in enumerate(node.inputs[1:])]
+        return [ad.node("CONCATENATE", *parts, axis=node.attrs["axis"])] + \
+            [None] * (len(node.inputs) - 1)
+
+    def lower(self, node, ctx):
+        g = node.inputs[0]
+        Slice().lower(_slice_node(node, g), ctx, as_node=node)
+
+
+def piece_index(pieces, attrs):
+    """The numpy index of piece ``attrs['index']`` of the concatenation of ``pieces``
+    (arrays or nodes: only their shapes are read)."""
+    rank = len(pieces[0].shape)
+    axis = attrs["axis"] % rank
+    start = sum(p.shape[axis] for p in pieces[:attrs["index"]])
+    stop = start + pieces[attrs["index"]].shape[axis]
+    return tuple(slice(start, stop) if d == axis else slice(None) for d in range(rank))
+
+
+def _slice_node(node, g):
+    """The SLICE of ``g`` a CONCAT_PIECE node takes (shapes are concrete when lowering)."""
+    index = piece_index(node.inputs[1:], node.attrs)
+    from ..graph.node import Node
+    return Node("SLICE", (g,), {"begin": tuple(s.start for s in index),
+                                "end": tuple(s.stop for s in index),
+                                "step": (1,) * len(index)})
 
 
 def attrs_axis(node):
@@ -221,17 +255,18 @@ class Slice(Op):
         from .. import autodiff as ad
         return [ad.node("SLICE_GRAD", grad_output, node.inputs[0], **node.attrs.as_dict())]
 
-    def lower(self, node, ctx):
-        """A view when the slice is one contiguous block of its input, else a copy."""
-        x = node.inputs[0]
+    def lower(self, node, ctx, as_node=None):
+        """A view when the slice is one contiguous block of its input, else a copy.
+        ``as_node``: the node whose value this slice is (an op lowering as a SLICE)."""
+        x, target = node.inputs[0], as_node or node
         offset, strides = slice_offset_strides(x.shape, node.attrs)
         if node.size and _is_block(x.shape, node.shape, node.attrs["step"]):
-            ctx.view(node, x, offset * _elem_size(node.dtype))
+            ctx.view(target, x, offset * _elem_size(node.dtype))
         elif node.size:
-            emit_copy(ctx, node.shape, ctx.inp(x), strides, ctx.out(node),
+            emit_copy(ctx, node.shape, ctx.inp(x), strides, ctx.out(target),
                       contiguous_strides(node.shape), node.dtype, src_offset=offset)
         else:
-            ctx.out(node)
+            ctx.out(target)
 
 
 def _is_block(in_shape, out_shape, step):
