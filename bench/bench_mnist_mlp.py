@@ -210,6 +210,48 @@ def bench_training(model, args, rng):
     return row, None
 
 
+# -- the compiled plans -----------------------------------------------------------------
+def _is_fused(kernel):
+    return any(tag in kernel for tag in ("FUSED", "BIAS_ACT", "MULTI"))
+
+
+def plan_rows(model, input_shape, batches, train_batch):
+    """Per compiled plan: kernels (fused ones among them), arena vs every buffer of the
+    plan kept apart (unplanned), and the compile time (median of 5 compilations)."""
+    from graphnet.compiler import compile_plan
+    fns = [(f"predict, batch {b}", model.predict_function(), [(b,) + input_shape])
+           for b in batches]
+    steps = list(getattr(model, "_step_fns", {}).values())
+    if steps:
+        step = steps[0]
+        shapes = [(train_batch,) + tuple(n.shape[1:]) for n in step.input_nodes]
+        fns.append((f"train step, batch {train_batch}", step, shapes))
+    rows = []
+    for label, fn, shapes in fns:
+        times = []
+        for _ in range(5):
+            start = time.perf_counter()
+            plan, _, report = compile_plan(fn.input_nodes, fn.output_nodes, shapes,
+                                           training=fn.training, updates=fn.updates)
+            times.append(time.perf_counter() - start)
+        rows.append({"plan": label, "kernels": plan.kernel_count,
+                     "fused": sum(map(_is_fused, plan.kernels)),
+                     "arena": plan.arena_bytes, "unplanned": plan.unplanned_bytes,
+                     "compile": statistics.median(times)})
+    return rows
+
+
+def plan_table(rows):
+    lines = ["| plan | kernels | fused kernels | arena | unplanned | arena / unplanned | "
+             "compile |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['plan']} | {r['kernels']} | {r['fused']} | "
+                     f"{r['arena'] / 2**20:,.2f} MiB | {r['unplanned'] / 2**20:,.2f} MiB | "
+                     f"{r['arena'] / max(r['unplanned'], 1):.0%} | "
+                     f"{r['compile'] * 1e3:,.1f} ms |")
+    return "\n".join(lines)
+
+
 # -- report ---------------------------------------------------------------------------
 def fmt_time(seconds):
     return f"{seconds * 1e6:,.1f} µs" if seconds < 1e-3 else f"{seconds * 1e3:,.2f} ms"
@@ -273,6 +315,8 @@ def main(argv=None):
         if row["case"].startswith("predict"):
             batch = int(row["case"].rsplit(" ", 1)[1])
             print(f"  {row['case']}: graphnet {batch / row['graphnet']:,.0f} images/s")
+    print("\ncompiled plans (graphnet):\n")
+    print(plan_table(plan_rows(model, (784,), BATCHES, TRAIN_BATCH)))
     if why_not:
         print(f"\n{why_not}")
     load_after = load_average()
