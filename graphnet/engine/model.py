@@ -38,6 +38,8 @@ class Model(Trainer, Functional):
         return self._predict_fn
 
     def _standardize_inputs(self, x):
+        if type(x) is np.ndarray and len(self.inputs) == 1:
+            return [x]
         if isinstance(x, dict):
             missing = [n for n in self.input_names if n not in x]
             if missing:
