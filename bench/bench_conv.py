@@ -2,7 +2,10 @@
 
 The shapes are issue 5's (3x3 64->64 on 56x56 at batch 1 and 8, 3x3 32->64 on 26x26 at
 batch 128 -- mnist_cnn's second layer --, 1x1 256->64 on 56x56, 7x7 3->64 on 112x112)
-plus, as an extra, ResNet's 7x7 stride-2 stem on 224x224. No bias, no activation.
+plus, as an extra, ResNet's 7x7 stride-2 stem on 224x224. No bias, no activation; with
+``--epilogue`` each convolution adds a bias and applies relu (graphnet: one fused
+CONV_BIAS_ACT kernel; PyTorch: conv2d with bias, then relu; ONNX Runtime: Conv with bias
+then Relu, which its optimizer fuses).
 
 Each framework runs in its own layout on data prepared beforehand, weights fixed when the
 callable is built (as in a model):
@@ -15,7 +18,7 @@ Outputs are checked to agree. Timing: rounds of one sample per framework (a samp
 many calls as last ``--min-sample`` seconds), each after a ``--pause`` so the previous
 library's thread pool is asleep; the median sample over the rounds is reported.
 
-    python bench/bench_conv.py [--threads 2] [--rounds 11]
+    python bench/bench_conv.py [--threads 2] [--rounds 11] [--epilogue]
         [--shapes N,H,W,C,O,K,stride,pad;...]
 
 Ratios are the other framework's median over graphnet's: above 1, graphnet is faster.
@@ -44,45 +47,56 @@ def parse_args(argv=None):
     p.add_argument("--rounds", type=int, default=11, help="timed samples per framework")
     p.add_argument("--min-sample", type=float, default=0.05,
                    help="seconds one sample lasts at least")
-    p.add_argument("--pause", type=float, default=0.1,
-                   help="seconds to wait before each sample")
+    p.add_argument("--pause", type=float, default=0.25,
+                   help="seconds to wait before each sample (ONNX Runtime's threads spin "
+                        "for 100-150 ms after a run)")
     p.add_argument("--peak", type=float, default=226.0,
                    help="GFLOP/s per core for %%peak (measured AVX-512 FMA rate: 226)")
+    p.add_argument("--epilogue", action="store_true",
+                   help="add a bias and relu to every convolution")
     p.add_argument("--shapes", default="",
                    help="';'-separated N,H,W,C,O,K,stride,pad (default: issue 5's set)")
     return p.parse_args(argv)
 
 
-def graphnet_conv(x, w, stride, pad):
+def graphnet_conv(x, w, stride, pad, bias=None):
     xi = gn.Input(batch_shape=x.shape, name="x")
     y = gn.ops.conv(xi, w, strides=stride, padding=((pad, pad), (pad, pad)))
+    if bias is not None:
+        y = gn.ops.relu(gn.ops.add(y, bias))
     fn = gn.function([xi], y, name="conv")
     return lambda: fn(x)
 
 
-def torch_conv(x, w, stride, pad):
+def torch_conv(x, w, stride, pad, bias=None):
     xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
     wt = torch.from_numpy(np.ascontiguousarray(w.transpose(3, 2, 0, 1)))
+    bt = None if bias is None else torch.from_numpy(bias)
     F = torch.nn.functional
 
     def run():
         with torch.no_grad():
-            return F.conv2d(xt, wt, stride=stride, padding=pad)
+            y = F.conv2d(xt, wt, bt, stride=stride, padding=pad)
+            return y if bias is None else torch.relu(y)
     return run
 
 
-def ort_conv(x, w, stride, pad, threads):
+def ort_conv(x, w, stride, pad, threads, bias=None):
     import onnx
     from onnx import TensorProto, helper, numpy_helper
     n, h, ww, c = x.shape
     k, o = w.shape[0], w.shape[3]
     oh, ow = (h + 2 * pad - k) // stride + 1, (ww + 2 * pad - k) // stride + 1
-    node = helper.make_node("Conv", ["X", "W"], ["Y"], kernel_shape=[k, k],
-                            strides=[stride, stride], pads=[pad] * 4)
+    inits = [numpy_helper.from_array(np.ascontiguousarray(w.transpose(3, 2, 0, 1)), "W")]
+    nodes = [helper.make_node("Conv", ["X", "W"] + (["B"] if bias is not None else []),
+                              ["Y" if bias is None else "Z"], kernel_shape=[k, k],
+                              strides=[stride, stride], pads=[pad] * 4)]
+    if bias is not None:
+        inits.append(numpy_helper.from_array(bias, "B"))
+        nodes.append(helper.make_node("Relu", ["Z"], ["Y"]))
     graph = helper.make_graph(
-        [node], "conv", [helper.make_tensor_value_info("X", TensorProto.FLOAT, [n, c, h, ww])],
-        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [n, o, oh, ow])],
-        [numpy_helper.from_array(np.ascontiguousarray(w.transpose(3, 2, 0, 1)), "W")])
+        nodes, "conv", [helper.make_tensor_value_info("X", TensorProto.FLOAT, [n, c, h, ww])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [n, o, oh, ow])], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.checker.check_model(model)
@@ -133,14 +147,15 @@ def main(argv=None):
     for n, h, w_, c, o, k, stride, pad in shapes:
         x = rng.standard_normal((n, h, w_, c), dtype=np.float32)
         w = rng.standard_normal((k, k, c, o), dtype=np.float32) / np.float32(np.sqrt(k * k * c))
-        fns = {"graphnet": graphnet_conv(x, w, stride, pad)}
+        bias = rng.standard_normal(o, dtype=np.float32) if args.epilogue else None
+        fns = {"graphnet": graphnet_conv(x, w, stride, pad, bias)}
         want = fns["graphnet"]()
         if torch is not None:
-            fns["PyTorch"] = torch_conv(x, w, stride, pad)
+            fns["PyTorch"] = torch_conv(x, w, stride, pad, bias)
             np.testing.assert_allclose(fns["PyTorch"]().numpy().transpose(0, 2, 3, 1), want,
                                        atol=1e-3, rtol=1e-3)
         if ort is not None:
-            fns["ONNX Runtime"] = ort_conv(x, w, stride, pad, args.threads)
+            fns["ONNX Runtime"] = ort_conv(x, w, stride, pad, args.threads, bias)
             np.testing.assert_allclose(fns["ONNX Runtime"]().transpose(0, 2, 3, 1), want,
                                        atol=1e-3, rtol=1e-3)
         times = {name: [] for name in fns}

@@ -13,10 +13,15 @@ of threads, 2 by default; the helpers are bench_mnist_mlp.py's):
 * the convolution kernels alone (graphnet's CONV, input and filter gradients of the
   second layer at batch 128) vs ``torch.nn.functional.conv2d`` and its autograd.
 
+Each timed repeat starts after ``--pause`` seconds: ONNX Runtime's worker threads keep
+spinning for 100-150 ms after a run (measured here: graphnet's best batch-128 time doubles
+when it starts 50 ms after an ONNX Runtime run, and is unchanged from 150 ms on), so a
+shorter pause would time the next framework against them.
+
 All three run the same weights (copied from the graphnet model), checked to agree.
 
     python bench/bench_mnist_cnn.py [--threads 2] [--repeats 15] [--min-repeat-time 0.05]
-                                    [--skip-train]
+                                    [--pause 0.25] [--skip-train]
 """
 import argparse
 import os
@@ -28,6 +33,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import bench_mnist_mlp  # noqa: E402
 from bench_mnist_mlp import (gn, load_average, machine_line, median_times, ort,  # noqa: E402
                              table, torch)
 
@@ -188,8 +194,11 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--min-repeat-time", type=float, default=0.05,
                         help="seconds each timed repeat lasts at least")
+    parser.add_argument("--pause", type=float, default=0.25,
+                        help="seconds before each timed repeat (other frameworks' threads idle)")
     parser.add_argument("--skip-train", action="store_true", help="time inference only")
     args = parser.parse_args(argv)
+    bench_mnist_mlp.SETTLE_SECONDS = args.pause
 
     gn.set_num_threads(args.threads)
     if torch is not None:

@@ -4,7 +4,9 @@
 #define GRAPHNET_CONV_INTERNAL_H
 #include "kernel_util.h"
 #include "graphnet.h"
+#include "epilogue.h"
 #include "threadpool.h"
+#include <string.h>
 
 /* Geometry unpacked once; spatial arrays are (D, H, W). */
 typedef struct {
@@ -82,6 +84,43 @@ static inline void window_taps(const geom_t *t, int64_t q, int64_t *src) {
     }
 }
 
+/* The (kd, kh) row segments of one output position's window, for the direct kernels
+ * (groups == 1, no W dilation: a segment is KW taps x C channels, contiguous in x).
+ * Segment sg's pointer goes to tab[sg * stride]: into the image xn when the window is
+ * inside along W, `zero` when its row is in the padding, else a copy with zeroed taps
+ * at scratch + sg * stride * KW * C. (d0, h0, w0) is the window's first input position. */
+static inline void window_segments(const geom_t *t, const float *xn, int64_t d0, int64_t h0,
+                                   int64_t w0, const float *zero, float *scratch,
+                                   const float **tab, int64_t stride) {
+    const int64_t C = t->c, len = t->k[2] * C;
+    const int inside = w0 >= 0 && w0 + t->k[2] <= t->in[2];
+    int64_t sg = 0;
+    for (int64_t kd = 0; kd < t->k[0]; kd++) {
+        const int64_t id = d0 + kd * t->d[0];
+        for (int64_t kh = 0; kh < t->k[1]; kh++, sg++) {
+            const int64_t ih = h0 + kh * t->d[1];
+            if (id < 0 || id >= t->in[0] || ih < 0 || ih >= t->in[1]) {
+                tab[sg * stride] = zero;
+                continue;
+            }
+            const float *row = xn + (id * t->in[1] + ih) * t->in[2] * C;
+            if (inside) {
+                tab[sg * stride] = row + w0 * C;
+                continue;
+            }
+            float *dst = scratch + sg * stride * len;
+            for (int64_t kw = 0; kw < t->k[2]; kw++) {
+                const int64_t iw = w0 + kw;
+                if (iw < 0 || iw >= t->in[2])
+                    memset(dst + kw * C, 0, sizeof(float) * (size_t)C);
+                else
+                    memcpy(dst + kw * C, row + iw * C, sizeof(float) * (size_t)C);
+            }
+            tab[sg * stride] = dst;
+        }
+    }
+}
+
 /* Floats of col matrix per image for one group. */
 static inline int64_t col_per_image(const geom_t *t) { return t->pout * t->kvol * t->cg; }
 
@@ -107,6 +146,7 @@ typedef struct {
     float *y, *dx, *dw, *col, *work;
     int64_t n0, j; /* first image and group of an im2col / col2im block */
     split_t sp;
+    const gn_epilogue *e; /* forward: applied to each block of y */
 } conv_task_t;
 
 static inline split_t split_for(const geom_t *t, int kind, int64_t work_len, int threads) {
@@ -131,5 +171,167 @@ static inline split_t split_for(const geom_t *t, int kind, int64_t work_len, int
  * for nb images from n0 (conv.c). */
 void gn_conv_im2col(const geom_t *t, const float *x, int64_t n0, int64_t nb, int64_t j,
                     float *col, int threads);
+
+/* The direct forward with epilogue e (conv_direct.c), then, with win (D, H, W), max
+ * pooling over non-overlapping windows of the output (y holds the pooled output; no
+ * residual); returns 0, doing nothing, where it does not apply (no AVX-512, depthwise,
+ * weights too large, windows that do not fit a tile). */
+int gn_conv_direct_forward(const geom_t *t, const int64_t *win, const float *x,
+                           const float *w, float *y, const gn_epilogue *e);
+
+/* A register tile's epilogue (conv_direct.c): pointers at the tile's first column (bias)
+ * and element (res, leading dimension that of y). */
+typedef struct {
+    const float *bias, *res;
+    int relu;  /* max(0, v) in registers */
+    int act;   /* any other activation, row by row after the store (GN_U_COPY: none) */
+    float alpha, beta;
+    int pool;  /* rows per pooling window (y holds pooled rows), or 0 */
+} gn_tile_epi;
+
+/* An AVX-512 register tile (conv_direct.c): mr <= rows outputs x nr columns of y from a
+ * depth of nseg x len; A is a table of nseg x rows pointers to len floats (table mode)
+ * or len x rows packed floats ap (packed mode); the weights are w (ldw per depth step). */
+typedef void (*gn_tile_fn)(int64_t nseg, int64_t len, const float *const *tab,
+                           const float *ap, const float *w, int64_t ldw, float *y,
+                           int64_t ldy, int mr, int nr, const gn_tile_epi *e);
+
+/* The tile kernel for up to nr (16, 32 or 64) columns; *rows gets its row count. */
+gn_tile_fn gn_conv_tile_kernel(int packed, int nr, int *rows);
+
+/* Winograd F(2x2, 3x3) forward for 3x3 stride-1 convolutions (conv_winograd.c), with
+ * epilogue e and, with win (1, 2, 2), 2x2 max pooling; work holds the transformed weights
+ * and per-thread buffers. Returns 0, doing nothing, where it does not apply. */
+int64_t gn_conv_winograd_work_len(const geom_t *t, int threads);
+int gn_conv_winograd_forward(const geom_t *t, const int64_t *win, const float *x,
+                             const float *w, float *y, const gn_epilogue *e, float *work,
+                             int64_t work_len);
+
+/* ---- depthwise loops (conv.c: forward, conv_backward.c: gradients) -------------------
+ * Channel vectors of 16 floats as GCC generic vectors: one zmm in the AVX-512 clone of a
+ * GN_MULTI function, two ymm in the AVX2 one, four xmm on the baseline. Blocks of up to
+ * four positions (or vectors) keep as many independent sums, so a window's taps are not
+ * one chain of dependent adds. */
+typedef float gn_vf16 __attribute__((vector_size(64)));
+#define GN_VF 16
+
+/* acc_p += a[p * as ..] * b[p * bs ..], p < P, for a block of P of 4, 2 or 1. */
+#define GN_DW_MAC(P, a, as, b, bs)                                                    \
+    do {                                                                              \
+        gn_vf16 av_, bv_;                                                             \
+        memcpy(&av_, (a), sizeof av_), memcpy(&bv_, (b), sizeof bv_), acc0 += av_ * bv_; \
+        if ((P) > 1) {                                                                \
+            memcpy(&av_, (a) + (as), sizeof av_), memcpy(&bv_, (b) + (bs), sizeof bv_); \
+            acc1 += av_ * bv_;                                                        \
+        }                                                                             \
+        if ((P) > 2) {                                                                \
+            memcpy(&av_, (a) + 2 * (as), sizeof av_);                                 \
+            memcpy(&bv_, (b) + 2 * (bs), sizeof bv_);                                 \
+            acc2 += av_ * bv_;                                                        \
+            memcpy(&av_, (a) + 3 * (as), sizeof av_);                                 \
+            memcpy(&bv_, (b) + 3 * (bs), sizeof bv_);                                 \
+            acc3 += av_ * bv_;                                                        \
+        }                                                                             \
+    } while (0)
+
+/* p[0 .. 16) = v (add: += v). */
+#define GN_DW_STORE(p, v, add)                                                        \
+    do {                                                                              \
+        gn_vf16 o_ = (v);                                                             \
+        if (add) {                                                                    \
+            gn_vf16 q_;                                                               \
+            memcpy(&q_, (p), sizeof q_);                                              \
+            o_ += q_;                                                                 \
+        }                                                                             \
+        memcpy((p), &o_, sizeof o_);                                                  \
+    } while (0)
+
+/* Positions [j, j + P) of dw_gather, channel vector by channel vector (so a block's
+ * inputs are read from L1 while its line is much larger); advances j. */
+#define GN_DW_GATHER_BLOCK(P)                                                         \
+    for (; j + (P) <= cnt; j += (P))                                                  \
+        for (int64_t c0 = 0; c0 < cv; c0 += GN_VF) {                                  \
+        gn_vf16 acc0 = {0}, acc1 = {0}, acc2 = {0}, acc3 = {0};                      \
+        for (int64_t r = 0; r < nr; r++)                                              \
+            for (int64_t k = 0; k < nk; k++)                                          \
+                GN_DW_MAC(P, a[r] + j * as + ao[k] + c0, as, b[r] + bo[k] + c0, 0);   \
+        GN_DW_STORE(y + j * ys + c0, acc0, 0);                                        \
+        if ((P) > 1) GN_DW_STORE(y + (j + 1) * ys + c0, acc1, 0);                     \
+        if ((P) > 2) GN_DW_STORE(y + (j + 2) * ys + c0, acc2, 0);                     \
+        if ((P) > 2) GN_DW_STORE(y + (j + 3) * ys + c0, acc3, 0);                     \
+    }
+
+/* y[j * ys + c] = sum over rows r < nr and taps k < nk of a[r][j * as + ao[k] + c] *
+ * b[r][bo[k] + c], for positions j < cnt and channels c < C: a run of depthwise outputs
+ * whose windows read the same taps (the window's rows in D, H times its taps along W),
+ * shifted by `as` per position. Four positions at a time share each weight vector. */
+GN_INLINE void dw_gather(int64_t cnt, int64_t C, float *y, int64_t ys, int64_t nr,
+                         const float *const *a, int64_t as, const float *const *b, int64_t nk,
+                         const int64_t *ao, const int64_t *bo) {
+    const int64_t cv = C - C % GN_VF;
+    int64_t j = 0;
+    GN_DW_GATHER_BLOCK(4)
+    GN_DW_GATHER_BLOCK(1)
+    for (j = 0; j < cnt; j++)
+        for (int64_t c = cv; c < C; c++) {
+            float acc = 0.0f;
+            for (int64_t r = 0; r < nr; r++)
+                for (int64_t k = 0; k < nk; k++)
+                    acc += a[r][j * as + ao[k] + c] * b[r][bo[k] + c];
+            y[j * ys + c] = acc;
+        }
+}
+
+/* Positions per piece of a run: between pieces the next line's new input is prefetched
+ * (the hardware prefetchers alone leave the loads of a large tensor waiting on memory). */
+#define GN_DW_RUN 8
+
+/* Prefetch n floats from p into the caches. */
+GN_INLINE void dw_prefetch(const float *p, int64_t n) {
+    for (int64_t i = 0; i < n; i += 16) __builtin_prefetch(p + i);
+}
+
+/* Channel vectors [c0, c0 + 16 V) of dw_dot_line (V of 4, 2, 1); advances c0. */
+#define GN_DW_DOT_BLOCK(V)                                                            \
+    for (; c0 + 16 * (V) <= C; c0 += 16 * (V)) {                                      \
+        gn_vf16 acc0 = {0}, acc1 = {0}, acc2 = {0}, acc3 = {0};                      \
+        for (int64_t j = 0; j < cnt; j++)                                             \
+            GN_DW_MAC(V, a + j * as + c0, 16, b + j * bs + c0, 16);                   \
+        GN_DW_STORE(acc + c0, acc0, 1);                                               \
+        if ((V) > 1) GN_DW_STORE(acc + c0 + 16, acc1, 1);                             \
+        if ((V) > 2) GN_DW_STORE(acc + c0 + 32, acc2, 1);                             \
+        if ((V) > 2) GN_DW_STORE(acc + c0 + 48, acc3, 1);                             \
+    }
+
+/* acc[c] += sum_j a[j * as + c] * b[j * bs + c] for c < C, the sums in registers. */
+GN_INLINE void dw_dot_line(int64_t cnt, int64_t C, float *acc, const float *a, int64_t as,
+                           const float *b, int64_t bs) {
+    int64_t c0 = 0;
+    GN_DW_DOT_BLOCK(4)
+    GN_DW_DOT_BLOCK(2)
+    GN_DW_DOT_BLOCK(1)
+    for (; c0 < C; c0++)
+        for (int64_t j = 0; j < cnt; j++) acc[c0] += a[j * as + c0] * b[j * bs + c0];
+}
+
+/* Positions j in [lo, hi) of an axis of `out` positions whose tap j * s + off falls in
+ * [0, in); lo >= hi when none does. */
+static inline void tap_range(int64_t off, int64_t s, int64_t in, int64_t out, int64_t *lo,
+                             int64_t *hi) {
+    const int64_t a = off >= 0 ? 0 : (-off + s - 1) / s;
+    const int64_t b = in - 1 - off < 0 ? 0 : (in - 1 - off) / s + 1;
+    *lo = a;
+    *hi = b < out ? b : out;
+}
+
+/* Floats of workspace the stride-1 input gradient wants to run as a forward convolution
+ * (the flipped filter, then the forward's own workspace); 0 where that does not apply
+ * (conv_backward.c). */
+int64_t gn_conv_flip_work_len(const geom_t *t);
+
+/* The filter gradient by the direct AVX-512 kernel (conv_backward_direct.c); returns 0,
+ * with nothing written, where it does not apply or the workspace is short. */
+int gn_conv_backward_filter_direct(const geom_t *t, const float *x, const float *dy, float *dw,
+                                   float *work, int64_t work_len);
 
 #endif

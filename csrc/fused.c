@@ -1,40 +1,98 @@
 /* Fused kernels: GEMM with a bias + activation epilogue, and elementwise chains
- * run tile by tile so intermediates never leave the cache. */
+ * run tile by tile so intermediates never leave the cache; the epilogues the fused
+ * contractions (GEMM, convolution) apply to each block of their output. */
+#include "kernel_util.h"
 #include <stdlib.h>
 #include <string.h>
 #include "graphnet.h"
-#include "internal.h"
+#include "epilogue.h"
 #include "threadpool.h"
 
-typedef struct {
-    int64_t n;
-    const float *bias;
-    int act;
-    float alpha, beta;
-    float *c;
-    int64_t ldc;
-} bias_act_task_t;
+/* ---- epilogues ---------------------------------------------------------------------- */
 
-static void bias_act_rows(void *arg, int64_t i0, int64_t i1, int tid) {
-    const bias_act_task_t *t = arg;
-    (void)tid;
-    for (int64_t i = i0; i < i1; i++) {
-        float *row = t->c + i * t->ldc;
-        if (t->bias)
-            for (int64_t j = 0; j < t->n; j++) row[j] += t->bias[j];
-        if (t->act != GN_U_COPY) gn_unary(t->act, t->n, row, row, t->alpha, t->beta);
+int gn_epilogue_empty(const gn_epilogue *e) {
+    return !e || (!e->bias && !e->res && e->act == GN_U_COPY);
+}
+
+gn_epilogue gn_epilogue_offset(const gn_epilogue *e, int64_t i0, int64_t j0) {
+    gn_epilogue o = *e;
+    if (o.bias) o.bias += j0;
+    if (o.res) o.res += i0 * o.ldr + j0;
+    return o;
+}
+
+/* One row: c += bias (hb), += res (hr), relu; constant flags, so each use vectorizes. */
+GN_INLINE void epilogue_row(float *c, const float *bias, const float *res, int64_t n,
+                            const int hb, const int hr, const int relu) {
+    for (int64_t j = 0; j < n; j++) {
+        float v = c[j];
+        if (hb) v += bias[j];
+        if (hr) v += res[j];
+        if (relu) v = v < 0 ? 0.0f : v;
+        c[j] = v;
     }
 }
+
+#define EPILOGUE_ROWS(HB, HR, RELU)                                                   \
+    for (int64_t i = 0; i < rows; i++) {                                              \
+        float *ci = c + i * ldc;                                                      \
+        epilogue_row(ci, bias, HR ? e->res + (i0 + i) * e->ldr + j0 : NULL, cols, HB, \
+                     HR, RELU);                                                       \
+        if (other) gn_unary(e->act, cols, ci, ci, e->alpha, e->beta);                 \
+    }                                                                                 \
+    break
+
+/* Bias, residual and relu in one loop over each row; other activations then run on it. */
+GN_INLINE void epilogue_body(const gn_epilogue *e, int64_t i0, int64_t j0, int64_t rows,
+                             int64_t cols, float *c, int64_t ldc) {
+    const float *bias = e->bias ? e->bias + j0 : NULL;
+    const int relu = e->act == GN_U_RELU, other = !relu && e->act != GN_U_COPY;
+    switch ((bias != NULL) * 4 + (e->res != NULL) * 2 + relu) {
+    case 0: EPILOGUE_ROWS(0, 0, 0);
+    case 1: EPILOGUE_ROWS(0, 0, 1);
+    case 2: EPILOGUE_ROWS(0, 1, 0);
+    case 3: EPILOGUE_ROWS(0, 1, 1);
+    case 4: EPILOGUE_ROWS(1, 0, 0);
+    case 5: EPILOGUE_ROWS(1, 0, 1);
+    case 6: EPILOGUE_ROWS(1, 1, 0);
+    default: EPILOGUE_ROWS(1, 1, 1);
+    }
+}
+#undef EPILOGUE_ROWS
+
+GN_MULTI(epilogue_rows, (const gn_epilogue *e, int64_t i0, int64_t j0, int64_t rows,
+                         int64_t cols, float *c, int64_t ldc),
+         epilogue_body(e, i0, j0, rows, cols, c, ldc))
+
+void gn_epilogue_apply(const gn_epilogue *e, int64_t i0, int64_t j0, int64_t rows,
+                       int64_t cols, float *c, int64_t ldc) {
+    if (gn_epilogue_empty(e) || rows <= 0 || cols <= 0) return;
+    GN_PICK(epilogue_rows)(e, i0, j0, rows, cols, c, ldc);
+}
+
+static void epilogue_hook(const void *ctx, int64_t i0, int64_t j0, int64_t rows, int64_t cols,
+                          float *c, int64_t ldc) {
+    gn_epilogue_apply(ctx, i0, j0, rows, cols, c, ldc);
+}
+
+void gn_sgemm_epilogue(int transa, int transb, int64_t m, int64_t n, int64_t k,
+                       const float *a, int64_t lda, const float *b, int64_t ldb, float *c,
+                       int64_t ldc, const gn_epilogue *e) {
+    gn_sgemm_then(transa, transb, m, n, k, a, lda, b, ldb, c, ldc,
+                  gn_epilogue_empty(e) ? NULL : epilogue_hook, e);
+}
+
+/* ---- GEMM + bias + activation ----------------------------------------------------- */
 
 void gn_gemm_bias_act(int transa, int transb, int64_t m, int64_t n, int64_t k,
                       const float *a, int64_t lda, const float *b, int64_t ldb,
                       const float *bias, int act, float alpha, float beta,
                       float *c, int64_t ldc) {
-    gn_sgemm(transa, transb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
-    if (!bias && act == GN_U_COPY) return;
-    bias_act_task_t task = {n, bias, act, alpha, beta, c, ldc};
-    gn_parallel_for(m * n > 65536 ? gn_get_num_threads() : 1, m, bias_act_rows, &task);
+    const gn_epilogue e = {bias, NULL, 0, act, alpha, beta};
+    gn_sgemm_epilogue(transa, transb, m, n, k, a, lda, b, ldb, c, ldc, &e);
 }
+
+/* ---- elementwise chains ----------------------------------------------------------- */
 
 #define TILE 256
 #define MAX_INPUTS 16

@@ -122,6 +122,21 @@ void gn_conv_backward_input(const int64_t *geom, const float *dy, const float *w
 /* dw = gradient of <conv(x, w), dy> with respect to w. */
 void gn_conv_backward_filter(const int64_t *geom, const float *x, const float *dy, float *dw,
                              float *work, int64_t work_len);
+/* y = act(conv(x, w) + bias + residual), the epilogue applied to each tile of y right
+ * after it is computed: bias (O floats) and residual (shaped like y) may be NULL; act is
+ * an enum gn_unary_op (GN_U_COPY: none) with its alpha / beta. The workspace is
+ * gn_conv_work_len(0, geom)'s. */
+void gn_conv_forward_fused(const int64_t *geom, const float *x, const float *w,
+                           const float *bias, int act, float alpha, float beta,
+                           const float *residual, float *y, float *work, int64_t work_len);
+/* y = maxpool(act(conv(x, w) + bias)) over non-overlapping windows (stride = window, no
+ * padding; a partial window at the end of a dim is dropped): window is (D, H, W) and y
+ * holds only the pooled output, each window's maximum taken as its tile is computed.
+ * The workspace is gn_conv_pool_work_len's (with less, it is allocated). */
+int64_t gn_conv_pool_work_len(const int64_t *geom);
+void gn_conv_forward_fused_pool(const int64_t *geom, const int64_t *window, const float *x,
+                                const float *w, const float *bias, int act, float alpha,
+                                float beta, float *y, float *work, int64_t work_len);
 /* The plain loops the fast paths are tested against. */
 void gn_conv_forward_ref(const int64_t *geom, const float *x, const float *w, float *y);
 void gn_conv_backward_input_ref(const int64_t *geom, const float *dy, const float *w,
@@ -136,10 +151,15 @@ void gn_pool_forward(int mode, const int64_t *geom, const float *x, float *y);
 /* dx from dy; max routes each window's gradient to its first maximum in x. */
 void gn_pool_backward(int mode, const int64_t *geom, const float *x, const float *dy,
                       float *dx);
+/* The plain loops the fast paths are tested against (a NaN first in its window is the max
+ * and takes no gradient, as on the fast paths). */
+void gn_pool_forward_ref(int mode, const int64_t *geom, const float *x, float *y);
+void gn_pool_backward_ref(int mode, const int64_t *geom, const float *x, const float *dy,
+                          float *dx);
 
 /* ---- fused kernels (the compiler's fusion pass emits these) --------------
- * C = act(op(A) @ op(B) + bias): one GEMM, then the bias and activation applied
- * row by row while C is still in cache. bias (n floats) may be NULL; act is an
+ * C = act(op(A) @ op(B) + bias): one GEMM whose threads apply the bias and activation
+ * to each block of C they finish, while it is still in cache. bias (n floats) may be NULL; act is an
  * enum gn_unary_op (GN_U_COPY: none) with its alpha/beta. */
 void gn_gemm_bias_act(int transa, int transb, int64_t m, int64_t n, int64_t k,
                       const float *a, int64_t lda, const float *b, int64_t ldb,
@@ -155,6 +175,16 @@ void gn_gemm_bias_act(int transa, int transb, int64_t m, int64_t n, int64_t k,
 void gn_fused_eltwise(int ndim, const int64_t *shape, int ninputs, const float *const *inputs,
                       const int64_t *strides, int ninstr, const int64_t *prog,
                       const float *fprog, float *out);
+/* One elementwise program over several tensors in one call (csrc/multi_eltwise.c; the
+ * optimizer updates of all weights): tensor t has sizes[t] elements; its input j is
+ * inputs[t*ninputs + j], read at element stride strides[t*ninputs + j] (1, or 0 for one
+ * value); registers and instructions as for gn_fused_eltwise; register results[o] is
+ * written to the contiguous outputs[t*noutputs + o], which may be the buffer of one of
+ * the tensor's stride-1 inputs (updated in place). At most 64 tensors, 16 inputs,
+ * 48 instructions and 8 outputs. */
+void gn_multi_eltwise(int ntensors, const int64_t *sizes, int ninputs, const float *const *inputs,
+                      const int64_t *strides, int ninstr, const int64_t *prog, const float *fprog,
+                      int noutputs, const int64_t *results, float *const *outputs);
 
 /* ---- the plan executor -------------------------------------------------
  * A plan is a flat list of steps; each step is four int64s:
@@ -168,7 +198,10 @@ enum gn_kernel {
     GN_K_FILL = 10, GN_K_RANDOM = 11, GN_K_GEMM_BIAS_ACT = 12, GN_K_FUSED_ELTWISE = 13,
     /* convolution and pooling (csrc/conv.c, csrc/pool.c) */
     GN_K_CONV = 40, GN_K_CONV_BACKWARD_INPUT = 41, GN_K_CONV_BACKWARD_FILTER = 42,
-    GN_K_POOL = 43, GN_K_POOL_BACKWARD = 44
+    GN_K_POOL = 43, GN_K_POOL_BACKWARD = 44, GN_K_CONV_BIAS_ACT = 45,
+    GN_K_CONV_BIAS_ACT_POOL = 46,
+    /* one elementwise program over several tensors (csrc/multi_eltwise.c) */
+    GN_K_MULTI_ELTWISE = 50
 };
 enum gn_slot {
     GN_SLOT_ARENA = 0, GN_SLOT_INPUT = 1, GN_SLOT_OUTPUT = 2, GN_SLOT_WEIGHT = 3,

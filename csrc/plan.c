@@ -107,11 +107,39 @@ int gn_plan_run(const gn_plan *p, void *const *inputs, void *const *outputs,
                              ptr[a[3]]);
             break;
         }
+        case GN_K_MULTI_ELTWISE: { /* ntensors nin ninstr nout prog.. results.. then per
+                                      tensor: size (slot stride)*nin slot*nout | fprog.. */
+            const int64_t nt = a[0], nin = a[1], nout = a[3], *per = a + 4 + 4 * a[2] + nout;
+            const float *in[nt * nin];
+            float *out[nt * nout];
+            int64_t sizes[nt], strides[nt * nin];
+            for (int64_t t = 0; t < nt; t++, per += 1 + 2 * nin + nout) {
+                sizes[t] = per[0];
+                for (int64_t j = 0; j < nin; j++) {
+                    in[t * nin + j] = ptr[per[1 + 2 * j]];
+                    strides[t * nin + j] = per[2 + 2 * j];
+                }
+                for (int64_t o = 0; o < nout; o++) out[t * nout + o] = ptr[per[1 + 2 * nin + o]];
+            }
+            gn_multi_eltwise((int)nt, sizes, (int)nin, in, strides, (int)a[2], a + 4, f, (int)nout,
+                             a + 4 + 4 * a[2], out);
+            break;
+        }
         case GN_K_RANDOM: /* dist n state out | a b */
             gn_random((int)a[0], a[1], f[0], f[1], ptr[a[2]], ptr[a[3]]);
             break;
         case GN_K_CONV: /* x w y work work_len geom[GN_CG_LEN] */
             gn_conv_forward(a + 5, ptr[a[0]], ptr[a[1]], ptr[a[2]], ptr[a[3]], a[4]);
+            break;
+        case GN_K_CONV_BIAS_ACT: /* x w y work work_len bias(-1) residual(-1) act geom.. | a b */
+            gn_conv_forward_fused(a + 8, ptr[a[0]], ptr[a[1]], a[5] < 0 ? NULL : ptr[a[5]],
+                                  (int)a[7], f[0], f[1], a[6] < 0 ? NULL : ptr[a[6]], ptr[a[2]],
+                                  ptr[a[3]], a[4]);
+            break;
+        case GN_K_CONV_BIAS_ACT_POOL: /* x w y work work_len bias(-1) act window[3] geom.. | a b */
+            gn_conv_forward_fused_pool(a + 10, a + 7, ptr[a[0]], ptr[a[1]],
+                                       a[5] < 0 ? NULL : ptr[a[5]], (int)a[6], f[0], f[1],
+                                       ptr[a[2]], ptr[a[3]], a[4]);
             break;
         case GN_K_CONV_BACKWARD_INPUT: /* dy w dx work work_len geom.. */
             gn_conv_backward_input(a + 5, ptr[a[0]], ptr[a[1]], ptr[a[2]], ptr[a[3]], a[4]);

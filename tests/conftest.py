@@ -29,3 +29,14 @@ def threads2():
     lib.gn_set_num_threads(2)
     yield
     lib.gn_set_num_threads(old)
+
+
+@pytest.fixture(params=["ref", "avx2", "avx512", "neon"])
+def isa(request):
+    """Each SIMD path of the C kernels in turn (skipped where the CPU lacks it)."""
+    from graphnet._gn_c import ffi, lib
+    old = ffi.string(lib.gn_isa_name()).decode()
+    if not lib.gn_set_isa(request.param.encode()):
+        pytest.skip(f"{request.param} not supported here")
+    yield request.param
+    lib.gn_set_isa(old.encode())

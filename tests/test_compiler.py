@@ -6,6 +6,7 @@ import graphnet as gn
 from graphnet.compiler import CompileReport, compile_plan, run_phases, specialize
 from graphnet.engine.input_layer import placeholder
 from graphnet.graph import topological_order
+from train_check import assert_backends_train_alike
 
 
 def _compiled(inputs, outputs, shapes):
@@ -247,14 +248,7 @@ def test_fused_training_step_matches_the_reference_interpreter():
         return model
     x = np.random.RandomState(0).randn(32, 8).astype("f4")
     y = np.eye(3)[np.random.RandomState(1).randint(0, 3, 32)]
-    results = []
-    for backend in ("c", "reference"):
-        model = build()
-        model.compile(optimizer="rmsprop", loss="categorical_crossentropy", backend=backend)
-        model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
-        results.append(model.get_weights())
-    for c_w, ref_w in zip(*results):
-        np.testing.assert_allclose(c_w, ref_w, rtol=1e-4, atol=1e-5)
+    assert_backends_train_alike(build, x, y, optimizer="rmsprop")
 
 
 def test_explain_shows_every_phase_as_text_and_dot():

@@ -14,16 +14,6 @@ import pytest
 from graphnet._gn_c import ffi, lib
 
 RNG = np.random.default_rng(0)
-ISAS = ["ref", "avx2", "avx512"]
-
-
-@pytest.fixture(params=ISAS)
-def isa(request):
-    old = ffi.string(lib.gn_isa_name()).decode()
-    if not lib.gn_set_isa(request.param.encode()):
-        pytest.skip(f"{request.param} not supported here")
-    yield request.param
-    lib.gn_set_isa(old.encode())
 
 
 def ptr(a, ctype="void"):

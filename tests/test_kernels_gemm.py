@@ -10,7 +10,6 @@ import pytest
 
 from graphnet._gn_c import ffi, lib
 
-ISAS = ["ref", "avx2", "avx512", "neon"]
 
 # (m, n, k): each of the unpacked, wide (1-2 rows), dot-product and packed paths,
 # across register tiles (4/6/12 rows, 16/32 columns) and cache blocks (KC 256/512,
@@ -22,15 +21,6 @@ SHAPES = [
     (337, 65, 530), (97, 600, 400), (145, 131, 257),
 ]
 ALPHA_BETA = [(1.0, 0.0), (1.0, 1.0), (-0.75, 1.0), (0.0, 0.5), (1.5, -2.0)]
-
-
-@pytest.fixture(params=ISAS)
-def isa(request):
-    old = ffi.string(lib.gn_isa_name()).decode()
-    if not lib.gn_set_isa(request.param.encode()):
-        pytest.skip(f"{request.param} not supported here")
-    yield request.param
-    lib.gn_set_isa(old.encode())
 
 
 @pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])

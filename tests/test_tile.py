@@ -38,7 +38,8 @@ def test_conv_chain_is_tiled_without_copies_and_same_numbers(small_chains):
     final = report.graphs["tile"]
     chunks = final.count("= SLICE(")
     assert 2 <= chunks <= 5 and final.count("= CONCATENATE(") == 1
-    assert final.count("= CONV") == 2 * chunks and final.count("= POOL(") == chunks
+    # (the max pooling may have joined the second convolution: CONV_BIAS_ACT_POOL)
+    assert final.count("= CONV") == 2 * chunks and final.count("POOL(") == chunks
     plan, _ = _compile(model.inputs, model.outputs, [x.shape])
     assert "GN_K_COPY" not in plan.kernels   # slices are views, chunks written in place
     np.testing.assert_allclose(model.predict_on_batch(x),

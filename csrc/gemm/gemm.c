@@ -9,6 +9,7 @@
 #include "../threadpool.h"
 #include "graphnet.h"
 #include "internal.h"
+#include "../epilogue.h"
 #include "gemm_internal.h"
 
 #if defined(__GNUC__)
@@ -116,6 +117,19 @@ static float *workspace(size_t nfloats) {
     return (float *)(((uintptr_t)ws_raw + 63) & ~(uintptr_t)63);
 }
 
+/* What to call on each finished block of C: (i0, j0) is the position of the caller's
+ * block in the whole C, so the hook sees whole-C coordinates. */
+typedef struct {
+    gn_block_fn fn;
+    const void *ctx;
+    int64_t i0, j0;
+} hook_t;
+
+static void finish(const hook_t *h, int64_t i, int64_t j, int64_t rows, int64_t cols, float *c,
+                   int64_t ldc) {
+    if (h && h->fn) h->fn(h->ctx, h->i0 + i, h->j0 + j, rows, cols, c, ldc);
+}
+
 /* ---- unpacked path ------------------------------------------------------------ */
 
 /* No packing: each tile of C reads its rows of A and columns of B in place over the
@@ -189,9 +203,9 @@ static int gemm_dot(const gn_gemm_kernel *K, int transa, int64_t m, int64_t n, i
 }
 
 /* One thread's product on a block of C; picks the unpacked, dot or packed path. */
-static void gemm_block(const gn_gemm_kernel *K, int transa, int transb, int64_t m, int64_t n,
-                       int64_t k, float alpha, const float *a, int64_t lda, const float *b,
-                       int64_t ldb, float beta, float *c, int64_t ldc) {
+static void gemm_path(const gn_gemm_kernel *K, int transa, int transb, int64_t m, int64_t n,
+                      int64_t k, float alpha, const float *a, int64_t lda, const float *b,
+                      int64_t ldb, float beta, float *c, int64_t ldc) {
     /* unpacked when packing would cost more than it saves: few rows or columns, or
      * A and B small enough to stay in L2 as they are */
     const int sup = !transb && (m <= GN_SKINNY_M || n <= K->nr ||
@@ -203,6 +217,16 @@ static void gemm_block(const gn_gemm_kernel *K, int transa, int transb, int64_t 
         if (!transb) gemm_sup(K, transa, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         else gn_sgemm_ref(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     }
+}
+
+/* The block's product, then the hook on the whole block: one pass of the thread that
+ * wrote it (measured ahead of finishing each strip or tile inside the loops, whose loads
+ * of C just stored stall the micro-kernel's stream of stores). */
+static void gemm_block(const gn_gemm_kernel *K, int transa, int transb, int64_t m, int64_t n,
+                       int64_t k, float alpha, const float *a, int64_t lda, const float *b,
+                       int64_t ldb, float beta, float *c, int64_t ldc, const hook_t *h) {
+    gemm_path(K, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    finish(h, 0, 0, m, n, c, ldc);
 }
 
 typedef struct {
@@ -219,6 +243,8 @@ typedef struct {
     int64_t ldc;
     int tm, tn;              /* the grid of blocks of C */
     int64_t mtiles, ntiles;  /* register tiles along m and n */
+    gn_block_fn done;        /* hook on finished blocks, or NULL */
+    const void *ctx;
     int claimed[GN_MAX_THREADS];
 } gemm_task_t;
 
@@ -238,17 +264,22 @@ static void gemm_blocks(void *arg, int tid, int nt) {
         const int64_t i1 = min64(g->mtiles * (ti + 1) / g->tm * K->mr, g->m);
         const int64_t j0 = g->ntiles * tj / g->tn * K->nr;
         const int64_t j1 = min64(g->ntiles * (tj + 1) / g->tn * K->nr, g->n);
+        const hook_t h = {g->done, g->ctx, i0, j0};
         gemm_block(K, g->transa, g->transb, i1 - i0, j1 - j0, g->k, g->alpha,
                    g->transa ? g->a + i0 : g->a + i0 * g->lda, g->lda,
                    g->transb ? g->b + j0 * g->ldb : g->b + j0, g->ldb, g->beta,
-                   g->c + i0 * g->ldc + j0, g->ldc);
+                   g->c + i0 * g->ldc + j0, g->ldc, &h);
     }
 }
 
-void gn_sgemm(int transa, int transb, int64_t m, int64_t n, int64_t k, float alpha,
-              const float *a, int64_t lda, const float *b, int64_t ldb,
-              float beta, float *c, int64_t ldc) {
-    if (quick_return(m, n, k, alpha, beta, c, ldc)) return;
+static void gemm(int transa, int transb, int64_t m, int64_t n, int64_t k, float alpha,
+                 const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+                 int64_t ldc, gn_block_fn done, const void *ctx) {
+    const hook_t whole = {done, ctx, 0, 0};
+    if (quick_return(m, n, k, alpha, beta, c, ldc)) {
+        if (m > 0 && n > 0) finish(&whole, 0, 0, m, n, c, ldc);
+        return;
+    }
     const gn_gemm_kernel *K = select_kernel();
     /* Threads split C into a tm x tn grid of blocks and run independent products, so
      * there is no barrier to wait at: A is packed tn times and B tm times, so pick the
@@ -267,10 +298,22 @@ void gn_sgemm(int transa, int transb, int64_t m, int64_t n, int64_t k, float alp
         }
     }
     if (tm * tn == 1) {
-        gemm_block(K, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        gemm_block(K, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, &whole);
         return;
     }
     gemm_task_t task = {K, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
-                        tm, tn, mtiles, ntiles, {0}};
+                        tm, tn, mtiles, ntiles, done, ctx, {0}};
     gn_parallel(tm * tn, gemm_blocks, &task);
+}
+
+void gn_sgemm(int transa, int transb, int64_t m, int64_t n, int64_t k, float alpha,
+              const float *a, int64_t lda, const float *b, int64_t ldb,
+              float beta, float *c, int64_t ldc) {
+    gemm(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, NULL);
+}
+
+void gn_sgemm_then(int transa, int transb, int64_t m, int64_t n, int64_t k, const float *a,
+                   int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc,
+                   gn_block_fn done, const void *ctx) {
+    gemm(transa, transb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc, done, ctx);
 }

@@ -71,8 +71,11 @@ def plan_flops(plan):
             total += 2 * int(a[2]) * int(a[3]) * int(a[4])
         elif name == "GN_K_BATCH_GEMM":
             total += 2 * int(a[2]) * int(a[3]) * int(a[4]) * int(a[11])
-        elif name in ("GN_K_CONV", "GN_K_CONV_BACKWARD_INPUT", "GN_K_CONV_BACKWARD_FILTER"):
-            g = [int(v) for v in a[5:5 + 22]]   # n, in[3], c, out[3], o, k[3], ... groups
+        elif name in ("GN_K_CONV", "GN_K_CONV_BACKWARD_INPUT", "GN_K_CONV_BACKWARD_FILTER",
+                      "GN_K_CONV_BIAS_ACT", "GN_K_CONV_BIAS_ACT_POOL"):
+            # the geometry follows the slots (and the pooling window)
+            at = {"GN_K_CONV_BIAS_ACT": 8, "GN_K_CONV_BIAS_ACT_POOL": 10}.get(name, 5)
+            g = [int(v) for v in a[at:at + 22]]  # n, in[3], c, out[3], o, k[3], ... groups
             n, c, o, groups = g[0], g[4], g[8], g[21]
             out, k = np.prod(g[5:8]), np.prod(g[9:12])
             total += 2 * n * int(out) * o * int(k) * (c // max(groups, 1))

@@ -1,10 +1,16 @@
 """Fusion (phase "fuse"): every fusion decision lives here.
 
-Two whole-graph passes, in order:
+Whole-graph passes, in order:
 
 * ``fuse_matmul_bias_act``: act(matmul(a, b) + bias) -> MATMUL_BIAS_ACT(a, b, bias),
   one GEMM whose epilogue adds the bias and applies the activation; taken only
   where the intermediate values have no other reader.
+* ``fuse_conv_bias_act``: act(conv(x, w) + bias + residual) -> CONV_BIAS_ACT, one
+  convolution whose epilogue is applied to each output tile, under the same rule (in
+  training the backward pass reads the pre-activation, which then stays a value of
+  its own). The chain may also be a FUSED_ELTWISE that computes exactly it. A max
+  pooling over non-overlapping windows that reads it (with no residual) joins as
+  CONV_BIAS_ACT_POOL: the full-size output is then never stored.
 * ``fuse_elementwise``: a tree of float unary/binary ops whose inner values have
   one reader each -> FUSED_ELTWISE(inputs) {program}, one pass over memory.
 
@@ -13,6 +19,7 @@ Graph outputs (and training-step updates) are never swallowed into a group.
 from ..graph.graph import consumers, rebuild, topological_order
 from ..graph.node import Node
 from ..ops.elementwise import Binary, Unary
+from ..ops.elementwise import UNARY
 from ..ops.fused import MAX_INPUTS, MAX_INSTRUCTIONS
 from .phases import graph_pass
 
@@ -68,6 +75,121 @@ def fuse_matmul_bias_act(outputs, report):
     report.fired["fuse_matmul_bias_act"] += len(tops)
     return _replace_roots(outputs, {k: ("MATMUL_BIAS_ACT", ins, attrs)
                                     for k, (ins, attrs) in tops.items()})
+
+
+def _channel_bias(bias, conv):
+    """Whether ``bias`` holds one float32 per output channel of ``conv`` (broadcast on the
+    channel axis): shape (O,) or (1, ..., 1, O)."""
+    shape = tuple(bias.shape)
+    return bias.dtype == "float32" and 1 <= len(shape) <= conv.ndim and \
+        shape[-1] == conv.shape[-1] and all(d == 1 for d in shape[:-1])
+
+
+def _epilogue_of(conv, steps):
+    """The longest prefix of ``steps`` (op name, other operand or None, alpha, beta) that
+    is an epilogue: ADD of a channel bias, ADD of a residual shaped like the output, then
+    a float unary activation, each optional, in that order. Returns (steps used, inputs,
+    attrs)."""
+    inputs, attrs, used, stage = [], {"bias": False, "residual": False}, 0, 0
+    for name, other, alpha, beta in steps:
+        if name == "ADD" and other is not None and stage < 1 and _channel_bias(other, conv):
+            inputs.append(other)
+            attrs["bias"], stage = True, 1
+        elif name == "ADD" and other is not None and stage < 2 and \
+                other.shape == conv.shape and other.dtype == "float32":
+            inputs.append(other)
+            attrs["residual"], stage = True, 2
+        elif other is None and stage < 3 and name in UNARY:
+            attrs.update(act=name, alpha=float(alpha), beta=float(beta))
+            stage = 3
+        else:
+            break
+        used += 1
+    return used, inputs, attrs
+
+
+def _chain_steps(conv, users, pinned):
+    """The elementwise nodes after ``conv``, each the only reader of the one before, as
+    (node, step) pairs (at most three: bias, residual, activation)."""
+    out, prev = [], conv
+    while len(out) < 3:
+        node = _only_reader(prev, users, pinned)
+        if node is None or node.shape != conv.shape or node.dtype != "float32":
+            break
+        if node.op.name == "ADD" and sum(x is prev for x in node.inputs) == 1:
+            other = node.inputs[1] if node.inputs[0] is prev else node.inputs[0]
+            out.append((node, ("ADD", other, 0.0, 0.0)))
+        elif isinstance(node.op, Unary):
+            out.append((node, (node.op.name, None, node.attrs.get("alpha", 0.0),
+                               node.attrs.get("beta", 0.0))))
+        else:
+            break
+        prev = node
+    return out
+
+
+def _eltwise_steps(conv, fe):
+    """A FUSED_ELTWISE reading ``conv`` as the steps of a linear chain from it, or None
+    when its program is anything else."""
+    at = [i for i, x in enumerate(fe.inputs) if x is conv]
+    if fe.shape != conv.shape or len(at) != 1:
+        return None
+    k, prev, steps = len(fe.inputs), at[0], []
+    for j, (name, args, alpha, beta) in enumerate(fe.attrs["program"]):
+        others = [r for r in args if r != prev]
+        if len(others) != len(args) - 1 or any(r >= k or r == at[0] for r in others):
+            return None
+        steps.append((name, fe.inputs[others[0]] if others else None, alpha, beta))
+        prev = k + j
+    return steps
+
+
+def _tiling_max_pool(node, value):
+    """Whether ``node`` is a max POOL of ``value`` over non-overlapping windows (strides
+    equal to the window, no padding)."""
+    from ..ops.nn import resolve_pads
+    if node is None or node.op.name != "POOL" or node.attrs["mode"] != "max" or \
+            node.dtype != "float32" or tuple(node.attrs["strides"]) != \
+            tuple(node.attrs["window"]):
+        return False
+    window = tuple(node.attrs["window"])
+    pads = resolve_pads(node.attrs["padding"], value.shape[1:-1], window, window,
+                        (1,) * len(window))
+    return all(p == (0, 0) for p in pads)
+
+
+@graph_pass("fuse")
+def fuse_conv_bias_act(outputs, report):
+    """act(conv(x, w) + bias + residual) -> CONV_BIAS_ACT(x, w, bias, residual) for a
+    bias with one value per channel and a residual shaped like the output, each
+    optional; or conv(x, w) read only by a FUSED_ELTWISE computing exactly that;
+    maxpool(act(conv(x, w) + bias)) -> CONV_BIAS_ACT_POOL(x, w, bias) {window}."""
+    order, users, pinned = _readers(outputs)
+    tops = {}
+    for conv in order:
+        if conv.op.name != "CONV" or not _is_float32(conv):
+            continue
+        chain = _chain_steps(conv, users, pinned)
+        used, extra, attrs = _epilogue_of(conv, [step for _, step in chain])
+        top = chain[used - 1][0] if used else None
+        reader = _only_reader(conv, users, pinned)
+        if not used and reader is not None and reader.op.name == "FUSED_ELTWISE":
+            steps = _eltwise_steps(conv, reader)
+            if steps:
+                used, extra, attrs = _epilogue_of(conv, steps)
+                top = reader if used == len(steps) else None
+        op, pool = "CONV_BIAS_ACT", _only_reader(conv if top is None else top, users, pinned)
+        if not attrs["residual"] and _tiling_max_pool(pool, conv):
+            op, top = "CONV_BIAS_ACT_POOL", pool
+            attrs["window"] = tuple(pool.attrs["window"])
+        if top is None:
+            continue
+        attrs.update(conv.attrs.as_dict())
+        tops[id(top)] = (op, list(conv.inputs) + extra, attrs)
+    if not tops:
+        return outputs
+    report.fired["fuse_conv_bias_act"] += len(tops)
+    return _replace_roots(outputs, tops)
 
 
 def _replace_roots(outputs, roots):

@@ -29,15 +29,23 @@ class Buffer:
 class Lowering:
     """The context ops lower through."""
 
-    def __init__(self, input_uids, order=(), pinned=()):
+    def __init__(self, input_uids, order=(), pinned=(), updates=()):
         self.input_index = {uid: i for i, uid in enumerate(input_uids)}
         self.buffers, self.slots, self.slot_of = [], [], {}
         self.where = {}            # node id -> (buffer index, byte offset)
         self.holders = {}          # buffer index -> ids of the nodes living in it
         self.pending = {}          # node id -> reads not yet lowered
+        self.reader_nodes = {}     # node id -> the nodes reading it
+        self.variable_nodes = {}   # Variable id -> its VARIABLE nodes (its old value)
         for node in order:
             for x in node.inputs:
                 self.pending[id(x)] = self.pending.get(id(x), 0) + 1
+                self.reader_nodes.setdefault(id(x), []).append(node)
+            if node.op.name == "VARIABLE":
+                self.variable_nodes.setdefault(id(node.attrs["var"]), []).append(node)
+        self.update_of = {}        # node id -> the Variable it is the new value of
+        for var, node in updates:
+            self.update_of.setdefault(id(node), var)
         self.pinned = {id(n) for n in pinned}
         self.concat_slot = self._concat_members(order)   # node id -> (concat, byte offset)
         self.concat_buffer = {}                          # concat id -> buffer index
@@ -83,6 +91,29 @@ class Lowering:
                 self._place(node, buf, 0)
                 return self._slot(buf, 0)
         buf = self._new_buffer(ARENA, None, nbytes)
+        self._place(node, buf, 0)
+        return self._slot(buf, 0)
+
+    def readers(self, node):
+        return list(self.reader_nodes.get(id(node), ()))
+
+    def out_in_variable(self, node, inputs):
+        """A slot in the Variable whose new value ``node`` is, for a step that computes it
+        reading ``inputs`` at the same positions: the variable is updated in place, with no
+        copy. None (use ``out``) when ``node`` is no update, or a later step (or another
+        output) still reads the variable's old value."""
+        var = self.update_of.get(id(node))
+        if var is None or (tuple(var.shape), var.dtype) != (node.shape, node.dtype):
+            return None
+        olds = self.variable_nodes.get(id(var), [])
+        own_reads = sum(1 for x in inputs for v in olds if x is v)
+        if any(id(v) in self.pinned for v in olds) or \
+                sum(self.pending.get(id(v), 0) for v in olds) != own_reads:
+            return None
+        target = Node("VARIABLE", (), {"var": var})
+        self.update_targets.append(target)  # keep alive: `where` is keyed by id
+        self.bind_source(target)
+        buf, _ = self.where[id(target)]
         self._place(node, buf, 0)
         return self._slot(buf, 0)
 
@@ -207,11 +238,16 @@ class Lowering:
                                         n, 1, 1])
 
     def write_updates(self, updates):
-        """Copy each new value into its variable's own buffer (weights stay in place)."""
+        """Copy each new value into its variable's own buffer (weights stay in place),
+        unless it was computed there."""
         for var, node in updates:
             if var.shape != node.shape or var.dtype != node.dtype:
                 raise OpError(f"update of {var.name}: new value is {node.shape} {node.dtype}, "
                               f"the variable is {var.shape} {var.dtype}")
+            buf, offset = self.where[id(node)]
+            if self.buffers[buf].kind == WEIGHT and offset == 0 and \
+                    self.buffers[buf].index == self.weight_index.get(id(var)):
+                continue   # updated in place (out_in_variable), or left as it is
             target = Node("VARIABLE", (), {"var": var})
             self.update_targets.append(target)  # keep alive: `where` is keyed by id
             self.bind_source(target)
@@ -247,10 +283,12 @@ class Lowering:
 def lower(inputs, outputs, updates=()):
     """Lower a specialized graph. ``inputs`` are its INPUT nodes in feed order;
     ``updates`` are (Variable, Node) pairs written into the variables after every
-    output and new value has been computed (so all reads see the old values)."""
+    output and new value has been computed (so all reads see the old values), or in
+    place by the step computing them when nothing reads the old value after it."""
     news = [node for _, node in updates]
     order = topological_order(list(outputs) + news)
-    ctx = Lowering([n.attrs["uid"] for n in inputs], order, pinned=list(outputs) + news)
+    ctx = Lowering([n.attrs["uid"] for n in inputs], order, pinned=list(outputs) + news,
+                   updates=updates)
     for node in order:
         node.op.lower(node, ctx)
         ctx.done(node)

@@ -10,6 +10,13 @@ from the primitives' own rules.
   instruction j writes register k+1+j, the last one is the result.
 * MATMUL_BIAS_ACT(a, b[, bias]) {transpose_b, act, alpha, beta}: ``act(a @ b +
   bias)`` as one GEMM with an epilogue (act None: no activation).
+* CONV_BIAS_ACT(x, w[, bias][, residual]) {strides, dilations, groups, padding, bias,
+  residual, act, alpha, beta}: ``act(conv(x, w) + bias + residual)`` as one convolution
+  whose epilogue is applied to each tile of the output as it is computed; the flags
+  ``bias`` and ``residual`` say which optional inputs are present.
+* CONV_BIAS_ACT_POOL(x, w[, bias]) {CONV_BIAS_ACT's attrs, window}: max pooling of that
+  over non-overlapping windows (strides = window, no padding), each window's maximum
+  taken in the convolution's epilogue so the full-size output is never stored.
 """
 from ..graph.node import Node
 from .dtypes import broadcast_strides
@@ -50,6 +57,19 @@ class FusedOp(Op):
         return _grad_by_expansion(node, grad_output)
 
 
+def encode_program(program, ctx, ints):
+    """Append an elementwise program's instructions to a kernel's ``ints`` (kind, C op
+    code, register operands) and return its floats (each instruction's alpha, beta)."""
+    floats = []
+    for op_name, args, alpha, beta in program:
+        if op_name in UNARY:
+            ints += [1, ctx.c(UNARY[op_name][0]), args[0], 0]
+        else:
+            ints += [2, ctx.c(BINARY[op_name][0]), args[0], args[1]]
+        floats += [alpha, beta]
+    return floats
+
+
 @register
 class FusedEltwise(FusedOp):
     name, group, arity = "FUSED_ELTWISE", ELEMENTWISE, None
@@ -73,13 +93,7 @@ class FusedEltwise(FusedOp):
         ints += list(node.shape)
         for x in node.inputs:
             ints += [ctx.inp(x)] + list(broadcast_strides(x.shape, node.shape))
-        floats = []
-        for op_name, args, alpha, beta in program:
-            if op_name in UNARY:
-                ints += [1, ctx.c(UNARY[op_name][0]), args[0], 0]
-            else:
-                ints += [2, ctx.c(BINARY[op_name][0]), args[0], args[1]]
-            floats += [alpha, beta]
+        floats = encode_program(program, ctx, ints)
         ints[3] = ctx.out(node, inplace=node.inputs)
         ctx.emit("GN_K_FUSED_ELTWISE", ints, floats)
 
@@ -127,3 +141,130 @@ class MatmulBiasAct(FusedOp):
                  [0, int(tb), rows, n, k, ctx.inp(a), k, ctx.inp(b), b.shape[-1], out, n, bias,
                   ctx.c(UNARY[act][0]) if act else ctx.c("GN_U_COPY")],
                  [node.attrs.get("alpha", 0.0), node.attrs.get("beta", 0.0)])
+
+
+@register
+class ConvBiasAct(FusedOp):
+    """CONV_BIAS_ACT(x, w[, bias][, residual]): act(conv(x, w) + bias + residual)."""
+    name, group, arity = "CONV_BIAS_ACT", CONTRACTION, None
+
+    def expand(self, node, inputs):
+        return _conv_bias_act(node.attrs, inputs)
+
+    def infer(self, shapes, dtypes, attrs):
+        from .dtypes import require_float
+        from .nn import CONV_ATTRS
+        from .registry import OpError, get_op
+        bias, residual = bool(attrs.get("bias", False)), bool(attrs.get("residual", False))
+        if len(shapes) != 2 + bias + residual:
+            raise OpError(f"{self.name} takes (x, w{', bias' if bias else ''}"
+                          f"{', residual' if residual else ''}), got {len(shapes)} inputs")
+        out, _ = get_op("CONV").infer(shapes[:2], dtypes[:2], {k: attrs[k] for k in CONV_ATTRS})
+        o = out[-1]
+        if bias:
+            b = tuple(shapes[2])
+            if not b or b[-1] not in (o, None) or any(d not in (1, None) for d in b[:-1]) or \
+                    len(b) > len(out):
+                raise OpError(f"{self.name}: the bias must hold one value per output "
+                              f"channel ({o},), got shape {b}")
+        if residual:
+            r = tuple(shapes[-1])
+            if len(r) != len(out) or any(p is not None and q is not None and p != q
+                                         for p, q in zip(r, out)):
+                raise OpError(f"{self.name}: the residual must have the output's shape "
+                              f"{out}, got {r}")
+        return out, require_float(self.name, dtypes)
+
+    def lower(self, node, ctx):
+        from ..runtime.cext import ffi, lib
+        require_f32(node, ctx)
+        a = node.attrs
+        x, w = node.inputs[:2]
+        geom = _conv_geometry(node, node.shape[1:-1])
+        bias = ctx.inp(node.inputs[2]) if a.get("bias", False) else -1
+        residual = ctx.inp(node.inputs[-1]) if a.get("residual", False) else -1
+        act = a.get("act")
+        work = int(lib.gn_conv_work_len(0, ffi.new("int64_t[]", geom)))
+        slots = [ctx.inp(x), ctx.inp(w)]
+        out = ctx.out(node)
+        tmp = ctx.temp(max(work, 1) * 4)
+        ctx.emit("GN_K_CONV_BIAS_ACT",
+                 slots + [out, tmp, work, bias, residual,
+                          ctx.c(UNARY[act][0]) if act else ctx.c("GN_U_COPY"), *geom],
+                 [a.get("alpha", 0.0), a.get("beta", 0.0)])
+
+
+def _conv_bias_act(a, inputs):
+    """act(conv(x, w) + bias + residual) in primitives, for CONV_BIAS_ACT's attrs ``a``."""
+    from .nn import CONV_ATTRS
+    out = Node("CONV", inputs[:2], {k: a[k] for k in CONV_ATTRS})
+    extra = list(inputs[2:])
+    if a.get("bias", False):
+        out = Node("ADD", [out, extra.pop(0)])
+    if a.get("residual", False):
+        out = Node("ADD", [out, extra.pop(0)])
+    act = a.get("act")
+    if act is not None:
+        alpha, beta = a.get("alpha", 0.0), a.get("beta", 0.0)
+        out = Node(act, [out], {"alpha": alpha, "beta": beta} if alpha or beta else {})
+    return out
+
+
+def _conv_geometry(node, out_sizes):
+    """The C geometry of a fused node's convolution, whose output sizes are ``out_sizes``."""
+    from .nn import geometry, resolve_pads
+    a = node.attrs
+    x, w = node.inputs[:2]
+    rank = x.ndim - 2
+    pads = resolve_pads(a["padding"], x.shape[1:-1], w.shape[:rank], a["strides"],
+                        a["dilations"])
+    return geometry(x.shape[0], x.shape[1:-1], x.shape[-1], out_sizes, w.shape[-1],
+                    w.shape[:rank], a["strides"], a["dilations"], [p[0] for p in pads],
+                    a["groups"])
+
+
+def _pool_attrs(window):
+    return {"mode": "max", "window": tuple(window), "strides": tuple(window),
+            "padding": "valid"}
+
+
+@register
+class ConvBiasActPool(ConvBiasAct):
+    """CONV_BIAS_ACT_POOL(x, w[, bias]): max pooling of CONV_BIAS_ACT over the windows."""
+    name = "CONV_BIAS_ACT_POOL"
+
+    def _conv(self, attrs):
+        attrs = attrs.as_dict() if hasattr(attrs, "as_dict") else dict(attrs)
+        return {k: v for k, v in attrs.items() if k != "window"}
+
+    def expand(self, node, inputs):
+        return Node("POOL", [_conv_bias_act(node.attrs, inputs)],
+                    _pool_attrs(node.attrs["window"]))
+
+    def infer(self, shapes, dtypes, attrs):
+        from .registry import OpError, get_op
+        if attrs.get("residual", False):
+            raise OpError("CONV_BIAS_ACT_POOL takes no residual")
+        out, dtype = super().infer(shapes, dtypes, self._conv(attrs))
+        return get_op("POOL").infer([out], [dtype], _pool_attrs(attrs["window"]))
+
+    def lower(self, node, ctx):
+        from ..runtime.cext import ffi, lib
+        require_f32(node, ctx)
+        a = node.attrs
+        x, w = node.inputs[:2]
+        window = tuple(a["window"])
+        conv_out = super().infer([x.shape, w.shape] + [b.shape for b in node.inputs[2:]],
+                                 [n.dtype for n in node.inputs], self._conv(a))[0]
+        geom = _conv_geometry(node, conv_out[1:-1])
+        win3 = (1,) * (3 - len(window)) + window
+        work = int(lib.gn_conv_pool_work_len(ffi.new("int64_t[]", geom)))
+        bias = ctx.inp(node.inputs[2]) if a.get("bias", False) else -1
+        slots = [ctx.inp(x), ctx.inp(w)]
+        out = ctx.out(node)
+        tmp = ctx.temp(max(work, 1) * 4)
+        act = a.get("act")
+        ctx.emit("GN_K_CONV_BIAS_ACT_POOL",
+                 slots + [out, tmp, work, bias,
+                          ctx.c(UNARY[act][0]) if act else ctx.c("GN_U_COPY"), *win3, *geom],
+                 [a.get("alpha", 0.0), a.get("beta", 0.0)])
