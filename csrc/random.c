@@ -1,18 +1,21 @@
 /* Counter-based random numbers: value i of draw c under seed s is a pure
  * function of (s, c, i), so results do not depend on thread count. */
-#include <math.h>
+#include "kernel_util.h"
 #include "graphnet.h"
 #include "threadpool.h"
 
-static uint64_t splitmix64(uint64_t x) {
+GN_INLINE uint64_t splitmix64(uint64_t x) {
     x += 0x9E3779B97F4A7C15ull;
     x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
     x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
     return x ^ (x >> 31);
 }
 
-/* Uniform in (0, 1): 24 random bits, never exactly 0. */
-static float unit(uint64_t bits) { return ((float)(bits >> 40) + 0.5f) * (1.0f / 16777216.0f); }
+/* Uniform in (0, 1): 24 random bits, never exactly 0 (converted through int32, exactly,
+ * so the loops vectorize). */
+GN_INLINE float unit(uint64_t bits) {
+    return ((float)(int32_t)(bits >> 40) + 0.5f) * (1.0f / 16777216.0f);
+}
 
 typedef struct {
     int dist;
@@ -21,14 +24,22 @@ typedef struct {
     float *out;
 } random_task_t;
 
-/* Uniform or Bernoulli values [i0, i1). */
+/* Uniform or Bernoulli values [i0, i1): branch-free loops, cloned per SIMD width. */
+GN_INLINE void random_body(int dist, float a, float b, uint64_t key, int64_t i0, int64_t i1,
+                           float *out) {
+    for (int64_t i = i0; i < i1; i++) {
+        const float u = unit(splitmix64(key + (uint64_t)i));
+        out[i] = dist == GN_RNG_UNIFORM ? a + (b - a) * u : (u < a ? b : 0.0f);
+    }
+}
+
+GN_MULTI(random_fill, (int dist, float a, float b, uint64_t key, int64_t i0, int64_t i1,
+                       float *out), random_body(dist, a, b, key, i0, i1, out))
+
 static void random_range(void *arg, int64_t i0, int64_t i1, int tid) {
     const random_task_t *t = arg;
     (void)tid;
-    for (int64_t i = i0; i < i1; i++) {
-        const float u = unit(splitmix64(t->key + (uint64_t)i));
-        t->out[i] = t->dist == GN_RNG_UNIFORM ? t->a + (t->b - t->a) * u : (u < t->a ? t->b : 0.0f);
-    }
+    GN_PICK(random_fill)(t->dist, t->a, t->b, t->key, i0, i1, t->out);
 }
 
 void gn_random(int dist, int64_t n, float a, float b, uint64_t *state, float *out) {

@@ -5,7 +5,7 @@ into contraction weights), fuse, tile."""
 from ..graph.graph import rebuild
 from ..graph.node import Node
 from ..ops.phase import resolve_phase
-from . import fold, fold_bn, fuse, simplify, tile  # noqa: F401  (register rewrites)
+from . import fold, fold_bn, fuse, fuse_multi, simplify, tile  # noqa: F401  (register rewrites)
 from .lower import lower
 from .phases import PHASES, CompileReport, rewrite, run_phases  # noqa: F401
 from .plan import Plan  # noqa: F401

@@ -274,6 +274,46 @@ def _conv(c, a):
     c.access(work, 0, work_len, 4, True, "work")
 
 
+def _conv_bias_act(c, a):
+    """x w y work work_len bias residual act geom: CONV's accesses, plus the bias (O floats)
+    and the residual (y-sized) it reads when their slots are not -1."""
+    x, w, y, work, work_len, bias, residual, act = (int(v) for v in a[:8])
+    c.nonneg(work_len=work_len)
+    if not 0 <= act < lib.GN_U_COUNT:
+        c.fail(f"unknown activation code {act}")
+    g = a[8:8 + GEOM_LEN]
+    nx, nw, ny = _geometry(c, g)
+    c.access(x, 0, nx, 4, False, "x")
+    c.access(w, 0, nw, 4, False, "w")
+    if bias != -1:
+        c.access(bias, 0, int(g[8]), 4, False, "bias")
+    if residual != -1:
+        c.access(residual, 0, ny, 4, False, "residual")
+    c.access(y, 0, ny, 4, True, "y")
+    c.access(work, 0, work_len, 4, True, "work")
+
+
+def _conv_bias_act_pool(c, a):
+    """x w y work work_len bias act window[3] geom: the convolution's reads, the bias, and
+    the pooled y (the output's sizes over the windows, rounded down)."""
+    x, w, y, work, work_len, bias, act = (int(v) for v in a[:7])
+    window = [int(v) for v in a[7:10]]
+    c.nonneg(work_len=work_len)
+    if not 0 <= act < lib.GN_U_COUNT:
+        c.fail(f"unknown activation code {act}")
+    if min(window) < 1:
+        c.fail(f"pooling window {window} must be >= 1")
+    g = a[10:10 + GEOM_LEN]
+    nx, nw, _ = _geometry(c, g)
+    pooled = int(g[0]) * _prod(int(g[5 + i]) // window[i] for i in range(3)) * int(g[8])
+    c.access(x, 0, nx, 4, False, "x")
+    c.access(w, 0, nw, 4, False, "w")
+    if bias != -1:
+        c.access(bias, 0, int(g[8]), 4, False, "bias")
+    c.access(y, 0, pooled, 4, True, "y")
+    c.access(work, 0, work_len, 4, True, "work")
+
+
 def _pool(c, a, backward=False):
     mode = int(a[0])
     if mode not in (0, 1):
@@ -316,13 +356,48 @@ def _fused_eltwise(c, a):
         slot = int(a[per + j * (1 + nd)])
         strides = [int(v) for v in a[per + j * (1 + nd) + 1:per + (j + 1) * (1 + nd)]]
         c.strided(slot, 0, shape, strides, 4, False, f"input {j}")
-    prog = a[per + nin * (1 + nd):]
+    _program(c, a[per + nin * (1 + nd):], nin, ninstr)
+    c.access(out, 0, _prod(shape), 4, True, "out")
+
+
+def _program(c, prog, nin, ninstr):
+    """Instructions (kind, code, register a, register b) of an elementwise program."""
     for s in range(ninstr):
         kind, code, ra, rb = (int(v) for v in prog[4 * s:4 * s + 4])
         ok = (kind == 1 and 0 <= code < lib.GN_U_COUNT) or (kind == 2 and code in _ARITH)
         if not ok or not 0 <= ra < nin + s or (kind == 2 and not 0 <= rb < nin + s):
             c.fail(f"instruction {s} ({kind}, {code}, {ra}, {rb}) is malformed")
-    c.access(out, 0, _prod(shape), 4, True, "out")
+
+
+def _multi_layout(c, a):
+    """(int count, float count) of a GN_K_MULTI_ELTWISE step, from its header."""
+    nt, nin, ninstr, nout = (int(v) for v in a[:4])
+    if not (1 <= nt <= 64 and 1 <= nin <= 16 and 1 <= ninstr <= 48 and 1 <= nout <= 8):
+        c.fail(f"{nt} tensors, {nin} inputs, {ninstr} instructions and {nout} outputs "
+               "(limits 64, 16, 48 and 8)")
+    return 4 + 4 * ninstr + nout + nt * (1 + 2 * nin + nout), 2 * ninstr
+
+
+def _multi_eltwise(c, a):
+    nt, nin, ninstr, nout = (int(v) for v in a[:4])
+    _program(c, a[4:4 + 4 * ninstr], nin, ninstr)
+    results = [int(v) for v in a[4 + 4 * ninstr:4 + 4 * ninstr + nout]]
+    if any(not nin <= r < nin + ninstr for r in results):
+        c.fail(f"result registers {results} must name instructions")
+    per = 4 + 4 * ninstr + nout
+    for t in range(nt):
+        d = [int(v) for v in a[per:per + 1 + 2 * nin + nout]]
+        per += 1 + 2 * nin + nout
+        n = d[0]
+        c.nonneg(size=n)
+        for j in range(nin):
+            slot, stride = d[1 + 2 * j], d[2 + 2 * j]
+            if stride not in (0, 1):
+                c.fail(f"tensor {t} input {j}: stride {stride} is not 0 or 1")
+            c.access(slot, 0, (n if stride else 1) if n else 0, 4, False,
+                     f"tensor {t} input {j}")
+        for o in range(nout):
+            c.access(d[1 + 2 * nin + o], 0, n, 4, True, f"tensor {t} output {o}")
 
 
 # name: (ints before the variable part, index of ndim or None, arrays of ndim ints, floats, fn);
@@ -331,6 +406,7 @@ def _fused_eltwise(c, a):
 KERNELS = {
     "GN_K_GEMM_BIAS_ACT": (13, None, 0, 2, _gemm_bias_act),
     "GN_K_FUSED_ELTWISE": (_fused_layout, None, 0, 0, _fused_eltwise),
+    "GN_K_MULTI_ELTWISE": (_multi_layout, None, 0, 0, _multi_eltwise),
     "GN_K_GEMM": (11, None, 0, 2, _gemm),
     "GN_K_BATCH_GEMM": (13, 12, 4, 2, _batch_gemm),
     "GN_K_UNARY": (4, None, 0, 2, _unary),
@@ -343,6 +419,8 @@ KERNELS = {
     "GN_K_FILL": (2, None, 0, 1, _fill),
     "GN_K_RANDOM": (4, None, 0, 2, _random),
     "GN_K_CONV": (5 + GEOM_LEN, None, 0, 0, _conv),
+    "GN_K_CONV_BIAS_ACT": (8 + GEOM_LEN, None, 0, 2, _conv_bias_act),
+    "GN_K_CONV_BIAS_ACT_POOL": (10 + GEOM_LEN, None, 0, 2, _conv_bias_act_pool),
     "GN_K_CONV_BACKWARD_INPUT": (5 + GEOM_LEN, None, 0, 0, _conv),
     "GN_K_CONV_BACKWARD_FILTER": (5 + GEOM_LEN, None, 0, 0, _conv),
     "GN_K_POOL": (3 + GEOM_LEN, None, 0, 0, _pool),

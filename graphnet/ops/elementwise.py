@@ -143,7 +143,9 @@ UNARY_GRAD = {
     "ATAN": lambda ad, x, y, g, a, b: ad.div(g, ad.affine(ad.square(x), 1.0, 1.0)),
     "TANH": lambda ad, x, y, g, a, b: ad.mul(g, ad.affine(ad.square(y), -1.0, 1.0)),
     "SIGMOID": lambda ad, x, y, g, a, b: ad.mul(g, ad.mul(y, ad.affine(y, -1.0, 1.0))),
-    "RELU": lambda ad, x, y, g, a, b: ad.where(_gt(ad, x, 0.0), g, 0.0),
+    # y > 0 exactly where x > 0: reading the output leaves x to its one reader, the relu,
+    # which then fuses into the producing GEMM's epilogue
+    "RELU": lambda ad, x, y, g, a, b: ad.where(_gt(ad, y, 0.0), g, 0.0),
     "RELU6": lambda ad, x, y, g, a, b: ad.where(_inside(ad, x, 0.0, 6.0, False), g, 0.0),
     "LEAKY_RELU": lambda ad, x, y, g, a, b: ad.where(_gt(ad, x, 0.0), g, ad.affine(g, a)),
     "ELU": lambda ad, x, y, g, a, b: ad.where(_gt(ad, x, 0.0), g,

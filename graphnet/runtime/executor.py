@@ -52,8 +52,9 @@ class Executable:
             self._local.state = state
         return state
 
-    def run(self, inputs):
-        """Run on contiguous arrays matching ``plan.input_specs``; returns new output arrays."""
+    def bind(self, inputs):
+        """``(call, outputs, keep)``: ``call(plan_struct)`` runs a ``gn_plan`` over this
+        thread's arena, ``inputs`` and the new ``outputs``; ``keep`` must outlive the calls."""
         _, arena, in_ptrs, out_ptrs = self._thread_state()
         outputs = [np.empty(shape, dtype=dtype) for shape, dtype in self.plan.output_specs]
         keep = []  # the cdata views must outlive the call
@@ -63,7 +64,15 @@ class Executable:
         for i, a in enumerate(outputs):
             keep.append(ffi.from_buffer(a))
             out_ptrs[i] = keep[-1]
-        status = lib.gn_plan_run(self._struct, in_ptrs, out_ptrs, self._weight_ptrs, arena)
+
+        def call(plan_struct):
+            return lib.gn_plan_run(plan_struct, in_ptrs, out_ptrs, self._weight_ptrs, arena)
+        return call, outputs, keep
+
+    def run(self, inputs):
+        """Run on contiguous arrays matching ``plan.input_specs``; returns new output arrays."""
+        call, outputs, _ = self.bind(inputs)
+        status = call(self._struct)
         if status != 0:
             raise RuntimeError(f"plan step {-status - 1} has an unknown kernel id")
         return outputs

@@ -83,7 +83,7 @@ class Function:
             if not _convertible(array.dtype, np.dtype(want)):
                 raise TypeError(f"{self.name}: input {name!r} expects dtype {want}, got "
                                 f"{array.dtype} (floats are not silently truncated to ints)")
-            checked.append(np.ascontiguousarray(array, dtype=want))
+            checked.append(np.asarray(array, dtype=want, order="C"))  # 0-d stays 0-d
         return checked
 
     # -- running -------------------------------------------------------------
@@ -121,6 +121,13 @@ class Function:
         compile_plan(self.input_nodes, self.output_nodes, [tuple(s) for s in shapes], report,
                      training=self.training, updates=self.updates)
         return report
+
+    def profile(self, *arrays, repeats=20):
+        """Time each step of the compiled plan for these arrays (see runtime/profile.py):
+        a PlanProfile (``.table()``, ``.by_kernel()``); weights are left unchanged."""
+        from .profile import profile_plan
+        arrays = self.check_inputs(arrays)
+        return profile_plan(self.executable([a.shape for a in arrays]), arrays, repeats)
 
     def __call__(self, *arrays):
         if len(arrays) == 1 and isinstance(arrays[0], (list, tuple)) and len(self.input_nodes) != 1:

@@ -1,0 +1,154 @@
+/* One elementwise program over many tensors in one call (the optimizer updates of every
+ * weight of a model): the work is split by tiles over all the tensors' elements, so one
+ * thread-pool dispatch serves them all. Registers live in a tile-sized store in cache;
+ * an input read at stride 0 (a learning rate, a decay factor) stays one value instead of
+ * being broadcast into a tile, and an instruction on such values alone computes one
+ * value. A result goes straight into its output, or, when a later instruction still reads
+ * an input held in that buffer, at the end of the tile: an output may be the buffer of one
+ * of the tensor's inputs (a weight updated in place). */
+#include "kernel_util.h"
+#include <string.h>
+#include "graphnet.h"
+#include "threadpool.h"
+
+#define TILE 512 /* floats per register */
+#define CHUNK 8  /* tiles a thread takes at a time */
+#define MAX_INPUTS 16
+#define MAX_INSTR 48
+#define MAX_OUTPUTS 8
+#define MAX_TENSORS 64
+
+typedef struct {
+    int ninputs, ninstr, noutputs;
+    const int64_t *sizes, *strides, *prog, *results;
+    const float *const *inputs;
+    float *const *outputs;
+    const float *fprog;
+    const int64_t *first_tile; /* tensor t owns tiles [first_tile[t], first_tile[t + 1]) */
+    int64_t ntiles, next;      /* all tiles; the first one no thread has taken yet */
+} multi_task_t;
+
+/* z = x op y over n values; xv / yv: the operand is a tile (1) or one value (0). The four
+ * arithmetic ops inline (vectorized), the rest through gn_binary with stride 0 or 1. */
+#define BIN(expr)                                                                      \
+    {                                                                                  \
+        if (xv && yv)                                                                  \
+            for (int64_t i = 0; i < n; i++) { const float p = x[i], q = y[i]; z[i] = (expr); } \
+        else if (xv)                                                                   \
+            for (int64_t i = 0; i < n; i++) { const float p = x[i], q = y[0]; z[i] = (expr); } \
+        else if (yv)                                                                   \
+            for (int64_t i = 0; i < n; i++) { const float p = x[0], q = y[i]; z[i] = (expr); } \
+        else { const float p = x[0], q = y[0]; z[0] = (expr); }                        \
+        return;                                                                        \
+    }
+
+GN_INLINE void tile_binary(int code, int64_t n, const float *x, int xv, const float *y, int yv,
+                           float *z) {
+    switch (code) {
+    case GN_B_ADD: BIN(p + q)
+    case GN_B_SUB: BIN(p - q)
+    case GN_B_MUL: BIN(p * q)
+    case GN_B_DIV: BIN(p / q)
+    default: {
+        const int64_t sx = xv, sy = yv;
+        gn_binary(code, 1, &n, x, &sx, y, &sy, z);
+    }
+    }
+}
+#undef BIN
+
+/* Per tensor: which registers hold a tile (vec, else one value), and which instructions
+ * write their result straight into an output (direct[s], else -1, into the store): those
+ * whose output no later instruction reads as an input (it may be that input's buffer). */
+GN_INLINE void plan_tensor(const multi_task_t *m, int64_t t, int *vec, int *direct) {
+    const int nin = m->ninputs, ninstr = m->ninstr;
+    for (int j = 0; j < nin; j++) vec[j] = m->strides[t * nin + j] != 0;
+    for (int s = 0; s < ninstr; s++) {
+        const int64_t *in = m->prog + 4 * s;
+        vec[nin + s] = in[0] == 1 ? vec[in[2]] : vec[in[2]] | vec[in[3]];
+        direct[s] = -1;
+    }
+    for (int o = 0; o < m->noutputs; o++) {
+        const int s = (int)m->results[o] - nin;
+        const float *out = m->outputs[t * m->noutputs + o];
+        int ok = vec[nin + s] && direct[s] < 0;
+        for (int later = s + 1; later < ninstr && ok; later++) {
+            const int64_t *in = m->prog + 4 * later;
+            for (int k = 2; k < (in[0] == 1 ? 3 : 4); k++)
+                if (in[k] < nin && m->inputs[t * nin + in[k]] == out) ok = 0;
+        }
+        if (ok) direct[s] = o;
+    }
+}
+
+/* Tiles [t0, t1) of the flattened list of every tensor's tiles. */
+GN_INLINE void run_tiles(const multi_task_t *m, int64_t t0, int64_t t1) {
+    const int nin = m->ninputs, ninstr = m->ninstr, nout = m->noutputs;
+    float store[ninstr][TILE]; /* ninstr tiles of 2 KiB: in L1 */
+    const float *reg[MAX_INPUTS + MAX_INSTR];
+    int vec[MAX_INPUTS + MAX_INSTR], direct[MAX_INSTR];
+    int64_t t = -1;
+    for (int64_t tile = t0; tile < t1; tile++) {
+        if (t < 0 || m->first_tile[t + 1] <= tile) {
+            do t++; while (m->first_tile[t + 1] <= tile);
+            plan_tensor(m, t, vec, direct);
+        }
+        const int64_t start = (tile - m->first_tile[t]) * TILE;
+        const int64_t len = m->sizes[t] - start < TILE ? m->sizes[t] - start : TILE;
+        float *const *outs = m->outputs + t * nout;
+        for (int j = 0; j < nin; j++) reg[j] = m->inputs[t * nin + j] + (vec[j] ? start : 0);
+        for (int s = 0; s < ninstr; s++) {
+            const int64_t *in = m->prog + 4 * s;
+            const int r = nin + s, a = (int)in[2], b = (int)in[3];
+            float *dst = direct[s] >= 0 ? outs[direct[s]] + start : store[s];
+            if (in[0] == 1)
+                gn_unary((int)in[1], vec[r] ? len : 1, reg[a], dst, m->fprog[2 * s],
+                         m->fprog[2 * s + 1]);
+            else
+                tile_binary((int)in[1], vec[r] ? len : 1, reg[a], vec[a], reg[b], vec[b], dst);
+            reg[r] = dst;
+        }
+        for (int o = 0; o < nout; o++) {
+            const int r = (int)m->results[o];
+            float *dst = outs[o] + start;
+            if (direct[r - nin] == o) continue;
+            if (vec[r])
+                memcpy(dst, reg[r], (size_t)len * sizeof(float));
+            else
+                for (int64_t i = 0; i < len; i++) dst[i] = reg[r][0];
+        }
+    }
+}
+
+GN_MULTI(multi_tiles, (const multi_task_t *m, int64_t t0, int64_t t1), run_tiles(m, t0, t1))
+
+/* Threads take CHUNK tiles at a time until none is left, so a thread the OS runs late
+ * (another process on its core) leaves its share to the others. */
+static void multi_run(void *arg, int tid, int nt) {
+    multi_task_t *m = arg;
+    void (*run)(const multi_task_t *, int64_t, int64_t) = GN_PICK(multi_tiles);
+    (void)tid, (void)nt;
+    for (;;) {
+        const int64_t t0 = __atomic_fetch_add(&m->next, CHUNK, __ATOMIC_RELAXED);
+        if (t0 >= m->ntiles) return;
+        run(m, t0, t0 + CHUNK < m->ntiles ? t0 + CHUNK : m->ntiles);
+    }
+}
+
+void gn_multi_eltwise(int ntensors, const int64_t *sizes, int ninputs, const float *const *inputs,
+                      const int64_t *strides, int ninstr, const int64_t *prog, const float *fprog,
+                      int noutputs, const int64_t *results, float *const *outputs) {
+    if (ntensors < 1 || ntensors > MAX_TENSORS || ninputs < 1 || ninputs > MAX_INPUTS ||
+        ninstr < 1 || ninstr > MAX_INSTR || noutputs < 1 || noutputs > MAX_OUTPUTS)
+        return;
+    int64_t first_tile[ntensors + 1], total = 0;
+    first_tile[0] = 0;
+    for (int t = 0; t < ntensors; t++) {
+        const int64_t n = sizes[t] > 0 ? sizes[t] : 0;
+        first_tile[t + 1] = first_tile[t] + (n + TILE - 1) / TILE;
+        total += n;
+    }
+    multi_task_t task = {ninputs, ninstr, noutputs, sizes, strides, prog, results,
+                         inputs, outputs, fprog, first_tile, first_tile[ntensors], 0};
+    gn_parallel(total > GN_PAR_MIN ? gn_get_num_threads() : 1, multi_run, &task);
+}
