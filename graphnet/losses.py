@@ -250,7 +250,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
     a softmax output is taken as its logits (see the module docstring)."""
     axis = _check_axis(axis)
     y_true, y_pred = _prepare(y_true, y_pred)
-    if tuple(y_true.shape) != tuple(y_pred.shape) and not _same_known(y_true, y_pred):
+    if not shapes_agree(y_true.shape, y_pred.shape):
         raise ValueError(f"categorical_crossentropy: y_true and y_pred must have the same "
                          f"shape, got {y_true.shape} and {y_pred.shape}")
     if label_smoothing:
@@ -259,20 +259,25 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
     return ops.negative(ops.sum(y_true * _log_probs(y_pred, from_logits, axis), axis=axis))
 
 
-def _same_known(a, b):
-    return a.ndim == b.ndim and all(x is None or y is None or x == y
-                                    for x, y in zip(a.shape, b.shape))
+def shapes_agree(a, b):
+    """Whether shapes ``a`` and ``b`` agree where both are known."""
+    return len(a) == len(b) and all(x is None or y is None or x == y for x, y in zip(a, b))
 
 
-@eager_or_symbolic
-def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None,
-                                    axis=-1):
-    """categorical_crossentropy with integer labels (shape y_pred.shape[:-1], or with a
-    trailing 1)."""
+def _check_ignore_class(ignore_class):
+    if ignore_class is not None and (isinstance(ignore_class, bool) or
+                                     not isinstance(ignore_class, (int, np.integer))):
+        raise ValueError(f"`ignore_class` must be an integer class id or None. Received: "
+                         f"ignore_class={ignore_class!r}")
+
+
+def _sparse_crossentropy_and_mask(y_true, y_pred, from_logits=False, ignore_class=None,
+                                 axis=-1):
+    """``(losses, mask)``: the sparse categorical cross-entropy, 0 where the label is
+    ``ignore_class``, and the bool mask of the other entries (None without ignore_class),
+    which Loss reductions apply as Keras 3 applies the mask it attaches to the losses."""
     axis = _check_axis(axis)
-    if ignore_class is not None:
-        raise NotImplementedError("sparse_categorical_crossentropy: ignore_class is not "
-                                  "supported by graphnet")
+    _check_ignore_class(ignore_class)
     y_true, y_pred = _prepare(y_true, y_pred)
     axis = axis % y_pred.ndim
     if y_true.ndim == y_pred.ndim and y_true.shape[axis] == 1:
@@ -281,10 +286,28 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
     if num_classes is None:
         raise ValueError("sparse_categorical_crossentropy: the class axis of y_pred must "
                          f"have a known size, got shape {y_pred.shape}")
+    expected = y_pred.shape[:axis] + y_pred.shape[axis + 1:]
+    if not shapes_agree(y_true.shape, expected):
+        raise ValueError(f"sparse_categorical_crossentropy: y_true must have y_pred's shape "
+                         f"{y_pred.shape} without the class axis {axis}: {expected} (or with "
+                         f"a 1 there), got {y_true.shape}")
     onehot = ops.one_hot(y_true, num_classes, dtype=y_pred.dtype)
     if axis != y_pred.ndim - 1:
         onehot = ops.transpose(onehot, _move_last_to(axis, y_pred.ndim))
-    return ops.negative(ops.sum(onehot * _log_probs(y_pred, from_logits, axis), axis=axis))
+    values = ops.negative(ops.sum(onehot * _log_probs(y_pred, from_logits, axis), axis=axis))
+    if ignore_class is None:
+        return values, None
+    valid = ops.not_equal(y_true, float(ignore_class))
+    return ops.where(valid, values, 0.0), valid
+
+
+@eager_or_symbolic
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None,
+                                    axis=-1):
+    """categorical_crossentropy with integer labels (shape y_pred.shape[:-1], or with a
+    trailing 1). Entries labelled ``ignore_class`` have loss 0, and Loss reductions leave
+    them out (Keras 3's loss mask)."""
+    return _sparse_crossentropy_and_mask(y_true, y_pred, from_logits, ignore_class, axis)[0]
 
 
 def _move_last_to(axis, rank):
@@ -310,6 +333,20 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
         p = ops.clip(y_pred, _eps(), 1.0 - _eps())
         values = ops.negative(y_true * ops.log(p) + (1.0 - y_true) * ops.log(1.0 - p))
     return ops.mean(values, axis=axis)
+
+
+#: loss functions whose losses carry a mask (Keras 3 attaches it to the losses):
+#: fn -> the function returning ``(losses, mask or None)``
+_MASKED = {sparse_categorical_crossentropy: _sparse_crossentropy_and_mask}
+
+
+def values_and_mask(fn, y_true, y_pred, **kwargs):
+    """``(fn(y_true, y_pred, **kwargs), mask)``: the bool mask of the entries that count
+    (sparse_categorical_crossentropy's ``ignore_class``), None when all count."""
+    masked = _MASKED.get(fn)
+    if masked is None:
+        return fn(y_true, y_pred, **kwargs), None
+    return masked(y_true, y_pred, **kwargs)
 
 
 # Keras 2.2.4 / legacy names
@@ -361,9 +398,32 @@ def _expand_weight(values, sample_weight):
     return values, sw
 
 
-def reduce_weighted_values(values, sample_weight=None, reduction="sum_over_batch_size"):
-    """Keras's reduction: weight, then sum / (sum / number of values) / keep."""
+def _divide_no_nan(a, b):
+    """a / b, 0 where b is 0 (the gradient too: the division never sees the 0)."""
+    zero = ops.equal(b, 0.0)
+    return ops.where(zero, 0.0, a / ops.where(zero, 1.0, b))
+
+
+def apply_mask(sample_weight, mask, dtype, reduction):
+    """Keras's apply_mask: the mask (bool, the losses' shape) merged into the sample
+    weights. For a mean ("sum_over_batch_size", "mean") valid entries weigh
+    total / valid, so the mean over all entries is the mean over the valid ones (0 when
+    none is valid)."""
+    mask = ops.cast(mask, dtype)
+    if reduction in ("sum_over_batch_size", "mean"):
+        mask = mask * _divide_no_nan(ops.sum(ops.ones_like(mask)), ops.sum(mask))
+    if sample_weight is None:
+        return mask
+    mask, sw = _expand_weight(mask, sample_weight)
+    return mask * sw
+
+
+def reduce_weighted_values(values, sample_weight=None, reduction="sum_over_batch_size",
+                           mask=None):
+    """Keras's reduction: mask and weight, then sum / (sum / number of values) / keep."""
     reduction = standardize_reduction(reduction)
+    if mask is not None:
+        sample_weight = apply_mask(sample_weight, mask, values.dtype, reduction)
     if sample_weight is not None:
         values, sw = _expand_weight(values, sample_weight)
         values = values * sw
@@ -372,8 +432,7 @@ def reduce_weighted_values(values, sample_weight=None, reduction="sum_over_batch
     if reduction == "sum":
         return ops.sum(values)
     if reduction == "mean_with_sample_weight" and sample_weight is not None:
-        return ops.sum(values) / ops.sum(ops.cast(ops.convert_to_tensor(sample_weight),
-                                                  values.dtype))
+        return _divide_no_nan(ops.sum(values), ops.sum(sw))
     return ops.mean(values)
 
 
@@ -400,11 +459,16 @@ class Loss:
     def __call__(self, y_true, y_pred, sample_weight=None):
         if not is_symbolic(y_true, y_pred, sample_weight):
             return run_eagerly(lambda t, p, w: self(t, p, w), y_true, y_pred, sample_weight)
-        values = self.call(y_true, y_pred)
-        return reduce_weighted_values(values, sample_weight, self.reduction)
+        values, mask = self.call_with_mask(y_true, y_pred)
+        return reduce_weighted_values(values, sample_weight, self.reduction, mask)
 
     def call(self, y_true, y_pred):
         raise NotImplementedError
+
+    def call_with_mask(self, y_true, y_pred):
+        """``(losses, mask)``: the mask (bool, the losses' shape) marks the entries the
+        reduction averages over, as Keras 3's loss mask; None: all of them."""
+        return self.call(y_true, y_pred), None
 
     def get_config(self):
         return {"name": self.name, "reduction": self.reduction}
@@ -429,9 +493,11 @@ class LossFunctionWrapper(Loss):
         self._fn_kwargs = kwargs
 
     def call(self, y_true, y_pred):
-        y_true, y_pred = _prepare(y_true, y_pred)
-        y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
-        return self.fn(y_true, y_pred, **self._fn_kwargs)
+        return self.call_with_mask(y_true, y_pred)[0]
+
+    def call_with_mask(self, y_true, y_pred):
+        y_true, y_pred = squeeze_or_expand_to_same_rank(*_prepare(y_true, y_pred))
+        return values_and_mask(self.fn, y_true, y_pred, **self._fn_kwargs)
 
     def get_config(self):
         config = super().get_config()
@@ -511,8 +577,9 @@ CategoricalCrossentropy = _wrapper_class(
 SparseCategoricalCrossentropy = _wrapper_class(
     "SparseCategoricalCrossentropy", sparse_categorical_crossentropy,
     "sparse_categorical_crossentropy",
-    "Cross-entropy with integer labels (``from_logits``, ``ignore_class``).",
-    from_logits=False, ignore_class=None)
+    "Cross-entropy with integer labels (``from_logits``, ``ignore_class``, ``axis``); entries "
+    "labelled ``ignore_class`` are left out of the reduction.",
+    from_logits=False, ignore_class=None, axis=-1)
 
 for _cls in (MeanSquaredError, MeanAbsoluteError, MeanAbsolutePercentageError,
              MeanSquaredLogarithmicError, CosineSimilarity, Huber, LogCosh, Hinge,

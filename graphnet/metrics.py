@@ -10,7 +10,8 @@ On arrays, ``update_state(y_true, y_pred, sample_weight)`` does the same eagerly
 Every loss can be used as a metric (``"mse"``, ``"categorical_crossentropy"``, ...).
 """
 from . import backend, losses, ops
-from .losses import eager_or_symbolic, is_symbolic, run_eagerly, squeeze_or_expand_to_same_rank
+from .losses import (eager_or_symbolic, is_symbolic, run_eagerly, shapes_agree,
+                     squeeze_or_expand_to_same_rank)
 from .serialization import Registry
 
 _registry = Registry("metric")
@@ -92,12 +93,24 @@ def top_k_categorical_accuracy(y_true, y_pred, k=5):
 
 @eager_or_symbolic
 def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5, from_sorted_ids=False):
-    """1.0 where the integer label is among the k top-scored classes."""
-    if from_sorted_ids:
-        raise NotImplementedError("sparse_top_k_categorical_accuracy: from_sorted_ids is "
-                                  "not supported by graphnet")
+    """1.0 where the integer label is among the k top-scored classes; with
+    ``from_sorted_ids``, y_pred holds class ids sorted by score (best first) and the label
+    is looked for among the first k (ids compare as float32: exact below 2**24). The
+    result has y_true's shape (as in Keras)."""
     y_pred = ops.convert_to_tensor(y_pred)
-    return _in_top_k(_sparse_labels(y_true, y_pred), y_pred, k)
+    y_true = ops.convert_to_tensor(y_true)
+    labels = _sparse_labels(y_true, y_pred)
+    if not shapes_agree(labels.shape, y_pred.shape[:-1]):
+        raise ValueError(f"sparse_top_k_categorical_accuracy: y_true must have shape "
+                         f"{y_pred.shape[:-1]} (y_pred's {y_pred.shape} without the last "
+                         f"axis, or with a trailing 1), got {y_true.shape}")
+    if from_sorted_ids:   # a label listed twice counts once
+        top = _float(y_pred[..., :k])
+        matches = _float(ops.any(ops.equal(ops.expand_dims(labels, -1), top), axis=-1))
+    else:
+        matches = _in_top_k(labels, y_pred, k)
+    return matches if labels.ndim == y_true.ndim else ops.expand_dims(matches, -1)
+
 
 
 @eager_or_symbolic
@@ -225,6 +238,16 @@ class MeanMetricWrapper(Metric):
     def values(self, y_true, y_pred):
         return self.fn(y_true, y_pred, **self._fn_kwargs)
 
+    def totals(self, y_true, y_pred, sample_weight=None):
+        """As Keras's MeanMetricWrapper: the mask of the values (sparse cross-entropy's
+        ``ignore_class``) narrows the sample weights when there are any; without them
+        every value counts (ignored entries as 0). The training step always passes
+        weights (ones by default), so in ``fit`` ignored entries never count."""
+        values, mask = losses.values_and_mask(self.fn, y_true, y_pred, **self._fn_kwargs)
+        if mask is not None and sample_weight is not None:
+            sample_weight = losses.apply_mask(sample_weight, mask, backend.floatx(), "sum")
+        return weighted_totals(values, sample_weight)
+
     def get_config(self):
         config = super().get_config()
         if type(self) is MeanMetricWrapper:
@@ -275,7 +298,8 @@ TopKCategoricalAccuracy = _metric_class(
 SparseTopKCategoricalAccuracy = _metric_class(
     "SparseTopKCategoricalAccuracy", sparse_top_k_categorical_accuracy,
     "sparse_top_k_categorical_accuracy", "up",
-    "How often the integer label is in the top ``k`` (5) predictions.", k=5)
+    "How often the integer label is in the top ``k`` (5) predictions (``from_sorted_ids``: "
+    "y_pred holds class ids sorted by score).", k=5, from_sorted_ids=False)
 CosineSimilarity = _metric_class("CosineSimilarity", cosine_similarity, "cosine_similarity",
                                  "up", "Cosine similarity between labels and predictions.",
                                  axis=-1)
@@ -310,7 +334,7 @@ CategoricalCrossentropy = _metric_class(
 SparseCategoricalCrossentropy = _metric_class(
     "SparseCategoricalCrossentropy", losses.sparse_categorical_crossentropy,
     "sparse_categorical_crossentropy", "down", "Sparse categorical cross-entropy.",
-    from_logits=False, axis=-1)
+    from_logits=False, ignore_class=None, axis=-1)
 
 # names (functions and Keras 2.2.4 aliases) -> metric class
 _BY_NAME = {

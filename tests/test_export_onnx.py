@@ -150,6 +150,9 @@ def _cases():
     cases["RESHAPE"] = [(lambda ins: [gn.ops.reshape(ins[0], (None, 3, 4)),
                                       gn.ops.reshape(ins[0], (-1,)),
                                       gn.ops.reshape(ins[0], (-1, 4))], [_f(2, 6)])]
+    cases["RESHAPE_LIKE"] = [(lambda ins: [_t("RESHAPE_LIKE", ins[0], ins[1]),
+                                           _t("RESHAPE_LIKE", ins[1], ins[0])],
+                              [_f(2, 6), _f(3, 4)])]
     cases["TRANSPOSE"] = [(lambda ins: [gn.ops.transpose(ins[0], (2, 0, 1))], [_f(2, 3)])]
     cases["CONCATENATE"] = [(lambda ins: [gn.ops.concatenate([ins[0], ins[1]], axis=-1),
                                           gn.ops.concatenate([ins[0], ins[0]], axis=0)],
@@ -188,6 +191,13 @@ def _cases():
     cases["MATMUL_BIAS_ACT"] = [(lambda ins: [
         _t("MATMUL_BIAS_ACT", ins[0], kernel, bias, act="ELU", alpha=0.5, beta=0.0),
         _t("MATMUL_BIAS_ACT", ins[0], kernel, act=None)], [_f(3, 4)])]
+    multi = (lambda ins: [_t("MULTI_PART", m, offset=o, shape=sh) for m in [_t(
+        "FUSED_MULTI_ELTWISE", *ins, results=(3, 2), shapes=((5,), (2, 3)),
+        program=(("MUL", (0, 1), 0.0, 0.0), ("SQRT", (2,), 0.0, 0.0)))]
+        for o, sh in [(0, (5,)), (5, (5,)), (10, (2, 3)), (16, (2, 3))]],
+        [_f(5, positive=True), _f(1, positive=True), _f(2, 3, positive=True), _f(1)], None,
+        [(5,), (1,), (2, 3), (1,)])
+    cases["FUSED_MULTI_ELTWISE"] = cases["MULTI_PART"] = [multi]
     if "CONV" in all_ops():
         cases.update(_conv_cases())
     return cases
@@ -196,6 +206,7 @@ def _cases():
 def _conv_cases():
     w = gn.ops.convert_to_tensor(RNG.standard_normal((3, 3, 2, 6)).astype("f4"))
     w1 = gn.ops.convert_to_tensor(RNG.standard_normal((3, 2, 6)).astype("f4"))
+    b6 = gn.ops.convert_to_tensor(RNG.standard_normal(6).astype("f4"))
     conv = dict(strides=(1, 2), dilations=(2, 1), groups=2)
     return {
         "CONV": [(lambda ins: [_t("CONV", ins[0], w, padding="same", **conv),
@@ -218,6 +229,15 @@ def _conv_cases():
         "POOL_GRAD": [(lambda ins: [_t("POOL_GRAD", ins[0], ins[1], mode=m, window=(3, 2),
                                        strides=(2, 2), padding="same")
                                     for m in ("max", "avg")], [_f(7, 6, 3), _f(4, 3, 3)])],
+        "CONV_BIAS_ACT": [(lambda ins: [
+            _t("CONV_BIAS_ACT", ins[0], w, b6, ins[1], bias=True, residual=True, act="ELU",
+               alpha=0.5, padding="same", strides=(1, 1), dilations=(1, 1), groups=2),
+            _t("CONV_BIAS_ACT", ins[0], w, padding="valid", **conv)],
+            [_f(7, 8, 4), _f(7, 8, 6)])],
+        "CONV_BIAS_ACT_POOL": [(lambda ins: [
+            _t("CONV_BIAS_ACT_POOL", ins[0], w, b6, bias=True, act="RELU", window=(2, 2),
+               padding="same", strides=(1, 1), dilations=(1, 1), groups=2)],
+            [_f(7, 8, 4)])],
         "PAD": [(lambda ins: [gn.ops.pad(ins[0], ((0, 0), (1, 2), (0, 3)),
                                          constant_values=1.5)], [_f(3, 2)])],
         "CONCAT_PIECE": [(lambda ins: [_t("CONCAT_PIECE", ins[0], ins[1], ins[2], axis=2,

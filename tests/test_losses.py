@@ -194,3 +194,113 @@ def test_symbolic_losses_compile_like_the_reference():
     r = gn.function([y, p, w], outs, backend="reference")(ONEHOT, LOGITS, sw)
     for a, b in zip(c, r):
         close(a, b, rtol=1e-6)
+
+
+# ---- ignore_class ------------------------------------------------------------------------
+IGNORED = LABELS.copy()
+IGNORED[::3] = 2
+VOID = np.where(np.arange(N) % 4 == 1, 255, LABELS)
+
+
+@pytest.mark.parametrize("ignore_class,labels", [(2, IGNORED), (255, VOID), (-1, LABELS),
+                                                 (2, np.full(N, 2))],
+                         ids=["in-range", "void-255", "none-present", "all-ignored"])
+@pytest.mark.parametrize("from_logits", [False, True])
+def test_sparse_crossentropy_ignore_class_matches_keras(ignore_class, labels, from_logits):
+    y_pred = LOGITS if from_logits else PROBS
+    for y in (labels, labels[:, None]):
+        ours = losses.sparse_categorical_crossentropy(y, y_pred, from_logits=from_logits,
+                                                      ignore_class=ignore_class)
+        close(ours, KL.sparse_categorical_crossentropy(y, y_pred, from_logits=from_logits,
+                                                       ignore_class=ignore_class))
+        assert np.all(ours[labels == ignore_class] == 0)
+
+
+@pytest.mark.parametrize("labels", [IGNORED, np.full(N, 2)], ids=["some", "all"])
+@pytest.mark.parametrize("reduction", ["sum_over_batch_size", "sum", "none", "mean",
+                                       "mean_with_sample_weight"])
+def test_sparse_crossentropy_class_ignore_class_matches_keras(labels, reduction):
+    """The mean reductions average over the entries not ignored (0 when all are), with
+    and without sample weights, as Keras 3's loss mask."""
+    sw = rng.random(N).astype("float32")
+    for kwargs, y_pred in [({}, PROBS), ({"from_logits": True}, LOGITS)]:
+        ours = losses.SparseCategoricalCrossentropy(ignore_class=2, reduction=reduction,
+                                                    **kwargs)
+        theirs = KL.SparseCategoricalCrossentropy(ignore_class=2, reduction=reduction,
+                                                  **kwargs)
+        close(ours(labels, y_pred), theirs(labels, y_pred))
+        close(ours(labels, y_pred, sample_weight=sw), theirs(labels, y_pred, sample_weight=sw))
+
+
+def test_ignore_class_per_position_with_a_class_axis():
+    """Segmentation-style labels (N, T) against y_pred (N, C, T) with axis=1: per-position
+    weights as Keras; per-sample weights (N,) broadcast over T (Keras cannot)."""
+    t = 6
+    logits = rng.standard_normal((N, C, t)).astype("float32")
+    labels = rng.integers(0, C, (N, t))
+    labels[rng.random((N, t)) < 0.3] = 4
+    sw = rng.random((N, t)).astype("float32")
+    ours = losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=4, axis=1)
+    theirs = KL.SparseCategoricalCrossentropy(from_logits=True, ignore_class=4, axis=1)
+    close(ours(labels, logits), theirs(labels, logits))
+    close(ours(labels, logits, sample_weight=sw), theirs(labels, logits, sample_weight=sw))
+    per_sample = rng.random(N).astype("float32")
+    values = np.asarray(KL.sparse_categorical_crossentropy(labels, logits, from_logits=True,
+                                                           ignore_class=4, axis=1))
+    close(ours(labels, logits, sample_weight=per_sample),
+          (values * per_sample[:, None]).sum() / (labels != 4).sum())
+
+
+def _softmax(z):
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def test_ignore_class_on_a_softmax_output_reads_its_logits_and_masks_the_gradient():
+    z = placeholder((None, C), name="z")
+    y = placeholder((None,), name="y")
+    loss = losses.SparseCategoricalCrossentropy(ignore_class=2)(y, gn.ops.softmax(z))
+    (gz,) = gn.gradients(loss, [z])
+    from graphnet.graph.graph import topological_order
+    assert "SOFTMAX" not in {n.op.name for n in topological_order([loss.node])}
+    f = gn.function([y, z], [loss, gz])
+    for labels in (IGNORED, np.full(N, 2)):
+        value, grad = f(labels.astype("float32"), LOGITS)
+        close(value, KL.SparseCategoricalCrossentropy(ignore_class=2)(labels,
+                                                                     _softmax(LOGITS)))
+        valid = (labels != 2)[:, None]
+        close(grad, (_softmax(LOGITS) - np.eye(C)[labels]) * valid / max(valid.sum(), 1))
+
+
+def test_ignore_class_trains_a_model():
+    """One SGD step of a softmax classifier: the loss is Keras's, the step NumPy's."""
+    model = gn.Sequential([gn.Input((4,)), gn.layers.Dense(C, activation="softmax")])
+    lr = 0.5
+    model.compile(optimizer=gn.optimizers.SGD(learning_rate=lr),
+                  loss=losses.SparseCategoricalCrossentropy(ignore_class=0))
+    x = rng.standard_normal((N, 4)).astype("float32")
+    labels = LABELS.copy()
+    labels[:3] = 0
+    w, b = model.get_weights()
+    probs = _softmax(x @ w + b)
+    loss = model.train_on_batch(x, labels)
+    close(loss, KL.SparseCategoricalCrossentropy(ignore_class=0)(labels, probs))
+    valid = (labels != 0)[:, None]
+    dz = (probs - np.eye(C)[labels]) * valid / valid.sum()
+    new_w, new_b = model.get_weights()
+    close(new_w, w - lr * x.T @ dz)
+    close(new_b, b - lr * dz.sum(axis=0))
+
+
+def test_ignore_class_bad_input_and_config():
+    with pytest.raises(ValueError, match=r"`ignore_class` must be an integer class id or "
+                                         r"None. Received: ignore_class='void'"):
+        losses.sparse_categorical_crossentropy(LABELS, PROBS, ignore_class="void")
+    with pytest.raises(ValueError, match=r"y_true must have y_pred's shape \(9, 5\) without "
+                                         r"the class axis 1: \(9,\).*got \(4,\)"):
+        losses.sparse_categorical_crossentropy(LABELS[:4], PROBS)
+    scce = losses.SparseCategoricalCrossentropy(ignore_class=3, name="scce")
+    assert scce.get_config()["ignore_class"] == 3
+    back = losses.deserialize(losses.serialize(scce))
+    assert back.get_config() == scce.get_config()
+    close(back(IGNORED, PROBS), KL.SparseCategoricalCrossentropy(ignore_class=3)(IGNORED, PROBS))

@@ -15,6 +15,8 @@ ONEHOT = np.eye(C, dtype="float32")[LABELS]
 BIN_Y = rng.integers(0, 2, (N, 1)).astype("float32")
 BIN_P = rng.random((N, 1)).astype("float32")
 SW = rng.random(N).astype("float32")
+# class ids sorted by score, best first (the first 5 of each row's ranking)
+IDS = np.argsort(-PRED, axis=1)[:, :5].astype("int32")
 
 
 def close(a, b, tol=1e-6):
@@ -33,6 +35,14 @@ def close(a, b, tol=1e-6):
     ("top_k_categorical_accuracy", (ONEHOT, PRED), {"k": 2}),
     ("sparse_top_k_categorical_accuracy", (LABELS, PRED), {}),
     ("sparse_top_k_categorical_accuracy", (LABELS, PRED), {"k": 1}),
+    ("sparse_top_k_categorical_accuracy", (LABELS[:, None], PRED), {"k": 3}),
+    ("sparse_top_k_categorical_accuracy", (LABELS, IDS), {"from_sorted_ids": True}),
+    ("sparse_top_k_categorical_accuracy", (LABELS, IDS), {"k": 2, "from_sorted_ids": True}),
+    ("sparse_top_k_categorical_accuracy", (LABELS, IDS), {"k": 9, "from_sorted_ids": True}),
+    ("sparse_top_k_categorical_accuracy", (LABELS[:, None], IDS.astype("float32")),
+     {"k": 1, "from_sorted_ids": True}),
+    ("sparse_categorical_crossentropy", (np.where(LABELS == 3, 0, LABELS), PRED),
+     {"ignore_class": 0}),
 ])
 def test_accuracy_functions_match_keras(name, args, kwargs):
     ours = getattr(metrics, name)(*args, **kwargs)
@@ -48,6 +58,47 @@ def test_top_k_counts_ties_like_keras():
           KM.sparse_top_k_categorical_accuracy(labels, pred, k=1))
     close(metrics.sparse_top_k_categorical_accuracy(labels, pred, k=2),
           KM.sparse_top_k_categorical_accuracy(labels, pred, k=2))
+
+
+def test_sorted_ids_match_once_and_agree_with_scores():
+    """A label listed twice among the first k counts once; ids ranked from scores give the
+    scores' answer (no ties in PRED)."""
+    ids = np.array([[3, 3, 1], [0, 2, 2], [4, 1, 0]], dtype="int32")
+    labels = np.array([3, 2, 0])
+    for k in (1, 2, 3):
+        close(metrics.sparse_top_k_categorical_accuracy(labels, ids, k=k, from_sorted_ids=True),
+              KM.sparse_top_k_categorical_accuracy(labels, ids, k=k, from_sorted_ids=True))
+    for k in (1, 4):
+        close(metrics.sparse_top_k_categorical_accuracy(LABELS, IDS, k=k, from_sorted_ids=True),
+              metrics.sparse_top_k_categorical_accuracy(LABELS, PRED, k=k))
+
+
+def test_sorted_ids_of_an_integer_tensor_and_bad_shapes():
+    from graphnet import function
+    from graphnet.engine.input_layer import placeholder
+    y = placeholder((None,), "int32", name="y")
+    ids = placeholder((None, 5), "int32", name="ids")
+    out = metrics.sparse_top_k_categorical_accuracy(y, ids, k=3, from_sorted_ids=True)
+    close(function([y, ids], out)(LABELS.astype("int32"), IDS),
+          KM.sparse_top_k_categorical_accuracy(LABELS, IDS, k=3, from_sorted_ids=True))
+    with pytest.raises(ValueError, match=r"y_true must have shape \(40,\) \(y_pred's "
+                                         r"\(40, 5\) without the last axis.*got \(39,\)"):
+        metrics.sparse_top_k_categorical_accuracy(LABELS[1:], IDS, from_sorted_ids=True)
+
+
+@pytest.mark.parametrize("cls,kwargs,y,p", [
+    ("SparseTopKCategoricalAccuracy", {"k": 2, "from_sorted_ids": True}, LABELS, IDS),
+    ("SparseCategoricalCrossentropy", {"ignore_class": 3}, LABELS, PRED),
+])
+def test_running_means_with_new_options_match_keras(cls, kwargs, y, p):
+    """ignore_class: as Keras, the mask narrows given sample weights; without them the
+    ignored entries count as 0."""
+    ours, theirs = getattr(metrics, cls)(**kwargs), getattr(KM, cls)(**kwargs)
+    for sl, sw in [(slice(0, 25), None), (slice(25, N), SW[25:])]:
+        ours.update_state(y[sl], p[sl], sw)
+        theirs.update_state(y[sl], p[sl], sw)
+        close(ours.result(), float(theirs.result()), 1e-5)
+    assert metrics.deserialize(metrics.serialize(ours)).get_config() == ours.get_config()
 
 
 @pytest.mark.parametrize("cls,y,p", [

@@ -230,6 +230,15 @@ case("RESHAPE", lambda x: ops.reshape(x, (-1,)), [(5, 3)])
 case("RESHAPE", lambda x: ops.expand_dims(x, 1), [(5, 3)])
 case("RESHAPE", lambda x: ops.squeeze(x, 1), [(5, 1, 3)])
 case("RESHAPE", lambda x: ops.reshape(x, (0, 7)), [(0, 7)], none_axes=())
+# two unknown dims merged: the gradient reshapes back like the input (RESHAPE_LIKE)
+case("RESHAPE", lambda x: ops.reshape(x, (-1, 4)), [(2, 3, 4)], none_axes=[(0, 1)])
+case("RESHAPE", lambda x: ops.reshape(x, (None, -1)), [(2, 3, 5, 2)], none_axes=[(0, 1, 2)])
+case("RESHAPE_LIKE", lambda x, like: raw("RESHAPE_LIKE", x, like), [(6, 4), (2, 3, 4)],
+     none_axes=())
+case("RESHAPE_LIKE", lambda x, like: raw("RESHAPE_LIKE", x, like), [(6, 4), (6, 1, 4)],
+     none_axes=[(0,), (0,)])
+case("RESHAPE_LIKE", lambda x, like: raw("RESHAPE_LIKE", x, like), [(0, 3), (2, 0, 3)],
+     none_axes=())
 case("TRANSPOSE", lambda x: ops.transpose(x), [(5, 3)])
 case("TRANSPOSE", lambda x: ops.transpose(x, (2, 0, 1)), [(5, 4, 3)])
 case("TRANSPOSE", lambda x: ops.transpose(x, (1, 0, 2)), [(0, 2, 3)])
@@ -361,6 +370,34 @@ case("MATMUL_BIAS_ACT", lambda a, b: raw("MATMUL_BIAS_ACT", a, b, act=None, tran
      [(2, 3, 5), (6, 5)], none_axes=[(0,), ()])
 
 
+def _multi_eltwise(a, s, b, t):
+    """Two tensors (a (3, 5) with the single value s, b (7,) with t) through one program of
+    two results (tanh(x * v) + x and x * v), every part read back."""
+    program = (("MUL", (0, 1), 0.0, 0.0), ("TANH", (2,), 0.0, 0.0), ("ADD", (3, 0), 0.0, 0.0))
+    multi = raw("FUSED_MULTI_ELTWISE", a, s, b, t, program=program, results=(4, 2),
+                shapes=((3, 5), (7,)))
+    parts = [raw("MULTI_PART", multi, offset=o, shape=sh)
+             for o, sh in [(0, (3, 5)), (15, (3, 5)), (30, (7,)), (37, (7,))]]
+    return ops.concatenate([ops.reshape(p, (-1,)) for p in parts], axis=0)
+
+
+for _op in ("FUSED_MULTI_ELTWISE", "MULTI_PART"):
+    case(_op, _multi_eltwise, [(3, 5), (1,), (7,), ()], none_axes=[(), (), (), ()])
+_CONV2D = dict(strides=(1, 2), dilations=(1, 1), groups=1, padding="same")
+case("CONV_BIAS_ACT", lambda x, w, b, r: raw("CONV_BIAS_ACT", x, w, b, r, bias=True,
+                                             residual=True, act="TANH", **_CONV2D),
+     [(2, 5, 6, 3), (3, 3, 3, 4), (4,), (2, 5, 3, 4)], none_axes=[(0,), (), (), (0,)])
+case("CONV_BIAS_ACT", lambda x, w, b: raw("CONV_BIAS_ACT", x, w, b, bias=True, act="GELU",
+                                          strides=(2,), dilations=(2,), groups=2,
+                                          padding="valid"),
+     [(2, 11, 4), (3, 2, 6), (1, 6)], none_axes=[(0,), (), ()])
+case("CONV_BIAS_ACT", lambda x, w, r: raw("CONV_BIAS_ACT", x, w, r, residual=True, **_CONV2D),
+     [(1, 4, 5, 1), (2, 3, 1, 3), (1, 4, 3, 3)], none_axes=[(), (), ()])
+case("CONV_BIAS_ACT_POOL", lambda x, w, b: raw("CONV_BIAS_ACT_POOL", x, w, b, bias=True,
+                                               act="SOFTPLUS", window=(2, 3), **_CONV2D),
+     [(2, 5, 11, 3), (3, 3, 3, 4), (4,)], none_axes=[(0,), (), ()])
+
+
 @pytest.mark.parametrize("op, fn, shapes, kwargs", CASES)
 def test_op(op, fn, shapes, kwargs):
     check_op(fn, shapes, op=op, **kwargs)
@@ -370,6 +407,37 @@ def test_every_op_is_covered():
     covered = {p.values[0] for p in CASES}
     missing = sorted(set(gn.ops.all_ops()) - covered)
     assert not missing, f"ops without a check_op case in tests/test_ops.py: {missing}"
+
+
+def test_model_reshaping_two_unknown_dims_trains():
+    """Reshape((-1, 3)) of (batch, None, None, 3): the gradient reshapes back through two
+    dims unknown until a batch is fed (RESHAPE_LIKE); each SGD step matches NumPy."""
+    layers = gn.layers
+    model = gn.Sequential([gn.Input((None, None, 4)), layers.Dense(3), layers.Reshape((-1, 3)),
+                           layers.GlobalAveragePooling1D()])
+    lr = 0.1
+    model.compile(optimizer=gn.optimizers.SGD(learning_rate=lr), loss="mse")
+    rng = np.random.default_rng(5)
+    for shape in [(2, 3, 5, 4), (3, 2, 1, 4)]:
+        x = rng.standard_normal(shape).astype("f4")
+        y = rng.standard_normal((shape[0], 3)).astype("f4")
+        w, b = model.get_weights()
+        cells = shape[1] * shape[2]
+        pred = (x @ w + b).reshape(shape[0], cells, 3).mean(axis=1)
+        dh = np.repeat(2 * (pred - y) / y.size / cells, cells, axis=0)  # rows as (b, t, s)
+        loss = model.train_on_batch(x, y)
+        np.testing.assert_allclose(loss, np.mean((pred - y) ** 2), rtol=1e-5)
+        new_w, new_b = model.get_weights()
+        np.testing.assert_allclose(new_w, w - lr * x.reshape(-1, 4).T @ dh, rtol=1e-5,
+                                   atol=1e-6)
+        np.testing.assert_allclose(new_b, b - lr * dh.sum(axis=0), rtol=1e-5, atol=1e-6)
+
+
+def test_reshape_like_names_both_shapes():
+    x, like = gn.Input(batch_shape=(6, 4)), gn.Input(batch_shape=(5, 4))
+    with pytest.raises(ValueError, match=r"cannot reshape \(6, 4\) \(24 elements\) like "
+                                         r"\(5, 4\) \(20 elements\)"):
+        raw("RESHAPE_LIKE", x, like)
 
 
 def test_gelu_constants():

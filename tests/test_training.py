@@ -365,3 +365,34 @@ def test_fit_updates_batch_normalization_moving_statistics_in_the_step():
     model.fit(x, np.zeros((16, 1)), batch_size=16, epochs=1, shuffle=False, verbose=0)
     np.testing.assert_allclose(bn.moving_mean.value, 0.5 * x.mean(0), rtol=1e-5)
     np.testing.assert_allclose(bn.moving_variance.value, 0.5 + 0.5 * x.var(0), rtol=1e-4)
+
+
+# ---- sparse label range ---------------------------------------------------------------
+
+def _sparse_classifier(loss):
+    model = gn.Sequential([gn.Input((6,)), L.Dense(4)])
+    model.compile(optimizer="sgd", loss=loss)
+    return model
+
+
+def test_sparse_labels_out_of_range_name_the_output_and_value():
+    x, y = _classification(n=8)
+    y[3] = 4
+    model = _sparse_classifier(losses.SparseCategoricalCrossentropy(from_logits=True))
+    with pytest.raises(ValueError, match=r"4 classes.*\[0, 4\); got 4 \(sample 3\)"):
+        model.evaluate(x, y, verbose=0)
+
+
+def test_sparse_labels_equal_to_ignore_class_are_accepted_and_left_out():
+    x, y = _classification(n=8)
+    loss = losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=255)
+    model = _sparse_classifier(loss)
+    marked = y.copy()
+    marked[[1, 5]] = 255
+    kept = marked != 255
+    got = model.evaluate(x, marked, verbose=0, batch_size=8)
+    want = model.evaluate(x[kept], y[kept], verbose=0, batch_size=8)
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    marked[2] = 7  # still out of range and not the ignored label
+    with pytest.raises(ValueError, match="got 7"):
+        model.evaluate(x, marked, verbose=0)

@@ -79,6 +79,11 @@ def _is_sparse_loss(loss):
     return isinstance(loss, losses_module.LossFunctionWrapper) and loss.fn in _SPARSE_LOSSES
 
 
+def _ignored_class(loss):
+    """The label a sparse loss leaves out (its ``ignore_class``), or None."""
+    return loss._fn_kwargs.get("ignore_class") if _is_sparse_loss(loss) else None
+
+
 def _resolve_loss(identifier, y_shape, out_shape):
     """A Loss object for ``identifier``; "crossentropy"/"ce" picked from the shapes."""
     if identifier is None:
@@ -413,6 +418,9 @@ class Trainer:
                 bad = ~np.isfinite(flat) | (flat < 0) | (flat != np.round(flat))
                 if classes is not None:
                     bad |= flat >= classes
+                ignored = _ignored_class(loss)
+                if ignored is not None:
+                    bad &= flat != ignored  # the loss leaves these entries out
                 if bad.any():
                     value = flat[np.argmax(bad)]
                     value = int(value) if np.isfinite(value) and value == int(value) else value
@@ -586,6 +594,15 @@ class Trainer:
         xs, ys, sws, _ = self._prepare(x, y, sample_weight, class_weight)
         logs = self._run_batch(True, xs, ys, sws, self._trackers())
         return self._format_result(logs, return_dict)
+
+    def profile_train_step(self, x, y, sample_weight=None, repeats=20):
+        """Time each kernel call of the compiled training step on this batch: a
+        ``graphnet.runtime.profile.PlanProfile`` (``.table()``, ``.by_kernel()``). The
+        weights and the optimizer state are left as they were."""
+        self._assert_compiled("profile_train_step")
+        xs, ys, sws, _ = self._prepare(x, y, sample_weight)
+        fn = self._step_function(True, [a.shape[1:] for a in ys], [a.shape[1:] for a in sws])
+        return fn.profile(*(list(xs) + list(ys) + list(sws)), repeats=repeats)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         """Loss (and metrics) of one batch in inference mode, without updating."""

@@ -253,6 +253,16 @@ def _reshape(c):
     return c.op("Reshape", [c.ins[0], c.e.ints(target)], **attrs)
 
 
+def _reshape_like(c):
+    """Reshape to like's run-time shape (Shape of like), so a dynamic batch carries over."""
+    attrs = {}
+    if 0 in c.node.shape:
+        if c.e.opset < 14:
+            c.fail("a zero-sized target needs opset >= 14 (allowzero)")
+        attrs["allowzero"] = 1
+    return c.op("Reshape", [c.ins[0], c.op("Shape", [c.ins[1]])], **attrs)
+
+
 def _broadcast_to(c):
     x = c.node.inputs[0]
     target = list(c.node.shape)
@@ -566,7 +576,8 @@ def _expanded(c):
         if node is None:
             return None, None
         top = node.op.expand(node, list(node.inputs))
-        inner = [n for n in topological_order([top]) if all(n is not x for x in node.inputs)]
+        outside = {id(n) for n in topological_order(list(node.inputs))}  # inputs, what they read
+        inner = [n for n in topological_order([top]) if id(n) not in outside]
         return top, inner
     top, order = primitives(c.node)
     _, twin_order = primitives(c.twin)
@@ -578,14 +589,17 @@ def _expanded(c):
     return names[id(top)]
 
 
-MAPPINGS = {"FUSED_ELTWISE": _expanded, "MATMUL_BIAS_ACT": _expanded}
+MAPPINGS = {"FUSED_ELTWISE": _expanded, "MATMUL_BIAS_ACT": _expanded,
+            "FUSED_MULTI_ELTWISE": _expanded, "MULTI_PART": _expanded,
+            "CONV_BIAS_ACT": _expanded, "CONV_BIAS_ACT_POOL": _expanded}
 MAPPINGS.update(UNARY)
 MAPPINGS.update({k: (lambda t: lambda c: c.op(t, c.ins))(v) for k, v in BINARY.items()})
 MAPPINGS.update({
     "NOT_EQUAL": lambda c: c.op("Not", [c.op("Equal", c.ins)]),
     "MOD": _mod, "FLOOR_DIV": _floor_div, "ATAN2": _atan2,
     "WHERE": _simple("Where"), "CAST": _cast, "FULL_LIKE": _full_like,
-    "MATMUL": _matmul, "RESHAPE": _reshape, "TRANSPOSE":
+    "MATMUL": _matmul, "RESHAPE": _reshape, "RESHAPE_LIKE": _reshape_like,
+    "TRANSPOSE":
         lambda c: c.op("Transpose", c.ins, perm=list(c.node.attrs["perm"])),
     "CONCATENATE": _concat, "SLICE": _slice, "BROADCAST_TO": _broadcast_to,
     "REDUCE_SUM": _reduction("ReduceSum"), "REDUCE_MEAN": _reduction("ReduceMean"),

@@ -1,6 +1,6 @@
 """Layout ops: move or copy elements without arithmetic.
 
-RESHAPE is a view (no kernel); the others lower to the strided-copy kernel.
+RESHAPE and RESHAPE_LIKE are views (no kernel); the others lower to the strided-copy kernel.
 """
 import numpy as np
 
@@ -50,7 +50,8 @@ class Reshape(Op):
             else:
                 out.append(int(s))
         rest_src = [d for j, d in enumerate(src) if j not in used]
-        rest_out = [d for j, d in enumerate(out) if j != infer_at and not isinstance(spec[j], tuple)]
+        rest_out = [d for j, d in enumerate(out)
+                    if j != infer_at and not isinstance(spec[j], tuple)]
         known = None not in rest_src
         if infer_at is not None:
             if not known:
@@ -72,7 +73,8 @@ class Reshape(Op):
 
     def grad(self, node, grad_output):
         """Reshape back: dims the forward copied are copied back, known dims are given,
-        and at most one unknown dim is inferred (-1)."""
+        and one unknown dim is inferred (-1); with more unknown dims, back to the input's
+        shape as known once the graph is specialized (RESHAPE_LIKE)."""
         from .. import autodiff as ad
         x = node.inputs[0]
         copied = {}
@@ -82,9 +84,35 @@ class Reshape(Op):
         back = [("in", copied[i]) if i in copied else (-1 if d is None else d)
                 for i, d in enumerate(x.shape)]
         if back.count(-1) > 1:
-            raise NotImplementedError(f"RESHAPE gradient: cannot reshape back to {x.shape}: "
-                                      "more than one unknown dim is not copied through")
+            return [ad.node("RESHAPE_LIKE", grad_output, x)]
         return [ad.reshape(grad_output, back)]
+
+    def lower(self, node, ctx):
+        ctx.view(node, node.inputs[0])
+
+
+@register
+class ReshapeLike(Op):
+    """RESHAPE_LIKE(x, like): x's elements in like's shape, as known once the graph is
+    specialized: the gradient of a RESHAPE whose input has several unknown dims. ``like``
+    only gives the shape (its values are never read)."""
+    name, group, arity = "RESHAPE_LIKE", LAYOUT, 2
+
+    def infer(self, shapes, dtypes, attrs):
+        self.check_arity(shapes)
+        x, like = shapes
+        if None not in x and None not in like and _prod(x) != _prod(like):
+            raise OpError(f"RESHAPE_LIKE: cannot reshape {tuple(x)} ({_prod(x)} elements) "
+                          f"like {tuple(like)} ({_prod(like)} elements)")
+        return tuple(like), dtypes[0]
+
+    def perform(self, inputs, attrs):
+        x, like = inputs
+        return x.reshape(self.infer([x.shape, like.shape], [str(x.dtype)], attrs)[0])
+
+    def grad(self, node, grad_output):
+        from .. import autodiff as ad
+        return [ad.node("RESHAPE_LIKE", grad_output, node.inputs[0]), None]
 
     def lower(self, node, ctx):
         ctx.view(node, node.inputs[0])
