@@ -34,6 +34,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from bench_mnist_mlp import gn, load_average, machine_line, ort, torch  # noqa: E402
+from graphnet.bench.timing import fma_peak  # noqa: E402
 
 # (N, H, W, C, O, K, stride, pad)
 SHAPES = [(1, 56, 56, 64, 64, 3, 1, 1), (8, 56, 56, 64, 64, 3, 1, 1),
@@ -50,8 +51,9 @@ def parse_args(argv=None):
     p.add_argument("--pause", type=float, default=0.25,
                    help="seconds to wait before each sample (ONNX Runtime's threads spin "
                         "for 100-150 ms after a run)")
-    p.add_argument("--peak", type=float, default=226.0,
-                   help="GFLOP/s per core for %%peak (measured AVX-512 FMA rate: 226)")
+    p.add_argument("--peak", type=float, default=None,
+                   help="GFLOP/s per core for %%peak (default: measured by graphnet's FMA "
+                        "probe on the same threads)")
     p.add_argument("--epilogue", action="store_true",
                    help="add a bias and relu to every convolution")
     p.add_argument("--shapes", default="",
@@ -133,10 +135,13 @@ def main(argv=None):
     shapes = SHAPES
     if args.shapes:
         shapes = [tuple(int(v) for v in s.split(",")) for s in args.shapes.split(";")]
-    peak = args.peak * args.threads
+    if args.peak:
+        peak, peak_source = args.peak * args.threads, "given by --peak"
+    else:
+        peak, peak_source = fma_peak(), "measured by the FMA probe"
     print(machine_line(gn.get_num_threads()))
     print(f"median of {args.rounds} samples per framework; %peak against {peak:.0f} GFLOP/s "
-          f"({args.peak:g} per core)")
+          f"({peak_source}; Winograd counts the direct convolution's FLOPs)")
     load_before = load_average()
     others = [name for name, mod in (("PyTorch", torch), ("ONNX Runtime", ort)) if mod]
     head = ["shape (NHWC in, OxKxK, stride, pad)", "graphnet", "GFLOP/s", "%peak"] + \

@@ -34,8 +34,9 @@ def parse_args():
                    help="seconds to wait before timing each library")
     p.add_argument("--shapes", default="", help="comma list of MxNxK (default: the standard set)")
     p.add_argument("--isa", default="", help="force a SIMD path: avx512, avx2, neon, ref")
-    p.add_argument("--peak", type=float, default=115.0,
-                   help="peak GFLOP/s per core for the %%peak column (issue 5: 115)")
+    p.add_argument("--peak", type=float, default=None,
+                   help="peak GFLOP/s per core for the %%peak column (default: measured "
+                        "by graphnet's FMA probe on the same threads)")
     p.add_argument("--no-torch", action="store_true", help="skip PyTorch")
     return p.parse_args()
 
@@ -74,6 +75,7 @@ def main():
         os.environ[var] = str(threads)
     import numpy as np
     from graphnet._gn_c import ffi, lib
+    from graphnet.bench.timing import fma_peak
 
     torch = None
     if not args.no_torch:
@@ -87,7 +89,10 @@ def main():
     if args.isa and not lib.gn_set_isa(args.isa.encode()):
         sys.exit("ISA %r is not available on this CPU" % args.isa)
     isa = ffi.string(lib.gn_isa_name()).decode()
-    peak = args.peak * threads
+    if args.peak:
+        peak, peak_source = args.peak * threads, "given by --peak"
+    else:
+        peak, peak_source = fma_peak(), "measured by the FMA probe"
     shapes = SHAPES
     if args.shapes:
         shapes = [tuple(int(v) for v in s.split("x")) for s in args.shapes.split(",")]
@@ -96,8 +101,8 @@ def main():
     print("graphnet isa: %s, threads: %d (numpy and torch: %d); numpy %s%s"
           % (isa, lib.gn_get_num_threads(), threads, np.__version__,
              ", torch %s" % torch.__version__ if torch else ""))
-    print("median of %d samples; %%peak against %.0f GFLOP/s (%g per core)"
-          % (args.repeats, peak, args.peak))
+    print("median of %d samples; %%peak against %.0f GFLOP/s (%s)"
+          % (args.repeats, peak, peak_source))
     print()
     head = "| M x N x K | graphnet ms | GFLOP/s | %peak | numpy ms | torch ms | vs numpy | vs torch |"
     print(head)

@@ -16,6 +16,9 @@ int gn_get_num_threads(void);
 const char *gn_isa_name(void);
 /* Force a SIMD path by name (tests and benchmarks); returns 0 if unavailable. */
 int gn_set_isa(const char *name);
+/* Peak fp32 rate in GFLOP/s of the current SIMD path on gn_get_num_threads() threads:
+ * each runs `iters` rounds of 12 independent FMA chains in registers (peak.c). */
+double gn_peak_gflops(int64_t iters);
 
 /* ---- dtypes ------------------------------------------------------------ */
 enum gn_dtype {

@@ -43,8 +43,9 @@ def test_eltwise_layer_and_peak(capsys):
     row = _json(capsys, "layer", "Dense", "--kwargs", '{"units": 8}',
                 "--input-shape", "4,16")["rows"][0]
     assert row["flops"] == 2 * 4 * 16 * 8 and "numpy" in row
-    row = _json(capsys, "peak", "--size", "64")["rows"][0]
-    assert row["case"].startswith("peak probe") and row["gflops"] > 0
+    doc = _json(capsys, "peak", "--size", "64")
+    assert doc["rows"][0]["case"] == "gn_sgemm 64^3" and doc["rows"][0]["gflops"] > 0
+    assert doc["peak_source"].startswith("measured by the FMA probe") and doc["peak_gflops"] > 0
 
 
 def test_models_builtin_saved_and_compiled(capsys, tmp_path):

@@ -32,6 +32,9 @@ static TGT inline __attribute__((always_inline)) void body(
     }
     _Pragma("GCC unroll 4") for (int64_t p = 0; p < k; p++) {
         __m512 bv[16];
+        if (R <= 2 && V >= 8) /* GEMV-like: B streams from L3, fetch rows ahead */
+            UNROLL for (int j = 0; j < V; j++)
+                _mm_prefetch((const char *)(b + 8 * rsb + 16 * j), _MM_HINT_T0);
         UNROLL for (int j = 0; j < V; j++) {
             if (maskb && j == V - 1) bv[j] = _mm512_maskz_loadu_ps(bm, b + 16 * j);
             else bv[j] = _mm512_loadu_ps(b + 16 * j);

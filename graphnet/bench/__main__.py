@@ -11,8 +11,9 @@ Timing is the bench/ scripts' method: warm-up calls, calls per repeat calibrated
 at least --min-repeat-time, then the median (with min and max) over --repeat repeats,
 every framework on --threads threads. Ratios are a baseline's median over graphnet's
 (> 1: graphnet is faster). GFLOP/s count 2 per multiply-add of GEMMs and convolutions;
-"% peak" is against --peak (GFLOP/s; "auto" runs the probe first; default 115 per
-thread, i.e. 230 on 2 cores).
+"% peak" is against --peak (GFLOP/s; "auto" measures it with the FMA probe; default 115
+per thread, i.e. 230 on 2 cores). The peak command measures the FMA probe and times a
+large gn_sgemm against it.
 """
 import argparse
 import json
@@ -83,7 +84,8 @@ def build_parser():
     p = sub.add_parser("model", parents=[common], help="a whole model's predict")
     p.add_argument("model", help="mnist_mlp, mnist_cnn, or a .graphnet/.keras/.gnx file")
     p.add_argument("--batch", type=int, default=None, help="batch size (default: 1 and 128)")
-    p = sub.add_parser("peak", parents=[common], help="peak FLOP/s probe (large gn_sgemm)")
+    p = sub.add_parser("peak", parents=[common],
+                       help="peak FLOP/s probe (FMA chains), and a large gn_sgemm against it")
     p.add_argument("--size", type=int, default=2048, help="square GEMM size")
     return parser
 
@@ -167,22 +169,25 @@ def _cases(args, fw, rng):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     import graphnet as gn
-    from .cases import Frameworks, peak_case
-    from .timing import DEFAULT_PEAK_PER_CORE, Progress, table, to_json
+    from .cases import Frameworks
+    from .timing import DEFAULT_PEAK_PER_CORE, Progress, fma_peak, table, to_json
     if args.threads < 1 or args.repeat < 1 or args.warmup < 0:
         raise SystemExit("--threads and --repeat must be >= 1, --warmup >= 0")
     gn.set_num_threads(args.threads)
     fw = Frameworks(args.threads, compare=not args.no_compare)
     rng = np.random.default_rng(args.seed)
     builders = _cases(args, fw, rng)
+    if args.command == "peak" and args.peak is None:
+        args.peak = "auto"
     progress = Progress(len(builders) + (args.peak == "auto"))
     rows = []
     try:
         peak, peak_source = args.peak, "given by --peak"
         if peak == "auto":
-            progress.update("peak probe")
-            probe = peak_case(2048, fw, rng).run(args, progress)
-            peak, peak_source = probe["gflops"], "measured by the probe (gn_sgemm 2048^3)"
+            progress.update("FMA probe")
+            peak = fma_peak()
+            peak_source = (f"measured by the FMA probe ({gn.isa()}, {args.threads} "
+                           f"thread(s), best of 7)")
             progress.step()
         elif peak is None:
             peak = DEFAULT_PEAK_PER_CORE * args.threads

@@ -152,7 +152,7 @@ def gemm_case(m, n, k, ta, tb, fw, rng):
 def peak_case(size, fw, rng):
     case = gemm_case(size, size, size, False, False, Frameworks(fw.threads, compare=False),
                      rng)
-    case.name = f"peak probe: gn_sgemm {size}^3"
+    case.name = f"gn_sgemm {size}^3"
     return case
 
 

@@ -14,6 +14,16 @@ import time
 DEFAULT_PEAK_PER_CORE = 115.0
 
 
+def fma_peak(rounds=7, iters=2_000_000):
+    """Peak fp32 GFLOP/s of graphnet's SIMD path on its current thread count: the best of
+    ``rounds`` runs of ``gn_peak_gflops`` (independent FMA chains in registers on every
+    thread, csrc/peak.c), back to back after a warm-up so every worker is awake. The best,
+    not the median: on a shared machine a run loses whatever time another tenant takes."""
+    from ..runtime.cext import lib
+    lib.gn_peak_gflops(iters // 10)
+    return max(lib.gn_peak_gflops(iters) for _ in range(max(int(rounds), 1)))
+
+
 def measure(fn, repeat=25, warmup=5, min_repeat_time=0.02):
     """Seconds per call of ``fn``: {"median", "min", "max", "calls", "repeats"}."""
     for _ in range(warmup):
