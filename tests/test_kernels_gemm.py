@@ -11,13 +11,15 @@ import pytest
 from graphnet._gn_c import ffi, lib
 
 
-# (m, n, k): each of the unpacked, wide (1-2 rows), dot-product and packed paths,
+# (m, n, k): each of the unpacked, wide (1-2 rows), dot-product, packed and depth-split
+# paths,
 # across register tiles (4/6/12 rows, 16/32 columns) and cache blocks (KC 256/512,
 # MC 128/144/240)
 SHAPES = [
     (1, 1, 1), (1, 7, 3), (3, 5, 2), (5, 17, 13), (13, 33, 17), (7, 1, 31),
     (1, 513, 785), (2, 300, 20), (17, 31, 385), (33, 97, 29),
     (97, 257, 129), (128, 10, 512), (257, 33, 385), (200, 1, 50),
+    (37, 29, 1500), (130, 3, 2100),  # depth split over threads (k >= 8 x m, n)
     (337, 65, 530), (97, 600, 400), (145, 131, 257),
 ]
 ALPHA_BETA = [(1.0, 0.0), (1.0, 1.0), (-0.75, 1.0), (0.0, 0.5), (1.5, -2.0)]
@@ -118,3 +120,28 @@ def test_fast_path_agrees_with_c_reference(isa):
         lib.gn_sgemm(0, 1, m, n, k, 0.5, fptr(a), k, fptr(b), k, 2.0, fptr(c1), n)
         lib.gn_sgemm_ref(0, 1, m, n, k, 0.5, fptr(a), k, fptr(b), k, 2.0, fptr(c2), n)
         np.testing.assert_allclose(c1, c2, rtol=1e-4, atol=1e-4 * np.sqrt(k))
+
+
+@pytest.mark.parametrize("nt", [2, 3])
+@pytest.mark.parametrize("ta,tb", [(0, 0), (1, 1)], ids=["nn", "tt"])
+def test_depth_split_sums_every_slice_before_the_epilogue(nt, ta, tb):
+    """A small C over a long depth splits k over the threads; bias + relu must see the
+    whole sum (a relu of a partial would differ), with the caller's leading dimension."""
+    rng = np.random.default_rng(7)
+    m, n, k, ldc = 45, 38, 3001, 41
+    a = rng.standard_normal((k, m) if ta else (m, k), dtype=np.float32)
+    b = rng.standard_normal((n, k) if tb else (k, n), dtype=np.float32)
+    bias = rng.standard_normal(n, dtype=np.float32)
+    c = np.full((m, ldc), 7.0, dtype=np.float32)
+    old = lib.gn_get_num_threads()
+    lib.gn_set_num_threads(nt)
+    try:
+        lib.gn_gemm_bias_act(ta, tb, m, n, k, fptr(a), a.shape[1], fptr(b), b.shape[1],
+                             fptr(bias), lib.GN_U_RELU, 0.0, 0.0, fptr(c), ldc)
+    finally:
+        lib.gn_set_num_threads(old)
+    opa = (a.T if ta else a).astype(np.float64)
+    opb = (b.T if tb else b).astype(np.float64)
+    want = np.maximum(opa @ opb + bias, 0.0)
+    np.testing.assert_allclose(c[:, :n], want, rtol=1e-4, atol=1e-3)
+    assert np.all(c[:, n:] == 7.0), "wrote past n columns"

@@ -272,6 +272,56 @@ static void gemm_blocks(void *arg, int tid, int nt) {
     }
 }
 
+/* K split, for a small C over a long depth (a dense layer on a flattened feature map:
+ * 128 x 128 x 9216): a grid of blocks of C would have every thread pack the whole of A
+ * or of B, so instead each thread takes a slice of the depth into its own C (thread 0
+ * into the caller's C with beta, the others into partials), then after a barrier each
+ * sums the partials into a band of rows and runs the hook on it. */
+typedef struct {
+    const gn_gemm_kernel *K;
+    int transa, transb;
+    int64_t m, n, k;
+    float alpha;
+    const float *a;
+    int64_t lda;
+    const float *b;
+    int64_t ldb;
+    float beta;
+    float *c;
+    int64_t ldc;
+    float *partial; /* (threads - 1) x m x n */
+    gn_block_fn done;
+    const void *ctx;
+} ksplit_task_t;
+
+static void gemm_ksplit(void *arg, int tid, int nt) {
+    const ksplit_task_t *g = arg;
+    const int64_t p0 = g->k * tid / nt, p1 = g->k * (tid + 1) / nt, mn = g->m * g->n;
+    float *c = tid ? g->partial + (tid - 1) * mn : g->c;
+    gemm_path(g->K, g->transa, g->transb, g->m, g->n, p1 - p0, g->alpha,
+              g->transa ? g->a + p0 * g->lda : g->a + p0, g->lda,
+              g->transb ? g->b + p0 : g->b + p0 * g->ldb, g->ldb, tid ? 0.0f : g->beta, c,
+              tid ? g->n : g->ldc);
+    gn_barrier(nt);
+    const int64_t i0 = g->m * tid / nt, i1 = g->m * (tid + 1) / nt;
+    for (int64_t i = i0; i < i1; i++) {
+        float *ci = g->c + i * g->ldc;
+        for (int t = 1; t < nt; t++) {
+            const float *pi = g->partial + (t - 1) * mn + i * g->n;
+            for (int64_t j = 0; j < g->n; j++) ci[j] += pi[j];
+        }
+    }
+    const hook_t h = {g->done, g->ctx, 0, 0};
+    if (i1 > i0) finish(&h, i0, 0, i1 - i0, g->n, g->c + i0 * g->ldc, g->ldc);
+}
+
+/* Whether to split the depth: it is long next to both sides of C, and the partials of
+ * C are small. */
+static int use_ksplit(int64_t m, int64_t n, int64_t k, int nt) {
+    return nt > 1 && k >= 1024 && k >= 8 * (m > n ? m : n) &&
+           (double)m * (double)n * (nt - 1) <= (double)(1 << 20);
+}
+
 static void gemm(int transa, int transb, int64_t m, int64_t n, int64_t k, float alpha,
                  const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
                  int64_t ldc, gn_block_fn done, const void *ctx) {
@@ -289,6 +339,16 @@ static void gemm(int transa, int transb, int64_t m, int64_t n, int64_t k, float 
     if (nt > GN_MAX_THREADS) nt = GN_MAX_THREADS;
     if ((double)m * (double)n * (double)k < 262144.0) nt = 1; /* a team costs ~1 us */
     if (gn_in_parallel()) nt = 1; /* the caller's task already has the cores */
+    if (use_ksplit(m, n, k, nt)) {
+        float *partial = malloc(sizeof(float) * (size_t)(m * n * (nt - 1)));
+        if (partial) {
+            ksplit_task_t task = {K, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c,
+                                  ldc, partial, done, ctx};
+            gn_parallel(nt, gemm_ksplit, &task);
+            free(partial);
+            return;
+        }
+    }
     for (; nt > 1 && tm * tn == 1; nt--) {
         double best = -1.0;
         for (int x = 1; x <= nt; x++) {

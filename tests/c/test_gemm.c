@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "graphnet.h"
+#include "threadpool.h"
 
 static unsigned long long rng = 88172645463325252ULL;
 static float frand(void) { /* uniform in [-1, 1) */
@@ -89,7 +90,7 @@ static void run_all(void) {
     static const long mid[][3] = {
         {97, 257, 129}, {257, 33, 385}, {337, 65, 17}, {145, 129, 257}, {129, 31, 769},
         {16, 300, 500}, {12, 1, 1000}, {11, 97, 3}, {251, 241, 239}, {4, 4097, 3},
-        {40, 4113, 5},  {3, 5, 2000}, {128, 10, 512}, {1, 513, 785}, {200, 1, 50},
+        {40, 4113, 5},  {3, 5, 2000}, {37, 29, 1500}, {128, 10, 512}, {1, 513, 785}, {200, 1, 50},
         /* big enough for the packed path with B not transposed */
         {337, 65, 530}, {97, 600, 400}, {20, 8300, 60},
         /* GEMV-like: one or two rows, wide tiles */
@@ -113,25 +114,29 @@ static void run_all(void) {
     check(1, 0, 4, 0, 3, 1.0f, 0.0f, 0, 2);
 }
 
-/* Called from inside a parallel region (a team of one per call, nested teams off):
- * every block of C must still be computed, and concurrent calls must not collide. */
+/* Called from inside a parallel task (each call then runs alone on its thread): every
+ * block of C must still be computed, and the two concurrent calls must not collide. */
+static void nested_call(void *arg, int tid, int nt) {
+    long *bad = arg;
+    const long m = 150, n = 70, k = 600; /* packed path, two blocks */
+    float *a = malloc(sizeof(float) * m * k), *b = malloc(sizeof(float) * n * k);
+    float *c = malloc(sizeof(float) * m * n), *r = malloc(sizeof(float) * m * n);
+    (void)nt;
+    for (long i = 0; i < m * k; i++) a[i] = (float)((i * 7 + 3) % 11) - 5.0f;
+    for (long i = 0; i < n * k; i++) b[i] = (float)((i * 5 + 1) % 13) - 6.0f;
+    gn_sgemm(0, 1, m, n, k, 1.0f, a, k, b, k, 0.0f, c, n);
+    gn_sgemm_ref(0, 1, m, n, k, 1.0f, a, k, b, k, 0.0f, r, n);
+    for (long i = 0; i < m * n; i++) bad[tid] += c[i] != r[i]; /* small integers: exact */
+    free(a); free(b); free(c); free(r);
+}
+
 static void check_nested(void) {
-    long bad = 0;
-#pragma omp parallel num_threads(2) reduction(+ : bad)
-    {
-        const long m = 150, n = 70, k = 600; /* packed path, two blocks */
-        float *a = malloc(sizeof(float) * m * k), *b = malloc(sizeof(float) * n * k);
-        float *c = malloc(sizeof(float) * m * n), *r = malloc(sizeof(float) * m * n);
-        for (long i = 0; i < m * k; i++) a[i] = (float)((i * 7 + 3) % 11) - 5.0f;
-        for (long i = 0; i < n * k; i++) b[i] = (float)((i * 5 + 1) % 13) - 6.0f;
-        gn_sgemm(0, 1, m, n, k, 1.0f, a, k, b, k, 0.0f, c, n);
-        gn_sgemm_ref(0, 1, m, n, k, 1.0f, a, k, b, k, 0.0f, r, n);
-        for (long i = 0; i < m * n; i++) bad += c[i] != r[i]; /* small integers: exact */
-        free(a); free(b); free(c); free(r);
-    }
+    long bad[2] = {0, 0};
+    gn_parallel(2, nested_call, bad);
     checks++;
-    if (bad) fprintf(stderr, "FAIL isa=%s nested call: %ld wrong\n", cur_isa, bad);
-    failures += bad != 0;
+    if (bad[0] + bad[1])
+        fprintf(stderr, "FAIL isa=%s nested call: %ld wrong\n", cur_isa, bad[0] + bad[1]);
+    failures += bad[0] + bad[1] != 0;
 }
 
 int main(void) {
