@@ -340,3 +340,253 @@ def test_small_model_training_matches_keras(name, config, backend):
         assert ours == pytest.approx(float(theirs), rel=1e-5)
     for a, b in zip(model.get_weights(), kmodel.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+# ---- Keras 3's extras: use_ema, gradient_accumulation_steps, loss_scale_factor ----------
+
+def _exp_decay(module):
+    return module.schedules.ExponentialDecay(0.05, 2, 0.5)
+
+
+# (name, config, a factory of the learning rate given the optimizers module, or None)
+EXTRA_CONFIGS = [
+    ("Adam", {"use_ema": True, "ema_momentum": 0.9}, None),
+    ("Adam", {"use_ema": True, "ema_momentum": 0.8, "ema_overwrite_frequency": 3}, None),
+    ("Nadam", {"gradient_accumulation_steps": 3}, None),
+    ("SGD", {"momentum": 0.9, "gradient_accumulation_steps": 2, "use_ema": True,
+             "ema_overwrite_frequency": 2, "clipnorm": 0.5}, None),
+    ("AdamW", {"weight_decay": 0.1, "gradient_accumulation_steps": 3}, _exp_decay),
+    ("RMSprop", {"loss_scale_factor": 8.0, "momentum": 0.5}, None),
+    ("SGD", {"loss_scale_factor": 0.25, "gradient_accumulation_steps": 3, "momentum": 0.5},
+     None),
+    ("SGD", {"loss_scale_factor": 4.0, "use_ema": True, "ema_overwrite_frequency": 4}, None),
+    ("Adamax", {"loss_scale_factor": 0.25, "gradient_accumulation_steps": 2,
+                "use_ema": True, "ema_momentum": 0.5, "global_clipnorm": 0.3}, None),
+]
+EXTRA_IDS = [f"{n}-{'-'.join(f'{k}={v}' for k, v in c.items())}" + ("-sched" if s else "")
+             for n, c, s in EXTRA_CONFIGS]
+
+
+def _pair(name, config, schedule, learning_rate=0.1):
+    """The graphnet optimizer and the Keras one, from the same arguments."""
+    ours_lr = schedule(optimizers) if schedule else learning_rate
+    theirs_lr = schedule(keras.optimizers) if schedule else learning_rate
+    return (getattr(optimizers, name)(learning_rate=ours_lr, **config),
+            getattr(keras.optimizers, name)(learning_rate=theirs_lr, **config))
+
+
+def _assert_state_matches_keras(opt, kopt, rtol=1e-5, atol=1e-6):
+    """The same state variables as Keras, in Keras's order, with Keras's values."""
+    assert [tuple(v.shape) for v in opt.variables] == [tuple(v.shape) for v in kopt.variables]
+    for ours, theirs in zip(opt.variables, kopt.variables):
+        np.testing.assert_allclose(ours.value, np.asarray(theirs.numpy()), rtol=rtol,
+                                   atol=atol, err_msg=ours.name)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name,config,schedule", EXTRA_CONFIGS, ids=EXTRA_IDS)
+def test_extras_match_keras_on_raw_gradients(name, config, schedule, backend):
+    w0, grads = _problem(3, steps=7)
+    variables = [gn.Variable(w.copy(), name=f"w{i}") for i, w in enumerate(w0)]
+    kvars = [keras.Variable(w.copy()) for w in w0]
+    opt, kopt = _pair(name, config, schedule)
+    for g in grads:
+        opt.apply(g, variables, backend=backend)
+        kopt.apply([keras.ops.convert_to_tensor(x) for x in g], kvars)
+        for var, kv in zip(variables, kvars):
+            np.testing.assert_allclose(var.value, np.asarray(kv.numpy()), rtol=1e-5,
+                                       atol=1e-6)
+    # iterations counts every step, also between accumulated updates
+    assert int(opt.iterations.value) == len(grads)
+    _assert_state_matches_keras(opt, kopt)
+    # one compiled step for all of it: the conditions are masks inside the plan
+    assert len(opt._apply_cache) == 1
+    if backend == "c":
+        assert len(next(iter(opt._apply_cache.values()))._cache) == 1
+    if config.get("use_ema"):
+        opt.finalize_variable_values(variables)
+        kopt.finalize_variable_values(kvars)
+        for var, kv, average in zip(variables, kvars, opt._averages):
+            np.testing.assert_array_equal(var.value, average.value)
+            np.testing.assert_allclose(var.value, np.asarray(kv.numpy()), rtol=1e-5,
+                                       atol=1e-6)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_gradient_accumulation_updates_every_nth_step_with_the_mean(backend):
+    w = gn.Variable(np.zeros(3, "float32"), name="w")
+    opt = optimizers.SGD(1.0, gradient_accumulation_steps=3)
+    steps = [np.array([1.0, 2.0, 3.0], "float32"), np.array([2.0, 2.0, 0.0], "float32"),
+             np.array([0.0, 5.0, -3.0], "float32"), np.array([3.0, 3.0, 3.0], "float32")]
+    opt.apply([steps[0]], [w], backend=backend)
+    accumulator = opt._accumulators[0]
+    np.testing.assert_array_equal(w.value, 0.0)
+    np.testing.assert_array_equal(accumulator.value, steps[0])
+    opt.apply([steps[1]], [w], backend=backend)
+    np.testing.assert_array_equal(w.value, 0.0)
+    opt.apply([steps[2]], [w], backend=backend)
+    np.testing.assert_allclose(w.value, -(steps[0] + steps[1] + steps[2]) / 3, rtol=1e-6)
+    np.testing.assert_array_equal(accumulator.value, 0.0)
+    opt.apply([steps[3]], [w], backend=backend)
+    np.testing.assert_array_equal(accumulator.value, steps[3])
+    assert int(opt.iterations.value) == 4
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_ema_overwrite_then_constraint(backend):
+    # Keras: EMA of the unconstrained update, overwrite, then the constraint
+    w = gn.Variable(np.array([1.0, -1.0], "float32"), name="w",
+                    constraint=gn.constraints.NonNeg())
+    opt = optimizers.SGD(1.0, use_ema=True, ema_momentum=0.5, ema_overwrite_frequency=2)
+    g = np.array([2.0, -4.0], "float32")
+    opt.apply([g], [w], backend=backend)      # step 0: average = the updated value
+    np.testing.assert_array_equal(opt._averages[0].value, [-1.0, 3.0])
+    np.testing.assert_array_equal(w.value, [0.0, 3.0])
+    opt.apply([g], [w], backend=backend)      # step 1: average, overwrite, constrain
+    np.testing.assert_array_equal(opt._averages[0].value, [-1.5, 5.0])
+    np.testing.assert_array_equal(w.value, [0.0, 5.0])
+
+
+def _tiny_models(seed=5):
+    model = gn.Sequential([gn.Input((5,)), gn.layers.Dense(4, activation="tanh"),
+                           gn.layers.Dense(2)])
+    kmodel = keras.Sequential([keras.Input((5,)), keras.layers.Dense(4, activation="tanh"),
+                               keras.layers.Dense(2)])
+    kmodel.set_weights(model.get_weights())
+    return model, kmodel
+
+
+MODEL_EXTRAS = [
+    ("Adam", {"use_ema": True, "ema_momentum": 0.7, "ema_overwrite_frequency": 2}),
+    ("SGD", {"momentum": 0.9, "gradient_accumulation_steps": 2}),
+    ("SGD", {"loss_scale_factor": 128.0}),
+    ("RMSprop", {"loss_scale_factor": 0.5, "gradient_accumulation_steps": 2}),
+    ("Nadam", {"gradient_accumulation_steps": 3, "use_ema": True,
+               "ema_overwrite_frequency": 1, "loss_scale_factor": 4.0}),
+]
+MODEL_EXTRA_IDS = [f"{n}-{'-'.join(f'{k}={v}' for k, v in c.items())}"
+                   for n, c in MODEL_EXTRAS]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name,config", MODEL_EXTRAS, ids=MODEL_EXTRA_IDS)
+def test_small_model_with_extras_matches_keras(name, config, backend):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((24, 5)).astype("float32")
+    y = rng.standard_normal((24, 2)).astype("float32")
+    model, kmodel = _tiny_models()
+    opt, kopt = _pair(name, config, None, learning_rate=0.05)
+    model.compile(opt, "mse", backend=backend)
+    kmodel.compile(kopt, "mse")
+    for step in range(7):
+        sl = slice(step * 2, step * 2 + 8)
+        ours = model.train_on_batch(x[sl], y[sl])
+        theirs = kmodel.train_on_batch(x[sl], y[sl])
+        # the reported loss is the unscaled one
+        assert ours == pytest.approx(float(theirs), rel=1e-5)
+        for a, b in zip(model.get_weights(), kmodel.get_weights()):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    _assert_state_matches_keras(model.optimizer, kmodel.optimizer)
+
+
+def test_fit_finalizes_the_moving_averages_like_keras():
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((24, 5)).astype("float32")
+    y = rng.standard_normal((24, 2)).astype("float32")
+    model, kmodel = _tiny_models()
+    config = {"use_ema": True, "ema_momentum": 0.6, "gradient_accumulation_steps": 2}
+    opt, kopt = _pair("Adam", config, None, learning_rate=0.05)
+    model.compile(opt, "mse")
+    kmodel.compile(kopt, "mse")
+    model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    kmodel.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    assert int(opt.iterations.value) == 6
+    for a, b, average in zip(model.get_weights(), kmodel.get_weights(), opt._averages):
+        np.testing.assert_array_equal(a, average.value)  # the weights are the averages
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    _assert_state_matches_keras(opt, kopt)
+
+
+@pytest.mark.parametrize("config", [
+    {"use_ema": True, "ema_momentum": 0.8, "ema_overwrite_frequency": 3},
+    {"gradient_accumulation_steps": 3, "clipvalue": 0.05},
+    {"loss_scale_factor": 1024.0},
+    {"use_ema": True, "gradient_accumulation_steps": 2, "loss_scale_factor": 0.5},
+], ids=["ema", "accumulation", "loss-scale", "all"])
+def test_extras_train_alike_on_both_backends(config):
+    from train_check import assert_backends_train_alike
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((20, 6)).astype("float32")
+    y = np.eye(3, dtype="float32")[rng.integers(0, 3, 20)]
+
+    def build():
+        gn.utils.set_random_seed(11)
+        return gn.Sequential([gn.Input((6,)), gn.layers.Dense(5, activation="relu"),
+                              gn.layers.Dense(3, activation="softmax")])
+
+    assert_backends_train_alike(build, x, y, optimizer=lambda: optimizers.Adam(0.01, **config),
+                                batch_size=6, epochs=3, rtol=1e-5, atol=1e-6)
+
+
+def test_extras_config_round_trip_and_state_restore():
+    config = {"use_ema": True, "ema_momentum": 0.75, "ema_overwrite_frequency": 4,
+              "loss_scale_factor": 16.0, "gradient_accumulation_steps": 3}
+    opt = optimizers.Adam(0.01, **config)
+    got = opt.get_config()
+    kgot = keras.optimizers.Adam(0.01, **config).get_config()
+    for key, value in config.items():
+        assert got[key] == value == kgot[key], key
+    again = optimizers.deserialize(optimizers.serialize(opt))
+    assert type(again) is optimizers.Adam and again.get_config() == got
+    assert optimizers.Adam.from_config(got).get_config() == got
+    # a run stopped between two accumulated updates resumes on the same trajectory
+    w0, grads = _problem(4, steps=8)
+    a = [gn.Variable(w.copy(), name=f"a{i}") for i, w in enumerate(w0)]
+    for g in grads[:4]:
+        opt.apply(g, a)
+    store = {}
+    opt.save_own_variables(store)
+    saved = [v.numpy() for v in a]
+    assert len(store) == 2 + 4 * len(w0)  # iterations, lr, averages, accumulators, m, v
+    for g in grads[4:]:
+        opt.apply(g, a)
+    b = [gn.Variable(w, name=f"b{i}") for i, w in enumerate(saved)]
+    again.build(b)
+    again.load_own_variables(store)
+    for g in grads[4:]:
+        again.apply(g, b)
+    for x, y in zip(a + opt.variables, b + again.variables):
+        np.testing.assert_allclose(x.value, y.value, rtol=1e-6)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"gradient_accumulation_steps": 0}, r"gradient_accumulation_steps=0\b"),
+    ({"gradient_accumulation_steps": 1}, r"gradient_accumulation_steps=1\b"),
+    ({"gradient_accumulation_steps": 1.5}, r"gradient_accumulation_steps=1\.5"),
+    ({"gradient_accumulation_steps": -2}, r"gradient_accumulation_steps=-2"),
+    ({"gradient_accumulation_steps": "2"}, r"gradient_accumulation_steps='2'"),
+    ({"use_ema": True, "ema_momentum": 1.5}, r"ema_momentum=1\.5"),
+    ({"use_ema": True, "ema_momentum": -0.1}, r"ema_momentum=-0\.1"),
+    ({"use_ema": True, "ema_momentum": float("nan")}, r"ema_momentum=nan"),
+    ({"use_ema": True, "ema_overwrite_frequency": 0}, r"ema_overwrite_frequency=0\b"),
+    ({"use_ema": True, "ema_overwrite_frequency": 2.5}, r"ema_overwrite_frequency=2\.5"),
+    ({"loss_scale_factor": 0.0}, r"loss_scale_factor=0\.0"),
+    ({"loss_scale_factor": -4.0}, r"loss_scale_factor=-4\.0"),
+    ({"loss_scale_factor": float("inf")}, r"loss_scale_factor=inf"),
+    ({"use_ema": "yes"}, r"use_ema='yes'"),
+])
+def test_extras_reject_bad_values(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        optimizers.Adam(**kwargs)
+
+
+def test_finalize_variable_values_checks_its_variables():
+    w = gn.Variable(np.ones(2, "float32"), name="w")
+    plain = optimizers.SGD(0.1)
+    plain.apply([np.ones(2, "float32")], [w])
+    plain.finalize_variable_values([w])  # without use_ema: nothing to do
+    np.testing.assert_allclose(w.value, 0.9, rtol=1e-6)
+    opt = optimizers.SGD(0.1, use_ema=True)
+    opt.apply([np.ones(2, "float32")], [w])
+    with pytest.raises(ValueError, match=r"length of model variables \(2\)"):
+        opt.finalize_variable_values([w, w])

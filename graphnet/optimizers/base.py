@@ -14,9 +14,30 @@ Per step, as Keras does: gradients are clipped (``clipnorm`` / ``global_clipnorm
 ``update_step`` applies the rule, then the variable's ``constraint`` projects the
 result and ``iterations`` is incremented.
 
+Keras 3's optional extras, all inside the same compiled step (the "every N steps"
+conditions are 0/1 masks of the iteration counter applied with ``where``, never Python
+branches at run time):
+
+- ``loss_scale_factor``: the training step differentiates ``scale_loss(loss)`` (the
+  loss times the factor) and the gradients are divided by the factor before anything
+  else.
+- ``gradient_accumulation_steps=N``: the gradients are summed into per-weight
+  accumulators; every N-th step (``(iterations + 1) % N == 0``) the update runs on
+  ``(accumulated + g) / N`` (then clipped) and the accumulators are reset; on the other
+  steps the weights and slots keep their values. ``iterations`` counts every step (it
+  is Keras's ``_iterations``); the update rules see ``iterations // N`` as their step
+  (Keras's ``optimizer.iterations``) while learning-rate schedules see every step.
+- ``use_ema``: after the update, each weight's moving average becomes
+  ``m * average + (1 - m) * weight`` (``m = ema_momentum``, 0 on the first step); with
+  ``ema_overwrite_frequency=F`` the weights take their averages whenever
+  ``(step + 1) % F == 0``; ``finalize_variable_values`` (called by ``fit`` at the end)
+  copies the averages into the weights.
+
 The C kernels do arithmetic in float32, so the step count is computed as float32
 inside the step: exact up to 2**24 (16.7 million) iterations.
 """
+import math
+import numbers
 import re
 
 import numpy as np
@@ -46,6 +67,21 @@ def fit_shape(var, tensor):
     return tensor
 
 
+def _is_real(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _check_int_at_least(name, value, least):
+    """``value`` as an int when it is an integer >= ``least`` (or None), else ValueError."""
+    if value is None:
+        return None
+    if not _is_real(value) or not math.isfinite(value) or value != int(value) or \
+            int(value) < least:
+        raise ValueError(f"`{name}` must be an integer >= {least} or None. Received: "
+                         f"{name}={value!r}")
+    return int(value)
+
+
 class Optimizer:
     """Base class of graphnet's optimizers (Keras 3's arguments).
 
@@ -56,6 +92,14 @@ class Optimizer:
         clipvalue: clip each gradient elementwise to [-clipvalue, clipvalue].
         global_clipnorm: clip all gradients together to this global L2 norm.
         name: the optimizer's name (prefix of its slot variables).
+        use_ema: keep an exponential moving average of the weights (False).
+        ema_momentum: the average's momentum, in [0, 1] (0.99).
+        ema_overwrite_frequency: overwrite the weights with their averages every this
+            many steps (an integer >= 1), or None: only ``finalize_variable_values``.
+        loss_scale_factor: multiply the loss by this before differentiating and divide
+            the gradients by it (a positive float), or None.
+        gradient_accumulation_steps: update every this many steps (an integer >= 2) with
+            the mean of the gradients since the last update, or None.
         lr: Keras 2 name of ``learning_rate``.
         decay: Keras 2's time decay, ``lr / (1 + decay * iterations)``.
     """
@@ -71,14 +115,20 @@ class Optimizer:
                             f"{', '.join(sorted(kwargs))}")
         if lr is not None:
             learning_rate = lr
-        if use_ema:
-            raise NotImplementedError(f"{type(self).__name__}: use_ema is not supported")
-        if gradient_accumulation_steps:
-            raise NotImplementedError(f"{type(self).__name__}: gradient_accumulation_steps is "
-                                      "not supported")
-        if loss_scale_factor is not None:
-            raise NotImplementedError(f"{type(self).__name__}: loss_scale_factor is not "
-                                      "supported (graphnet trains in float32)")
+        gradient_accumulation_steps = _check_int_at_least(
+            "gradient_accumulation_steps", gradient_accumulation_steps, 2)
+        ema_overwrite_frequency = _check_int_at_least(
+            "ema_overwrite_frequency", ema_overwrite_frequency, 1)
+        if not _is_real(ema_momentum) or not 0 <= ema_momentum <= 1:
+            raise ValueError("`ema_momentum` must be in the range [0, 1]. Received: "
+                             f"ema_momentum={ema_momentum!r}")
+        if loss_scale_factor is not None and (
+                not _is_real(loss_scale_factor) or not math.isfinite(loss_scale_factor)
+                or loss_scale_factor <= 0):
+            raise ValueError("`loss_scale_factor` must be a positive finite float or None. "
+                             f"Received: loss_scale_factor={loss_scale_factor!r}")
+        if not isinstance(use_ema, (bool, np.bool_)) and use_ema not in (0, 1):
+            raise ValueError(f"`use_ema` must be a boolean. Received: use_ema={use_ema!r}")
         if sum(a is not None for a in (clipnorm, clipvalue, global_clipnorm)) > 1:
             raise ValueError("Only one of `clipnorm`, `clipvalue` and `global_clipnorm` can "
                              f"be set. Received: clipnorm={clipnorm}, clipvalue={clipvalue}, "
@@ -88,11 +138,14 @@ class Optimizer:
         self.clipnorm = clipnorm
         self.clipvalue = clipvalue
         self.global_clipnorm = global_clipnorm
-        self.use_ema = False
-        self.ema_momentum = ema_momentum
+        self.use_ema = bool(use_ema)
+        self.ema_momentum = float(ema_momentum)
         self.ema_overwrite_frequency = ema_overwrite_frequency
-        self.loss_scale_factor = None
-        self.gradient_accumulation_steps = None
+        self.loss_scale_factor = None if loss_scale_factor is None else \
+            float(loss_scale_factor)
+        self.gradient_accumulation_steps = gradient_accumulation_steps
+        self._averages = []
+        self._accumulators = []
         if decay is None or float(decay) < 0:
             raise ValueError(f"decay must be >= 0, got {decay}")
         self.decay = float(decay)
@@ -129,7 +182,9 @@ class Optimizer:
 
     @property
     def variables(self):
-        """All state: iterations, learning_rate (unless a schedule), then the slots."""
+        """All state, in Keras's order: iterations, learning_rate (unless a schedule), the
+        weights' moving averages (``use_ema``), the gradient accumulators
+        (``gradient_accumulation_steps``), then the slots."""
         return list(self._variables)
 
     def add_variable(self, shape, initializer=0.0, dtype="float32", name=None):
@@ -164,6 +219,11 @@ class Optimizer:
                                 f"{type(var).__name__}")
             self._index[id(var)] = i
         self._trainable_variables = variables
+        if self.use_ema:
+            self._averages = self.add_optimizer_variables(variables, "average")
+        if self.gradient_accumulation_steps:
+            self._accumulators = self.add_optimizer_variables(variables,
+                                                              "gradient_accumulator")
         self.build_slots(variables)
         self.built = True
 
@@ -246,11 +306,19 @@ class Optimizer:
         return grads
 
     # -- the update ----------------------------------------------------------------------
+    def scale_loss(self, loss):
+        """``loss * loss_scale_factor`` (the loss the training step differentiates), or
+        ``loss`` unchanged without a factor."""
+        if self.loss_scale_factor is not None:
+            return loss * self.loss_scale_factor
+        return loss
+
     def build_updates(self, variables, gradients):
         """``[(Variable, new value tensor), ...]`` for one optimizer step.
 
         ``gradients[i]`` is the gradient tensor of ``variables[i]`` (None: not updated).
-        Includes the slots' and the optimizer's own state updates (``iterations``)."""
+        Includes the slots' and the optimizer's own state updates (``iterations``, the
+        gradient accumulators, the moving averages)."""
         variables, gradients = list(variables), list(gradients)
         if len(variables) != len(gradients):
             raise ValueError(f"{self.name}: got {len(gradients)} gradients for "
@@ -272,21 +340,89 @@ class Optimizer:
                 raise ValueError(f"{self.name}: the gradient of {var.name} has shape "
                                  f"{grad.shape}, the variable {var.shape}")
             pairs.append((var, grad))
-        grads = self.clip_gradients([g for _, g in pairs])
-        step = ops.cast(read(self.iterations), "float32")
-        lr = self.learning_rate_tensor(step)
-        context, updates = self.prepare_step(step, lr)
+        grads = [g for _, g in pairs]
+        if self.loss_scale_factor is not None:
+            grads = [g / self.loss_scale_factor for g in grads]
+        real_step = ops.cast(read(self.iterations), "float32")  # counts every step
+        lr = self.learning_rate_tensor(real_step)
+        updates = []
+        is_update_step = None  # gradient accumulation: a bool scalar of this step
+        step = real_step
+        if self.gradient_accumulation_steps:
+            n = float(self.gradient_accumulation_steps)
+            step = ops.floor_divide(real_step, n)  # the update rules' step count
+            is_update_step = ops.equal(ops.mod(real_step + 1.0, n), 0.0)
+            summed = []
+            for (var, _), grad in zip(pairs, grads):
+                accumulator = self._slot(self._accumulators, var)
+                total = grad + read(accumulator)
+                summed.append(total)
+                updates.append((accumulator, ops.where(is_update_step,
+                                                       ops.zeros_like(total), total)))
+            grads = [total / n for total in summed]
+        grads = self.clip_gradients(grads)
+        context, rule_updates = self.prepare_step(step, lr)
+        new_values = {}
         for (var, _), grad in zip(pairs, grads):
             value = read(var)
             if self._use_weight_decay(var):
                 value = value - value * (lr * float(self.weight_decay))
-            new_value, slot_updates = self.update_step(grad, var, value, lr, context)
-            if getattr(var, "constraint", None) is not None:
+            new_values[id(var)], slot_updates = self.update_step(grad, var, value, lr,
+                                                                 context)
+            rule_updates.extend(slot_updates)
+        if is_update_step is not None:
+            # between updates the weights, slots and rule state keep their values
+            rule_updates = [(v, ops.where(is_update_step, value, read(v)))
+                            for v, value in rule_updates]
+            new_values = {id(var): ops.where(is_update_step, new_values[id(var)], read(var))
+                          for var, _ in pairs}
+        updates.extend(rule_updates)
+        if self.use_ema:
+            new_values = self._moving_average_updates(step, new_values, updates)
+        by_id = {id(var): var for var in self._trainable_variables}
+        with_gradients = {id(var) for var, _ in pairs}
+        for key, new_value in new_values.items():
+            var = by_id[key]
+            if key in with_gradients and getattr(var, "constraint", None) is not None:
                 new_value = ops.convert_to_tensor(var.constraint(new_value))
-            updates.extend(slot_updates)
             updates.append((var, new_value))
-        updates.append((self.iterations, ops.cast(step + 1.0, "int64")))
+        updates.append((self.iterations, ops.cast(real_step + 1.0, "int64")))
         return [(var, fit_shape(var, value)) for var, value in updates]
+
+    def _moving_average_updates(self, step, new_values, updates):
+        """Keras's EMA of every weight the optimizer was built with, from the weights'
+        values after this step's update: appends the averages' updates to ``updates``
+        and returns ``new_values`` with the overwrite (every ``ema_overwrite_frequency``
+        steps) folded in. ``step`` is the update rules' step count before this update."""
+        momentum = ops.cast(ops.not_equal(step, 0.0), "float32") * self.ema_momentum
+        overwrite = None
+        if self.ema_overwrite_frequency:
+            overwrite = ops.equal(ops.mod(step + 1.0, float(self.ema_overwrite_frequency)),
+                                  0.0)
+        out = dict(new_values)
+        for var, average in zip(self._trainable_variables, self._averages):
+            value = new_values.get(id(var))
+            if value is None:
+                value = read(var)
+            new_average = momentum * read(average) + (1.0 - momentum) * value
+            updates.append((average, new_average))
+            if overwrite is not None:
+                out[id(var)] = ops.where(overwrite, new_average, value)
+        return out
+
+    def finalize_variable_values(self, var_list):
+        """With ``use_ema``, copy the moving averages into ``var_list`` (the weights the
+        optimizer was built with, in order); ``fit`` calls this after its last epoch."""
+        if not self.use_ema or not self.built:
+            return
+        var_list = list(var_list)
+        if len(var_list) != len(self._averages):
+            raise ValueError(f"The length of model variables ({len(var_list)}) to override "
+                             "does not match the length of model variables stored in the "
+                             f"optimizer ({len(self._averages)}). Please check if the "
+                             "optimizer was called on your model.")
+        for var, average in zip(var_list, self._averages):
+            var.assign(average.numpy())
 
     def prepare_step(self, step, lr):
         """``(context, state_updates)`` shared by every variable's update (Nadam's
