@@ -241,8 +241,9 @@ class MeanMetricWrapper(Metric):
     def totals(self, y_true, y_pred, sample_weight=None):
         """As Keras's MeanMetricWrapper: the mask of the values (sparse cross-entropy's
         ``ignore_class``) narrows the sample weights when there are any; without them
-        every value counts (ignored entries as 0). The training step always passes
-        weights (ones by default), so in ``fit`` ignored entries never count."""
+        every value counts (ignored entries as 0). So in ``fit``, as in Keras, compile's
+        ``metrics`` (given no weights) count ignored entries as 0, and its
+        ``weighted_metrics`` leave them out when sample weights are given."""
         values, mask = losses.values_and_mask(self.fn, y_true, y_pred, **self._fn_kwargs)
         if mask is not None and sample_weight is not None:
             sample_weight = losses.apply_mask(sample_weight, mask, backend.floatx(), "sum")

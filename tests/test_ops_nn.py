@@ -259,6 +259,76 @@ def test_avg_pool_grad_second_order():
         [(2, 3, 4, 2), (2, 3, 4, 2)], op="POOL_GRAD", none_axes=[(0,), (0,)])
 
 
+def _pool_grad(x, dy, **attrs):
+    return SymbolicTensor(Node("POOL_GRAD", (x.node, dy.node), attrs))
+
+
+def _distinct(rng, shape):
+    """Inputs free of ties: a permutation, so every window has one maximum."""
+    return rng.permutation(int(np.prod(shape))).reshape(shape) * 0.1
+
+
+@pytest.mark.parametrize("xs,dys,attrs", [
+    ((2, 3, 4, 2), (2, 3, 4, 2), dict(window=(2, 2), strides=(1, 1), padding="same")),
+    ((2, 7, 8, 2), (2, 2, 3, 2), dict(window=(2, 2), strides=(3, 3), padding="valid")),
+    ((2, 5, 7, 3), (2, 3, 7, 3), dict(window=(3, 2), strides=(2, 1), padding="same")),
+    ((2, 7, 3), (2, 3, 3), dict(window=(2,), strides=(2,), padding="valid")),
+    ((2, 5, 3), (2, 3, 3), dict(window=(3,), strides=(2,), padding=((1, 2),))),
+    ((1, 4, 5, 4, 2), (1, 4, 3, 2, 2), dict(window=(2, 3, 2), strides=(1, 2, 2),
+                                            padding="same")),
+])
+def test_max_pool_grad_second_order(xs, dys, attrs):
+    """d/d(dy) is the gather at each window's maximum; d/dx is zero (no ties here)."""
+    result = check_op(lambda x, dy: _pool_grad(x, dy, mode="max", **attrs), [xs, dys],
+                      op="POOL_GRAD", none_axes=[(0,), (0,)], domain=[_distinct, (-2.0, 2.0)])
+    assert result["grads"][0] is None
+
+
+@pytest.mark.parametrize("padding", ["valid", "same", ((1, 1), (0, 2))])
+def test_max_pool_grad_second_order_is_the_adjoint_with_ties(padding):
+    """<POOL_GRAD(x, dy), g> == <dy, d/d(dy)>: the gather reads g where POOL_GRAD wrote
+    dy, at the first maximum of each window when taps tie (small integers tie often)."""
+    rng = np.random.default_rng(3)
+    attrs = dict(mode="max", window=(2, 3), strides=(1, 2), padding=padding)
+    x_in = gn.Input(batch_shape=(None, 5, 6, 2))
+    out_shape = ops.max_pool(x_in, (2, 3), strides=(1, 2), padding=padding).shape \
+        if isinstance(padding, str) else (None, 6, 3, 2)
+    dy_in = gn.Input(batch_shape=out_shape)
+    g_in = gn.Input(batch_shape=(None, 5, 6, 2))
+    dx = _pool_grad(x_in, dy_in, **attrs)
+    gather = gn.gradients(ops.sum(dx * g_in), [dy_in])[0]
+    x = rng.integers(0, 3, (3, 5, 6, 2)).astype(np.float32)
+    dy = rng.standard_normal((3,) + out_shape[1:]).astype(np.float32)
+    g = rng.standard_normal(x.shape).astype(np.float32)
+    for backend in ("c", "reference"):
+        dx_v, gather_v = gn.function([x_in, dy_in, g_in], [dx, gather], backend=backend)(
+            x, dy, g)
+        np.testing.assert_allclose(np.sum(gather_v * dy), np.sum(dx_v * g), rtol=1e-5)
+
+
+def test_max_pool_grad_second_order_takes_the_first_maximum():
+    x_in = gn.Input(batch_shape=(None, 2, 2, 1))
+    dy_in = gn.Input(batch_shape=(None, 1, 1, 1))
+    g_in = gn.Input(batch_shape=(None, 2, 2, 1))
+    dx = _pool_grad(x_in, dy_in, mode="max", window=(2, 2), strides=(1, 1), padding="valid")
+    gather = gn.gradients(ops.sum(dx * g_in), [dy_in])[0]
+    x = np.zeros((1, 2, 2, 1), np.float32)   # every tap ties: the first one is read
+    g = np.array([5.0, 6.0, 7.0, 8.0], np.float32).reshape(1, 2, 2, 1)
+    for backend in ("c", "reference"):
+        out = gn.function([x_in, dy_in, g_in], gather, backend=backend)(
+            x, np.ones((1, 1, 1, 1), np.float32), g)
+        np.testing.assert_array_equal(out.reshape(-1), [5.0])
+
+
+def test_max_pool_grad_second_order_same_padding_needs_known_sizes():
+    x_in = gn.Input(batch_shape=(None, None, 4, 2))
+    dy_in = gn.Input(batch_shape=(None, None, 2, 2))
+    dx = _pool_grad(x_in, dy_in, mode="max", window=(2, 2), strides=(2, 2), padding="same")
+    with pytest.raises(OpError, match=r"padding='same' needs known spatial sizes.*"
+                                      r"\(None, None, 4, 2\)"):
+        gn.gradients(ops.sum(dx), [dy_in])
+
+
 @pytest.mark.parametrize("xs,pads", [
     ((2, 5, 3), ((0, 0), (1, 2), (3, 0))),
     ((1, 1, 1, 1), ((0, 0), (2, 0), (0, 3), (0, 0))),

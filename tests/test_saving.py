@@ -196,6 +196,23 @@ def test_compiled_model_resumes_training_exactly(tmp_path):
     assert gn.models.load_model(str(tmp_path / "no_opt.graphnet")).optimizer is None
 
 
+def test_weighted_metrics_are_saved_and_restored(tmp_path):
+    model = _mlp()
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"], weighted_metrics=["accuracy"])
+    x = np.random.randn(16, 6).astype("f4")
+    y = np.random.randint(0, 3, 16)
+    w = np.linspace(0.1, 2.0, 16).astype("f4")
+    path = str(tmp_path / "weighted.graphnet")
+    model.save(path)
+    loaded = gn.models.load_model(path)
+    want = model.evaluate(x, y, sample_weight=w, return_dict=True, verbose=0)
+    got = loaded.evaluate(x, y, sample_weight=w, return_dict=True, verbose=0)
+    assert set(got) == set(want) == {"loss", "accuracy", "weighted_accuracy"}
+    for name in want:
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-6)
+
+
 # -- bad files -------------------------------------------------------------------------------
 def test_missing_truncated_and_non_zip_files(saved, tmp_path):
     _, path = saved

@@ -183,14 +183,17 @@ def test_sample_and_class_weights():
     x, y = _classification(n=40)
     model = gn.Sequential([gn.Input((6,)), L.Dense(4, activation="softmax")])
     model.compile(optimizers.SGD(0.1), "sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+                  metrics=["accuracy"], weighted_metrics=["accuracy"])
+    assert model.metrics_names == ["loss", "accuracy", "weighted_accuracy"]
     probs = model.predict(x, verbose=0)
     per_sample = -np.log(np.clip(probs[np.arange(40), y], 1e-7, 1))
     sw = np.random.default_rng(0).random(40).astype("float32")
-    loss, acc = model.evaluate(x, y, sample_weight=sw, batch_size=40, verbose=0)
+    loss, acc, weighted_acc = model.evaluate(x, y, sample_weight=sw, batch_size=40,
+                                             verbose=0)
     assert loss == pytest.approx(float(np.sum(per_sample * sw) / 40), rel=1e-5)
     hits = (np.argmax(probs, 1) == y).astype("float64")
-    assert acc == pytest.approx(float(np.sum(hits * sw) / np.sum(sw)), rel=1e-5)
+    assert acc == pytest.approx(float(np.mean(hits)), rel=1e-5)   # metrics: unweighted
+    assert weighted_acc == pytest.approx(float(np.sum(hits * sw) / np.sum(sw)), rel=1e-5)
     class_weight = {0: 2.0, 1: 0.5, 3: 0.0}
     weights = np.array([class_weight.get(int(c), 1.0) for c in y], "float32")
     start = model.get_weights()
@@ -241,7 +244,7 @@ def test_accuracy_is_resolved_from_the_loss_and_shapes():
     for model, loss, target, expected in cases:
         model.compile("sgd", loss, metrics=["accuracy"])
         model.evaluate(x, target, verbose=0)
-        (_, name, metric), = model._resolved[1][2]
+        (_, name, metric, _), = model._resolved[1][2]
         assert type(metric).__name__ == expected and name == "accuracy"
 
 
@@ -396,3 +399,157 @@ def test_sparse_labels_equal_to_ignore_class_are_accepted_and_left_out():
     marked[2] = 7  # still out of range and not the ignored label
     with pytest.raises(ValueError, match="got 7"):
         model.evaluate(x, marked, verbose=0)
+
+
+# ---- weighted_metrics ------------------------------------------------------------------------
+
+def _assert_logs_match(ours, theirs, rtol=1e-5):
+    assert set(ours) == set(theirs), (sorted(ours), sorted(theirs))
+    for key in theirs:
+        np.testing.assert_allclose(ours[key], theirs[key], rtol=rtol, atol=1e-6, err_msg=key)
+
+
+def test_weighted_metrics_match_keras_single_output():
+    """metrics ignore sample_weight / class_weight, weighted_metrics use them; names
+    (weighted_ prefix for a taken name, _1 for a repeat) and values as in Keras."""
+    keras = pytest.importorskip("keras")
+    x, y = _classification(n=50)
+    sw = np.random.default_rng(5).random(50).astype("float32") * 2
+    model = gn.Sequential([gn.Input((6,)), L.Dense(8, activation="tanh"),
+                           L.Dense(4, activation="softmax")])
+    kmodel = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="tanh"),
+                               keras.layers.Dense(4, activation="softmax")])
+    kmodel.set_weights(model.get_weights())
+    ignoring = dict(ignore_class=0)   # masked only where weights are given, as in Keras
+    model.compile(optimizers.SGD(0.1), "sparse_categorical_crossentropy",
+                  metrics=["accuracy", gn.metrics.SparseCategoricalCrossentropy(**ignoring)],
+                  weighted_metrics=["accuracy", "sparse_categorical_crossentropy", "accuracy",
+                                    gn.metrics.SparseCategoricalCrossentropy(**ignoring)])
+    kmodel.compile(keras.optimizers.SGD(0.1), "sparse_categorical_crossentropy",
+                   metrics=["accuracy", keras.metrics.SparseCategoricalCrossentropy(
+                       **ignoring)],
+                   weighted_metrics=["accuracy", "sparse_categorical_crossentropy",
+                                     "accuracy",
+                                     keras.metrics.SparseCategoricalCrossentropy(**ignoring)])
+    assert model.metrics_names == [
+        "loss", "accuracy", "sparse_categorical_crossentropy", "weighted_accuracy",
+        "weighted_sparse_categorical_crossentropy", "weighted_accuracy_1",
+        "weighted_sparse_categorical_crossentropy_1"]
+    for weights in (sw, None):
+        ours = model.evaluate(x, y, sample_weight=weights, batch_size=16, verbose=0,
+                              return_dict=True)
+        theirs = kmodel.evaluate(x, y, sample_weight=weights, batch_size=16, verbose=0,
+                                 return_dict=True)
+        _assert_logs_match(ours, theirs)
+        assert list(ours) == model.metrics_names
+    _assert_logs_match(model.test_on_batch(x[:20], y[:20], sample_weight=sw[:20],
+                                           return_dict=True),
+                       kmodel.test_on_batch(x[:20], y[:20], sample_weight=sw[:20],
+                                            return_dict=True))
+    _assert_logs_match(model.train_on_batch(x[:20], y[:20], sample_weight=sw[:20],
+                                            return_dict=True),
+                       kmodel.train_on_batch(x[:20], y[:20], sample_weight=sw[:20],
+                                             return_dict=True))
+    fit = dict(batch_size=16, epochs=2, shuffle=False, verbose=0,
+               validation_data=(x[:10], y[:10], sw[:10]))
+    h = model.fit(x, y, sample_weight=sw, **fit)
+    kh = kmodel.fit(x, y, sample_weight=sw, **fit)
+    _assert_logs_match(h.history, kh.history, rtol=1e-4)
+    class_weight = {0: 2.0, 1: 0.5, 3: 0.0}
+    h = model.fit(x, y, class_weight=class_weight, **fit)
+    kh = kmodel.fit(x, y, class_weight=class_weight, **fit)
+    _assert_logs_match(h.history, kh.history, rtol=1e-4)
+    _assert_logs_match(model.train_on_batch(x, y, class_weight=class_weight,
+                                            return_dict=True),
+                       kmodel.train_on_batch(x, y, class_weight=class_weight,
+                                             return_dict=True), rtol=1e-4)
+    for a, b in zip(model.get_weights(), kmodel.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("forms", ["dict", "lists"])
+def test_weighted_metrics_match_keras_multi_output(forms):
+    keras = pytest.importorskip("keras")
+    x, y = _classification(n=60)
+    rng = np.random.default_rng(2)
+    y_reg = rng.standard_normal((60, 1)).astype("float32")
+    sw = rng.random(60).astype("float32")
+    inp = gn.Input((6,))
+    hidden = L.Dense(8, activation="relu", name="hidden")(inp)
+    model = gn.Model(inp, [L.Dense(4, activation="softmax", name="cls")(hidden),
+                           L.Dense(1, name="reg")(hidden)])
+    kin = keras.Input((6,))
+    kh = keras.layers.Dense(8, activation="relu", name="hidden")(kin)
+    kmodel = keras.Model(kin, [keras.layers.Dense(4, activation="softmax", name="cls")(kh),
+                               keras.layers.Dense(1, name="reg")(kh)])
+    kmodel.set_weights(model.get_weights())
+    if forms == "dict":
+        metric_args = dict(metrics={"cls": ["accuracy"]},
+                           weighted_metrics={"cls": ["accuracy"], "reg": ["mae", "mse"]})
+        names = ["cls_accuracy", "cls_weighted_accuracy", "reg_mae", "reg_mse"]
+    else:
+        metric_args = dict(metrics=[["accuracy"], ["mae"]],
+                           weighted_metrics=[["accuracy"], ["mae"]])
+        names = ["cls_accuracy", "reg_mae", "cls_weighted_accuracy", "reg_weighted_mae"]
+    compile_args = dict(loss=["sparse_categorical_crossentropy", "mse"],
+                        loss_weights=[1.0, 0.5], **metric_args)
+    model.compile(optimizers.SGD(0.05), **compile_args)
+    kmodel.compile(keras.optimizers.SGD(0.05), **compile_args)
+    assert model.metrics_names == ["loss", "cls_loss", "reg_loss"] + names
+    ours = model.evaluate(x, [y, y_reg], sample_weight=sw, verbose=0, return_dict=True)
+    theirs = kmodel.evaluate(x, [y, y_reg], sample_weight=sw, verbose=0, return_dict=True)
+    _assert_logs_match(ours, theirs)
+    fit = dict(batch_size=16, epochs=2, shuffle=False, verbose=0, validation_split=0.25)
+    h = model.fit(x, [y, y_reg], sample_weight=sw, **fit)
+    kh = kmodel.fit(x, [y, y_reg], sample_weight=sw, **fit)
+    _assert_logs_match(h.history, kh.history, rtol=1e-4)
+
+
+def test_weighted_metrics_per_output_sample_weights():
+    """A dict of sample weights weights each output's weighted metrics by its own; an
+    output without weights gets the unweighted mean."""
+    x, y = _classification(n=30)
+    y_reg = np.random.default_rng(4).standard_normal((30, 1)).astype("float32")
+    sw = np.random.default_rng(6).random(30).astype("float32")
+    inp = gn.Input((6,))
+    cls = L.Dense(4, activation="softmax", name="cls")(inp)
+    reg = L.Dense(1, name="reg")(inp)
+    model = gn.Model(inp, [cls, reg])
+    model.compile("sgd", ["sparse_categorical_crossentropy", "mae"],
+                  weighted_metrics=[["accuracy"], ["mae"]])
+    cls_p, reg_p = model.predict(x, verbose=0)
+    logs = model.evaluate(x, [y, y_reg], sample_weight={"cls": sw}, batch_size=30,
+                          verbose=0, return_dict=True)
+    hits = (np.argmax(cls_p, 1) == y).astype("float64")
+    assert logs["cls_accuracy"] == pytest.approx(np.sum(hits * sw) / np.sum(sw), rel=1e-5)
+    assert logs["reg_mae"] == pytest.approx(np.mean(np.abs(reg_p - y_reg)), rel=1e-5)
+
+
+def test_weighted_metrics_bad_input():
+    x, y = _classification(n=20)
+    model = gn.Sequential([gn.Input((6,)), L.Dense(4, activation="softmax")])
+    with pytest.raises(ValueError, match=r"weighted_metrics=\['accuracy', 'nope'\].*"
+                                         r"Unknown metric 'nope'"):
+        model.compile("sgd", "sparse_categorical_crossentropy",
+                      weighted_metrics=["accuracy", "nope"])
+    with pytest.raises(ValueError, match=r"compile: metrics=\['nope'\]"):
+        model.compile("sgd", "sparse_categorical_crossentropy", metrics=["nope"])
+    inp = gn.Input((6,))
+    two = gn.Model(inp, [L.Dense(4, activation="softmax", name="cls")(inp),
+                         L.Dense(1, name="reg")(inp)])
+    with pytest.raises(ValueError, match=r"Unknown entries in weighted_metrics dictionary: "
+                                         r"\['foo'\].*\['cls', 'reg'\].*"
+                                         r"weighted_metrics=\{'foo': \['mae'\]\}"):
+        two.compile("sgd", ["sparse_categorical_crossentropy", "mse"],
+                    weighted_metrics={"foo": ["mae"]})
+    with pytest.raises(ValueError, match=r"one entry per model output.*"
+                                         r"weighted_metrics=\[\['accuracy'\]\]"):
+        two.compile("sgd", ["sparse_categorical_crossentropy", "mse"],
+                    weighted_metrics=[["accuracy"]])
+    # a model whose outputs are not known at compile time: the check runs at fit
+    lazy = gn.Sequential([L.Dense(4, activation="softmax", name="probs")])
+    lazy.compile("sgd", "sparse_categorical_crossentropy",
+                 weighted_metrics={"logits": ["accuracy"]})
+    with pytest.raises(ValueError, match=r"Unknown entries in weighted_metrics dictionary: "
+                                         r"\['logits'\]"):
+        lazy.fit(x, y, verbose=0)

@@ -11,6 +11,12 @@ Per batch the step returns the loss (and each output's loss for multi-output mod
 and, per metric, a weighted total and count; fit keeps running means over the epoch
 (weighted by batch size, as Keras does) and passes them to callbacks as the logs
 ``loss``, ``accuracy``, ``val_loss``, ``<output>_loss``, ``<output>_<metric>``, ...
+
+As in Keras, ``metrics`` ignore the sample weights; ``weighted_metrics`` use the
+``sample_weight`` (or ``class_weight``) given to fit / evaluate / *_on_batch, and none
+when none is given. A weighted metric whose log name an unweighted one already has is
+logged as ``weighted_<name>`` (``<output>_weighted_<name>``); repeated names get
+``_1``, ``_2``, ... (Keras's CompileMetrics.result).
 """
 import copy
 import math
@@ -35,8 +41,9 @@ _SPARSE_METRICS = (metrics_module.SparseCategoricalAccuracy,
 class _Compiled:
     """What ``compile`` was given, resolved per output once the outputs are known."""
 
-    def __init__(self, loss, loss_weights, metrics):
+    def __init__(self, loss, loss_weights, metrics, weighted_metrics=None):
         self.loss, self.loss_weights, self.metrics = loss, loss_weights, metrics
+        self.weighted_metrics = weighted_metrics
 
 
 def _per_output(value, names, what):
@@ -45,7 +52,7 @@ def _per_output(value, names, what):
         unknown = [k for k in value if k not in names]
         if unknown:
             raise ValueError(f"Unknown entries in {what} dictionary: {unknown}. Only expected "
-                             f"following keys: {names}")
+                             f"following keys: {names}. Received: {what}={value!r}")
         return [value.get(n) for n in names]
     if isinstance(value, (list, tuple)):
         if len(value) != len(names):
@@ -56,8 +63,9 @@ def _per_output(value, names, what):
     return [value] * len(names)
 
 
-def _check_names(loss, metrics):
-    """Unknown loss or metric names fail at compile time, not at the first fit."""
+def _check_names(loss, metrics, argument="metrics"):
+    """Unknown loss or metric names fail at compile time, not at the first fit; an
+    unknown metric's error names the compile ``argument`` and its value."""
     def walk(value):
         if isinstance(value, dict):
             for v in value.values():
@@ -72,7 +80,10 @@ def _check_names(loss, metrics):
             losses_module.get(name)
     for name in walk(metrics):
         if name.lower() not in ("accuracy", "acc"):
-            metrics_module.get(name)
+            try:
+                metrics_module.get(name)
+            except ValueError as exc:
+                raise ValueError(f"compile: {argument}={metrics!r}: {exc}") from None
 
 
 def _is_sparse_loss(loss):
@@ -137,7 +148,35 @@ def _metric_name(identifier):
         return identifier
     if isinstance(identifier, (metrics_module.Metric, losses_module.Loss)):
         return identifier.name
+    if isinstance(identifier, type) and issubclass(identifier, metrics_module.Metric):
+        return identifier().name
     return getattr(identifier, "__name__", "metric")
+
+
+def _log_names(entries, multi_output):
+    """Log names of ``entries`` [(output name, metric name, weighted)], unweighted ones
+    first, as Keras's CompileMetrics.result: ``<output>_`` prefixed for multi-output
+    models, a repeated unweighted name suffixed ``_1``, ``_2``, ...; a weighted metric
+    whose name is taken becomes ``weighted_<name>`` (then suffixed if taken too)."""
+    def full(output, name):
+        return f"{output}_{name}" if multi_output else name
+    counters, names = {}, []
+    for output, name, weighted in entries:
+        log = full(output, name)
+        if log not in counters:
+            counters[log] = 1
+        elif not weighted:
+            counters[log] += 1
+            log = f"{log}_{counters[log] - 1}"
+        else:
+            log = full(output, f"weighted_{name}")
+            if log not in counters:
+                counters[log] = 1
+            else:
+                counters[log] += 1
+                log = f"{log}_{counters[log] - 1}"
+        names.append(log)
+    return names
 
 
 def _scalar(x):
@@ -181,20 +220,26 @@ class Trainer:
             loss_weights: list or dict of per-output loss weights (1.0 each).
             metrics: list of metric names, functions or Metric objects ("accuracy"
                 resolved from the loss and output shape); a list of lists or a dict by
-                output name to give each output its own.
+                output name to give each output its own. They ignore sample weights.
+            weighted_metrics: the same forms; these are weighted by the ``sample_weight``
+                (or ``class_weight``) given to fit, evaluate, train_on_batch and
+                test_on_batch.
         """
         if kwargs:
             raise TypeError(f"compile: unexpected keyword argument(s) "
                             f"{', '.join(sorted(kwargs))}")
-        if weighted_metrics:
-            raise NotImplementedError("compile: weighted_metrics is not supported; metrics "
-                                      "are weighted by sample_weight already")
         if backend not in ("c", "reference"):
             raise ValueError(f"compile: backend must be 'c' or 'reference', got {backend!r}")
-        _check_names(loss, metrics)
+        _check_names(loss, metrics, "metrics")
+        _check_names(None, weighted_metrics, "weighted_metrics")
+        spec = _Compiled(loss, loss_weights, metrics, weighted_metrics)
+        if getattr(self, "outputs", None):  # output names known: check the forms now
+            names = self._output_names_for_logs()
+            self._metric_identifiers(names, metrics, "metrics")
+            self._metric_identifiers(names, weighted_metrics, "weighted_metrics")
         self.optimizer = optimizers_module.get(optimizer)
         self.loss = loss
-        self._compiled = _Compiled(loss, loss_weights, metrics)
+        self._compiled = spec
         self._backend = backend
         self._step_fns = {}
         self._resolved = None
@@ -223,7 +268,6 @@ class Trainer:
         weights = [1.0] * len(names) if spec.loss_weights is None else \
             _per_output(spec.loss_weights, names, "loss_weights")
         weights = [1.0 if w is None else float(w) for w in weights]
-        metric_ids = self._metric_identifiers(names)
         out_shapes = [tuple(t.shape) for t in self.outputs]
         y_full = [(None,) + tuple(s) for s in y_shapes]
         losses = [_resolve_loss(lid, ys, os) for lid, ys, os in zip(loss_ids, y_full,
@@ -231,27 +275,38 @@ class Trainer:
         if all(loss is None for loss in losses):
             raise ValueError(f"Model '{self.name}': no loss to compute: every output's loss "
                              "is None")
-        metrics = []
-        for i, ids in enumerate(metric_ids):
-            for identifier in ids:
-                m = _resolve_metric(identifier, losses[i], y_full[i], out_shapes[i])
-                if len(names) > 1 and isinstance(identifier, metrics_module.Metric):
-                    m = copy.copy(m)  # each output keeps its own running state
-                log_name = m.name if len(names) == 1 else f"{names[i]}_{m.name}"
-                metrics.append((i, log_name, m))
+        entries, used = [], set()
+        for weighted, ids_per_output in self._all_metric_identifiers(names):
+            for i, ids in enumerate(ids_per_output):
+                for identifier in ids:
+                    m = _resolve_metric(identifier, losses[i], y_full[i], out_shapes[i])
+                    if id(m) in used:
+                        m = copy.copy(m)  # each use keeps its own running state
+                    used.add(id(m))
+                    entries.append((i, m, weighted))
+        log_names = _log_names([(names[i], m.name, w) for i, m, w in entries],
+                               len(names) > 1)
+        metrics = [(i, log, m, w) for (i, m, w), log in zip(entries, log_names)]
         resolved = (losses, weights, metrics)
         self._resolved = (key, resolved)
         return resolved
 
-    def _metric_identifiers(self, names):
-        spec = self._compiled.metrics
+    def _all_metric_identifiers(self, names):
+        """[(False, metrics per output), (True, weighted metrics per output)]."""
+        return [(False, self._metric_identifiers(names, self._compiled.metrics, "metrics")),
+                (True, self._metric_identifiers(names, self._compiled.weighted_metrics,
+                                                "weighted_metrics"))]
+
+    @staticmethod
+    def _metric_identifiers(names, spec, what):
+        """The metric identifiers of each output from compile's ``what`` argument."""
         if spec is None:
             return [[] for _ in names]
         if isinstance(spec, dict):
-            per = _per_output(spec, names, "metrics")
+            per = _per_output(spec, names, what)
         elif isinstance(spec, (list, tuple)) and len(names) > 1 and spec and \
                 all(isinstance(m, (list, tuple)) or m is None for m in spec):
-            per = _per_output(list(spec), names, "metrics")
+            per = _per_output(list(spec), names, what)
         elif isinstance(spec, (list, tuple)):
             per = [list(spec)] * len(names)
         else:
@@ -270,17 +325,16 @@ class Trainer:
         if len(names) > 1:
             loss_ids = _per_output(self._compiled.loss, names, "loss")
             out += [f"{n}_loss" for n, lid in zip(names, loss_ids) if lid is not None]
-        for n, ids in zip(names, self._metric_identifiers(names)):
-            for identifier in ids:
-                name = _metric_name(identifier)
-                out.append(name if len(names) == 1 else f"{n}_{name}")
-        return out
+        entries = [(n, _metric_name(identifier), weighted)
+                   for weighted, per in self._all_metric_identifiers(names)
+                   for n, ids in zip(names, per) for identifier in ids]
+        return out + _log_names(entries, len(names) > 1)
 
     def metric_directions(self):
         """{metric log name: "up" | "down"} for the compiled metrics (used by callbacks)."""
         if self._resolved is None:
             return {}
-        return {name: m.direction for _, name, m in self._resolved[1][2]}
+        return {name: m.direction for _, name, m, _ in self._resolved[1][2]}
 
     # -- the step functions ---------------------------------------------------------------
     def _regularization_terms(self):
@@ -304,8 +358,13 @@ class Trainer:
                 terms.append(_as_scalar_tensor(penalty))
         return terms
 
-    def _step_function(self, training, y_shapes, sw_shapes):
-        key = (training, tuple(y_shapes), tuple(sw_shapes),
+    def _step_function(self, training, y_shapes, sw_shapes, sw_given=None):
+        """The step for these label and sample-weight shapes; ``sw_given``: per output,
+        whether sample weights were given (weighted metrics get None where not; all
+        given when None)."""
+        if sw_given is None:
+            sw_given = [True] * len(sw_shapes)
+        key = (training, tuple(y_shapes), tuple(sw_shapes), tuple(sw_given),
                tuple(t.node for t in self.outputs))
         fn = self._step_fns.get(key)
         if fn is not None:
@@ -328,9 +387,10 @@ class Trainer:
             total = total + term
         total = _as_scalar_tensor(total)
         outputs = [total] + (per_output if len(names) > 1 else [])
-        for i, _, metric in metrics:
+        for i, _, metric, weighted in metrics:
+            sw = sws[i] if weighted and sw_given[i] else None
             outputs += [_as_scalar_tensor(t) for t in metric.totals(ys[i], self.outputs[i],
-                                                                    sws[i])]
+                                                                    sw)]
         updates = []
         if training:
             updates = self._training_updates(total)
@@ -348,7 +408,8 @@ class Trainer:
                                "not available in this build") from None
         variables = [v for v in self.trainable_weights if np.dtype(v.dtype).kind == "f"]
         self.optimizer.build(variables)
-        grads = gradients(total, variables, unconnected_gradients="none")
+        grads = gradients(self.optimizer.scale_loss(total), variables,
+                          unconnected_gradients="none")
         from ..layers.normalization import collect_state_updates  # moving statistics
         return self.optimizer.build_updates(variables, grads) + collect_state_updates(self)
 
@@ -401,7 +462,7 @@ class Trainer:
     def _check_targets(self, ys, losses, metrics):
         """Shapes of the targets against the outputs, and sparse labels' range."""
         names = self._output_names_for_logs()
-        sparse_metric = {i for i, _, m in metrics if isinstance(m, _SPARSE_METRICS)}
+        sparse_metric = {i for i, _, m, _ in metrics if isinstance(m, _SPARSE_METRICS)}
         for i, (y, out, loss) in enumerate(zip(ys, self.outputs, losses)):
             out_shape = tuple(out.shape)
             sparse = _is_sparse_loss(loss) or (i in sparse_metric)
@@ -430,7 +491,8 @@ class Trainer:
                         f"(sample {int(np.argmax(bad)) // max(1, flat.size // len(y))})")
 
     def _prepare(self, x, y, sample_weight, class_weight=None):
-        """Arrays for the step: inputs, float32 targets, float32 sample weights."""
+        """Arrays for the step: inputs, float32 targets, float32 sample weights (None
+        for an output without; ``_run_batch`` gives the loss ones there)."""
         if hasattr(self, "_ensure_built") and not self.built:
             self._ensure_built(flatten(x)[0] if not isinstance(x, dict) else
                                next(iter(x.values())))
@@ -453,18 +515,25 @@ class Trainer:
         losses, _, metrics = self._resolve([a.shape[1:] for a in ys])
         self._check_targets(ys, losses, metrics)
         ys = [np.ascontiguousarray(a, dtype="float32") for a in ys]
-        sws = [np.ones((n,), "float32") if w is None else np.ascontiguousarray(w, "float32")
-               for w in sws]
+        sws = [None if w is None else np.ascontiguousarray(w, "float32") for w in sws]
         return xs, ys, sws, n
 
     # -- running steps ------------------------------------------------------------------
     def _run_batch(self, fn_training, xs, ys, sws, trackers):
         """Run one step on these arrays; update the running ``trackers``."""
-        fn = self._step_function(fn_training, [a.shape[1:] for a in ys],
-                                 [a.shape[1:] for a in sws])
+        fn, sws = self._step_for_batch(fn_training, xs, ys, sws)
         outs = fn(*(list(xs) + list(ys) + list(sws)))
         trackers.update(outs, xs[0].shape[0] if xs[0].ndim else 1)
         return trackers.logs()
+
+    def _step_for_batch(self, fn_training, xs, ys, sws):
+        """The step function for this batch and its sample weights (ones where none)."""
+        n = xs[0].shape[0] if xs[0].ndim else 1
+        given = [w is not None for w in sws]
+        sws = [np.ones((n,), "float32") if w is None else w for w in sws]
+        fn = self._step_function(fn_training, [a.shape[1:] for a in ys],
+                                 [a.shape[1:] for a in sws], given)
+        return fn, sws
 
     def _trackers(self):
         losses, _, metrics = self._resolved[1]
@@ -484,7 +553,7 @@ class Trainer:
         for step, start in enumerate(starts):
             idx = order[start:start + batch_size] if order is not None else \
                 slice(start, start + batch_size)
-            batch = ([a[idx] for a in xs], [a[idx] for a in ys], [a[idx] for a in sws])
+            batch = ([a[idx] for a in xs], [a[idx] for a in ys], _take(sws, idx))
             if callbacks is not None:
                 getattr(callbacks, f"on_{hook_prefix}_batch_begin")(step)
             logs = self._run_batch(fn_training, *batch, trackers)
@@ -542,6 +611,9 @@ class Trainer:
             cbs.on_epoch_end(epoch, epoch_logs)
             if self.stop_training:
                 break
+        if epochs > 0:  # as Keras: the EMA weights replace the trained ones (use_ema)
+            self.optimizer.finalize_variable_values(
+                [v for v in self.trainable_weights if np.dtype(v.dtype).kind == "f"])
         cbs.on_train_end(epoch_logs)
         return cbs.history
 
@@ -559,7 +631,7 @@ class Trainer:
             stream["cursor"] += batch_size
             cbs.on_train_batch_begin(step)
             logs = self._run_batch(True, [a[idx] for a in xs], [a[idx] for a in ys],
-                                   [a[idx] for a in sws], trackers)
+                                   _take(sws, idx), trackers)
             cbs.on_train_batch_end(step, dict(logs))
             if self.stop_training:
                 break
@@ -601,7 +673,7 @@ class Trainer:
         weights and the optimizer state are left as they were."""
         self._assert_compiled("profile_train_step")
         xs, ys, sws, _ = self._prepare(x, y, sample_weight)
-        fn = self._step_function(True, [a.shape[1:] for a in ys], [a.shape[1:] for a in sws])
+        fn, sws = self._step_for_batch(True, xs, ys, sws)
         return fn.profile(*(list(xs) + list(ys) + list(sws)), repeats=repeats)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
@@ -610,6 +682,11 @@ class Trainer:
         xs, ys, sws, _ = self._prepare(x, y, sample_weight)
         logs = self._run_batch(False, xs, ys, sws, self._trackers())
         return self._format_result(logs, return_dict)
+
+
+def _take(sws, idx):
+    """The sample weights of the samples ``idx`` (None stays None)."""
+    return [None if w is None else w[idx] for w in sws]
 
 
 def _target_fits(y_shape, out_shape, sparse):
@@ -633,7 +710,7 @@ class _Trackers:
         self.metrics = metrics
         self.loss_totals = [0.0] * len(loss_names)
         self.seen = 0
-        for _, _, m in metrics:
+        for _, _, m, _ in metrics:
             m.reset_state()
 
     def update(self, outs, batch):
@@ -641,13 +718,13 @@ class _Trackers:
         for i in range(k):
             self.loss_totals[i] += _scalar(outs[i]) * batch
         self.seen += batch
-        for j, (_, _, m) in enumerate(self.metrics):
+        for j, (_, _, m, _) in enumerate(self.metrics):
             m.update_totals(_scalar(outs[k + 2 * j]), _scalar(outs[k + 2 * j + 1]))
 
     def logs(self):
         logs = {name: total / max(self.seen, 1)
                 for name, total in zip(self.loss_names, self.loss_totals)}
-        for _, name, m in self.metrics:
+        for _, name, m, _ in self.metrics:
             logs[name] = m.result()
         return logs
 

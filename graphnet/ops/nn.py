@@ -485,6 +485,38 @@ class Pool(Op):
                                ctx.out(node), *geom])
 
 
+def _gather_at_window_max(node, g):
+    """For each window of max POOL_GRAD(x, dy) ``node``: g (x's shape) at the window's
+    first maximum of x in window order (POOL_GRAD's tie rule), as a tensor of dy's shape.
+
+    Built from existing ops: x padded with NaN (padding never equals the maximum) and
+    g with zeros, one strided SLICE per tap (start k, step stride, ending window-1-k
+    before the padded end, so unknown sizes need no arithmetic), and WHERE(tap ==
+    POOL(x), g_tap, ...) nested from the last tap to the first so the first tap wins."""
+    from .. import autodiff as ad
+    x = node.inputs[0]
+    _, window, pads = _pool_setup(node.op.name, x.shape, node.attrs)
+    if any(p is None for p in pads):
+        raise OpError(f"{node.op.name}: the second derivative of max pooling with "
+                      f"padding={node.attrs['padding']!r} needs known spatial sizes, got "
+                      f"input shape {x.shape}")
+    strides = tuple(int(s) for s in node.attrs["strides"])
+    best = Node("POOL", (x,), node.attrs)
+    full = ((0, 0),) + tuple(tuple(int(v) for v in p) for p in pads) + ((0, 0),)
+    padded = any(lo or hi for lo, hi in full)
+    xp = ad.node("PAD", x, pads=full, value=float("nan")) if padded else x
+    gp = ad.node("PAD", g, pads=full, value=0.0) if padded else g
+    out = None
+    for k in reversed(list(np.ndindex(*window))):
+        begin = (0,) + k + (0,)
+        end = (None,) + tuple(-(w - 1 - i) if w - 1 - i else None
+                              for i, w in zip(k, window)) + (None,)
+        attrs = dict(begin=begin, end=end, step=(1,) + strides + (1,))
+        hit = ad.binary("EQUAL", ad.node("SLICE", xp, **attrs), best)
+        out = ad.where(hit, ad.node("SLICE", gp, **attrs), 0.0 if out is None else out)
+    return out
+
+
 @register
 class PoolGrad(Op):
     """POOL_GRAD(x, dy) {mode, window, strides, padding}: POOL's input gradient."""
@@ -501,10 +533,12 @@ class PoolGrad(Op):
         return pool_grad_reference(x, dy, attrs["mode"], window, attrs["strides"], pads)
 
     def grad(self, node, grad_output):
-        if node.attrs["mode"] == "avg":  # linear in dy, independent of x
+        """POOL_GRAD is linear in dy; its adjoint is POOL for "avg" and, for "max", the
+        gather of grad_output at each window's first maximum. With respect to x it is
+        piecewise constant (zero almost everywhere), so x gets no gradient."""
+        if node.attrs["mode"] == "avg":  # independent of x
             return [None, Node("POOL", (grad_output,), node.attrs)]
-        raise NotImplementedError("POOL_GRAD: the second derivative of max pooling is not "
-                                  "implemented")
+        return [None, _gather_at_window_max(node, grad_output)]
 
     def lower(self, node, ctx):
         require_f32(node, ctx)

@@ -165,7 +165,8 @@ def _nested(value, fn):
 
 
 def _serialize_compile(model):
-    """{optimizer, loss, loss_weights, metrics} of what ``model.compile`` was given."""
+    """{optimizer, loss, loss_weights, metrics, weighted_metrics} of what ``model.compile``
+    was given."""
     from .. import losses, metrics, optimizers
     compiled = getattr(model, "_compiled", None)
 
@@ -177,7 +178,8 @@ def _serialize_compile(model):
     return {"optimizer": optimizers.serialize(model.optimizer),
             "loss": _nested(getattr(compiled, "loss", None), loss),
             "loss_weights": getattr(compiled, "loss_weights", None),
-            "metrics": _nested(getattr(compiled, "metrics", None), metric)}
+            "metrics": _nested(getattr(compiled, "metrics", None), metric),
+            "weighted_metrics": _nested(getattr(compiled, "weighted_metrics", None), metric)}
 
 
 def _compile_state(model):
@@ -299,7 +301,9 @@ def _compile_from_config(model, compile_config, reader, custom_objects=None):
         model.compile(optimizer=optimizer,
                       loss=nested(cfg.get("loss"), resolve(losses.deserialize)),
                       loss_weights=cfg.get("loss_weights"),
-                      metrics=nested(cfg.get("metrics"), resolve(metrics.deserialize)))
+                      metrics=nested(cfg.get("metrics"), resolve(metrics.deserialize)),
+                      weighted_metrics=nested(cfg.get("weighted_metrics"),
+                                              resolve(metrics.deserialize)))
     except (ValueError, TypeError, KeyError) as exc:
         raise reader.error(f"the compile config cannot be restored ({type(exc).__name__}: "
                            f"{exc}); load with compile=False to skip it",
