@@ -35,7 +35,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import bench_mnist_mlp  # noqa: E402
 from bench_mnist_mlp import (gn, load_average, machine_line, median_times, ort,  # noqa: E402
-                             table, torch)
+                             plan_rows, plan_table, table, torch)
 
 BATCHES = (1, 128)
 TRAIN_BATCH = 128
@@ -228,6 +228,8 @@ def main(argv=None):
     others = [name for name in ("PyTorch", "ONNX Runtime") if any(name in r for r in rows)]
     print(f"\nmnist_cnn, median of {args.repeats} repeats, ratios > 1: graphnet is faster\n")
     print(table(rows, others))
+    print("\ncompiled plans (graphnet):\n")
+    print(plan_table(plan_rows(model, (28, 28, 1), BATCHES, TRAIN_BATCH)))
     if why_not:
         print(f"\n{why_not}")
     load_after = load_average()
