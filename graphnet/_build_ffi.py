@@ -26,7 +26,8 @@ def _sources():
 def _compile_args():
     args = ["-O3", "-std=c99", "-pthread", "-fno-math-errno", "-Wall", "-Wno-unused-function"]
     if os.environ.get("GRAPHNET_SANITIZE"):
-        args += ["-O1", "-g", "-fsanitize=address,undefined", "-fno-omit-frame-pointer"]
+        args += ["-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+                 "-fno-omit-frame-pointer"]
     if platform.machine() in ("x86_64", "AMD64"):
         args += ["-mtune=generic"]
     return args
