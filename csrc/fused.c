@@ -86,9 +86,9 @@ void gn_sgemm_epilogue(int transa, int transb, int64_t m, int64_t n, int64_t k,
 
 void gn_gemm_bias_act(int transa, int transb, int64_t m, int64_t n, int64_t k,
                       const float *a, int64_t lda, const float *b, int64_t ldb,
-                      const float *bias, int act, float alpha, float beta,
-                      float *c, int64_t ldc) {
-    const gn_epilogue e = {bias, NULL, 0, act, alpha, beta};
+                      const float *bias, const float *res, int64_t ldr, int act,
+                      float alpha, float beta, float *c, int64_t ldc) {
+    const gn_epilogue e = {bias, res, ldr, act, alpha, beta};
     gn_sgemm_epilogue(transa, transb, m, n, k, a, lda, b, ldb, c, ldc, &e);
 }
 

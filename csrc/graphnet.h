@@ -161,13 +161,14 @@ void gn_pool_backward_ref(int mode, const int64_t *geom, const float *x, const f
                           float *dx);
 
 /* ---- fused kernels (the compiler's fusion pass emits these) --------------
- * C = act(op(A) @ op(B) + bias): one GEMM whose threads apply the bias and activation
- * to each block of C they finish, while it is still in cache. bias (n floats) may be NULL; act is an
- * enum gn_unary_op (GN_U_COPY: none) with its alpha/beta. */
+ * C = act(op(A) @ op(B) + bias + R): one GEMM whose threads apply the bias, the residual
+ * R and the activation to each block of C they finish, while it is still in cache.
+ * bias (n floats) may be NULL; res (m x n, row stride ldr) may be NULL and must not
+ * overlap C; act is an enum gn_unary_op (GN_U_COPY: none) with its alpha/beta. */
 void gn_gemm_bias_act(int transa, int transb, int64_t m, int64_t n, int64_t k,
                       const float *a, int64_t lda, const float *b, int64_t ldb,
-                      const float *bias, int act, float alpha, float beta,
-                      float *c, int64_t ldc);
+                      const float *bias, const float *res, int64_t ldr, int act,
+                      float alpha, float beta, float *c, int64_t ldc);
 /* A chain of elementwise ops in one pass over memory, tile by tile in cache.
  * The index space is `shape` (ndim dims); input i is read at element strides
  * strides[i*ndim ..] (0 broadcasts). Registers 0..ninputs-1 hold the inputs;

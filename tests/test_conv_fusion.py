@@ -355,7 +355,7 @@ def _resnet_block():
 
 
 def test_compiled_export_and_verifier(tmp_path):
-    from graphnet.export import PlanError, load_compiled, verify_plan
+    from graphnet.export import load_compiled
     model = _resnet_block()
     x = np.random.default_rng(6).standard_normal((2, 8, 8, 3)).astype("f4")
     path = str(tmp_path / "block.gnx")
@@ -368,17 +368,24 @@ def test_compiled_export_and_verifier(tmp_path):
     ioff = int(plan.steps[step, 1])
     pool_step = plan.kernels.index("GN_K_CONV_BIAS_ACT_POOL")
     pool_off = int(plan.steps[pool_step, 1])
-    for off, arg, value, words in [(ioff, 5, len(plan.slots), "bias names slot"),
-                                   (ioff, 7, lib.GN_U_COUNT, "unknown activation"),
-                                   (ioff, 8 + 8, 10 ** 6, "accesses bytes"),
-                                   (pool_off, 6, -1, "unknown activation"),
-                                   (pool_off, 8, 0, "window"),
-                                   (pool_off, 10 + 8, 10 ** 6, "accesses bytes")]:
-        saved = plan.iargs[off + arg]
-        plan.iargs[off + arg] = value
+    assert_edits_refused(plan, [(ioff + 5, len(plan.slots), "bias names slot"),
+                                (ioff + 7, lib.GN_U_COUNT, "unknown activation"),
+                                (ioff + 8 + 8, 10 ** 6, "accesses bytes"),
+                                (pool_off + 6, -1, "unknown activation"),
+                                (pool_off + 8, 0, "window"),
+                                (pool_off + 10 + 8, 10 ** 6, "accesses bytes")])
+
+
+def assert_edits_refused(plan, edits):
+    """Each (index in plan.iargs, value, words): the plan with that one int argument
+    changed is refused with a PlanError matching words; unchanged, it verifies."""
+    from graphnet.export import PlanError, verify_plan
+    for at, value, words in edits:
+        saved = plan.iargs[at]
+        plan.iargs[at] = value
         with pytest.raises(PlanError, match=words):
             verify_plan(plan)
-        plan.iargs[off + arg] = saved
+        plan.iargs[at] = saved
     verify_plan(plan)
 
 

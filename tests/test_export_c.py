@@ -24,7 +24,8 @@ def _model():
         x = L.Flatten()(L.MaxPooling2D(2)(x))
     else:
         x = L.Flatten()(img)
-    h = L.Concatenate()([x, L.Dense(4, activation="tanh")(vec)])
+    v = L.Activation("relu")(L.Add()([L.Dense(5)(vec), vec]))   # a GEMM with a residual
+    h = L.Concatenate()([x, L.Dense(4, activation="tanh")(v)])
     return gn.Model([img, vec], [L.Dense(3, activation="softmax", name="probs")(h),
                                  L.Dense(2, name="value")(h)], name="two-heads")
 

@@ -190,7 +190,9 @@ def _cases():
     bias = gn.ops.convert_to_tensor(RNG.standard_normal(5).astype("f4"))
     cases["MATMUL_BIAS_ACT"] = [(lambda ins: [
         _t("MATMUL_BIAS_ACT", ins[0], kernel, bias, act="ELU", alpha=0.5, beta=0.0),
-        _t("MATMUL_BIAS_ACT", ins[0], kernel, act=None)], [_f(3, 4)])]
+        _t("MATMUL_BIAS_ACT", ins[0], kernel, act=None),
+        _t("MATMUL_BIAS_ACT", ins[0], kernel, bias, ins[1], bias=True, residual=True,
+           act="RELU")], [_f(3, 4), _f(3, 5)])]
     multi = (lambda ins: [_t("MULTI_PART", m, offset=o, shape=sh) for m in [_t(
         "FUSED_MULTI_ELTWISE", *ins, results=(3, 2), shapes=((5,), (2, 3)),
         program=(("MUL", (0, 1), 0.0, 0.0), ("SQRT", (2,), 0.0, 0.0)))]

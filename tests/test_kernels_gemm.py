@@ -137,7 +137,7 @@ def test_depth_split_sums_every_slice_before_the_epilogue(nt, ta, tb):
     lib.gn_set_num_threads(nt)
     try:
         lib.gn_gemm_bias_act(ta, tb, m, n, k, fptr(a), a.shape[1], fptr(b), b.shape[1],
-                             fptr(bias), lib.GN_U_RELU, 0.0, 0.0, fptr(c), ldc)
+                             fptr(bias), ffi.NULL, 0, lib.GN_U_RELU, 0.0, 0.0, fptr(c), ldc)
     finally:
         lib.gn_set_num_threads(old)
     opa = (a.T if ta else a).astype(np.float64)

@@ -368,6 +368,12 @@ case("MATMUL_BIAS_ACT", lambda a, b, c: raw("MATMUL_BIAS_ACT", a, b, c, act="GEL
      none_axes=[(0,), (), ()])
 case("MATMUL_BIAS_ACT", lambda a, b: raw("MATMUL_BIAS_ACT", a, b, act=None, transpose_b=True),
      [(2, 3, 5), (6, 5)], none_axes=[(0,), ()])
+case("MATMUL_BIAS_ACT", lambda a, b, c, r: raw("MATMUL_BIAS_ACT", a, b, c, r, bias=True,
+                                               residual=True, act="TANH"),
+     [(4, 9), (9, 17), (1, 17), (4, 17)], none_axes=[(0,), (), (), (0,)])
+case("MATMUL_BIAS_ACT", lambda a, b, r: raw("MATMUL_BIAS_ACT", a, b, r, bias=False,
+                                            residual=True, act=None, transpose_b=True),
+     [(2, 3, 5), (6, 5), (2, 3, 6)], none_axes=[(0,), (), (0,)])
 
 
 def _multi_eltwise(a, s, b, t):

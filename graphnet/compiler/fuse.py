@@ -2,9 +2,9 @@
 
 Whole-graph passes, in order:
 
-* ``fuse_matmul_bias_act``: act(matmul(a, b) + bias) -> MATMUL_BIAS_ACT(a, b, bias),
-  one GEMM whose epilogue adds the bias and applies the activation; taken only
-  where the intermediate values have no other reader.
+* ``fuse_matmul_bias_act``: act(matmul(a, b) + bias + residual) -> MATMUL_BIAS_ACT(a, b,
+  bias, residual), one GEMM whose epilogue adds the bias and the residual and applies
+  the activation; taken only where the intermediate values have no other reader.
 * ``fuse_conv_bias_act``: act(conv(x, w) + bias + residual) -> CONV_BIAS_ACT, one
   convolution whose epilogue is applied to each output tile, under the same rule (in
   training the backward pass reads the pre-activation, which then stays a value of
@@ -45,8 +45,9 @@ def _is_float32(node):
 
 @graph_pass("fuse")
 def fuse_matmul_bias_act(outputs, report):
-    """act(matmul(a, b) + bias) -> MATMUL_BIAS_ACT(a, b, bias) for 2-D b and a bias of
-    shape (n,) (and matmul(a, b) + bias, and act(matmul(a, b)))."""
+    """act(matmul(a, b) + bias + residual) -> MATMUL_BIAS_ACT(a, b, bias, residual) for
+    2-D b, a bias with one value per column and a residual shaped like the output, each
+    optional (as ``fuse_conv_bias_act``'s epilogue)."""
     order, users, pinned = _readers(outputs)
     tops = {}
     for mm in order:
@@ -54,49 +55,37 @@ def fuse_matmul_bias_act(outputs, report):
                 mm.attrs.get("transpose_a", False) or \
                 mm.inputs[0].shape[:-2] != mm.shape[:-2]:
             continue
-        inputs, top, attrs = list(mm.inputs), mm, {"transpose_b": mm.attrs.get("transpose_b",
-                                                                                False)}
-        add = _only_reader(mm, users, pinned)
-        if add is not None and add.op.name == "ADD" and add.shape == mm.shape:
-            bias = add.inputs[1] if add.inputs[0] is mm else add.inputs[0]
-            if bias is not mm and bias.dtype == "float32" and \
-                    tuple(bias.shape) in ((mm.shape[-1],), (1, mm.shape[-1])):
-                inputs.append(bias)
-                top = add
-        act = _only_reader(top, users, pinned)
-        if act is not None and isinstance(act.op, Unary) and act.dtype == "float32":
-            attrs.update(act=act.op.name, alpha=float(act.attrs.get("alpha", 0.0)),
-                         beta=float(act.attrs.get("beta", 0.0)))
-            top = act
-        if top is not mm:
-            tops[id(top)] = (inputs, attrs)
+        top, extra, attrs = _epilogue_after(mm, users, pinned)
+        if top is None:
+            continue
+        attrs["transpose_b"] = mm.attrs.get("transpose_b", False)
+        tops[id(top)] = ("MATMUL_BIAS_ACT", list(mm.inputs) + extra, attrs)
     if not tops:
         return outputs
     report.fired["fuse_matmul_bias_act"] += len(tops)
-    return _replace_roots(outputs, {k: ("MATMUL_BIAS_ACT", ins, attrs)
-                                    for k, (ins, attrs) in tops.items()})
+    return _replace_roots(outputs, tops)
 
 
-def _channel_bias(bias, conv):
-    """Whether ``bias`` holds one float32 per output channel of ``conv`` (broadcast on the
+def _channel_bias(bias, node):
+    """Whether ``bias`` holds one float32 per output channel of ``node`` (broadcast on the
     channel axis): shape (O,) or (1, ..., 1, O)."""
     shape = tuple(bias.shape)
-    return bias.dtype == "float32" and 1 <= len(shape) <= conv.ndim and \
-        shape[-1] == conv.shape[-1] and all(d == 1 for d in shape[:-1])
+    return bias.dtype == "float32" and 1 <= len(shape) <= node.ndim and \
+        shape[-1] == node.shape[-1] and all(d == 1 for d in shape[:-1])
 
 
-def _epilogue_of(conv, steps):
+def _epilogue_of(node, steps):
     """The longest prefix of ``steps`` (op name, other operand or None, alpha, beta) that
     is an epilogue: ADD of a channel bias, ADD of a residual shaped like the output, then
     a float unary activation, each optional, in that order. Returns (steps used, inputs,
     attrs)."""
     inputs, attrs, used, stage = [], {"bias": False, "residual": False}, 0, 0
     for name, other, alpha, beta in steps:
-        if name == "ADD" and other is not None and stage < 1 and _channel_bias(other, conv):
+        if name == "ADD" and other is not None and stage < 1 and _channel_bias(other, node):
             inputs.append(other)
             attrs["bias"], stage = True, 1
         elif name == "ADD" and other is not None and stage < 2 and \
-                other.shape == conv.shape and other.dtype == "float32":
+                other.shape == node.shape and other.dtype == "float32":
             inputs.append(other)
             attrs["residual"], stage = True, 2
         elif other is None and stage < 3 and name in UNARY:
@@ -108,31 +97,31 @@ def _epilogue_of(conv, steps):
     return used, inputs, attrs
 
 
-def _chain_steps(conv, users, pinned):
-    """The elementwise nodes after ``conv``, each the only reader of the one before, as
+def _chain_steps(node, users, pinned):
+    """The elementwise nodes after ``node``, each the only reader of the one before, as
     (node, step) pairs (at most three: bias, residual, activation)."""
-    out, prev = [], conv
+    out, prev = [], node
     while len(out) < 3:
-        node = _only_reader(prev, users, pinned)
-        if node is None or node.shape != conv.shape or node.dtype != "float32":
+        nxt = _only_reader(prev, users, pinned)
+        if nxt is None or nxt.shape != node.shape or nxt.dtype != "float32":
             break
-        if node.op.name == "ADD" and sum(x is prev for x in node.inputs) == 1:
-            other = node.inputs[1] if node.inputs[0] is prev else node.inputs[0]
-            out.append((node, ("ADD", other, 0.0, 0.0)))
-        elif isinstance(node.op, Unary):
-            out.append((node, (node.op.name, None, node.attrs.get("alpha", 0.0),
-                               node.attrs.get("beta", 0.0))))
+        if nxt.op.name == "ADD" and sum(x is prev for x in nxt.inputs) == 1:
+            other = nxt.inputs[1] if nxt.inputs[0] is prev else nxt.inputs[0]
+            out.append((nxt, ("ADD", other, 0.0, 0.0)))
+        elif isinstance(nxt.op, Unary):
+            out.append((nxt, (nxt.op.name, None, nxt.attrs.get("alpha", 0.0),
+                              nxt.attrs.get("beta", 0.0))))
         else:
             break
-        prev = node
+        prev = nxt
     return out
 
 
-def _eltwise_steps(conv, fe):
-    """A FUSED_ELTWISE reading ``conv`` as the steps of a linear chain from it, or None
+def _eltwise_steps(node, fe):
+    """A FUSED_ELTWISE reading ``node`` as the steps of a linear chain from it, or None
     when its program is anything else."""
-    at = [i for i, x in enumerate(fe.inputs) if x is conv]
-    if fe.shape != conv.shape or len(at) != 1:
+    at = [i for i, x in enumerate(fe.inputs) if x is node]
+    if fe.shape != node.shape or len(at) != 1:
         return None
     k, prev, steps = len(fe.inputs), at[0], []
     for j, (name, args, alpha, beta) in enumerate(fe.attrs["program"]):
@@ -142,6 +131,22 @@ def _eltwise_steps(conv, fe):
         steps.append((name, fe.inputs[others[0]] if others else None, alpha, beta))
         prev = k + j
     return steps
+
+
+def _epilogue_after(node, users, pinned):
+    """The epilogue a contraction ``node`` can take in from its readers: a chain of
+    elementwise nodes, or one FUSED_ELTWISE computing exactly such a chain. Returns (the
+    last node swallowed or None, the epilogue's extra inputs, its attrs)."""
+    chain = _chain_steps(node, users, pinned)
+    used, extra, attrs = _epilogue_of(node, [step for _, step in chain])
+    top = chain[used - 1][0] if used else None
+    reader = _only_reader(node, users, pinned)
+    if not used and reader is not None and reader.op.name == "FUSED_ELTWISE":
+        steps = _eltwise_steps(node, reader)
+        if steps:
+            used, extra, attrs = _epilogue_of(node, steps)
+            top = reader if used == len(steps) else None
+    return top, extra, attrs
 
 
 def _tiling_max_pool(node, value):
@@ -169,15 +174,7 @@ def fuse_conv_bias_act(outputs, report):
     for conv in order:
         if conv.op.name != "CONV" or not _is_float32(conv):
             continue
-        chain = _chain_steps(conv, users, pinned)
-        used, extra, attrs = _epilogue_of(conv, [step for _, step in chain])
-        top = chain[used - 1][0] if used else None
-        reader = _only_reader(conv, users, pinned)
-        if not used and reader is not None and reader.op.name == "FUSED_ELTWISE":
-            steps = _eltwise_steps(conv, reader)
-            if steps:
-                used, extra, attrs = _epilogue_of(conv, steps)
-                top = reader if used == len(steps) else None
+        top, extra, attrs = _epilogue_after(conv, users, pinned)
         op, pool = "CONV_BIAS_ACT", _only_reader(conv if top is None else top, users, pinned)
         if not attrs["residual"] and _tiling_max_pool(pool, conv):
             op, top = "CONV_BIAS_ACT_POOL", pool

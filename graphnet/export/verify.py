@@ -331,13 +331,20 @@ def _pool(c, a, backward=False):
         c.access(y, 0, ny, 4, True, "y")
 
 
+def _gemm_bias_act_layout(c, a):
+    """ta tb m n k A lda B ldb C ldc bias act, then (from 15 ints) residual ldr."""
+    return (15 if len(a) > 13 else 13), 2
+
+
 def _gemm_bias_act(c, a):
     _gemm(c, a[:11])
-    bias, act, n = int(a[11]), int(a[12]), int(a[3])
+    bias, act, m, n = int(a[11]), int(a[12]), int(a[2]), int(a[3])
     if not 0 <= act < lib.GN_U_COUNT:
         c.fail(f"unknown activation code {act}")
     if bias >= 0:
         c.access(bias, 0, n, 4, False, "bias")
+    if len(a) > 13 and int(a[13]) >= 0:
+        c.matrix(int(a[13]), m, n, int(a[14]), 0, False, "residual")
 
 
 def _fused_layout(c, a):
@@ -404,7 +411,7 @@ def _multi_eltwise(c, a):
 # a kernel whose layout depends on its header has a function instead of the int count,
 # returning (int count, float count).
 KERNELS = {
-    "GN_K_GEMM_BIAS_ACT": (13, None, 0, 2, _gemm_bias_act),
+    "GN_K_GEMM_BIAS_ACT": (_gemm_bias_act_layout, None, 0, 2, _gemm_bias_act),
     "GN_K_FUSED_ELTWISE": (_fused_layout, None, 0, 0, _fused_eltwise),
     "GN_K_MULTI_ELTWISE": (_multi_layout, None, 0, 0, _multi_eltwise),
     "GN_K_GEMM": (11, None, 0, 2, _gemm),

@@ -8,8 +8,10 @@ from the primitives' own rules.
   pass over memory. ``program`` is a tuple of instructions
   ``(op name, argument registers, alpha, beta)``; registers 0..k are the inputs,
   instruction j writes register k+1+j, the last one is the result.
-* MATMUL_BIAS_ACT(a, b[, bias]) {transpose_b, act, alpha, beta}: ``act(a @ b +
-  bias)`` as one GEMM with an epilogue (act None: no activation).
+* MATMUL_BIAS_ACT(a, b[, bias][, residual]) {transpose_b, bias, residual, act, alpha,
+  beta}: ``act(a @ b + bias + residual)`` as one GEMM with an epilogue (act None: no
+  activation); the flags say which optional inputs are present, as for CONV_BIAS_ACT
+  (without them, the older form: a third input is the bias).
 * CONV_BIAS_ACT(x, w[, bias][, residual]) {strides, dilations, groups, padding, bias,
   residual, act, alpha, beta}: ``act(conv(x, w) + bias + residual)`` as one convolution
   whose epilogue is applied to each tile of the output as it is computed; the flags
@@ -100,47 +102,92 @@ class FusedEltwise(FusedOp):
 
 @register
 class MatmulBiasAct(FusedOp):
+    """MATMUL_BIAS_ACT(a, b[, bias][, residual]): act(a @ b + bias + residual)."""
     name, group, arity = "MATMUL_BIAS_ACT", CONTRACTION, None
+
+    @staticmethod
+    def flags(attrs, count):
+        """(bias, residual) present, for a node with ``count`` inputs (the older form
+        without flags: a third input is the bias)."""
+        residual = bool(attrs.get("residual", False))
+        return bool(attrs.get("bias", count == 3 + residual)), residual
 
     def expand(self, node, inputs):
         out = Node("MATMUL", inputs[:2], {"transpose_b": node.attrs.get("transpose_b", False)})
-        if len(inputs) == 3:
-            out = Node("ADD", [out, inputs[2]])
-        act = node.attrs.get("act")
-        if act is not None:
-            alpha, beta = node.attrs.get("alpha", 0.0), node.attrs.get("beta", 0.0)
-            out = Node(act, [out], {"alpha": alpha, "beta": beta} if alpha or beta else {})
-        return out
+        return _epilogue_nodes(out, node.attrs, self.flags(node.attrs, len(inputs)),
+                               inputs[2:])
 
     def infer(self, shapes, dtypes, attrs):
         from .dtypes import require_float
         from .registry import OpError
-        if len(shapes) not in (2, 3) or len(shapes[1]) != 2:
-            raise OpError("MATMUL_BIAS_ACT takes (a, b[, bias]) with a 2-D b")
+        if len(shapes) < 2 or len(shapes[1]) != 2:
+            raise OpError("MATMUL_BIAS_ACT takes (a, b[, bias][, residual]) with a 2-D b")
         tb = attrs.get("transpose_b", False)
         k, n = (shapes[1][1], shapes[1][0]) if tb else shapes[1]
         if shapes[0][-1] is not None and k is not None and shapes[0][-1] != k:
             raise OpError(f"MATMUL_BIAS_ACT: inner dimensions differ: {shapes[0]} @ {shapes[1]}")
-        if len(shapes) == 3 and tuple(shapes[2]) not in ((n,), (1, n)):
-            raise OpError(f"MATMUL_BIAS_ACT: bias must have shape ({n},), got {shapes[2]}")
-        return tuple(shapes[0][:-1]) + (n,), require_float(self.name, dtypes)
+        out = tuple(shapes[0][:-1]) + (n,)
+        _check_epilogue(self.name, shapes, self.flags(attrs, len(shapes)), out)
+        return out, require_float(self.name, dtypes)
 
     def lower(self, node, ctx):
         require_f32(node, ctx)
         a, b = node.inputs[:2]
         tb = bool(node.attrs.get("transpose_b", False))
+        has_bias, has_residual = self.flags(node.attrs, len(node.inputs))
         n = node.shape[-1]
         k = a.shape[-1]
         rows = ctx.numel(node) // n if n else 0
         act = node.attrs.get("act")
-        bias = ctx.inp(node.inputs[2]) if len(node.inputs) == 3 else -1
+        bias = ctx.inp(node.inputs[2]) if has_bias else -1
+        # read at the step that writes the output, the residual never shares its buffer
+        # (the GEMM stores a block before its epilogue reads the residual there)
+        residual = [ctx.inp(node.inputs[-1]), n] if has_residual else []
         out = ctx.out(node)
         if not ctx.numel(node):
             return
         ctx.emit("GN_K_GEMM_BIAS_ACT",
                  [0, int(tb), rows, n, k, ctx.inp(a), k, ctx.inp(b), b.shape[-1], out, n, bias,
-                  ctx.c(UNARY[act][0]) if act else ctx.c("GN_U_COPY")],
+                  ctx.c(UNARY[act][0]) if act else ctx.c("GN_U_COPY")] + residual,
                  [node.attrs.get("alpha", 0.0), node.attrs.get("beta", 0.0)])
+
+
+def _check_epilogue(name, shapes, flags, out):
+    """Raise OpError unless the inputs after the first two are the epilogue's: a bias with
+    one value per output channel, then a residual of the output's shape, as ``flags``
+    (bias, residual) say."""
+    from .registry import OpError
+    bias, residual = flags
+    if len(shapes) != 2 + bias + residual:
+        raise OpError(f"{name} takes (x, w{', bias' if bias else ''}"
+                      f"{', residual' if residual else ''}), got {len(shapes)} inputs")
+    o = out[-1]
+    if bias:
+        b = tuple(shapes[2])
+        if not b or b[-1] not in (o, None) or any(d not in (1, None) for d in b[:-1]) or \
+                len(b) > len(out):
+            raise OpError(f"{name}: the bias must hold one value per output "
+                          f"channel ({o},), got shape {b}")
+    if residual:
+        r = tuple(shapes[-1])
+        if len(r) != len(out) or any(p is not None and q is not None and p != q
+                                     for p, q in zip(r, out)):
+            raise OpError(f"{name}: the residual must have the output's shape "
+                          f"{out}, got {r}")
+
+
+def _epilogue_nodes(out, a, flags, extra):
+    """act(out + bias + residual) in primitives: ``extra`` holds the inputs ``flags``
+    (bias, residual) say are present; ``a`` the attrs (act, alpha, beta)."""
+    extra = list(extra)
+    for present in flags:
+        if present:
+            out = Node("ADD", [out, extra.pop(0)])
+    act = a.get("act")
+    if act is not None:
+        alpha, beta = a.get("alpha", 0.0), a.get("beta", 0.0)
+        out = Node(act, [out], {"alpha": alpha, "beta": beta} if alpha or beta else {})
+    return out
 
 
 @register
@@ -154,25 +201,10 @@ class ConvBiasAct(FusedOp):
     def infer(self, shapes, dtypes, attrs):
         from .dtypes import require_float
         from .nn import CONV_ATTRS
-        from .registry import OpError, get_op
-        bias, residual = bool(attrs.get("bias", False)), bool(attrs.get("residual", False))
-        if len(shapes) != 2 + bias + residual:
-            raise OpError(f"{self.name} takes (x, w{', bias' if bias else ''}"
-                          f"{', residual' if residual else ''}), got {len(shapes)} inputs")
+        from .registry import get_op
+        flags = bool(attrs.get("bias", False)), bool(attrs.get("residual", False))
         out, _ = get_op("CONV").infer(shapes[:2], dtypes[:2], {k: attrs[k] for k in CONV_ATTRS})
-        o = out[-1]
-        if bias:
-            b = tuple(shapes[2])
-            if not b or b[-1] not in (o, None) or any(d not in (1, None) for d in b[:-1]) or \
-                    len(b) > len(out):
-                raise OpError(f"{self.name}: the bias must hold one value per output "
-                              f"channel ({o},), got shape {b}")
-        if residual:
-            r = tuple(shapes[-1])
-            if len(r) != len(out) or any(p is not None and q is not None and p != q
-                                         for p, q in zip(r, out)):
-                raise OpError(f"{self.name}: the residual must have the output's shape "
-                              f"{out}, got {r}")
+        _check_epilogue(self.name, shapes, flags, out)
         return out, require_float(self.name, dtypes)
 
     def lower(self, node, ctx):
@@ -198,16 +230,8 @@ def _conv_bias_act(a, inputs):
     """act(conv(x, w) + bias + residual) in primitives, for CONV_BIAS_ACT's attrs ``a``."""
     from .nn import CONV_ATTRS
     out = Node("CONV", inputs[:2], {k: a[k] for k in CONV_ATTRS})
-    extra = list(inputs[2:])
-    if a.get("bias", False):
-        out = Node("ADD", [out, extra.pop(0)])
-    if a.get("residual", False):
-        out = Node("ADD", [out, extra.pop(0)])
-    act = a.get("act")
-    if act is not None:
-        alpha, beta = a.get("alpha", 0.0), a.get("beta", 0.0)
-        out = Node(act, [out], {"alpha": alpha, "beta": beta} if alpha or beta else {})
-    return out
+    return _epilogue_nodes(out, a, (a.get("bias", False), a.get("residual", False)),
+                           inputs[2:])
 
 
 def _conv_geometry(node, out_sizes):
