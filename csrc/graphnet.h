@@ -12,6 +12,9 @@
 /* ---- runtime settings ------------------------------------------------- */
 void gn_set_num_threads(int n);
 int gn_get_num_threads(void);
+/* Times a pool worker has gone to sleep after spinning GRAPHNET_SPIN_US (default 100)
+ * microseconds without work. */
+unsigned long gn_pool_sleeps(void);
 /* Name of the SIMD path chosen at run time: "avx512", "avx2", "neon" or "ref". */
 const char *gn_isa_name(void);
 /* Force a SIMD path by name (tests and benchmarks); returns 0 if unavailable. */

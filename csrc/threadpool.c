@@ -40,6 +40,7 @@ static int started;   /* workers running: slots 1 .. started */
 static int busy;      /* a task holds the team */
 static unsigned bar_count, bar_gen;
 static long spin_ns = -1;
+static unsigned long sleeps; /* times a worker went to sleep (gn_pool_sleeps) */
 static pthread_mutex_t sleep_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t sleep_cond = PTHREAD_COND_INITIALIZER;
 static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -69,9 +70,13 @@ static unsigned long wait_change(slot_t *s, unsigned long seen) {
     for (unsigned k = 1; (v = LOAD(&s->seq)) == seen; k++) {
         cpu_relax();
         if (k % 64) continue;
-        if (!t0) t0 = now_ns();
-        else if (now_ns() - t0 < limit) continue;
+        if (!t0) { /* the spin's clock starts at the first check */
+            t0 = now_ns();
+            continue;
+        }
+        if (now_ns() - t0 < limit) continue;
         pthread_mutex_lock(&sleep_lock);
+        __atomic_add_fetch(&sleeps, 1, __ATOMIC_RELAXED);
         STORE(&s->sleeping, 1);
         while (LOAD(&s->seq) == seen) pthread_cond_wait(&sleep_cond, &sleep_lock);
         STORE(&s->sleeping, 0);
@@ -130,6 +135,8 @@ static int ensure_workers(int want) {
 }
 
 int gn_in_parallel(void) { return tls_in_task; }
+
+unsigned long gn_pool_sleeps(void) { return LOAD(&sleeps); }
 
 void gn_parallel(int nt, gn_task_fn fn, void *ctx) {
     if (nt > POOL_MAX) nt = POOL_MAX;

@@ -2,7 +2,8 @@
 
 A kernel started while the team is busy (another application thread's call) runs on its
 caller alone; a forked child starts its own workers; workers that sleep (spin time 0)
-wake for the next task. Each case checks the numbers against NumPy.
+wake for the next task; workers spin for the whole spin time before sleeping. Each case
+checks the numbers against NumPy.
 """
 import os
 import subprocess
@@ -80,6 +81,38 @@ def test_fork_child_and_sleeping_workers(spin_us):
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+SPIN_CHILD = textwrap.dedent("""
+    import sys, time
+    import numpy as np
+    sys.path.insert(0, {tests!r})
+    from test_threadpool import sgemm, lib
+    lib.gn_set_num_threads(2)
+    a = np.ones((64, 64), np.float32)   # 64^3: a two-thread product
+    sgemm(a, a)                         # workers started
+    before = lib.gn_pool_sleeps()
+    for _ in range(100):
+        sgemm(a, a)
+        end = time.perf_counter() + 300e-6   # a 300 us gap between tasks
+        while time.perf_counter() < end:
+            pass
+    print(lib.gn_pool_sleeps() - before)
+""")
+
+
+@pytest.mark.parametrize("spin_us,asleep", [("5000000", False), ("0", True)])
+def test_workers_spin_for_the_whole_spin_time(spin_us, asleep):
+    """Workers keep spinning GRAPHNET_SPIN_US after a task before they sleep (a regression:
+    they once slept after 64 pauses, so every task after a gap of a few microseconds paid
+    a futex wake-up). With 5 s no worker sleeps across 300 us gaps; with 0 each gap does."""
+    env = dict(os.environ, GRAPHNET_SPIN_US=spin_us)
+    code = SPIN_CHILD.format(tests=os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    sleeps = int(out.stdout.strip())
+    assert (sleeps >= 50) if asleep else (sleeps == 0), sleeps
 
 
 @pytest.fixture
