@@ -34,6 +34,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from bench_mnist_mlp import gn, load_average, machine_line, ort, torch  # noqa: E402
+from bench_mnist_mlp import WARM_SECONDS  # noqa: E402
 from graphnet.bench.timing import fma_peak  # noqa: E402
 
 # (N, H, W, C, O, K, stride, pad)
@@ -112,7 +113,11 @@ def ort_conv(x, w, stride, pad, threads, bias=None):
 
 
 def sample(fn, min_sample):
-    """Seconds per call over one sample of enough calls to last ``min_sample``."""
+    """Seconds per call over one sample of enough calls to last ``min_sample``, after
+    WARM_SECONDS of untimed calls (the machine wakes up from the pause before it)."""
+    warm_until = time.perf_counter() + WARM_SECONDS
+    while time.perf_counter() < warm_until:
+        fn()
     start = time.perf_counter()
     fn()
     once = time.perf_counter() - start
