@@ -229,6 +229,8 @@ static void gemm_block(const gn_gemm_kernel *K, int transa, int transb, int64_t 
     finish(h, 0, 0, m, n, c, ldc);
 }
 
+/* One product as the threaded paths share it: C = alpha op(A) op(B) + beta C, the hook
+ * on finished parts of C. */
 typedef struct {
     const gn_gemm_kernel *K;
     int transa, transb;
@@ -241,10 +243,22 @@ typedef struct {
     float beta;
     float *c;
     int64_t ldc;
+    gn_block_fn done; /* hook on finished blocks, or NULL */
+    const void *ctx;
+} product_t;
+
+/* Where op(A)(i, p) and op(B)(p, j) are stored. */
+static const float *a_at(const product_t *g, int64_t i, int64_t p) {
+    return g->transa ? g->a + p * g->lda + i : g->a + i * g->lda + p;
+}
+static const float *b_at(const product_t *g, int64_t p, int64_t j) {
+    return g->transb ? g->b + j * g->ldb + p : g->b + p * g->ldb + j;
+}
+
+typedef struct {
+    product_t p;
     int tm, tn;              /* the grid of blocks of C */
     int64_t mtiles, ntiles;  /* register tiles along m and n */
-    gn_block_fn done;        /* hook on finished blocks, or NULL */
-    const void *ctx;
     int claimed[GN_MAX_THREADS];
 } gemm_task_t;
 
@@ -252,23 +266,23 @@ typedef struct {
  * started, so a worker the OS is slow to run (another process on the core) costs at
  * most its block's time, and one thread alone runs them all. */
 static void gemm_blocks(void *arg, int tid, int nt) {
-    gemm_task_t *g = arg;
+    gemm_task_t *task = arg;
+    const product_t *g = &task->p;
     const gn_gemm_kernel *K = g->K;
-    const int nblocks = g->tm * g->tn;
+    const int nblocks = task->tm * task->tn;
     (void)nt;
     for (int q = 0; q < nblocks; q++) {
         const int blk = (tid + q) % nblocks;
-        if (__atomic_fetch_add(&g->claimed[blk], 1, __ATOMIC_RELAXED)) continue;
-        const int ti = blk / g->tn, tj = blk % g->tn;
-        const int64_t i0 = g->mtiles * ti / g->tm * K->mr;
-        const int64_t i1 = min64(g->mtiles * (ti + 1) / g->tm * K->mr, g->m);
-        const int64_t j0 = g->ntiles * tj / g->tn * K->nr;
-        const int64_t j1 = min64(g->ntiles * (tj + 1) / g->tn * K->nr, g->n);
+        if (__atomic_fetch_add(&task->claimed[blk], 1, __ATOMIC_RELAXED)) continue;
+        const int ti = blk / task->tn, tj = blk % task->tn;
+        const int64_t i0 = task->mtiles * ti / task->tm * K->mr;
+        const int64_t i1 = min64(task->mtiles * (ti + 1) / task->tm * K->mr, g->m);
+        const int64_t j0 = task->ntiles * tj / task->tn * K->nr;
+        const int64_t j1 = min64(task->ntiles * (tj + 1) / task->tn * K->nr, g->n);
         const hook_t h = {g->done, g->ctx, i0, j0};
-        gemm_block(K, g->transa, g->transb, i1 - i0, j1 - j0, g->k, g->alpha,
-                   g->transa ? g->a + i0 : g->a + i0 * g->lda, g->lda,
-                   g->transb ? g->b + j0 * g->ldb : g->b + j0, g->ldb, g->beta,
-                   g->c + i0 * g->ldc + j0, g->ldc, &h);
+        gemm_block(K, g->transa, g->transb, i1 - i0, j1 - j0, g->k, g->alpha, a_at(g, i0, 0),
+                   g->lda, b_at(g, 0, j0), g->ldb, g->beta, g->c + i0 * g->ldc + j0, g->ldc,
+                   &h);
     }
 }
 
@@ -278,36 +292,23 @@ static void gemm_blocks(void *arg, int tid, int nt) {
  * into the caller's C with beta, the others into partials), then after a barrier each
  * sums the partials into a band of rows and runs the hook on it. */
 typedef struct {
-    const gn_gemm_kernel *K;
-    int transa, transb;
-    int64_t m, n, k;
-    float alpha;
-    const float *a;
-    int64_t lda;
-    const float *b;
-    int64_t ldb;
-    float beta;
-    float *c;
-    int64_t ldc;
+    product_t p;
     float *partial; /* (threads - 1) x m x n */
-    gn_block_fn done;
-    const void *ctx;
 } ksplit_task_t;
 
 static void gemm_ksplit(void *arg, int tid, int nt) {
-    const ksplit_task_t *g = arg;
+    const ksplit_task_t *task = arg;
+    const product_t *g = &task->p;
     const int64_t p0 = g->k * tid / nt, p1 = g->k * (tid + 1) / nt, mn = g->m * g->n;
-    float *c = tid ? g->partial + (tid - 1) * mn : g->c;
-    gemm_path(g->K, g->transa, g->transb, g->m, g->n, p1 - p0, g->alpha,
-              g->transa ? g->a + p0 * g->lda : g->a + p0, g->lda,
-              g->transb ? g->b + p0 : g->b + p0 * g->ldb, g->ldb, tid ? 0.0f : g->beta, c,
-              tid ? g->n : g->ldc);
+    float *c = tid ? task->partial + (tid - 1) * mn : g->c;
+    gemm_path(g->K, g->transa, g->transb, g->m, g->n, p1 - p0, g->alpha, a_at(g, 0, p0), g->lda,
+              b_at(g, p0, 0), g->ldb, tid ? 0.0f : g->beta, c, tid ? g->n : g->ldc);
     gn_barrier(nt);
     const int64_t i0 = g->m * tid / nt, i1 = g->m * (tid + 1) / nt;
     for (int64_t i = i0; i < i1; i++) {
         float *ci = g->c + i * g->ldc;
         for (int t = 1; t < nt; t++) {
-            const float *pi = g->partial + (t - 1) * mn + i * g->n;
+            const float *pi = task->partial + (t - 1) * mn + i * g->n;
             for (int64_t j = 0; j < g->n; j++) ci[j] += pi[j];
         }
     }
@@ -339,11 +340,12 @@ static void gemm(int transa, int transb, int64_t m, int64_t n, int64_t k, float 
     if (nt > GN_MAX_THREADS) nt = GN_MAX_THREADS;
     if ((double)m * (double)n * (double)k < 262144.0) nt = 1; /* a team costs ~1 us */
     if (gn_in_parallel()) nt = 1; /* the caller's task already has the cores */
+    const product_t prod = {K, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
+                            done, ctx};
     if (use_ksplit(m, n, k, nt)) {
         float *partial = malloc(sizeof(float) * (size_t)(m * n * (nt - 1)));
         if (partial) {
-            ksplit_task_t task = {K, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c,
-                                  ldc, partial, done, ctx};
+            ksplit_task_t task = {prod, partial};
             gn_parallel(nt, gemm_ksplit, &task);
             free(partial);
             return;
@@ -361,8 +363,7 @@ static void gemm(int transa, int transb, int64_t m, int64_t n, int64_t k, float 
         gemm_block(K, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, &whole);
         return;
     }
-    gemm_task_t task = {K, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
-                        tm, tn, mtiles, ntiles, done, ctx, {0}};
+    gemm_task_t task = {prod, tm, tn, mtiles, ntiles, {0}};
     gn_parallel(tm * tn, gemm_blocks, &task);
 }
 
