@@ -163,18 +163,13 @@ def _log_names(entries, multi_output):
     counters, names = {}, []
     for output, name, weighted in entries:
         log = full(output, name)
-        if log not in counters:
-            counters[log] = 1
-        elif not weighted:
+        if weighted and log in counters:
+            log = full(output, f"weighted_{name}")
+        if log in counters:
             counters[log] += 1
             log = f"{log}_{counters[log] - 1}"
         else:
-            log = full(output, f"weighted_{name}")
-            if log not in counters:
-                counters[log] = 1
-            else:
-                counters[log] += 1
-                log = f"{log}_{counters[log] - 1}"
+            counters[log] = 1
         names.append(log)
     return names
 

@@ -274,19 +274,31 @@ def _conv(c, a):
     c.access(work, 0, work_len, 4, True, "work")
 
 
-def _conv_bias_act(c, a):
-    """x w y work work_len bias residual act geom: CONV's accesses, plus the bias (O floats)
-    and the residual (y-sized) it reads when their slots are not -1."""
-    x, w, y, work, work_len, bias, residual, act = (int(v) for v in a[:8])
-    c.nonneg(work_len=work_len)
+def _activation(c, act):
+    """An epilogue's activation must be a known unary op code."""
     if not 0 <= act < lib.GN_U_COUNT:
         c.fail(f"unknown activation code {act}")
-    g = a[8:8 + GEOM_LEN]
+
+
+def _fused_conv_reads(c, g, x, w, bias):
+    """A fused convolution's reads: x and w of geometry ``g``, the bias (O floats) when
+    its slot is not -1. Returns the sizes of x, w and y."""
     nx, nw, ny = _geometry(c, g)
     c.access(x, 0, nx, 4, False, "x")
     c.access(w, 0, nw, 4, False, "w")
     if bias != -1:
         c.access(bias, 0, int(g[8]), 4, False, "bias")
+    return nx, nw, ny
+
+
+def _conv_bias_act(c, a):
+    """x w y work work_len bias residual act geom: CONV's accesses, plus the bias (O floats)
+    and the residual (y-sized) it reads when their slots are not -1."""
+    x, w, y, work, work_len, bias, residual, act = (int(v) for v in a[:8])
+    c.nonneg(work_len=work_len)
+    _activation(c, act)
+    g = a[8:8 + GEOM_LEN]
+    _, _, ny = _fused_conv_reads(c, g, x, w, bias)
     if residual != -1:
         c.access(residual, 0, ny, 4, False, "residual")
     c.access(y, 0, ny, 4, True, "y")
@@ -299,17 +311,12 @@ def _conv_bias_act_pool(c, a):
     x, w, y, work, work_len, bias, act = (int(v) for v in a[:7])
     window = [int(v) for v in a[7:10]]
     c.nonneg(work_len=work_len)
-    if not 0 <= act < lib.GN_U_COUNT:
-        c.fail(f"unknown activation code {act}")
+    _activation(c, act)
     if min(window) < 1:
         c.fail(f"pooling window {window} must be >= 1")
     g = a[10:10 + GEOM_LEN]
-    nx, nw, _ = _geometry(c, g)
+    _fused_conv_reads(c, g, x, w, bias)
     pooled = int(g[0]) * _prod(int(g[5 + i]) // window[i] for i in range(3)) * int(g[8])
-    c.access(x, 0, nx, 4, False, "x")
-    c.access(w, 0, nw, 4, False, "w")
-    if bias != -1:
-        c.access(bias, 0, int(g[8]), 4, False, "bias")
     c.access(y, 0, pooled, 4, True, "y")
     c.access(work, 0, work_len, 4, True, "work")
 
@@ -339,8 +346,7 @@ def _gemm_bias_act_layout(c, a):
 def _gemm_bias_act(c, a):
     _gemm(c, a[:11])
     bias, act, m, n = int(a[11]), int(a[12]), int(a[2]), int(a[3])
-    if not 0 <= act < lib.GN_U_COUNT:
-        c.fail(f"unknown activation code {act}")
+    _activation(c, act)
     if bias >= 0:
         c.access(bias, 0, n, 4, False, "bias")
     if len(a) > 13 and int(a[13]) >= 0:

@@ -71,6 +71,11 @@ def _is_real(value):
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
+def _every(step, n):
+    """Bool scalar: whether ``step`` (0-based, float) ends a period of ``n`` steps."""
+    return ops.equal(ops.mod(step + 1.0, float(n)), 0.0)
+
+
 def _check_int_at_least(name, value, least):
     """``value`` as an int when it is an integer >= ``least`` (or None), else ValueError."""
     if value is None:
@@ -351,7 +356,7 @@ class Optimizer:
         if self.gradient_accumulation_steps:
             n = float(self.gradient_accumulation_steps)
             step = ops.floor_divide(real_step, n)  # the update rules' step count
-            is_update_step = ops.equal(ops.mod(real_step + 1.0, n), 0.0)
+            is_update_step = _every(real_step, n)
             summed = []
             for (var, _), grad in zip(pairs, grads):
                 accumulator = self._slot(self._accumulators, var)
@@ -397,8 +402,7 @@ class Optimizer:
         momentum = ops.cast(ops.not_equal(step, 0.0), "float32") * self.ema_momentum
         overwrite = None
         if self.ema_overwrite_frequency:
-            overwrite = ops.equal(ops.mod(step + 1.0, float(self.ema_overwrite_frequency)),
-                                  0.0)
+            overwrite = _every(step, self.ema_overwrite_frequency)
         out = dict(new_values)
         for var, average in zip(self._trainable_variables, self._averages):
             value = new_values.get(id(var))
