@@ -40,3 +40,13 @@ def isa(request):
         pytest.skip(f"{request.param} not supported here")
     yield request.param
     lib.gn_set_isa(old.encode())
+
+
+@pytest.fixture(params=[1, 2, 3], ids=lambda n: f"{n}threads")
+def threads(request):
+    """The C kernels on one, two and three threads in turn (a file may narrow the set)."""
+    from graphnet._gn_c import lib
+    before = lib.gn_get_num_threads()
+    lib.gn_set_num_threads(request.param)
+    yield request.param
+    lib.gn_set_num_threads(before)

@@ -15,14 +15,6 @@ def _ptr(a, kind="float *"):
     return ffi.cast(kind, a.ctypes.data)
 
 
-@pytest.fixture(params=[1, 2, 3], ids=lambda n: f"{n}threads")
-def threads(request):
-    before = lib.gn_get_num_threads()
-    lib.gn_set_num_threads(request.param)
-    yield request.param
-    lib.gn_set_num_threads(before)
-
-
 def _geometry(xs, ws, strides, dil, pads, groups, pool=False):
     rank = len(xs) - 2
     out = nn.conv_output_sizes("CONV", xs[1:-1], ws[:rank], strides, dil, pads, [xs, ws])

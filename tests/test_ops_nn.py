@@ -43,14 +43,6 @@ GEOMETRIES = [
 ]
 
 
-@pytest.fixture(params=[1, 2, 3], ids=lambda n: f"{n}threads")
-def threads(request):
-    before = gn.get_num_threads()
-    gn.set_num_threads(request.param)
-    yield request.param
-    gn.set_num_threads(before)
-
-
 @pytest.mark.parametrize("xs,ws,strides,dil,pads,groups", GEOMETRIES)
 @pytest.mark.parametrize("work", ["full", "one_image", "none"])
 def test_conv_kernels_match_reference_loops(xs, ws, strides, dil, pads, groups, work,

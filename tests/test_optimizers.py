@@ -320,17 +320,23 @@ MODEL_CONFIGS = [("SGD", {"momentum": 0.9, "nesterov": True}), ("RMSprop", {}),
                  ("Adamax", {}), ("Nadam", {})]
 
 
+def _tiny_models():
+    """Dense(4, tanh) -> Dense(2) in graphnet and in Keras, with the same weights."""
+    model = gn.Sequential([gn.Input((5,)), gn.layers.Dense(4, activation="tanh"),
+                           gn.layers.Dense(2)])
+    kmodel = keras.Sequential([keras.Input((5,)), keras.layers.Dense(4, activation="tanh"),
+                               keras.layers.Dense(2)])
+    kmodel.set_weights(model.get_weights())
+    return model, kmodel
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("name,config", MODEL_CONFIGS, ids=[c[0] for c in MODEL_CONFIGS])
 def test_small_model_training_matches_keras(name, config, backend):
     rng = np.random.default_rng(5)
     x = rng.standard_normal((16, 5)).astype("float32")
     y = rng.standard_normal((16, 2)).astype("float32")
-    model = gn.Sequential([gn.Input((5,)), gn.layers.Dense(4, activation="tanh"),
-                           gn.layers.Dense(2)])
-    kmodel = keras.Sequential([keras.Input((5,)), keras.layers.Dense(4, activation="tanh"),
-                               keras.layers.Dense(2)])
-    kmodel.set_weights(model.get_weights())
+    model, kmodel = _tiny_models()
     model.compile(getattr(optimizers, name)(**config), "mse", backend=backend)
     kmodel.compile(getattr(keras.optimizers, name)(**config), "mse")
     for step in range(3):
@@ -445,15 +451,6 @@ def test_ema_overwrite_then_constraint(backend):
     opt.apply([g], [w], backend=backend)      # step 1: average, overwrite, constrain
     np.testing.assert_array_equal(opt._averages[0].value, [-1.5, 5.0])
     np.testing.assert_array_equal(w.value, [0.0, 5.0])
-
-
-def _tiny_models(seed=5):
-    model = gn.Sequential([gn.Input((5,)), gn.layers.Dense(4, activation="tanh"),
-                           gn.layers.Dense(2)])
-    kmodel = keras.Sequential([keras.Input((5,)), keras.layers.Dense(4, activation="tanh"),
-                               keras.layers.Dense(2)])
-    kmodel.set_weights(model.get_weights())
-    return model, kmodel
 
 
 MODEL_EXTRAS = [
