@@ -6,6 +6,8 @@
 /* SIMD paths in increasing order of width on x86; NEON stands apart. */
 enum { GN_ISA_REF = 0, GN_ISA_AVX2 = 1, GN_ISA_AVX512 = 2, GN_ISA_NEON = 3 };
 int gn_current_isa(void);
+/* 1 on AMD x86 CPUs, where some blocking choices differ (see gemm/config.h). */
+int gn_cpu_is_amd(void);
 
 /* Element size in bytes of an enum gn_dtype. */
 int gn_dtype_size(int dtype);

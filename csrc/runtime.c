@@ -47,6 +47,15 @@ int gn_current_isa(void) {
     return gn_isa;
 }
 
+int gn_cpu_is_amd(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    return __builtin_cpu_is("amd");
+#else
+    return 0;
+#endif
+}
+
 static const char *isa_names[] = {"ref", "avx2", "avx512", "neon"};
 
 const char *gn_isa_name(void) { return isa_names[gn_current_isa()]; }

@@ -209,7 +209,8 @@ static void gemm_path(const gn_gemm_kernel *K, int transa, int transb, int64_t m
     /* unpacked when packing would cost more than it saves: few rows or columns, or
      * A and B small enough to stay in L2 as they are */
     const int sup = !transb && (m <= GN_SKINNY_M || n <= K->nr ||
-                                (K->sup_mid && m * k <= GN_SUP_MAX_MK && k * n <= GN_SUP_MAX_KN));
+                                (K->sup_mid && gn_cpu_is_amd() && m * k <= GN_SUP_MAX_MK &&
+                                 k * n <= GN_SUP_MAX_KN));
     if (transb && K->dot && (m <= GN_DOT_M || (n <= GN_DOT_N && !transa)) &&
         gemm_dot(K, transa, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc))
         return;
@@ -316,9 +317,13 @@ static void gemm_ksplit(void *arg, int tid, int nt) {
     if (i1 > i0) finish(&h, i0, 0, i1 - i0, g->n, g->c + i0 * g->ldc, g->ldc);
 }
 
-/* Whether to split the depth: it is long next to both sides of C, and the partials of
- * C are small. */
+/* Whether to split the depth: C has few rows (GEMV-like: each thread then streams whole
+ * rows of B, where a split of the columns would have it read the same part of every row,
+ * which maps to a fraction of the cache sets: 1 x 512 x 784 and 1 x 512 x 512 in turn,
+ * as a dense network at batch 1, ran 2x faster once each thread's weights stayed in its
+ * L2), or the depth is long next to both sides of C and the partials of C are small. */
 static int use_ksplit(int64_t m, int64_t n, int64_t k, int nt) {
+    if (nt > 1 && m <= GN_SKINNY_M && k >= 64 * nt) return 1;
     return nt > 1 && k >= 1024 && k >= 8 * (m > n ? m : n) &&
            (double)m * (double)n * (nt - 1) <= (double)(1 << 20);
 }
