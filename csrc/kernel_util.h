@@ -38,7 +38,7 @@
 #endif
 
 /* Below this many elements (times an op's cost) a kernel runs on one thread. */
-#define GN_PAR_MIN 65536
+#define GN_PAR_MIN 16384
 
 /* Bound c of k balanced chunks of [0, n), rounded down to 16 elements so
  * threads do not write to the same cache line. */
