@@ -17,6 +17,10 @@ int gn_get_num_threads(void);
 unsigned long gn_pool_sleeps(void);
 /* Name of the SIMD path chosen at run time: "avx512", "avx2", "neon" or "ref". */
 const char *gn_isa_name(void);
+/* Whether plan runs flush subnormal floats to zero (1, the default, as TensorFlow does
+ * on CPU: subnormal arithmetic is ~100x slower) or keep IEEE gradual underflow (0). */
+void gn_set_flush_denormals(int on);
+int gn_get_flush_denormals(void);
 /* Force a SIMD path by name (tests and benchmarks); returns 0 if unavailable. */
 int gn_set_isa(const char *name);
 /* Peak fp32 rate in GFLOP/s of the current SIMD path on gn_get_num_threads() threads:

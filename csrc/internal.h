@@ -12,6 +12,13 @@ int gn_cpu_is_amd(void);
 /* Element size in bytes of an enum gn_dtype. */
 int gn_dtype_size(int dtype);
 
+/* The thread's floating-point control word (MXCSR on x86, FPCR on AArch64), read and
+ * written as is; enter sets the plan runs' mode (fpmode.c) and returns the old one. */
+unsigned long gn_fpmode_get(void);
+void gn_fpmode_set(unsigned long mode);
+unsigned long gn_fpmode_enter(void);
+void gn_fpmode_leave(unsigned long old);
+
 /* CPUs this process may run on (the default thread count). */
 int gn_available_threads(void);
 

@@ -24,6 +24,7 @@ int gn_plan_run(const gn_plan *p, void *const *inputs, void *const *outputs,
     void *stack_ptrs[256];
     void **ptr = p->nslots <= 256 ? stack_ptrs : malloc(sizeof(void *) * p->nslots);
     int status = 0;
+    const unsigned long fpmode = gn_fpmode_enter();
     for (int64_t s = 0; s < p->nslots; s++)
         ptr[s] = slot_ptr(p, inputs, outputs, weights, (char *)arena, s);
 
@@ -160,5 +161,6 @@ int gn_plan_run(const gn_plan *p, void *const *inputs, void *const *outputs,
         }
     }
     if (ptr != stack_ptrs) free(ptr);
+    gn_fpmode_leave(fpmode);
     return status;
 }

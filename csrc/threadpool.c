@@ -32,6 +32,7 @@ typedef struct {
     gn_task_fn fn;
     void *ctx;
     int nt;
+    unsigned long fpmode; /* the caller's floating-point mode, which the task runs in */
     int sleeping;       /* the worker is (about to be) asleep on the condition */
 } __attribute__((aligned(64))) slot_t;
 
@@ -93,6 +94,7 @@ static void *worker_main(void *arg) {
     unsigned long seen = LOAD(&s->done);
     for (;;) {
         seen = wait_change(s, seen);
+        if (gn_fpmode_get() != s->fpmode) gn_fpmode_set(s->fpmode);
         s->fn(s->ctx, tls_tid, s->nt);
         STORE(&s->done, seen);
     }
@@ -150,9 +152,10 @@ void gn_parallel(int nt, gn_task_fn fn, void *ctx) {
         return;
     }
     nt = ensure_workers(nt);
+    const unsigned long fpmode = gn_fpmode_get();
     for (int t = 1; t < nt; t++) {
         slot_t *s = &slots[t];
-        s->fn = fn, s->ctx = ctx, s->nt = nt;
+        s->fn = fn, s->ctx = ctx, s->nt = nt, s->fpmode = fpmode;
         STORE(&s->seq, s->seq + 1);
     }
     for (int t = 1; t < nt; t++) {

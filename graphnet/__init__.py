@@ -11,7 +11,8 @@ code; the rest of the API is imported on first use of any other ``gn.`` name.
 __version__ = "0.1.0"
 
 from . import ops  # noqa: E402,F401  (first: the op registry before graph nodes)
-from .runtime import get_num_threads, isa, set_num_threads  # noqa: E402,F401
+from .runtime import (get_flush_denormals, get_num_threads, isa,  # noqa: E402,F401
+                      set_flush_denormals, set_num_threads)
 from .export import load_compiled  # noqa: E402,F401  (binds gn.export too)
 
 _SUBMODULES = {"activations", "autodiff", "backend", "bench", "callbacks", "compiler",

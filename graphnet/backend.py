@@ -2,7 +2,8 @@
 import re
 from collections import defaultdict
 
-from .runtime.cext import get_num_threads, isa, set_num_threads  # noqa: F401
+from .runtime.cext import (get_flush_denormals, get_num_threads, isa,  # noqa: F401
+                           set_flush_denormals, set_num_threads)
 
 _name_counts = defaultdict(int)
 _FLOATX = "float32"
