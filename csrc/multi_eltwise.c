@@ -25,7 +25,10 @@ typedef struct {
     float *const *outputs;
     const float *fprog;
     const int64_t *first_tile; /* tensor t owns tiles [first_tile[t], first_tile[t + 1]) */
-    int64_t ntiles, next;      /* all tiles; the first one no thread has taken yet */
+    int ntensors;
+    int64_t ntiles;
+    /* next[u]: how many of thread u's home tiles have been taken (see multi_run) */
+    struct { int64_t taken; char pad[56]; } next[GN_TEAM_MAX];
 } multi_task_t;
 
 /* z = x op y over n values; xv / yv: the operand is a tile (1) or one value (0). The four
@@ -122,16 +125,41 @@ GN_INLINE void run_tiles(const multi_task_t *m, int64_t t0, int64_t t1) {
 
 GN_MULTI(multi_tiles, (const multi_task_t *m, int64_t t0, int64_t t1), run_tiles(m, t0, t1))
 
-/* Threads take CHUNK tiles at a time until none is left, so a thread the OS runs late
- * (another process on its core) leaves its share to the others. */
+/* Thread u's home tiles: the u-th of nt equal parts of every tensor, the part a GEMM
+ * split the same way left in u's cache (the weight gradient just computed). Returns how
+ * many there are, and with `from` >= 0 runs `count` of them starting at the from-th. */
+static int64_t home_tiles(const multi_task_t *m, int u, int nt, int64_t from, int64_t count,
+                          void (*run)(const multi_task_t *, int64_t, int64_t)) {
+    int64_t seen = 0;
+    for (int t = 0; t < m->ntensors; t++) {
+        const int64_t a = m->first_tile[t], n = m->first_tile[t + 1] - a;
+        const int64_t lo = a + n * u / nt, hi = a + n * (u + 1) / nt;
+        if (from >= 0 && count > 0 && from < seen + (hi - lo)) {
+            const int64_t t0 = lo + (from > seen ? from - seen : 0);
+            const int64_t t1 = t0 + count < hi ? t0 + count : hi;
+            run(m, t0, t1);
+            count -= t1 - t0;
+            from += t1 - t0;
+        }
+        seen += hi - lo;
+    }
+    return seen;
+}
+
+/* Each thread takes its home tiles CHUNK at a time, then helps the others with theirs,
+ * so a thread the OS runs late (another process on its core) leaves its share to the
+ * rest and one thread alone runs them all. */
 static void multi_run(void *arg, int tid, int nt) {
     multi_task_t *m = arg;
     void (*run)(const multi_task_t *, int64_t, int64_t) = GN_PICK(multi_tiles);
-    (void)tid, (void)nt;
-    for (;;) {
-        const int64_t t0 = __atomic_fetch_add(&m->next, CHUNK, __ATOMIC_RELAXED);
-        if (t0 >= m->ntiles) return;
-        run(m, t0, t0 + CHUNK < m->ntiles ? t0 + CHUNK : m->ntiles);
+    for (int k = 0; k < nt; k++) {
+        const int u = (tid + k) % nt;
+        const int64_t total = home_tiles(m, u, nt, -1, 0, run);
+        for (;;) {
+            const int64_t from = __atomic_fetch_add(&m->next[u].taken, CHUNK, __ATOMIC_RELAXED);
+            if (from >= total) break;
+            home_tiles(m, u, nt, from, CHUNK, run);
+        }
     }
 }
 
@@ -149,6 +177,7 @@ void gn_multi_eltwise(int ntensors, const int64_t *sizes, int ninputs, const flo
         total += n;
     }
     multi_task_t task = {ninputs, ninstr, noutputs, sizes, strides, prog, results,
-                         inputs, outputs, fprog, first_tile, first_tile[ntensors], 0};
+                         inputs, outputs, fprog, first_tile, ntensors, first_tile[ntensors],
+                         {{0}}};
     gn_parallel(total > GN_PAR_MIN ? gn_get_num_threads() : 1, multi_run, &task);
 }

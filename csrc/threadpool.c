@@ -12,7 +12,6 @@
 #include "internal.h"
 #include "threadpool.h"
 
-#define POOL_MAX 64 /* threads in one task, the caller included */
 
 #define LOAD(p) __atomic_load_n(p, __ATOMIC_SEQ_CST)
 #define STORE(p, v) __atomic_store_n(p, v, __ATOMIC_SEQ_CST)
@@ -36,7 +35,7 @@ typedef struct {
     int sleeping;       /* the worker is (about to be) asleep on the condition */
 } __attribute__((aligned(64))) slot_t;
 
-static slot_t slots[POOL_MAX];
+static slot_t slots[GN_TEAM_MAX];
 static int started;   /* workers running: slots 1 .. started */
 static int busy;      /* a task holds the team */
 static unsigned bar_count, bar_gen;
@@ -103,7 +102,7 @@ static void *worker_main(void *arg) {
 
 static void reset_after_fork(void) {
     /* the child has only the forking thread: workers are started again on demand */
-    for (int i = 0; i < POOL_MAX; i++) slots[i].seq = slots[i].done = 0, slots[i].sleeping = 0;
+    for (int i = 0; i < GN_TEAM_MAX; i++) slots[i].seq = slots[i].done = 0, slots[i].sleeping = 0;
     started = 0;
     busy = 0;
     bar_count = bar_gen = 0;
@@ -141,7 +140,7 @@ int gn_in_parallel(void) { return tls_in_task; }
 unsigned long gn_pool_sleeps(void) { return LOAD(&sleeps); }
 
 void gn_parallel(int nt, gn_task_fn fn, void *ctx) {
-    if (nt > POOL_MAX) nt = POOL_MAX;
+    if (nt > GN_TEAM_MAX) nt = GN_TEAM_MAX;
     int expected = 0;
     if (nt <= 1 || tls_in_task ||
         !__atomic_compare_exchange_n(&busy, &expected, 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {

@@ -15,6 +15,9 @@
 #define GRAPHNET_THREADPOOL_H
 #include <stdint.h>
 
+/* Most threads in one task, the caller included. */
+#define GN_TEAM_MAX 64
+
 /* Body of a parallel task: thread tid of nt (0 is the caller). */
 typedef void (*gn_task_fn)(void *ctx, int tid, int nt);
 

@@ -65,15 +65,11 @@ def test_all_updates_run_as_one_call_with_the_numbers_of_the_per_weight_plan(nam
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
 
 
-def test_one_thread_and_several_give_the_same_numbers():
-    results = []
-    for threads in (1, 2):
-        previous = gn.get_num_threads()
-        gn.set_num_threads(threads)
-        try:
-            results.append(_train(OPTIMIZERS["adam"])[0])
-        finally:
-            gn.set_num_threads(previous)
+def test_one_thread_and_several_give_the_same_numbers(threads):
+    """Each thread starts on its own part of every tensor, then helps with the others'."""
+    results = [_train(OPTIMIZERS["adam"])[0]]
+    gn.set_num_threads(1)
+    results.append(_train(OPTIMIZERS["adam"])[0])
     for a, b in zip(*results):
         np.testing.assert_array_equal(a, b)
 
