@@ -24,7 +24,7 @@
  * the clone for gn_current_isa(). */
 #if defined(__x86_64__)
 #define GN_TARGET_AVX2 __attribute__((target("avx2,fma")))
-#define GN_TARGET_AVX512 __attribute__((target("avx512f,avx2,fma")))
+#define GN_TARGET_AVX512 __attribute__((target("avx512f,avx512dq,avx2,fma")))
 #define GN_MULTI(name, params, call)                      \
     static void name##_ref params { call; }                 \
     GN_TARGET_AVX2 static void name##_avx2 params { call; } \

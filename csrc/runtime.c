@@ -23,7 +23,8 @@ int gn_get_num_threads(void) {
 static int detect_isa(void) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) return GN_ISA_AVX512;
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq"))
+        return GN_ISA_AVX512;
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return GN_ISA_AVX2;
 #elif defined(__aarch64__)
     return GN_ISA_NEON;
