@@ -38,7 +38,7 @@ static void im2col_rows(void *arg, int64_t r0, int64_t r1, int tid);
 void gn_conv_im2col(const geom_t *t, const float *x, int64_t n0, int64_t nb, int64_t j,
                    float *col, int threads) {
     const int64_t rows = nb * t->pout, kc = t->kvol * t->cg;
-    const int nt = rows * kc < GN_PAR_MIN ? 1 : threads;
+    const int nt = rows * kc < GN_PAR_MIN_CONV ? 1 : threads;
     conv_task_t task = {.t = t, .x = x, .col = col, .n0 = n0, .j = j};
     gn_parallel_for(nt, rows, im2col_rows, &task);
 }
@@ -158,7 +158,7 @@ GN_MULTI(depthwise_forward_isa, (void *arg, int64_t l0, int64_t l1, int tid),
 
 static void depthwise_forward(const geom_t *t, const float *x, const float *w, float *y) {
     const int64_t lines = t->n * t->out[0] * t->out[1];
-    const int nt = lines * t->out[2] * t->o * t->kvol < GN_PAR_MIN ? 1 : gn_get_num_threads();
+    const int nt = lines * t->out[2] * t->o * t->kvol < GN_PAR_MIN_CONV ? 1 : gn_get_num_threads();
     conv_task_t task = {.t = t, .x = x, .w = w, .y = y};
     gn_parallel_for(nt, lines, GN_PICK(depthwise_forward_isa), &task);
 }

@@ -137,7 +137,7 @@ GN_MULTI(depthwise_backward_input_isa, (void *arg, int64_t l0, int64_t l1, int t
 static void depthwise_backward_input(const geom_t *t, const float *dy, const float *w,
                                      float *dx) {
     const int64_t lines = t->n * t->in[0] * t->in[1];
-    const int nt = lines * t->in[2] * t->o * t->kvol < GN_PAR_MIN ? 1 : gn_get_num_threads();
+    const int nt = lines * t->in[2] * t->o * t->kvol < GN_PAR_MIN_CONV ? 1 : gn_get_num_threads();
     conv_task_t task = {.t = t, .dy = dy, .w = w, .dx = dx};
     gn_parallel_for(nt, lines, GN_PICK(depthwise_backward_input_isa), &task);
 }
@@ -199,7 +199,7 @@ GN_MULTI(depthwise_backward_filter_isa, (void *arg, int tid, int nt),
 static void depthwise_backward_filter(const geom_t *t, const float *x, const float *dy,
                                       float *dw) {
     const int64_t lines = t->n * t->out[0] * t->out[1];
-    int nt = lines * t->out[2] * t->o * t->kvol < GN_PAR_MIN ? 1 : gn_get_num_threads();
+    int nt = lines * t->out[2] * t->o * t->kvol < GN_PAR_MIN_CONV ? 1 : gn_get_num_threads();
     if (nt > lines) nt = (int)lines;
     /* the partials: small (kvol x O floats each), so not asked of the plan's workspace */
     float *part = nt > 1 ? malloc(sizeof(float) * (size_t)((nt - 1) * t->kvol * t->o)) : NULL;

@@ -170,7 +170,7 @@ int gn_conv_backward_filter_direct(const geom_t *t, const float *x, const float 
                                                    t->in[2]);
     const int64_t rows = t->n * t->pout, wsize = filter_size(t);
     const double flops = 2.0 * (double)rows * (double)(wsize);
-    int nt = flops < 4.0 * GN_PAR_MIN ? 1 : gn_get_num_threads();
+    int nt = flops < 4.0 * GN_PAR_MIN_CONV ? 1 : gn_get_num_threads();
     int64_t qb = GN_DWD_QB < rows ? GN_DWD_QB : rows;
     for (; nt >= 1; nt--) { /* the partials and (rows mode) each thread's scratch must fit */
         const int64_t left = work_len - (nt - 1) * wsize;

@@ -412,7 +412,7 @@ int gn_conv_direct_forward(const geom_t *t, const int64_t *win, const float *x,
     if (ob > otiles) ob = otiles;
     const double flops = 2.0 * (double)rows * (double)t->o * (double)(t->kvol * t->cg);
     int nt = gn_get_num_threads();
-    if (flops < 16.0 * GN_PAR_MIN) nt = 1; /* ~5 us of work: not worth waking a team */
+    if (flops < 16.0 * GN_PAR_MIN_CONV) nt = 1; /* ~5 us of work: not worth waking a team */
     if (nt > tiles) nt = (int)tiles;
     int64_t chunk = tiles / (16 * (int64_t)nt);
     if (chunk < 1) chunk = 1;

@@ -271,7 +271,7 @@ int gn_conv_winograd_forward(const geom_t *t, const int64_t *win, const float *x
     const gn_tile_fn tile = gn_conv_tile_kernel(0, (int)nr, &R);
     const int64_t groups = (tiles + R - 1) / R, otiles = (t->o + nr - 1) / nr, ob = wino_ob(t);
     filter_transform(t, w, work);
-    if ((double)tiles * 16.0 * (double)(t->c * t->o) < 2.0 * GN_PAR_MIN) nt = 1;
+    if ((double)tiles * 16.0 * (double)(t->c * t->o) < 2.0 * GN_PAR_MIN_CONV) nt = 1;
     if (nt > groups) nt = (int)groups;
     int64_t chunk = groups / (16 * (int64_t)nt);
     if (chunk < 1) chunk = 1;

@@ -200,7 +200,7 @@ void gn_pool_forward(int mode, const int64_t *g, const float *x, float *y) {
     const pgeom_t t = unpack(g);
     const int64_t rows = t.n * t.pout, C = t.c;
     if (rows <= 0 || C <= 0) return;
-    const int nt = rows * C * t.kvol < GN_PAR_MIN ? 1 : gn_get_num_threads();
+    const int nt = rows * C * t.kvol < GN_PAR_MIN_CONV ? 1 : gn_get_num_threads();
     pool_task_t task = {t, mode, 0, x, NULL, y, NULL};
     if (is_2x2(&t))
         gn_parallel_for(nt, t.n * t.out[0] * t.out[1], GN_PICK(forward_2x2_isa), &task);
@@ -329,7 +329,7 @@ void gn_pool_backward(int mode, const int64_t *g, const float *x, const float *d
     const pgeom_t t = unpack(g);
     const int64_t C = t.c;
     if (t.n * t.pin * C <= 0) return;
-    const int nt = t.n * t.pout * C * t.kvol < GN_PAR_MIN ? 1 : gn_get_num_threads();
+    const int nt = t.n * t.pout * C * t.kvol < GN_PAR_MIN_CONV ? 1 : gn_get_num_threads();
     pool_task_t task = {t, mode, is_tiled(&t), x, dy, NULL, dx};
     if (is_2x2(&t)) {
         /* an odd last column or row is read by no window */
