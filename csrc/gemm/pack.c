@@ -97,18 +97,19 @@ TGT void gn_sgemm_pack_a_avx512(int transa, int64_t mc, int64_t kc, const float 
         return;
     }
     const __mmask16 m12 = 0x0FFF;
-    int64_t i0 = 0;
-    for (; i0 + 12 <= mc; i0 += 12, ap += 12 * kc) {
+    for (int64_t i0 = 0; i0 < mc; i0 += 12, ap += 12 * kc) {
+        const int rows = (int)(mc - i0 < 12 ? mc - i0 : 12); /* the last panel: zero rows */
         if (transa) { /* 12 contiguous floats per k step */
+            const __mmask16 live = (__mmask16)((1u << rows) - 1u);
             const float *src = a + i0;
             for (int64_t p = 0; p < kc; p++, src += lda)
-                _mm512_mask_storeu_ps(ap + p * 12, m12, _mm512_maskz_loadu_ps(m12, src));
+                _mm512_mask_storeu_ps(ap + p * 12, m12, _mm512_maskz_loadu_ps(live, src));
         } else {      /* 12 rows x 16 k steps per transpose */
             const float *src = a + i0 * lda;
             for (int64_t p0 = 0; p0 < kc; p0 += 16) {
                 const int n = (int)(kc - p0 < 16 ? kc - p0 : 16);
                 __m512 r[16];
-                load_rows(r, src + p0, lda, 12, n);
+                load_rows(r, src + p0, lda, rows, n);
                 transpose16(r);
                 float *dst = ap + p0 * 12;
                 /* full stores overlap: each one's 4 spare (zero) lanes are rewritten by
@@ -118,7 +119,6 @@ TGT void gn_sgemm_pack_a_avx512(int transa, int64_t mc, int64_t kc, const float 
             }
         }
     }
-    if (i0 < mc) gn_sgemm_pack_a(transa, mc - i0, kc, transa ? a + i0 : a + i0 * lda, lda, mr, ap);
 }
 
 TGT void gn_sgemm_pack_b_avx512(int transb, int64_t kc, int64_t nc, const float *b,
