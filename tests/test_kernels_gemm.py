@@ -122,13 +122,18 @@ def test_fast_path_agrees_with_c_reference(isa):
         np.testing.assert_allclose(c1, c2, rtol=1e-4, atol=1e-4 * np.sqrt(k))
 
 
+#: a small C over a long depth, and few rows (a dense layer at batch 1 or 16): both split k
+DEPTH_SPLIT = [(45, 38, 3001), (1, 513, 785), (16, 300, 200)]
+
+
 @pytest.mark.parametrize("nt", [2, 3])
 @pytest.mark.parametrize("ta,tb", [(0, 0), (1, 1)], ids=["nn", "tt"])
-def test_depth_split_sums_every_slice_before_the_epilogue(nt, ta, tb):
-    """A small C over a long depth splits k over the threads; bias + relu must see the
-    whole sum (a relu of a partial would differ), with the caller's leading dimension."""
+@pytest.mark.parametrize("m,n,k", DEPTH_SPLIT, ids=["%dx%dx%d" % s for s in DEPTH_SPLIT])
+def test_depth_split_sums_every_slice_before_the_epilogue(nt, ta, tb, m, n, k):
+    """These products split k over the threads; bias + relu must see the whole sum (a
+    relu of a partial would differ), with the caller's leading dimension."""
     rng = np.random.default_rng(7)
-    m, n, k, ldc = 45, 38, 3001, 41
+    ldc = n + 3
     a = rng.standard_normal((k, m) if ta else (m, k), dtype=np.float32)
     b = rng.standard_normal((n, k) if tb else (k, n), dtype=np.float32)
     bias = rng.standard_normal(n, dtype=np.float32)
