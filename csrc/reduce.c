@@ -317,7 +317,7 @@ void gn_reduce(int op, int64_t outer, int64_t n, int64_t inner, const void *x, v
         reduce_units(fn, op, xb, es, n, inner, y, 0, units);
         return;
     }
-    if (units >= 2 * nt) {
+    if (units >= 2 * nt || units % nt == 0) { /* whole units per thread, balanced */
         reduce_task_t task = {fn, op, xb, es, n, inner, y, NULL, 0, 0, 1};
         gn_parallel_for((int)nt, units, reduce_units_range, &task);
         return;
