@@ -523,7 +523,8 @@ def test_reduce_nan(op):
 
 @pytest.mark.parametrize("op", RED_OPS)
 def test_reduce_large_threads(op, threads2):
-    for shape in [(1, 200_001, 1), (1, 5000, 40), (2, 3000, 300), (40_000, 3, 1)]:
+    # (1, 3000, 300): two column blocks, one per thread
+    for shape in [(1, 200_001, 1), (1, 5000, 40), (2, 3000, 300), (1, 3000, 300), (40_000, 3, 1)]:
         check_reduce(op, reduce_input(op, shape))
 
 
