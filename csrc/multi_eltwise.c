@@ -26,7 +26,6 @@ typedef struct {
     const float *fprog;
     const int64_t *first_tile; /* tensor t owns tiles [first_tile[t], first_tile[t + 1]) */
     int ntensors;
-    int64_t ntiles;
     /* next[u]: how many of thread u's home tiles have been taken (see multi_run) */
     struct { int64_t taken; char pad[56]; } next[GN_TEAM_MAX];
 } multi_task_t;
@@ -177,7 +176,6 @@ void gn_multi_eltwise(int ntensors, const int64_t *sizes, int ninputs, const flo
         total += n;
     }
     multi_task_t task = {ninputs, ninstr, noutputs, sizes, strides, prog, results,
-                         inputs, outputs, fprog, first_tile, ntensors, first_tile[ntensors],
-                         {{0}}};
+                         inputs, outputs, fprog, first_tile, ntensors, {{0}}};
     gn_parallel(total > GN_PAR_MIN ? gn_get_num_threads() : 1, multi_run, &task);
 }

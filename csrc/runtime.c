@@ -48,13 +48,20 @@ int gn_current_isa(void) {
     return gn_isa;
 }
 
-int gn_cpu_is_amd(void) {
+static int detect_amd(void) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
     return __builtin_cpu_is("amd");
 #else
     return 0;
 #endif
+}
+
+/* Read once: every GEMM block asks (gemm.c's choice of the unpacked path). */
+int gn_cpu_is_amd(void) {
+    static int amd = -1;
+    if (amd < 0) amd = detect_amd();
+    return amd;
 }
 
 static const char *isa_names[] = {"ref", "avx2", "avx512", "neon"};

@@ -12,7 +12,6 @@
 #include "internal.h"
 #include "threadpool.h"
 
-
 #define LOAD(p) __atomic_load_n(p, __ATOMIC_SEQ_CST)
 #define STORE(p, v) __atomic_store_n(p, v, __ATOMIC_SEQ_CST)
 
