@@ -11,13 +11,14 @@ import pytest
 from graphnet._gn_c import ffi, lib
 
 
-# (m, n, k): each of the unpacked, wide (1-2 rows), dot-product, packed and depth-split
+# (m, n, k): each of the unpacked, wide (1-2 rows, 65-256 columns), dot-product, packed and depth-split
 # paths,
 # across register tiles (4/6/12 rows, 16/32 columns) and cache blocks (KC 256/512,
 # MC 128/144/240)
 SHAPES = [
     (1, 1, 1), (1, 7, 3), (3, 5, 2), (5, 17, 13), (13, 33, 17), (7, 1, 31),
     (1, 513, 785), (2, 300, 20), (17, 31, 385), (33, 97, 29),
+    (1, 65, 40), (1, 128, 300), (1, 241, 9), (2, 100, 33),  # one or two whole wide rows
     (97, 257, 129), (128, 10, 512), (257, 33, 385), (200, 1, 50),
     (37, 29, 1500), (130, 3, 2100),  # depth split over threads (k >= 8 x m, n)
     (337, 65, 530), (97, 600, 400), (145, 131, 257),
@@ -150,3 +151,4 @@ def test_depth_split_sums_every_slice_before_the_epilogue(nt, ta, tb, m, n, k):
     want = np.maximum(opa @ opb + bias, 0.0)
     np.testing.assert_allclose(c[:, :n], want, rtol=1e-4, atol=1e-3)
     assert np.all(c[:, n:] == 7.0), "wrote past n columns"
+

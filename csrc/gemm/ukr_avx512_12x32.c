@@ -32,7 +32,7 @@ static TGT inline __attribute__((always_inline)) void body(
     }
     _Pragma("GCC unroll 4") for (int64_t p = 0; p < k; p++) {
         __m512 bv[16];
-        if (R <= 2 && V >= 8) /* GEMV-like: B streams from L3, fetch rows ahead */
+        if (R <= 2 && V >= 5) /* GEMV-like: B streams from L3, fetch rows ahead */
             UNROLL for (int j = 0; j < V; j++)
                 _mm_prefetch((const char *)(b + 8 * rsb + 16 * j), _MM_HINT_T0);
         UNROLL for (int j = 0; j < V; j++) {
@@ -88,7 +88,8 @@ TGT void gn_sgemm_ukr_avx512_12x32(int64_t k, const float *a, const float *b, fl
 #define SUP_WIDE(R) SUP(R, 1) SUP(R, 2) SUP(R, 3) SUP(R, 4)
 SUP_WIDE(1) SUP_WIDE(2) SUP_WIDE(3) SUP_WIDE(4) SUP_WIDE(5) SUP_WIDE(6)
 SUP_ROW(7) SUP_ROW(8) SUP_ROW(9) SUP_ROW(10) SUP_ROW(11) SUP_ROW(12)
-SUP(1, 16) SUP(2, 8)
+SUP(1, 5) SUP(1, 6) SUP(1, 7) SUP(1, 8) SUP(1, 9) SUP(1, 10) SUP(1, 11) SUP(1, 12)
+SUP(1, 13) SUP(1, 14) SUP(1, 15) SUP(1, 16) SUP(2, 5) SUP(2, 6) SUP(2, 7) SUP(2, 8)
 
 /* [rows - 1][vectors - 1]; tiles of more than 6 rows are at most 2 vectors wide */
 static const gn_sup_fn sup_table[MR][2 * NV] = {
@@ -98,21 +99,19 @@ static const gn_sup_fn sup_table[MR][2 * NV] = {
     {sup_7_1, sup_7_2, 0, 0}, {sup_8_1, sup_8_2, 0, 0}, {sup_9_1, sup_9_2, 0, 0},
     {sup_10_1, sup_10_2, 0, 0}, {sup_11_1, sup_11_2, 0, 0}, {sup_12_1, sup_12_2, 0, 0}};
 
+/* [vectors - 5]: one row of 5-16 vectors, two rows of 5-8 */
+static const gn_sup_fn sup_wide1[12] = {sup_1_5, sup_1_6, sup_1_7, sup_1_8, sup_1_9, sup_1_10,
+                                        sup_1_11, sup_1_12, sup_1_13, sup_1_14, sup_1_15,
+                                        sup_1_16};
+static const gn_sup_fn sup_wide2[4] = {sup_2_5, sup_2_6, sup_2_7, sup_2_8};
+
 void gn_sgemm_sup_avx512_12x32(int64_t k, const float *a, int64_t rsa, int64_t csa,
                                const float *b, int64_t rsb, float *c, int64_t ldc,
                                float alpha, float beta, int mr, int nr) {
-    if (nr > 64) { /* one or two rows, up to 256 / 128 columns: 16 accumulators */
-        if (mr == 1 && nr == 256) {
-            sup_1_16(k, a, rsa, csa, b, rsb, c, ldc, alpha, beta, mr, nr);
-        } else if (mr == 2 && nr == 128) {
-            sup_2_8(k, a, rsa, csa, b, rsb, c, ldc, alpha, beta, mr, nr);
-        } else { /* partial: 64-column pieces */
-            for (int j = 0; j < nr; j += 64) {
-                const int w = nr - j < 64 ? nr - j : 64;
-                sup_table[mr - 1][(w - 1) / 16](k, a, rsa, csa, b + j, rsb, c + j, ldc, alpha,
-                                                beta, mr, w);
-            }
-        }
+    if (nr > 64) { /* one or two rows, up to 256 / 128 columns: whole rows of B at once */
+        const int v = (nr + 15) / 16;
+        (mr == 1 ? sup_wide1 : sup_wide2)[v - 5](k, a, rsa, csa, b, rsb, c, ldc, alpha, beta,
+                                                 mr, nr);
         return;
     }
     sup_table[mr - 1][(nr - 1) / 16](k, a, rsa, csa, b, rsb, c, ldc, alpha, beta, mr, nr);
