@@ -152,3 +152,34 @@ def test_depth_split_sums_every_slice_before_the_epilogue(nt, ta, tb, m, n, k):
     np.testing.assert_allclose(c[:, :n], want, rtol=1e-4, atol=1e-3)
     assert np.all(c[:, n:] == 7.0), "wrote past n columns"
 
+
+#: few rows over more of B than an L2 holds: each thread sweeps its depth in chunks,
+#: in the opposite order on alternate calls
+SWEEPS = [(1, 128, 9216), (3, 70, 6000), (16, 40, 9000)]
+
+
+@pytest.mark.parametrize("nt", [1, 2, 3])
+@pytest.mark.parametrize("ta", [0, 1], ids=["n", "t"])
+@pytest.mark.parametrize("m,n,k", SWEEPS, ids=["%dx%dx%d" % s for s in SWEEPS])
+def test_chunked_sweeps_agree_whatever_their_direction(nt, ta, m, n, k):
+    """Calls alternate the chunk order; the partials are summed in one order, so every
+    call gives the same bits, and alpha and beta apply once."""
+    rng = np.random.default_rng(11)
+    a = rng.standard_normal((k, m) if ta else (m, k), dtype=np.float32)
+    b = rng.standard_normal((k, n), dtype=np.float32)
+    c0 = rng.standard_normal((m, n), dtype=np.float32)
+    c = np.empty_like(c0)
+    ref = 1.5 * ((a.T if ta else a).astype(np.float64) @ b) - 2.0 * c0
+    scale = 1.5 * (np.abs(a.T if ta else a).astype(np.float64) @ np.abs(b)) + 2.0 * np.abs(c0)
+    results = []
+    old = lib.gn_get_num_threads()
+    lib.gn_set_num_threads(nt)
+    try:
+        for _ in range(4):  # the same B each call, so the order alternates
+            np.copyto(c, c0)
+            lib.gn_sgemm(ta, 0, m, n, k, 1.5, fptr(a), a.shape[1], fptr(b), n, -2.0, fptr(c), n)
+            check(c, ref, scale, k)
+            results.append(c.copy())
+    finally:
+        lib.gn_set_num_threads(old)
+    assert all(np.array_equal(results[0], r) for r in results[1:])

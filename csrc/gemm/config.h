@@ -74,6 +74,14 @@
 #define GN_SUP_MAX_MK (160 * 1024)
 #define GN_SUP_MAX_KN (224 * 1024)
 
+/* Few-row products over a long B (GEMV-like) sweep each thread's depth in chunks of
+ * about GN_SWEEP_CHUNK bytes of B, in the opposite order on alternate calls (see gemm.c),
+ * when its part of B exceeds GN_SWEEP_MIN_BYTES (less stays in L2 in any order), in
+ * chunks of at least GN_SWEEP_MIN_DEPTH x m rows of B. */
+#define GN_SWEEP_CHUNK (256 * 1024)
+#define GN_SWEEP_MIN_BYTES (1024 * 1024)
+#define GN_SWEEP_MIN_DEPTH 16
+
 /* B transposed: dot products along k for at most GN_DOT_M rows, or at most GN_DOT_N
  * columns with A not transposed (measured ahead of packing up to 48 either way). */
 #define GN_DOT_M 32
