@@ -293,9 +293,10 @@ static void gemm_blocks(void *arg, int tid, int nt) {
  * sweep in the same order every call finds none of it there: the cache keeps the lines
  * used last, which the next sweep needs last. So the depth is cut into chunks swept
  * forward and backward on alternate calls: each sweep starts on the chunks the previous
- * one left in the cache (mnist_cnn's dense layer at batch 1, 1 x 128 x 9216 with 2.4 MB of
- * B per thread against a 2 MB L2, on 2 threads: 58 -> 38-41 us). Each chunk's product goes to its own
- * partial, summed in chunk order, so the result does not depend on the direction. */
+ * one left in the cache (mnist_cnn's dense layer at batch 1, 1 x 128 x 9216 with 2.4 MB
+ * of B per thread against a 2 MB L2, on 2 threads: 58 -> 38-41 us). Each chunk's product
+ * goes to its own partial, summed in chunk order, so the result does not depend on the
+ * direction. */
 static int sweep_chunks(const product_t *g, int64_t depth) {
     const int64_t bytes = depth * g->n * (int64_t)sizeof(float);
     if (g->transb || g->m > GN_SKINNY_M || bytes <= GN_SWEEP_MIN_BYTES) return 1;
