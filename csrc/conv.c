@@ -182,7 +182,7 @@ static void forward_team(void *arg, int me, int nth) {
             const gn_epilogue e = gn_epilogue_offset(ct->e, n0 * t->pout, j * t->og);
             gn_conv_im2col(t, ct->x, n0, cnt, j, col, inner);
             gn_sgemm_epilogue(0, 0, cnt * t->pout, t->og, kc, col, kc, ct->w + j * t->og, t->o,
-                              ct->y + n0 * t->pout * t->o + j * t->og, t->o, &e);
+                              ct->y + n0 * t->pout * t->o + j * t->og, t->o, &e, NULL);
         }
     }
 }
@@ -199,7 +199,7 @@ static void forward(const int64_t *g, const float *x, const float *w, float *y, 
         for (int64_t j = 0; j < t.groups; j++) {
             const gn_epilogue ej = gn_epilogue_offset(e, 0, j * t.og);
             gn_sgemm_epilogue(0, 0, rows, t.og, t.cg, x + j * t.cg, t.c, w + j * t.og, t.o,
-                              y + j * t.og, t.o, &ej);
+                              y + j * t.og, t.o, &ej, NULL);
         }
         return;
     }

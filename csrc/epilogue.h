@@ -33,14 +33,14 @@ typedef void (*gn_block_fn)(const void *ctx, int64_t i0, int64_t j0, int64_t row
                             int64_t cols, float *c, int64_t ldc);
 
 /* C = op(A) @ op(B) (gn_sgemm with alpha 1, beta 0), then done(ctx, ...) on each block of
- * C as it is finished (csrc/gemm/gemm.c). */
+ * C as it is finished (csrc/gemm/gemm.c); bpacked: B from gn_sgemm_prepack, or NULL. */
 void gn_sgemm_then(int transa, int transb, int64_t m, int64_t n, int64_t k, const float *a,
                    int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc,
-                   gn_block_fn done, const void *ctx);
+                   gn_block_fn done, const void *ctx, const float *bpacked);
 
 /* gn_sgemm_then with gn_epilogue_apply as the hook (NULL or empty e: a plain GEMM). */
 void gn_sgemm_epilogue(int transa, int transb, int64_t m, int64_t n, int64_t k,
                        const float *a, int64_t lda, const float *b, int64_t ldb, float *c,
-                       int64_t ldc, const gn_epilogue *e);
+                       int64_t ldc, const gn_epilogue *e, const float *bpacked);
 
 #endif

@@ -77,9 +77,9 @@ static void epilogue_hook(const void *ctx, int64_t i0, int64_t j0, int64_t rows,
 
 void gn_sgemm_epilogue(int transa, int transb, int64_t m, int64_t n, int64_t k,
                        const float *a, int64_t lda, const float *b, int64_t ldb, float *c,
-                       int64_t ldc, const gn_epilogue *e) {
+                       int64_t ldc, const gn_epilogue *e, const float *bpacked) {
     gn_sgemm_then(transa, transb, m, n, k, a, lda, b, ldb, c, ldc,
-                  gn_epilogue_empty(e) ? NULL : epilogue_hook, e);
+                  gn_epilogue_empty(e) ? NULL : epilogue_hook, e, bpacked);
 }
 
 /* ---- GEMM + bias + activation ----------------------------------------------------- */
@@ -87,9 +87,9 @@ void gn_sgemm_epilogue(int transa, int transb, int64_t m, int64_t n, int64_t k,
 void gn_gemm_bias_act(int transa, int transb, int64_t m, int64_t n, int64_t k,
                       const float *a, int64_t lda, const float *b, int64_t ldb,
                       const float *bias, const float *res, int64_t ldr, int act,
-                      float alpha, float beta, float *c, int64_t ldc) {
+                      float alpha, float beta, float *c, int64_t ldc, const float *bpacked) {
     const gn_epilogue e = {bias, res, ldr, act, alpha, beta};
-    gn_sgemm_epilogue(transa, transb, m, n, k, a, lda, b, ldb, c, ldc, &e);
+    gn_sgemm_epilogue(transa, transb, m, n, k, a, lda, b, ldb, c, ldc, &e, bpacked);
 }
 
 /* ---- elementwise chains ----------------------------------------------------------- */

@@ -38,6 +38,14 @@ enum gn_dtype {
 void gn_sgemm(int transa, int transb, int64_t m, int64_t n, int64_t k, float alpha,
               const float *a, int64_t lda, const float *b, int64_t ldb,
               float beta, float *c, int64_t ldc);
+/* B packed once for many products with the same op(B) (a weight in an inference plan):
+ * gn_sgemm_prepack_size is the floats that hold it for products of m x k by k x n, or 0
+ * when such a product does not pack B (few rows, or the unpacked and dot paths);
+ * gn_sgemm_prepack writes it into dst. The packed form belongs to the ISA active when
+ * it was written; under another ISA, or for another shape, the products ignore it. */
+int64_t gn_sgemm_prepack_size(int transa, int transb, int64_t m, int64_t n, int64_t k);
+void gn_sgemm_prepack(int transb, int64_t k, int64_t n, const float *b, int64_t ldb,
+                      float *dst);
 /* The plain triple loop every fast path is tested against. */
 void gn_sgemm_ref(int transa, int transb, int64_t m, int64_t n, int64_t k, float alpha,
                   const float *a, int64_t lda, const float *b, int64_t ldb,
@@ -171,11 +179,12 @@ void gn_pool_backward_ref(int mode, const int64_t *geom, const float *x, const f
  * C = act(op(A) @ op(B) + bias + R): one GEMM whose threads apply the bias, the residual
  * R and the activation to each block of C they finish, while it is still in cache.
  * bias (n floats) may be NULL; res (m x n, row stride ldr) may be NULL and must not
- * overlap C; act is an enum gn_unary_op (GN_U_COPY: none) with its alpha/beta. */
+ * overlap C; act is an enum gn_unary_op (GN_U_COPY: none) with its alpha/beta.
+ * bpacked: B as gn_sgemm_prepack wrote it, used in place of packing B, or NULL. */
 void gn_gemm_bias_act(int transa, int transb, int64_t m, int64_t n, int64_t k,
                       const float *a, int64_t lda, const float *b, int64_t ldb,
                       const float *bias, const float *res, int64_t ldr, int act,
-                      float alpha, float beta, float *c, int64_t ldc);
+                      float alpha, float beta, float *c, int64_t ldc, const float *bpacked);
 /* A chain of elementwise ops in one pass over memory, tile by tile in cache.
  * The index space is `shape` (ndim dims); input i is read at element strides
  * strides[i*ndim ..] (0 broadcasts). Registers 0..ninputs-1 hold the inputs;
@@ -226,6 +235,7 @@ typedef struct gn_plan {
     int64_t nslots;
     const int64_t *slots;
     void *const *consts;
+    const float *const *packed_b; /* per step, its GEMM's B prepacked, or NULL (may be NULL) */
 } gn_plan;
 /* Run every step; returns 0, or -(1 + index of the step) with an unknown kernel. */
 int gn_plan_run(const gn_plan *plan, void *const *inputs, void *const *outputs,

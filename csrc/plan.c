@@ -95,7 +95,8 @@ int gn_plan_run(const gn_plan *p, void *const *inputs, void *const *outputs,
             gn_gemm_bias_act((int)a[0], (int)a[1], a[2], a[3], a[4], ptr[a[5]], a[6], ptr[a[7]],
                              a[8], a[11] < 0 ? NULL : ptr[a[11]],
                              st[3] < 15 || a[13] < 0 ? NULL : ptr[a[13]], st[3] < 15 ? 0 : a[14],
-                             (int)a[12], f[0], f[1], ptr[a[9]], a[10]);
+                             (int)a[12], f[0], f[1], ptr[a[9]], a[10],
+                             p->packed_b ? p->packed_b[i] : NULL);
             break;
         case GN_K_FUSED_ELTWISE: { /* ndim nin ninstr out shape.. (slot strides..)*nin prog.. */
             const int nd = (int)a[0], nin = (int)a[1];

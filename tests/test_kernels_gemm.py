@@ -143,7 +143,8 @@ def test_depth_split_sums_every_slice_before_the_epilogue(nt, ta, tb, m, n, k):
     lib.gn_set_num_threads(nt)
     try:
         lib.gn_gemm_bias_act(ta, tb, m, n, k, fptr(a), a.shape[1], fptr(b), b.shape[1],
-                             fptr(bias), ffi.NULL, 0, lib.GN_U_RELU, 0.0, 0.0, fptr(c), ldc)
+                             fptr(bias), ffi.NULL, 0, lib.GN_U_RELU, 0.0, 0.0, fptr(c), ldc,
+                             ffi.NULL)
     finally:
         lib.gn_set_num_threads(old)
     opa = (a.T if ta else a).astype(np.float64)
@@ -183,3 +184,88 @@ def test_chunked_sweeps_agree_whatever_their_direction(nt, ta, m, n, k):
     finally:
         lib.gn_set_num_threads(old)
     assert all(np.array_equal(results[0], r) for r in results[1:])
+
+
+#: products that pack B, on a grid of blocks of C, or splitting a long depth (the last
+#: two: thread slices then follow the prepacked blocks, so the bits may differ)
+PREPACKED = [(45, 300, 800), (128, 512, 784), (97, 600, 1030), (128, 128, 9216),
+             (45, 100, 3001)]
+
+
+def prepack(tb, m, n, k, b):
+    size = lib.gn_sgemm_prepack_size(0, tb, m, n, k)
+    assert size > 0
+    packed = np.full(size, np.nan, dtype=np.float32)
+    lib.gn_sgemm_prepack(tb, k, n, fptr(b), b.shape[1], fptr(packed))
+    return packed
+
+
+@pytest.mark.parametrize("nt", [1, 2, 3])
+@pytest.mark.parametrize("tb", [0, 1], ids=["n", "t"])
+@pytest.mark.parametrize("m,n,k", PREPACKED, ids=["%dx%dx%d" % s for s in PREPACKED])
+def test_prepacked_b_gives_the_product(isa, nt, tb, m, n, k):
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((m, k), dtype=np.float32)
+    b = rng.standard_normal((n, k) if tb else (k, n), dtype=np.float32)
+    bias = rng.standard_normal(n, dtype=np.float32)
+    packed = prepack(tb, m, n, k, b)
+    got, plain = (np.full((m, n), np.nan, dtype=np.float32) for _ in range(2))
+    old = lib.gn_get_num_threads()
+    lib.gn_set_num_threads(nt)
+    try:
+        for c, bp in ((got, fptr(packed)), (plain, ffi.NULL)):
+            lib.gn_gemm_bias_act(0, tb, m, n, k, fptr(a), k, fptr(b), b.shape[1], fptr(bias),
+                                 ffi.NULL, 0, lib.GN_U_RELU, 0.0, 0.0, fptr(c), n, bp)
+    finally:
+        lib.gn_set_num_threads(old)
+    want = np.maximum(a.astype(np.float64) @ (b.T if tb else b) + bias, 0.0)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=2e-3)
+    if k < 1024 or nt == 1:  # the same blocks as packing B in the call
+        assert np.array_equal(got, plain)
+
+
+def test_prepacked_b_is_ignored_when_it_does_not_match_the_product(isa):
+    """Packed for another shape or transpose, or garbage: the product packs B itself."""
+    rng = np.random.default_rng(6)
+    m, n, k = 64, 300, 800
+    a = rng.standard_normal((m, k), dtype=np.float32)
+    b = rng.standard_normal((k, n), dtype=np.float32)
+    want = a.astype(np.float64) @ b
+    others = [prepack(0, m, n, k - 1, b), prepack(1, m, n, k, np.ascontiguousarray(b.T)),
+              prepack(0, m, n - 32, k, b[:, :n - 32].copy()),
+              rng.standard_normal(lib.gn_sgemm_prepack_size(0, 0, m, n, k), dtype=np.float32)]
+    for packed in others:
+        c = np.full((m, n), np.nan, dtype=np.float32)
+        lib.gn_gemm_bias_act(0, 0, m, n, k, fptr(a), k, fptr(b), n, ffi.NULL, ffi.NULL, 0,
+                             lib.GN_U_COPY, 0.0, 0.0, fptr(c), n, fptr(packed))
+        np.testing.assert_allclose(c, want, rtol=1e-4, atol=1e-3)
+
+
+def test_prepack_size_is_zero_where_b_is_never_packed():
+    assert lib.gn_sgemm_prepack_size(0, 0, 1, 512, 784) == 0       # few rows: unpacked
+    assert lib.gn_sgemm_prepack_size(0, 0, 0, 512, 784) == 0       # empty
+    assert lib.gn_sgemm_prepack_size(0, 0, 128, 512, 784) >= 512 * 784
+
+
+def test_prepacked_b_from_another_isa_is_ignored():
+    old = ffi.string(lib.gn_isa_name()).decode()
+    others = [name for name in ("ref", "avx2", "avx512", "neon")
+              if name != old and lib.gn_set_isa(name.encode())]
+    lib.gn_set_isa(old.encode())
+    if not others:
+        pytest.skip("one ISA only")
+    rng = np.random.default_rng(8)
+    m, n, k = 64, 300, 800
+    a = rng.standard_normal((m, k), dtype=np.float32)
+    b = rng.standard_normal((k, n), dtype=np.float32)
+    try:
+        for name in others:
+            lib.gn_set_isa(name.encode())
+            packed = prepack(0, m, n, k, b)
+            lib.gn_set_isa(old.encode())
+            c = np.full((m, n), np.nan, dtype=np.float32)
+            lib.gn_gemm_bias_act(0, 0, m, n, k, fptr(a), k, fptr(b), n, ffi.NULL, ffi.NULL, 0,
+                                 lib.GN_U_COPY, 0.0, 0.0, fptr(c), n, fptr(packed))
+            np.testing.assert_allclose(c, a.astype(np.float64) @ b, rtol=1e-4, atol=1e-3)
+    finally:
+        lib.gn_set_isa(old.encode())

@@ -172,7 +172,7 @@ def test_the_kernel_adds_a_residual_with_its_row_stride():
     c = np.full((m, ldc), 7.0, dtype=np.float32)
     fp = lambda v: ffi.cast("float *", v.ctypes.data)  # noqa: E731
     lib.gn_gemm_bias_act(0, 0, m, n, k, fp(a), k, fp(b), n, ffi.NULL, fp(res), ldr,
-                         lib.GN_U_RELU, 0.0, 0.0, fp(c), ldc)
+                         lib.GN_U_RELU, 0.0, 0.0, fp(c), ldc, ffi.NULL)
     want = np.maximum(a.astype(np.float64) @ b + res[:, :n], 0.0)
     np.testing.assert_allclose(c[:, :n], want, rtol=1e-4, atol=1e-4)
     assert np.all(c[:, n:] == 7.0)

@@ -6,6 +6,7 @@
  * once. Threads each take a block of C and run one of these on it. */
 #include <stdlib.h>
 #include <stdint.h>
+#include <string.h>
 #include "../threadpool.h"
 #include "graphnet.h"
 #include "internal.h"
@@ -150,31 +151,46 @@ static void gemm_sup(const gn_gemm_kernel *K, int transa, int64_t m, int64_t n, 
 
 /* ---- packed path: the five BLIS loops -------------------------------------------- */
 
-/* Returns 0 when the packing buffers cannot be had. */
+/* B packed ahead (gn_sgemm_prepack): per block of KC rows of the depth, the columns as
+ * panels of kc x NR; the block starting at row p0 is at data + p0 * npad. */
+typedef struct {
+    const float *data;
+    int64_t kc, npad;
+} prepacked_t;
+
+/* Returns 0 when the packing buffers cannot be had. With pre, B's panels come from it:
+ * this product's depth starts at row p0 of it (a block boundary) and its columns at
+ * column j0 (a multiple of NR). */
 static int gemm_packed(const gn_gemm_kernel *K, int transa, int transb, int64_t m, int64_t n,
                        int64_t k, float alpha, const float *a, int64_t lda, const float *b,
-                       int64_t ldb, float beta, float *c, int64_t ldc) {
+                       int64_t ldb, float beta, float *c, int64_t ldc, const prepacked_t *pre,
+                       int64_t p0, int64_t j0) {
     const int MR = K->mr, NR = K->nr;
-    const int64_t KC = balanced_block(k, K->kc, 1);
+    const int64_t KC = pre ? pre->kc : balanced_block(k, K->kc, 1);
     const int64_t MC = balanced_block(m, K->mc, MR);
     const int64_t NC = balanced_block(n, K->nc, NR);
-    float *bp = workspace((size_t)(KC * NC + MC * KC));
-    if (!bp) return 0;
-    float *ap = bp + KC * NC;
+    float *ap = workspace((size_t)((pre ? 0 : KC * NC) + MC * KC));
+    if (!ap) return 0;
+    float *bp = ap;
+    if (!pre) ap += KC * NC;
     for (int64_t jc = 0; jc < n; jc += NC) {                      /* loop 5: jc, NC columns */
         const int64_t nc = min64(NC, n - jc);
         for (int64_t pc = 0; pc < k; pc += KC) {                  /* loop 4: pc, KC depth */
             const int64_t kc = min64(KC, k - pc);
             const float beta_p = pc == 0 ? beta : 1.0f;
-            K->pack_b(transb, kc, nc, transb ? b + jc * ldb + pc : b + pc * ldb + jc, ldb, NR, bp);
+            const float *bpan = bp;
+            if (pre) bpan = pre->data + (p0 + pc) * pre->npad + (j0 + jc) * kc;
+            else K->pack_b(transb, kc, nc, transb ? b + jc * ldb + pc : b + pc * ldb + jc, ldb,
+                           NR, bp);
             for (int64_t ic = 0; ic < m; ic += MC) {              /* loop 3: ic, MC rows */
                 const int64_t mc = min64(MC, m - ic);
                 K->pack_a(transa, mc, kc, transa ? a + pc * lda + ic : a + ic * lda + pc, lda,
                           MR, ap);
                 for (int64_t jr = 0; jr < nc; jr += NR) {         /* loop 2: jr, NR columns */
                     for (int64_t ir = 0; ir < mc; ir += MR) {     /* loop 1: ir, MR rows */
-                        K->ukr(kc, ap + ir * kc, bp + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc,
-                               alpha, beta_p, (int)min64(MR, mc - ir), (int)min64(NR, nc - jr));
+                        K->ukr(kc, ap + ir * kc, bpan + jr * kc, c + (ic + ir) * ldc + jc + jr,
+                               ldc, alpha, beta_p, (int)min64(MR, mc - ir),
+                               (int)min64(NR, nc - jr));
                     }
                 }
             }
@@ -202,19 +218,31 @@ static int gemm_dot(const gn_gemm_kernel *K, int transa, int64_t m, int64_t n, i
     return 1;
 }
 
-/* One thread's product on a block of C; picks the unpacked, dot or packed path. */
+/* B transposed goes to the dot-product kernel for few rows, or few columns of A as stored. */
+static int takes_dot(const gn_gemm_kernel *K, int transa, int transb, int64_t m, int64_t n) {
+    return transb && K->dot && (m <= GN_DOT_M || (n <= GN_DOT_N && !transa));
+}
+
+/* Unpacked when packing would cost more than it saves: few rows or columns, or A and B
+ * small enough to stay in L2 as they are. */
+static int takes_sup(const gn_gemm_kernel *K, int transb, int64_t m, int64_t n, int64_t k) {
+    return !transb && (m <= GN_SKINNY_M || n <= K->nr ||
+                       (K->sup_mid && gn_cpu_is_amd() && m * k <= GN_SUP_MAX_MK &&
+                        k * n <= GN_SUP_MAX_KN));
+}
+
+/* One thread's product on a block of C; picks the unpacked, dot or packed path (pre, p0,
+ * j0: see gemm_packed). */
 static void gemm_path(const gn_gemm_kernel *K, int transa, int transb, int64_t m, int64_t n,
                       int64_t k, float alpha, const float *a, int64_t lda, const float *b,
-                      int64_t ldb, float beta, float *c, int64_t ldc) {
-    /* unpacked when packing would cost more than it saves: few rows or columns, or
-     * A and B small enough to stay in L2 as they are */
-    const int sup = !transb && (m <= GN_SKINNY_M || n <= K->nr ||
-                                (K->sup_mid && gn_cpu_is_amd() && m * k <= GN_SUP_MAX_MK &&
-                                 k * n <= GN_SUP_MAX_KN));
-    if (transb && K->dot && (m <= GN_DOT_M || (n <= GN_DOT_N && !transa)) &&
+                      int64_t ldb, float beta, float *c, int64_t ldc, const prepacked_t *pre,
+                      int64_t p0, int64_t j0) {
+    if (takes_dot(K, transa, transb, m, n) &&
         gemm_dot(K, transa, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc))
         return;
-    if (sup || !gemm_packed(K, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)) {
+    if (takes_sup(K, transb, m, n, k) ||
+        !gemm_packed(K, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, pre, p0,
+                     j0)) {
         if (!transb) gemm_sup(K, transa, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         else gn_sgemm_ref(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     }
@@ -225,8 +253,9 @@ static void gemm_path(const gn_gemm_kernel *K, int transa, int transb, int64_t m
  * of C just stored stall the micro-kernel's stream of stores). */
 static void gemm_block(const gn_gemm_kernel *K, int transa, int transb, int64_t m, int64_t n,
                        int64_t k, float alpha, const float *a, int64_t lda, const float *b,
-                       int64_t ldb, float beta, float *c, int64_t ldc, const hook_t *h) {
-    gemm_path(K, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+                       int64_t ldb, float beta, float *c, int64_t ldc, const hook_t *h,
+                       const prepacked_t *pre) {
+    gemm_path(K, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, pre, 0, h->j0);
     finish(h, 0, 0, m, n, c, ldc);
 }
 
@@ -246,6 +275,7 @@ typedef struct {
     int64_t ldc;
     gn_block_fn done; /* hook on finished blocks, or NULL */
     const void *ctx;
+    const prepacked_t *pre; /* B packed ahead, or NULL */
 } product_t;
 
 /* Where op(A)(i, p) and op(B)(p, j) are stored. */
@@ -283,7 +313,7 @@ static void gemm_blocks(void *arg, int tid, int nt) {
         const hook_t h = {g->done, g->ctx, i0, j0};
         gemm_block(K, g->transa, g->transb, i1 - i0, j1 - j0, g->k, g->alpha, a_at(g, i0, 0),
                    g->lda, b_at(g, 0, j0), g->ldb, g->beta, g->c + i0 * g->ldc + j0, g->ldc,
-                   &h);
+                   &h, g->pre);
     }
 }
 
@@ -327,7 +357,7 @@ static void depth_slice(const product_t *g, int64_t p0, int64_t p1, float beta, 
     const int chunks = sweep_chunks(g, p1 - p0);
     if (chunks == 1) {
         gemm_path(g->K, g->transa, g->transb, g->m, g->n, p1 - p0, g->alpha, a_at(g, 0, p0),
-                  g->lda, b_at(g, p0, 0), g->ldb, beta, c, ldc);
+                  g->lda, b_at(g, p0, 0), g->ldb, beta, c, ldc, g->pre, p0, 0);
         return;
     }
     const int64_t mn = g->m * g->n;
@@ -335,7 +365,7 @@ static void depth_slice(const product_t *g, int64_t p0, int64_t p1, float beta, 
         const int ch = backward ? chunks - 1 - q : q;
         const int64_t a0 = p0 + (p1 - p0) * ch / chunks, a1 = p0 + (p1 - p0) * (ch + 1) / chunks;
         gemm_path(g->K, g->transa, 0, g->m, g->n, a1 - a0, g->alpha, a_at(g, 0, a0), g->lda,
-                  b_at(g, a0, 0), g->ldb, 0.0f, partials + ch * mn, g->n);
+                  b_at(g, a0, 0), g->ldb, 0.0f, partials + ch * mn, g->n, NULL, 0, 0);
     }
     for (int64_t i = 0; i < g->m; i++) {
         float *ci = c + i * ldc;
@@ -360,10 +390,18 @@ typedef struct {
     int backward;
 } ksplit_task_t;
 
+/* Thread tid's share of the depth: as many whole blocks of the prepacked B for each, if
+ * there is one (else gemm_depth drops it). */
+static int64_t depth_start(const product_t *g, int tid, int nt) {
+    if (!g->pre) return g->k * tid / nt;
+    return min64(g->k, cdiv(g->k, g->pre->kc) * tid / nt * g->pre->kc);
+}
+
 static void gemm_ksplit(void *arg, int tid, int nt) {
     const ksplit_task_t *task = arg;
     const product_t *g = &task->p;
-    const int64_t p0 = g->k * tid / nt, p1 = g->k * (tid + 1) / nt, mn = g->m * g->n;
+    const int64_t p0 = depth_start(g, tid, nt), p1 = depth_start(g, tid + 1, nt);
+    const int64_t mn = g->m * g->n;
     float *c = tid ? task->partial + (tid - 1) * mn : g->c;
     depth_slice(g, p0, p1, tid ? 0.0f : g->beta, c, tid ? g->n : g->ldc,
                 task->sweeps + tid * task->stride, task->backward);
@@ -399,15 +437,63 @@ static int gemm_depth(const product_t *g, int nt) {
     if (!partial) return 0;
     ksplit_task_t task = {*g, partial, partial + mn * (nt - 1), stride,
                           stride ? next_sweep_backward(g->b) : 0};
+    if (g->pre && cdiv(g->k, g->pre->kc) % nt) task.p.pre = NULL; /* uneven in whole blocks */
     if (nt == 1) gemm_ksplit(&task, 0, 1);
     else gn_parallel(nt, gemm_ksplit, &task);
     free(partial);
     return 1;
 }
 
+/* ---- B packed ahead ---------------------------------------------------------------- */
+
+/* gn_sgemm_prepack's buffer: this header (16 floats), then the panels from the next
+ * 64-byte boundary. */
+typedef struct {
+    int64_t magic, isa, nr, kc, k, n, transb, unused;
+} prepack_header_t;
+#define PREPACK_MAGIC 0x6b63617065727067LL
+#define PREPACK_HEADER ((int64_t)(sizeof(prepack_header_t) / sizeof(float)))
+
+static float *prepack_data(const float *dst) {
+    return (float *)(((uintptr_t)(dst + PREPACK_HEADER) + 63) & ~(uintptr_t)63);
+}
+
+int64_t gn_sgemm_prepack_size(int transa, int transb, int64_t m, int64_t n, int64_t k) {
+    const gn_gemm_kernel *K = select_kernel();
+    if (m <= 0 || n <= 0 || k <= 0 || takes_dot(K, transa, transb, m, n) ||
+        takes_sup(K, transb, m, n, k))
+        return 0;
+    return PREPACK_HEADER + 16 + round_up(n, K->nr) * k;
+}
+
+void gn_sgemm_prepack(int transb, int64_t k, int64_t n, const float *b, int64_t ldb,
+                      float *dst) {
+    const gn_gemm_kernel *K = select_kernel();
+    const int64_t KC = balanced_block(k, K->kc, 1), npad = round_up(n, K->nr);
+    const prepack_header_t h = {PREPACK_MAGIC, gn_current_isa(), K->nr, KC, k, n, transb, 0};
+    memcpy(dst, &h, sizeof h);
+    float *data = prepack_data(dst);
+    for (int64_t pc = 0; pc < k; pc += KC)
+        K->pack_b(transb, min64(KC, k - pc), n, transb ? b + pc : b + pc * ldb, ldb, K->nr,
+                  data + pc * npad);
+}
+
+/* The prepacked B in `packed` when it was written for this product under this ISA. */
+static int prepacked_view(const gn_gemm_kernel *K, const float *packed, int transb, int64_t k,
+                          int64_t n, prepacked_t *out) {
+    prepack_header_t h;
+    if (!packed) return 0;
+    memcpy(&h, packed, sizeof h);
+    if (h.magic != PREPACK_MAGIC || h.isa != gn_current_isa() || h.nr != K->nr ||
+        h.kc != balanced_block(k, K->kc, 1) || h.k != k || h.n != n || h.transb != transb)
+        return 0;
+    *out = (prepacked_t){prepack_data(packed), h.kc, round_up(n, K->nr)};
+    return 1;
+}
+
 static void gemm(int transa, int transb, int64_t m, int64_t n, int64_t k, float alpha,
                  const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
-                 int64_t ldc, gn_block_fn done, const void *ctx) {
+                 int64_t ldc, gn_block_fn done, const void *ctx, const float *bpacked) {
     const hook_t whole = {done, ctx, 0, 0};
     if (quick_return(m, n, k, alpha, beta, c, ldc)) {
         if (m > 0 && n > 0) finish(&whole, 0, 0, m, n, c, ldc);
@@ -422,8 +508,10 @@ static void gemm(int transa, int transb, int64_t m, int64_t n, int64_t k, float 
     if (nt > GN_MAX_THREADS) nt = GN_MAX_THREADS;
     if ((double)m * (double)n * (double)k < 262144.0) nt = 1; /* a team costs ~1 us */
     if (gn_in_parallel()) nt = 1; /* the caller's task already has the cores */
+    prepacked_t pre;
     const product_t prod = {K, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
-                            done, ctx};
+                            done, ctx,
+                            prepacked_view(K, bpacked, transb, k, n, &pre) ? &pre : NULL};
     if ((use_ksplit(m, n, k, nt) || (nt == 1 && sweep_chunks(&prod, k) > 1)) &&
         gemm_depth(&prod, nt))
         return;
@@ -436,7 +524,8 @@ static void gemm(int transa, int transb, int64_t m, int64_t n, int64_t k, float 
         }
     }
     if (tm * tn == 1) {
-        gemm_block(K, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, &whole);
+        gemm_block(K, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, &whole,
+                   prod.pre);
         return;
     }
     gemm_task_t task = {prod, tm, tn, mtiles, ntiles, {0}};
@@ -446,11 +535,11 @@ static void gemm(int transa, int transb, int64_t m, int64_t n, int64_t k, float 
 void gn_sgemm(int transa, int transb, int64_t m, int64_t n, int64_t k, float alpha,
               const float *a, int64_t lda, const float *b, int64_t ldb,
               float beta, float *c, int64_t ldc) {
-    gemm(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, NULL);
+    gemm(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, NULL, NULL);
 }
 
 void gn_sgemm_then(int transa, int transb, int64_t m, int64_t n, int64_t k, const float *a,
                    int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc,
-                   gn_block_fn done, const void *ctx) {
-    gemm(transa, transb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc, done, ctx);
+                   gn_block_fn done, const void *ctx, const float *bpacked) {
+    gemm(transa, transb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc, done, ctx, bpacked);
 }
