@@ -56,11 +56,13 @@ class LoadedPlan:
 
 
 class _Weight:
-    """The light holder Executable binds a weight through (it reads ``.value``)."""
-    __slots__ = ("name", "value")
+    """The light holder Executable binds a weight through (it reads ``.value`` and
+    ``.version``): read-only, so version 0 for life."""
+    __slots__ = ("name", "value", "version", "__weakref__")
 
     def __init__(self, name, value):
-        self.name, self.value = name, value
+        value.flags.writeable = False
+        self.name, self.value, self.version = name, value, 0
 
 
 # -- writing ----------------------------------------------------------------------------

@@ -11,12 +11,19 @@ _ids = itertools.count()
 class Variable:
     """A weight: a contiguous NumPy array updated in place, so plans bound to it stay valid.
 
+    ``value`` is a read-only view: writes go through ``assign`` (or a compiled training
+    step), which count in ``version``, so what is derived from a value (an inference
+    plan's prepacked weights) knows when it is stale.
+
     Hashed by identity: two variables with equal values are still two weights.
     """
 
     def __init__(self, value, name="variable", trainable=True, dtype=None, constraint=None):
         dtype = canonical_dtype(dtype or np.asarray(value).dtype)
         self._value = np.array(value, dtype=dtype, order="C")  # keeps 0-d shapes
+        self._readonly = self._value.view()
+        self._readonly.flags.writeable = False
+        self.version = 0
         self.name = name
         self.trainable = bool(trainable)
         self.constraint = constraint
@@ -24,7 +31,8 @@ class Variable:
 
     @property
     def value(self):
-        return self._value
+        """The weight's array, read-only (``assign`` writes it)."""
+        return self._readonly
 
     @property
     def shape(self):
@@ -44,6 +52,7 @@ class Variable:
             raise ValueError(f"variable {self.name!r} has shape {self._value.shape}, "
                              f"cannot assign a value of shape {value.shape}")
         np.copyto(self._value, value, casting="unsafe")
+        self.version += 1
 
     def __repr__(self):
         return f"<Variable {self.name} shape={self.shape} dtype={self.dtype}>"

@@ -60,7 +60,8 @@ class VariableOp(Op):
         return var.shape, var.dtype
 
     def perform(self, inputs, attrs):
-        return attrs["var"].value
+        # the array itself, as plans bind it: RANDOM advances its state in place
+        return attrs["var"]._value
 
     def grad(self, node, grad_output):
         return []

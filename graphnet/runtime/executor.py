@@ -4,6 +4,7 @@ import threading
 import numpy as np
 
 from .cext import ffi, lib
+from .prepack import packed_copy, prepackable_steps
 
 
 def _ptr(array):
@@ -12,11 +13,16 @@ def _ptr(array):
 
 class Executable:
     """A Plan bound to its weights. Stateless between runs: each calling thread gets
-    its own arena, so one Executable can run from several threads at once."""
+    its own arena, so one Executable can run from several threads at once.
 
-    def __init__(self, plan, weights):
+    ``written``: the weights the plan's runs write (a training step's updates); each run
+    counts their ``version`` up. The GEMMs' B weights that the plan only reads are
+    packed once (runtime/prepack.py) and packed again after their version moves."""
+
+    def __init__(self, plan, weights, written=()):
         self.plan = plan
         self.weights = list(weights)
+        self._written = list(written)
         self._keep = [np.ascontiguousarray(a) for a in
                       (plan.steps, plan.iargs, plan.fargs, plan.slots)]
         self._consts = [np.ascontiguousarray(c) for c in plan.consts]
@@ -30,6 +36,8 @@ class Executable:
             "consts": self._const_ptrs})
         self._local = threading.local()
         self._weight_ptrs = self._bind_weights()
+        self._prepackable = prepackable_steps(plan, self.weights, self._written)
+        self._packed = (None, self._struct, None)  # (versions, gn_plan, what it points at)
 
     def _bind_weights(self):
         """Weight pointers, taken once: a Variable keeps its array for life (assign copies)."""
@@ -69,10 +77,29 @@ class Executable:
             return lib.gn_plan_run(plan_struct, in_ptrs, out_ptrs, self._weight_ptrs, arena)
         return call, outputs, keep
 
+    def plan_struct(self):
+        """The gn_plan to run: with the packed copies of the current weight versions."""
+        if not self._prepackable:
+            return self._struct
+        versions = tuple(var.version for _, var, _, _ in self._prepackable)
+        packed = self._packed
+        if packed[0] != versions:
+            copies = [packed_copy(var, layout, floats)
+                      for _, var, layout, floats in self._prepackable]
+            table = ffi.new("float *[]", len(self.plan.steps))
+            for (step, _, _, _), copy in zip(self._prepackable, copies):
+                table[step] = ffi.cast("float *", copy.ctypes.data)
+            struct = ffi.new("gn_plan *", self._struct[0])
+            struct.packed_b = table
+            packed = self._packed = (versions, struct, (table, copies))
+        return packed[1]
+
     def run(self, inputs):
         """Run on contiguous arrays matching ``plan.input_specs``; returns new output arrays."""
         call, outputs, _ = self.bind(inputs)
-        status = call(self._struct)
+        status = call(self.plan_struct())
+        for var in self._written:
+            var.version += 1
         if status != 0:
             raise RuntimeError(f"plan step {-status - 1} has an unknown kernel id")
         return outputs

@@ -96,7 +96,7 @@ class Function:
         if exe is None:
             plan, weights, report = compile_plan(self.input_nodes, self.output_nodes, key,
                                                  training=self.training, updates=self.updates)
-            exe = Executable(plan, weights)
+            exe = Executable(plan, weights, written=[var for var, _ in self.updates])
             self._cache[key] = exe
             self.last_report = report
         return exe

@@ -81,7 +81,7 @@ def profile_plan(executable, inputs, repeats=20):
                 times[r, i] = time.perf_counter_ns() - start
     finally:
         for var, value in zip(executable.weights, saved):
-            np.copyto(var.value, value)
+            var.assign(value)
     seconds = np.maximum(np.median(times, axis=0) - np.median(empty), 0.0) * 1e-9
     details = [plan.iargs[s[1]:s[1] + min(int(s[3]), 6)].tolist() for s in plan.steps]
     return PlanProfile(list(plan.kernels), seconds, details)
