@@ -109,9 +109,9 @@ void gn_sgemm_sup_avx512_12x32(int64_t k, const float *a, int64_t rsa, int64_t c
                                const float *b, int64_t rsb, float *c, int64_t ldc,
                                float alpha, float beta, int mr, int nr) {
     if (nr > 64) { /* one or two rows, up to 256 / 128 columns: whole rows of B at once */
-        const int v = (nr + 15) / 16;
-        (mr == 1 ? sup_wide1 : sup_wide2)[v - 5](k, a, rsa, csa, b, rsb, c, ldc, alpha, beta,
-                                                 mr, nr);
+        const gn_sup_fn fn = mr == 1 ? sup_wide1[(nr + 15) / 16 - 5]
+                                     : sup_wide2[(nr + 15) / 16 - 5];
+        fn(k, a, rsa, csa, b, rsb, c, ldc, alpha, beta, mr, nr);
         return;
     }
     sup_table[mr - 1][(nr - 1) / 16](k, a, rsa, csa, b, rsb, c, ldc, alpha, beta, mr, nr);
