@@ -123,8 +123,11 @@ def test_fast_path_agrees_with_c_reference(isa):
         np.testing.assert_allclose(c1, c2, rtol=1e-4, atol=1e-4 * np.sqrt(k))
 
 
-#: a small C over a long depth, and few rows (a dense layer at batch 1 or 16): both split k
-DEPTH_SPLIT = [(45, 38, 3001), (1, 513, 785), (16, 300, 200)]
+#: a small C over a long depth, few rows (a dense layer at batch 1 or 16), and products
+#: whose depth split packs less than any grid of blocks (a dense layer at batch 128): all
+#: split k
+DEPTH_SPLIT = [(45, 38, 3001), (1, 513, 785), (16, 300, 200), (128, 512, 784),
+               (200, 300, 1000)]
 
 
 @pytest.mark.parametrize("nt", [2, 3])

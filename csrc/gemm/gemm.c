@@ -429,6 +429,16 @@ static int use_ksplit(int64_t m, int64_t n, int64_t k, int nt) {
            (double)m * (double)n * (nt - 1) <= (double)(1 << 20);
 }
 
+/* Whether a depth split over nt threads moves less than the best grid of blocks of C,
+ * whose threads pack A tn times and B tm times (grid_cost: m tn + n tm, per unit of
+ * depth): the split packs each once, and writes and reads (nt - 1) partials of C.
+ * 128 x 512 x 784 (a dense layer at batch 128) 402 -> 387 us on two threads,
+ * 200 x 300 x 1000 473 -> 437, 128 x 256 x 2048 514 -> 473. */
+static int ksplit_packs_less(int64_t m, int64_t n, int64_t k, int nt, double grid_cost) {
+    const double partials = (double)m * (double)n * (nt - 1);
+    return partials <= (double)(1 << 20) && (double)(m + n) + partials / (double)k < grid_cost;
+}
+
 /* The depth split over nt threads (nt == 1: one chunked sweep); 0 when the partials
  * cannot be had. */
 static int gemm_depth(const product_t *g, int nt) {
@@ -502,7 +512,8 @@ static void gemm(int transa, int transb, int64_t m, int64_t n, int64_t k, float 
     const gn_gemm_kernel *K = select_kernel();
     /* Threads split C into a tm x tn grid of blocks and run independent products, so
      * there is no barrier to wait at: A is packed tn times and B tm times, so pick the
-     * grid that packs least. Blocks are whole register tiles. */
+     * grid that packs least, or split the depth when that packs less still. Blocks are
+     * whole register tiles. */
     const int64_t mtiles = cdiv(m, K->mr), ntiles = cdiv(n, K->nr);
     int nt = gn_get_num_threads(), tm = 1, tn = 1;
     if (nt > GN_MAX_THREADS) nt = GN_MAX_THREADS;
@@ -515,14 +526,17 @@ static void gemm(int transa, int transb, int64_t m, int64_t n, int64_t k, float 
     if ((use_ksplit(m, n, k, nt) || (nt == 1 && sweep_chunks(&prod, k) > 1)) &&
         gemm_depth(&prod, nt))
         return;
+    const int team = nt;
+    double best = -1.0;
     for (; nt > 1 && tm * tn == 1; nt--) {
-        double best = -1.0;
         for (int x = 1; x <= nt; x++) {
             if (nt % x || x > mtiles || nt / x > ntiles) continue;
             const double cost = (double)m * (nt / x) + (double)n * x;
             if (best < 0.0 || cost < best) best = cost, tm = x, tn = nt / x;
         }
     }
+    if (best > 0.0 && ksplit_packs_less(m, n, k, team, best) && gemm_depth(&prod, team))
+        return;
     if (tm * tn == 1) {
         gemm_block(K, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, &whole,
                    prod.pre);
