@@ -34,6 +34,8 @@ class Executable:
             "fargs": ffi.cast("float *", fargs.ctypes.data),
             "nslots": len(slots), "slots": ffi.cast("int64_t *", slots.ctypes.data),
             "consts": self._const_ptrs})
+        self._output_specs = [(tuple(shape), np.dtype(dtype)) for shape, dtype in
+                              plan.output_specs]
         self._local = threading.local()
         self._weight_ptrs = self._bind_weights()
         self._prepackable = prepackable_steps(plan, self.weights, self._written)
@@ -60,18 +62,23 @@ class Executable:
             self._local.state = state
         return state
 
+    def _point(self, inputs):
+        """This thread's (arena, input and output pointer tables) aimed at ``inputs`` and
+        new output arrays; returns them with the outputs and the cdata views, which must
+        outlive the calls."""
+        state = getattr(self._local, "state", None) or self._thread_state()
+        _, arena, in_ptrs, out_ptrs = state
+        outputs = [np.empty(shape, dtype=dtype) for shape, dtype in self._output_specs]
+        keep = [ffi.from_buffer(a) for a in inputs]
+        in_ptrs[0:len(keep)] = keep
+        views = [ffi.from_buffer(a) for a in outputs]
+        out_ptrs[0:len(views)] = views
+        return arena, in_ptrs, out_ptrs, outputs, (keep, views)
+
     def bind(self, inputs):
         """``(call, outputs, keep)``: ``call(plan_struct)`` runs a ``gn_plan`` over this
         thread's arena, ``inputs`` and the new ``outputs``; ``keep`` must outlive the calls."""
-        _, arena, in_ptrs, out_ptrs = self._thread_state()
-        outputs = [np.empty(shape, dtype=dtype) for shape, dtype in self.plan.output_specs]
-        keep = []  # the cdata views must outlive the call
-        for i, a in enumerate(inputs):
-            keep.append(ffi.from_buffer(a))
-            in_ptrs[i] = keep[-1]
-        for i, a in enumerate(outputs):
-            keep.append(ffi.from_buffer(a))
-            out_ptrs[i] = keep[-1]
+        arena, in_ptrs, out_ptrs, outputs, keep = self._point(inputs)
 
         def call(plan_struct):
             return lib.gn_plan_run(plan_struct, in_ptrs, out_ptrs, self._weight_ptrs, arena)
@@ -96,8 +103,9 @@ class Executable:
 
     def run(self, inputs):
         """Run on contiguous arrays matching ``plan.input_specs``; returns new output arrays."""
-        call, outputs, _ = self.bind(inputs)
-        status = call(self.plan_struct())
+        arena, in_ptrs, out_ptrs, outputs, keep = self._point(inputs)
+        status = lib.gn_plan_run(self.plan_struct(), in_ptrs, out_ptrs, self._weight_ptrs,
+                                 arena)
         for var in self._written:
             var.version += 1
         if status != 0:
