@@ -364,8 +364,8 @@ static void depth_slice(const product_t *g, int64_t p0, int64_t p1, float beta, 
     for (int q = 0; q < chunks; q++) {
         const int ch = backward ? chunks - 1 - q : q;
         const int64_t a0 = p0 + (p1 - p0) * ch / chunks, a1 = p0 + (p1 - p0) * (ch + 1) / chunks;
-        gemm_path(g->K, g->transa, 0, g->m, g->n, a1 - a0, g->alpha, a_at(g, 0, a0), g->lda,
-                  b_at(g, a0, 0), g->ldb, 0.0f, partials + ch * mn, g->n, NULL, 0, 0);
+        gemm_path(g->K, g->transa, g->transb, g->m, g->n, a1 - a0, g->alpha, a_at(g, 0, a0),
+                  g->lda, b_at(g, a0, 0), g->ldb, 0.0f, partials + ch * mn, g->n, NULL, 0, 0);
     }
     for (int64_t i = 0; i < g->m; i++) {
         float *ci = c + i * ldc;

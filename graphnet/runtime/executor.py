@@ -103,7 +103,7 @@ class Executable:
 
     def run(self, inputs):
         """Run on contiguous arrays matching ``plan.input_specs``; returns new output arrays."""
-        arena, in_ptrs, out_ptrs, outputs, keep = self._point(inputs)
+        arena, in_ptrs, out_ptrs, outputs, keep = self._point(inputs)  # keep: alive till done
         status = lib.gn_plan_run(self.plan_struct(), in_ptrs, out_ptrs, self._weight_ptrs,
                                  arena)
         for var in self._written:

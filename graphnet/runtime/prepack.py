@@ -15,7 +15,6 @@ import numpy as np
 from .cext import ffi, lib
 
 GEMM_BIAS_ACT = "GN_K_GEMM_BIAS_ACT"
-SLOT_WEIGHT = 3
 
 # Variable -> {(ISA, (transb, k, n, byte offset, ldb)): (version, packed array)}
 _copies = weakref.WeakKeyDictionary()
@@ -29,10 +28,10 @@ def prepackable_steps(plan, weights, written):
     for i, kernel in enumerate(plan.kernels):
         if kernel != GEMM_BIAS_ACT:
             continue
-        _, off, _, count = (int(v) for v in plan.steps[i])
+        off = int(plan.steps[i][1])
         transa, transb, m, n, k, _, _, bslot, ldb = (int(v) for v in plan.iargs[off:off + 9])
         kind, index, offset = (int(v) for v in plan.slots[bslot])
-        if kind != SLOT_WEIGHT or id(weights[index]) in written:
+        if kind != lib.GN_SLOT_WEIGHT or id(weights[index]) in written:
             continue
         floats = lib.gn_sgemm_prepack_size(transa, transb, m, n, k)
         if floats:
