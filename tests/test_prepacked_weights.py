@@ -1,5 +1,6 @@
 """Inference plans pack their GEMMs' weights once (runtime/prepack.py), and pack them again
 whenever the weights change: through assign / set_weights, or a compiled training step."""
+import copy
 import gc
 import threading
 import weakref
@@ -38,6 +39,9 @@ def test_variable_values_are_read_only_and_assign_counts_versions():
     with pytest.raises(ValueError, match="shape"):
         var.assign(np.ones(3))
     assert var.version == 1 and np.all(var.value == 1.0), "a refused assign changes nothing"
+    twin = copy.deepcopy(var)
+    twin.assign(np.full((2, 3), 2.0))
+    assert np.all(twin.value == 2.0) and np.all(var.value == 1.0)
 
 
 def test_inference_plan_prepacks_the_dense_kernels_it_reads():

@@ -21,8 +21,6 @@ class Variable:
     def __init__(self, value, name="variable", trainable=True, dtype=None, constraint=None):
         dtype = canonical_dtype(dtype or np.asarray(value).dtype)
         self._value = np.array(value, dtype=dtype, order="C")  # keeps 0-d shapes
-        self._readonly = self._value.view()
-        self._readonly.flags.writeable = False
         self.version = 0
         self.name = name
         self.trainable = bool(trainable)
@@ -31,8 +29,11 @@ class Variable:
 
     @property
     def value(self):
-        """The weight's array, read-only (``assign`` writes it)."""
-        return self._readonly
+        """The weight's array, as a read-only view (``assign`` writes it); a view made on
+        each call, so copies of the Variable (copy.deepcopy) view their own array."""
+        view = self._value.view()
+        view.flags.writeable = False
+        return view
 
     @property
     def shape(self):
