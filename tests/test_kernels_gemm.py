@@ -11,8 +11,8 @@ import pytest
 from graphnet._gn_c import ffi, lib
 
 
-# (m, n, k): each of the unpacked, wide (1-2 rows, 65-256 columns), dot-product, packed and depth-split
-# paths,
+# (m, n, k): each of the unpacked, wide (1-2 rows, 65-256 columns), dot-product, packed
+# and depth-split paths,
 # across register tiles (4/6/12 rows, 16/32 columns) and cache blocks (KC 256/512,
 # MC 128/144/240)
 SHAPES = [
@@ -130,10 +130,10 @@ DEPTH_SPLIT = [(45, 38, 3001), (1, 513, 785), (16, 300, 200), (128, 512, 784),
                (200, 300, 1000)]
 
 
-@pytest.mark.parametrize("nt", [2, 3])
+@pytest.mark.parametrize("threads", [2, 3], indirect=True)
 @pytest.mark.parametrize("ta,tb", [(0, 0), (1, 1)], ids=["nn", "tt"])
 @pytest.mark.parametrize("m,n,k", DEPTH_SPLIT, ids=["%dx%dx%d" % s for s in DEPTH_SPLIT])
-def test_depth_split_sums_every_slice_before_the_epilogue(nt, ta, tb, m, n, k):
+def test_depth_split_sums_every_slice_before_the_epilogue(threads, ta, tb, m, n, k):
     """These products split k over the threads; bias + relu must see the whole sum (a
     relu of a partial would differ), with the caller's leading dimension."""
     rng = np.random.default_rng(7)
@@ -142,14 +142,8 @@ def test_depth_split_sums_every_slice_before_the_epilogue(nt, ta, tb, m, n, k):
     b = rng.standard_normal((n, k) if tb else (k, n), dtype=np.float32)
     bias = rng.standard_normal(n, dtype=np.float32)
     c = np.full((m, ldc), 7.0, dtype=np.float32)
-    old = lib.gn_get_num_threads()
-    lib.gn_set_num_threads(nt)
-    try:
-        lib.gn_gemm_bias_act(ta, tb, m, n, k, fptr(a), a.shape[1], fptr(b), b.shape[1],
-                             fptr(bias), ffi.NULL, 0, lib.GN_U_RELU, 0.0, 0.0, fptr(c), ldc,
-                             ffi.NULL)
-    finally:
-        lib.gn_set_num_threads(old)
+    lib.gn_gemm_bias_act(ta, tb, m, n, k, fptr(a), a.shape[1], fptr(b), b.shape[1],
+                         fptr(bias), ffi.NULL, 0, lib.GN_U_RELU, 0.0, 0.0, fptr(c), ldc, ffi.NULL)
     opa = (a.T if ta else a).astype(np.float64)
     opb = (b.T if tb else b).astype(np.float64)
     want = np.maximum(opa @ opb + bias, 0.0)
@@ -162,10 +156,10 @@ def test_depth_split_sums_every_slice_before_the_epilogue(nt, ta, tb, m, n, k):
 SWEEPS = [(1, 128, 9216), (3, 70, 6000), (16, 40, 9000)]
 
 
-@pytest.mark.parametrize("nt", [1, 2, 3])
+@pytest.mark.parametrize("threads", [1, 2, 3], indirect=True)
 @pytest.mark.parametrize("ta", [0, 1], ids=["n", "t"])
 @pytest.mark.parametrize("m,n,k", SWEEPS, ids=["%dx%dx%d" % s for s in SWEEPS])
-def test_chunked_sweeps_agree_whatever_their_direction(nt, ta, m, n, k):
+def test_chunked_sweeps_agree_whatever_their_direction(threads, ta, m, n, k):
     """Calls alternate the chunk order; the partials are summed in one order, so every
     call gives the same bits, and alpha and beta apply once."""
     rng = np.random.default_rng(11)
@@ -176,16 +170,11 @@ def test_chunked_sweeps_agree_whatever_their_direction(nt, ta, m, n, k):
     ref = 1.5 * ((a.T if ta else a).astype(np.float64) @ b) - 2.0 * c0
     scale = 1.5 * (np.abs(a.T if ta else a).astype(np.float64) @ np.abs(b)) + 2.0 * np.abs(c0)
     results = []
-    old = lib.gn_get_num_threads()
-    lib.gn_set_num_threads(nt)
-    try:
-        for _ in range(4):  # the same B each call, so the order alternates
-            np.copyto(c, c0)
-            lib.gn_sgemm(ta, 0, m, n, k, 1.5, fptr(a), a.shape[1], fptr(b), n, -2.0, fptr(c), n)
-            check(c, ref, scale, k)
-            results.append(c.copy())
-    finally:
-        lib.gn_set_num_threads(old)
+    for _ in range(4):  # the same B each call, so the order alternates
+        np.copyto(c, c0)
+        lib.gn_sgemm(ta, 0, m, n, k, 1.5, fptr(a), a.shape[1], fptr(b), n, -2.0, fptr(c), n)
+        check(c, ref, scale, k)
+        results.append(c.copy())
     assert all(np.array_equal(results[0], r) for r in results[1:])
 
 
@@ -203,27 +192,22 @@ def prepack(tb, m, n, k, b):
     return packed
 
 
-@pytest.mark.parametrize("nt", [1, 2, 3])
+@pytest.mark.parametrize("threads", [1, 2, 3], indirect=True)
 @pytest.mark.parametrize("tb", [0, 1], ids=["n", "t"])
 @pytest.mark.parametrize("m,n,k", PREPACKED, ids=["%dx%dx%d" % s for s in PREPACKED])
-def test_prepacked_b_gives_the_product(isa, nt, tb, m, n, k):
+def test_prepacked_b_gives_the_product(isa, threads, tb, m, n, k):
     rng = np.random.default_rng(5)
     a = rng.standard_normal((m, k), dtype=np.float32)
     b = rng.standard_normal((n, k) if tb else (k, n), dtype=np.float32)
     bias = rng.standard_normal(n, dtype=np.float32)
     packed = prepack(tb, m, n, k, b)
     got, plain = (np.full((m, n), np.nan, dtype=np.float32) for _ in range(2))
-    old = lib.gn_get_num_threads()
-    lib.gn_set_num_threads(nt)
-    try:
-        for c, bp in ((got, fptr(packed)), (plain, ffi.NULL)):
-            lib.gn_gemm_bias_act(0, tb, m, n, k, fptr(a), k, fptr(b), b.shape[1], fptr(bias),
-                                 ffi.NULL, 0, lib.GN_U_RELU, 0.0, 0.0, fptr(c), n, bp)
-    finally:
-        lib.gn_set_num_threads(old)
+    for c, bp in ((got, fptr(packed)), (plain, ffi.NULL)):
+        lib.gn_gemm_bias_act(0, tb, m, n, k, fptr(a), k, fptr(b), b.shape[1], fptr(bias),
+                             ffi.NULL, 0, lib.GN_U_RELU, 0.0, 0.0, fptr(c), n, bp)
     want = np.maximum(a.astype(np.float64) @ (b.T if tb else b) + bias, 0.0)
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=2e-3)
-    if k < 1024 or nt == 1:  # the same blocks as packing B in the call
+    if k < 1024 or threads == 1:  # the same blocks as packing B in the call
         assert np.array_equal(got, plain)
 
 
