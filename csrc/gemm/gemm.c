@@ -423,10 +423,17 @@ static void gemm_ksplit(void *arg, int tid, int nt) {
  * which maps to a fraction of the cache sets: 1 x 512 x 784 and 1 x 512 x 512 in turn,
  * as a dense network at batch 1, ran 2x faster once each thread's weights stayed in its
  * L2), or the depth is long next to both sides of C and the partials of C are small. */
+/* The floats of partials of C a depth split over nt threads writes, and whether they
+ * are few enough to allocate per call (4 MB). */
+static double split_partials(int64_t m, int64_t n, int nt) {
+    return (double)m * (double)n * (nt - 1);
+}
+static int partials_fit(double partials) { return partials <= (double)(1 << 20); }
+
 static int use_ksplit(int64_t m, int64_t n, int64_t k, int nt) {
     if (nt > 1 && m <= GN_SKINNY_M && k >= 64 * nt) return 1;
     return nt > 1 && k >= 1024 && k >= 8 * (m > n ? m : n) &&
-           (double)m * (double)n * (nt - 1) <= (double)(1 << 20);
+           partials_fit(split_partials(m, n, nt));
 }
 
 /* Whether a depth split over nt threads moves less than the best grid of blocks of C,
@@ -435,8 +442,8 @@ static int use_ksplit(int64_t m, int64_t n, int64_t k, int nt) {
  * 128 x 512 x 784 (a dense layer at batch 128) 402 -> 387 us on two threads,
  * 200 x 300 x 1000 473 -> 437, 128 x 256 x 2048 514 -> 473. */
 static int ksplit_packs_less(int64_t m, int64_t n, int64_t k, int nt, double grid_cost) {
-    const double partials = (double)m * (double)n * (nt - 1);
-    return partials <= (double)(1 << 20) && (double)(m + n) + partials / (double)k < grid_cost;
+    const double partials = split_partials(m, n, nt);
+    return partials_fit(partials) && (double)(m + n) + partials / (double)k < grid_cost;
 }
 
 /* The depth split over nt threads (nt == 1: one chunked sweep); 0 when the partials
