@@ -5,53 +5,12 @@
  * Hot loops are written once as always-inline bodies and cloned per ISA.
  */
 #include "kernel_util.h"
+#include "eltwise_value.h"
 #include <string.h>
 #include "graphnet.h"
 #include "threadpool.h"
 
 /* ---- unary ------------------------------------------------------------- */
-
-/* y = round half to even for |x| < 2^23 (larger floats are integers already). */
-GN_INLINE float u_round(float v) {
-    float a = fabsf(v);
-    float r = (a + 8388608.0f) - 8388608.0f;
-    return copysignf(a < 8388608.0f ? r : a, v);
-}
-
-GN_INLINE float u_sign(float v) {
-    return v > 0 ? 1.0f : v < 0 ? -1.0f : v == 0 ? 0.0f : v;
-}
-
-GN_INLINE float u_hard_sigmoid(float v) {
-    float t = v + 3.0f;
-    t = t < 0 ? 0.0f : t;
-    t = t > 6.0f ? 6.0f : t;
-    return t / 6.0f;
-}
-
-GN_INLINE float u_elu(float v, float alpha) {
-    float neg = alpha * gn_vexpm1f(v);
-    return v > 0 ? v : neg;
-}
-
-GN_INLINE float u_gelu_tanh(float v) {
-    /* 0.5 (1 + tanh(u)) == sigmoid(2u): no cancellation for negative x */
-    float u = 0.7978845608028654f * (v + 0.044715f * v * v * v);
-    return v * gn_vsigmoidf(2.0f * u);
-}
-
-/* x * tanh(softplus(x)) with one exp: tanh(log1p(e)) = n / (n + 2), n = e (e + 2). */
-GN_INLINE float u_mish(float v) {
-    float e = gn_vexpf(v > 20.0f ? 20.0f : v); /* past 20 the factor is 1.0f */
-    float n = e * (e + 2.0f);
-    return v * (n / (n + 2.0f));
-}
-
-/* x^p; the loop takes p == 2 (x * x) and p == 0.5 (sqrt, like NumPy's scalar
- * power, so (-inf)^0.5 is NaN) before this. */
-GN_INLINE float u_pow_scalar(float v, float p) {
-    return p == 1.0f ? v : p == -1.0f ? 1.0f / v : powf(v, p);
-}
 
 #define LOOP(expr)                             \
     for (int64_t i = 0; i < n; i++) {          \
@@ -65,43 +24,15 @@ GN_INLINE void unary_body(int op, int64_t n, const float *x, float *y, float a, 
     case GN_U_COPY:
         if (x != y) memmove(y, x, (size_t)n * sizeof(float));
         break;
-    case GN_U_NEG: LOOP(-v);
-    case GN_U_ABS: LOOP(fabsf(v));
-    case GN_U_SIGN: LOOP(u_sign(v));
-    case GN_U_SQUARE: LOOP(v * v);
-    case GN_U_SQRT: LOOP(sqrtf(v));
-    case GN_U_RSQRT: LOOP(1.0f / sqrtf(v));
-    case GN_U_RECIPROCAL: LOOP(1.0f / v);
-    case GN_U_EXP: LOOP(gn_vexpf(v));
-    case GN_U_EXPM1: LOOP(gn_vexpm1f(v));
-    case GN_U_LOG: LOOP(gn_vlogf(v));
-    case GN_U_LOG1P: LOOP(gn_vlog1pf(v));
-    case GN_U_SIN: LOOP(sinf(v));
-    case GN_U_COS: LOOP(cosf(v));
-    case GN_U_TAN: LOOP(tanf(v));
-    case GN_U_ATAN: LOOP(atanf(v));
-    case GN_U_TANH: LOOP(gn_vtanhf(v));
-    case GN_U_SIGMOID: LOOP(gn_vsigmoidf(v));
-    case GN_U_SILU: LOOP(v * gn_vsigmoidf(v));
-    case GN_U_LOG_SIGMOID: LOOP(-gn_vsoftplusf(-v));
-    case GN_U_RELU: LOOP(v < 0 ? 0.0f : v);
-    case GN_U_RELU6: LOOP(v < 0 ? 0.0f : v > 6.0f ? 6.0f : v);
-    case GN_U_LEAKY_RELU: LOOP(v < 0 ? a * v : v);
-    case GN_U_ELU: LOOP(u_elu(v, a));
-    case GN_U_SELU: LOOP(1.05070098f * u_elu(v, 1.67326324f));
-    case GN_U_SOFTPLUS: LOOP(gn_vsoftplusf(v));
-    case GN_U_SOFTSIGN: LOOP(v / (1.0f + fabsf(v)));
-    case GN_U_MISH: LOOP(u_mish(v));
-    case GN_U_HARD_SIGMOID: LOOP(u_hard_sigmoid(v));
-    case GN_U_HARD_SILU: LOOP(v * u_hard_sigmoid(v));
-    case GN_U_GELU: LOOP(v * gn_vphif(v));
-    case GN_U_GELU_TANH: LOOP(u_gelu_tanh(v));
-    case GN_U_ERF: LOOP(gn_verff(v));
-    case GN_U_FLOOR: LOOP(floorf(v));
-    case GN_U_CEIL: LOOP(ceilf(v));
-    case GN_U_ROUND: LOOP(u_round(v));
-    case GN_U_CLIP: LOOP(v < a ? a : v > b ? b : v);
-    case GN_U_AFFINE: LOOP(a * v + b);
+#define U(op) case op: LOOP(gn_unary_value(op, v, a, b));
+    U(GN_U_NEG) U(GN_U_ABS) U(GN_U_SIGN) U(GN_U_SQUARE) U(GN_U_SQRT) U(GN_U_RSQRT)
+    U(GN_U_RECIPROCAL) U(GN_U_EXP) U(GN_U_EXPM1) U(GN_U_LOG) U(GN_U_LOG1P) U(GN_U_SIN)
+    U(GN_U_COS) U(GN_U_TAN) U(GN_U_ATAN) U(GN_U_TANH) U(GN_U_SIGMOID) U(GN_U_SILU)
+    U(GN_U_LOG_SIGMOID) U(GN_U_RELU) U(GN_U_RELU6) U(GN_U_LEAKY_RELU) U(GN_U_ELU)
+    U(GN_U_SELU) U(GN_U_SOFTPLUS) U(GN_U_SOFTSIGN) U(GN_U_MISH) U(GN_U_HARD_SIGMOID)
+    U(GN_U_HARD_SILU) U(GN_U_GELU) U(GN_U_GELU_TANH) U(GN_U_ERF) U(GN_U_FLOOR) U(GN_U_CEIL)
+    U(GN_U_ROUND) U(GN_U_CLIP) U(GN_U_AFFINE)
+#undef U
     case GN_U_POW_SCALAR:
         if (a == 2.0f) { LOOP(v * v); }
         if (a == 0.5f) { LOOP(sqrtf(v)); }
@@ -164,31 +95,6 @@ void gn_unary(int op, int64_t n, const float *x, float *y, float alpha, float be
 
 /* ---- binary ------------------------------------------------------------ */
 
-/* NumPy's npy_divmodf, in float like NumPy's float32 loops. */
-GN_INLINE float b_mod(float a, float b) {
-    float mod = fmodf(a, b);
-    if (!b) return mod;
-    if (mod) {
-        if ((b < 0) != (mod < 0)) mod += b;
-    } else {
-        mod = copysignf(0.0f, b);
-    }
-    return mod;
-}
-
-GN_INLINE float b_floor_div(float a, float b) {
-    if (!b) return a / b;
-    float mod = fmodf(a, b);
-    float div = (a - mod) / b;
-    if (mod && ((b < 0) != (mod < 0))) div -= 1.0f;
-    if (!div) return copysignf(0.0f, a / b);
-    float fd = floorf(div);
-    return div - fd > 0.5f ? fd + 1.0f : fd; /* snap to the nearest integer */
-}
-
-GN_INLINE float b_max(float a, float b) { return ((a >= b) | (a != a)) ? a : b; }
-GN_INLINE float b_min(float a, float b) { return ((a <= b) | (a != a)) ? a : b; }
-
 /* One row of n outputs: pattern 0 both contiguous, 1 b broadcast (scalar),
  * 2 a broadcast, 3 any strides. TA input type, TO output type. */
 #define BIN_ROW(TA, TO, EXPR)                                                         \
@@ -215,16 +121,10 @@ GN_INLINE float b_min(float a, float b) { return ((a <= b) | (a != a)) ? a : b; 
 GN_INLINE void binary_row_body(int op, int pattern, int64_t n, const void *a, int64_t sa,
                                const void *b, int64_t sb, void *out) {
     switch (op) {
-    case GN_B_ADD: BIN_ROW(float, float, p + q)
-    case GN_B_SUB: BIN_ROW(float, float, p - q)
-    case GN_B_MUL: BIN_ROW(float, float, p * q)
-    case GN_B_DIV: BIN_ROW(float, float, p / q)
-    case GN_B_POW: BIN_ROW(float, float, powf(p, q))
-    case GN_B_MAXIMUM: BIN_ROW(float, float, b_max(p, q))
-    case GN_B_MINIMUM: BIN_ROW(float, float, b_min(p, q))
-    case GN_B_MOD: BIN_ROW(float, float, b_mod(p, q))
-    case GN_B_FLOOR_DIV: BIN_ROW(float, float, b_floor_div(p, q))
-    case GN_B_ATAN2: BIN_ROW(float, float, atan2f(p, q))
+#define F(op) case op: BIN_ROW(float, float, gn_binary_value(op, p, q))
+    F(GN_B_ADD) F(GN_B_SUB) F(GN_B_MUL) F(GN_B_DIV) F(GN_B_POW) F(GN_B_MAXIMUM)
+    F(GN_B_MINIMUM) F(GN_B_MOD) F(GN_B_FLOOR_DIV) F(GN_B_ATAN2)
+#undef F
     case GN_B_EQUAL: BIN_ROW(float, uint8_t, p == q)
     case GN_B_NOT_EQUAL: BIN_ROW(float, uint8_t, p != q)
     case GN_B_LESS: BIN_ROW(float, uint8_t, p < q)

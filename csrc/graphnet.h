@@ -205,6 +205,13 @@ void gn_fused_eltwise(int ndim, const int64_t *shape, int ninputs, const float *
 void gn_multi_eltwise(int ntensors, const int64_t *sizes, int ninputs, const float *const *inputs,
                       const int64_t *strides, int ninstr, const int64_t *prog, const float *fprog,
                       int noutputs, const int64_t *results, float *const *outputs);
+/* The optimizers' programs compiled ahead of time (csrc/compiled_programs.h), which
+ * gn_multi_eltwise runs as C loops instead of interpreting them: the index of the one
+ * with these instructions and results, or -1. gn_set_compiled_programs(0) makes it
+ * interpret every program (for tests); returns the previous setting. */
+int gn_compiled_program_index(int ninputs, int ninstr, const int64_t *prog, int noutputs,
+                              const int64_t *results);
+int gn_set_compiled_programs(int enable);
 
 /* ---- the plan executor -------------------------------------------------
  * A plan is a flat list of steps; each step is four int64s:

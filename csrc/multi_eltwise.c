@@ -8,6 +8,7 @@
  * of the tensor's inputs (a weight updated in place). */
 #include "kernel_util.h"
 #include <string.h>
+#include "compiled_programs.h"
 #include "graphnet.h"
 #include "threadpool.h"
 
@@ -26,6 +27,8 @@ typedef struct {
     const float *fprog;
     const int64_t *first_tile; /* tensor t owns tiles [first_tile[t], first_tile[t + 1]) */
     int ntensors;
+    const gn_compiled_program *compiled; /* the program as a C loop, or NULL */
+    gn_program_fn loop;
     /* next[u]: how many of thread u's home tiles have been taken (see multi_run) */
     struct { int64_t taken; char pad[56]; } next[GN_TEAM_MAX];
 } multi_task_t;
@@ -47,10 +50,10 @@ typedef struct {
 GN_INLINE void tile_binary(int code, int64_t n, const float *x, int xv, const float *y, int yv,
                            float *z) {
     switch (code) {
-    case GN_B_ADD: BIN(p + q)
-    case GN_B_SUB: BIN(p - q)
-    case GN_B_MUL: BIN(p * q)
-    case GN_B_DIV: BIN(p / q)
+    case GN_B_ADD: BIN(gn_binary_value(GN_B_ADD, p, q))
+    case GN_B_SUB: BIN(gn_binary_value(GN_B_SUB, p, q))
+    case GN_B_MUL: BIN(gn_binary_value(GN_B_MUL, p, q))
+    case GN_B_DIV: BIN(gn_binary_value(GN_B_DIV, p, q))
     default: {
         const int64_t sx = xv, sy = yv;
         gn_binary(code, 1, &n, x, &sx, y, &sy, z);
@@ -90,15 +93,25 @@ GN_INLINE void run_tiles(const multi_task_t *m, int64_t t0, int64_t t1) {
     const float *reg[MAX_INPUTS + MAX_INSTR];
     int vec[MAX_INPUTS + MAX_INSTR], direct[MAX_INSTR];
     int64_t t = -1;
+    int compiled = 0; /* the current tensor runs through m->loop */
     for (int64_t tile = t0; tile < t1; tile++) {
         if (t < 0 || m->first_tile[t + 1] <= tile) {
             do t++; while (m->first_tile[t + 1] <= tile);
             plan_tensor(m, t, vec, direct);
+            unsigned mask = 0;
+            for (int j = 0; j < nin; j++) mask |= (unsigned)vec[j] << j;
+            compiled = m->compiled && mask == m->compiled->vec;
         }
         const int64_t start = (tile - m->first_tile[t]) * TILE;
         const int64_t len = m->sizes[t] - start < TILE ? m->sizes[t] - start : TILE;
         float *const *outs = m->outputs + t * nout;
         for (int j = 0; j < nin; j++) reg[j] = m->inputs[t * nin + j] + (vec[j] ? start : 0);
+        if (compiled) {
+            float *out[MAX_OUTPUTS];
+            for (int o = 0; o < nout; o++) out[o] = outs[o] + start;
+            m->loop(reg, out, len, m->fprog);
+            continue;
+        }
         for (int s = 0; s < ninstr; s++) {
             const int64_t *in = m->prog + 4 * s;
             const int r = nin + s, a = (int)in[2], b = (int)in[3];
@@ -162,6 +175,26 @@ static void multi_run(void *arg, int tid, int nt) {
     }
 }
 
+static int use_compiled = 1;
+
+int gn_set_compiled_programs(int enable) {
+    const int was = __atomic_exchange_n(&use_compiled, enable != 0, __ATOMIC_RELAXED);
+    return was;
+}
+
+int gn_compiled_program_index(int ninputs, int ninstr, const int64_t *prog, int noutputs,
+                              const int64_t *results) {
+    const int count = (int)(sizeof compiled_programs / sizeof compiled_programs[0]);
+    for (int i = 0; i < count; i++) {
+        const gn_compiled_program *c = &compiled_programs[i];
+        if (c->ninputs == ninputs && c->ninstr == ninstr && c->noutputs == noutputs &&
+            !memcmp(c->code, prog, sizeof(int64_t) * 4 * (size_t)ninstr) &&
+            !memcmp(c->results, results, sizeof(int64_t) * (size_t)noutputs))
+            return i;
+    }
+    return -1;
+}
+
 void gn_multi_eltwise(int ntensors, const int64_t *sizes, int ninputs, const float *const *inputs,
                       const int64_t *strides, int ninstr, const int64_t *prog, const float *fprog,
                       int noutputs, const int64_t *results, float *const *outputs) {
@@ -175,7 +208,11 @@ void gn_multi_eltwise(int ntensors, const int64_t *sizes, int ninputs, const flo
         first_tile[t + 1] = first_tile[t] + (n + TILE - 1) / TILE;
         total += n;
     }
+    const int c = __atomic_load_n(&use_compiled, __ATOMIC_RELAXED)
+                      ? gn_compiled_program_index(ninputs, ninstr, prog, noutputs, results) : -1;
     multi_task_t task = {ninputs, ninstr, noutputs, sizes, strides, prog, results,
-                         inputs, outputs, fprog, first_tile, ntensors, {{0}}};
+                         inputs, outputs, fprog, first_tile, ntensors,
+                         c < 0 ? NULL : &compiled_programs[c],
+                         c < 0 ? NULL : compiled_programs[c].pick(), {{0}}};
     gn_parallel(total > GN_PAR_MIN ? gn_get_num_threads() : 1, multi_run, &task);
 }

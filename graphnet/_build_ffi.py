@@ -18,8 +18,9 @@ def _cdef_text():
         return "".join(line for line in f if not line.lstrip().startswith("#"))
 
 
-def _sources():
-    files = sorted(glob.glob(os.path.join(CSRC, "*.c")) + glob.glob(os.path.join(CSRC, "*", "*.c")))
+def _sources(ext="c"):
+    files = sorted(glob.glob(os.path.join(CSRC, f"*.{ext}")) +
+                   glob.glob(os.path.join(CSRC, "*", f"*.{ext}")))
     return [os.path.relpath(p, ROOT) for p in files]
 
 
@@ -46,6 +47,7 @@ ffibuilder.set_source(
     "graphnet._gn_c",
     '#include "graphnet.h"',
     sources=_sources(),
+    depends=_sources("h"),  # a changed header rebuilds the extension
     include_dirs=[os.path.relpath(CSRC, ROOT)],
     extra_compile_args=_compile_args(),
     extra_link_args=_link_args(),
