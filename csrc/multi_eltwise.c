@@ -5,7 +5,9 @@
  * being broadcast into a tile, and an instruction on such values alone computes one
  * value. A result goes straight into its output, or, when a later instruction still reads
  * an input held in that buffer, at the end of the tile: an output may be the buffer of one
- * of the tensor's inputs (a weight updated in place). */
+ * of the tensor's inputs (a weight updated in place). A program generated ahead of time
+ * (compiled_programs.h: the optimizers' updates) runs instead as its C loop, on tensors
+ * whose inputs are tiles and single values as it expects: the same values, in registers. */
 #include "kernel_util.h"
 #include <string.h>
 #include "compiled_programs.h"

@@ -580,3 +580,22 @@ def test_softmax_large_threads(threads2):
         x = RNG.normal(0, 3, shape).astype(np.float32)
         for log in (0, 1):
             close(run_softmax(log, x), softmax_ref(x, log), 1e-5, 1e-7)
+
+
+# ---- random -------------------------------------------------------------------
+
+@pytest.mark.parametrize("dist", ["uniform", "bernoulli"])
+def test_random_draws_the_reference_numbers_on_any_threads(dist, threads, isa):
+    """Values 2j and 2j + 1 share hash j: thread chunks that start on an odd value, the
+    lone last value and every SIMD clone give the reference's numbers."""
+    from graphnet.ops.random import DISTS, draw
+    for n in (1, 2, 3, 33, 16385 * 2 + 3, 65536):
+        state = np.array([11, 5], np.int64)
+        want = draw(dist, n, 0.75, 1.5, state.copy())
+        got = np.full(n, -1.0, np.float32)
+        lib.gn_random(getattr(lib, DISTS[dist]), n, 0.75, 1.5,
+                      ffi.cast("uint64_t *", state.ctypes.data), ptr(got, "float"))
+        np.testing.assert_array_equal(got, want)
+        assert state[1] == 6
+    if dist == "bernoulli":
+        assert abs((got > 0).mean() - 0.75) < 0.01

@@ -41,7 +41,9 @@ def draw(dist, n, a, b, state):
             out[0::2] = a + b * rad * np.cos(th)
             out[1::2] = a + b * rad * np.sin(th)
             return out[:n]
-        u = _unit(_splitmix64(key + np.arange(n, dtype=np.uint64)))
+        idx = np.arange(n, dtype=np.uint64)  # values 2j, 2j + 1: two parts of hash j
+        bits = _splitmix64(key + (idx >> np.uint64(1)))
+        u = _unit(np.where(idx & np.uint64(1), bits << np.uint64(24), bits))
     if dist == "uniform":
         return (np.float32(a) + np.float32(b - a) * u).astype(np.float32)
     return np.where(u < np.float32(a), np.float32(b), np.float32(0)).astype(np.float32)
