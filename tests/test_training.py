@@ -260,6 +260,52 @@ def test_train_and_test_on_batch_return_values():
     assert set(logs) == {"loss", "accuracy"}
 
 
+def _repeated_steps(model, x, y, steps=3, **kwargs):
+    return [model.train_on_batch(x, y, **kwargs) for _ in range(steps)], model.get_weights()
+
+
+def test_repeated_batches_skip_the_checks_with_the_same_results():
+    """A batch shaped like a checked one runs the remembered step: the same losses and
+    weights as steps that go through every check (sample weights of one)."""
+    x, y = _regression(n=32)
+    fast, checked = _mlp(2), _mlp(2)
+    checked.set_weights(fast.get_weights())
+    fast.compile(optimizers.Adam(0.01), "mse")
+    checked.compile(optimizers.Adam(0.01), "mse")
+    losses, weights = _repeated_steps(fast, x, y)
+    assert len(fast._repeat_steps) == 1
+    want_losses, want_weights = _repeated_steps(checked, x, y, sample_weight=np.ones(32, "f4"))
+    assert checked._repeat_steps == {}
+    np.testing.assert_array_equal(losses, want_losses)
+    for a, b in zip(weights, want_weights):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_repeated_batches_still_check_what_varies():
+    """Sparse labels are checked on every batch; another shape or dtype, or a new
+    compile, goes through the checks again."""
+    x, y = _classification(n=16)
+    model = _mlp(4, "softmax")
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    model.train_on_batch(x, y.astype("float32"))
+    assert model._repeat_steps == {}
+    with pytest.raises(ValueError, match="sparse labels must be integers in"):
+        model.train_on_batch(x, np.full(16, 7, "float32"))
+    model.compile("sgd", "mse")
+    target = np.eye(4, dtype="float32")[y]
+    model.train_on_batch(x, target)
+    with pytest.raises(ValueError, match="incompatible with the output"):
+        model.train_on_batch(x, target[:, :3].copy())
+    with pytest.raises(ValueError, match="samples"):
+        model.train_on_batch(x, target[:8].copy())
+    mse = model.test_on_batch(x, target)
+    model.compile("sgd", "mae")
+    assert model._repeat_steps == {}
+    mae = model.test_on_batch(x, target)    # the loss before this step's update
+    assert model.train_on_batch(x.astype("float64"), target) == pytest.approx(mae, rel=1e-6)
+    assert mae != pytest.approx(mse, rel=1e-3)
+
+
 def test_compiled_and_reference_steps_agree():
     x, y = _classification(n=48)
     weights = None
