@@ -51,7 +51,7 @@ GN_INLINE void softmax_row(int lg, int64_t n, const float *x, float *y) {
 
 /* Rows [r0, r1) of n < 2 * LANES each (mnist's 10 classes): softmax_row's steps and
  * sums in its order, but the exps of a block of rows in one flat loop, which vectorizes
- * where a row of 10 would run them one by one (128 x 10 log-softmax: 12 -> 4 us). */
+ * where a row of 10 would run them one by one (128 x 10 log-softmax 5.9 -> 3.0 us). */
 #define SHORT_BLOCK 1024 /* values per block */
 GN_INLINE void softmax_short_rows(int lg, int64_t n, int64_t r0, int64_t r1, const float *x,
                                   float *y) {
