@@ -106,10 +106,10 @@ def _fargs(plan):
 
 
 @pytest.mark.parametrize("label", LABELS)
-def test_the_compiled_loop_gives_the_interpreter_s_bits(label, request):
+def test_the_compiled_loop_gives_the_interpreter_s_bits(label, isa, request):
     """Tensors of 1 (its one-value inputs then read at stride 1: interpreted), 255 and
     3001 elements (several tiles, ragged ends); NaN, infinities, zeros of both signs and
-    subnormals among the values."""
+    subnormals among the values; each SIMD clone of the loops."""
     plan = cp.train_step_plan(dict(SETTINGS)[label]())
     for program, fprog in zip(cp.multi_programs(plan), _fargs(plan)):
         compiled = _run_multi(program, fprog, (1, 255, 3001), seed=3)
