@@ -523,20 +523,22 @@ class Trainer:
     def _run_batch(self, fn_training, xs, ys, sws, trackers):
         """Run one step on these arrays; update the running ``trackers``."""
         fn, sws = self._step_for_batch(fn_training, xs, ys, sws)
-        return self._run_step(fn, list(xs) + list(ys) + list(sws), trackers)
+        return self._run_step(lambda arrays: fn(*arrays), list(xs) + list(ys) + list(sws),
+                              trackers)
 
     @staticmethod
-    def _run_step(fn, arrays, trackers):
-        trackers.update(fn(*arrays), arrays[0].shape[0] if arrays[0].ndim else 1)
+    def _run_step(run, arrays, trackers):
+        """``run(arrays)``: the step's outputs; update ``trackers`` with them."""
+        trackers.update(run(arrays), arrays[0].shape[0] if arrays[0].ndim else 1)
         return trackers.logs()
 
     def _repeat_step(self, x, y):
-        """(step function, arrays) for a batch shaped like one ``train_on_batch`` already
-        checked: x and y C-contiguous arrays of the same shapes and dtypes (float32 y),
+        """(run, arrays) for a batch shaped like one ``train_on_batch`` already checked:
+        x and y C-contiguous arrays of the same shapes and dtypes as the step's inputs,
         one input and one output, no sample or class weights, no sparse labels (those are
-        checked value by value); else None. A training loop's step then skips the
-        checks' Python (15 us, which slowed the mlp step by 48-62: the kernels after it
-        found less of their code and data in the caches)."""
+        checked value by value); ``run`` is the compiled step's Executable.run. Else None.
+        A training loop's step then skips the checks' Python (15 us, which slowed the mlp
+        step by 48-62: the kernels after it found less of their code and data cached)."""
         if type(x) is not np.ndarray or type(y) is not np.ndarray or \
                 not (x.flags.c_contiguous and y.flags.c_contiguous):
             return None
@@ -544,14 +546,16 @@ class Trainer:
         return None if entry is None else (entry[0], (x, y, entry[1]))
 
     def _remember_step(self, x, y, ys, fn, sws):
-        """Keep ``fn`` for batches shaped like (x, y) when _repeat_step may take them."""
+        """Keep the compiled step ``fn`` runs for batches shaped like (x, y), when
+        _repeat_step may take them."""
         if type(x) is not np.ndarray or type(y) is not np.ndarray or \
                 len(getattr(self, "inputs", None) or ()) != 1 or len(ys) != 1 or \
-                y.dtype != np.float32 or ys[0] is not y:
+                ys[0] is not y or fn.backend != "c":
             return
+        exe = fn.executable_for((x, y, sws[0]))
         losses, _, metrics = self._resolve([y.shape[1:]])
-        if not any(self._sparse_targets(losses, metrics)):
-            self._repeat_steps[(x.shape, x.dtype, y.shape, y.dtype)] = (fn, sws[0])
+        if exe is not None and not any(self._sparse_targets(losses, metrics)):
+            self._repeat_steps[(x.shape, x.dtype, y.shape, y.dtype)] = (exe.run, sws[0])
 
     def _step_for_batch(self, fn_training, xs, ys, sws):
         """The step function for this batch and its sample weights (ones where none)."""
@@ -690,16 +694,16 @@ class Trainer:
                        return_dict=False):
         """One training step on one batch; returns that batch's loss (and metrics)."""
         self._assert_compiled("train_on_batch")
-        step = None
-        if sample_weight is None and class_weight is None:
-            step = self._repeat_step(x, y)
-        if step is None:
-            xs, ys, sws, _ = self._prepare(x, y, sample_weight, class_weight)
-            fn, sws = self._step_for_batch(True, xs, ys, sws)
-            if sample_weight is None and class_weight is None:
-                self._remember_step(x, y, ys, fn, sws)
-            step = fn, list(xs) + list(ys) + list(sws)
-        logs = self._run_step(*step, self._trackers())
+        plain = sample_weight is None and class_weight is None
+        step = self._repeat_step(x, y) if plain else None
+        if step is not None:
+            return self._format_result(self._run_step(*step, self._trackers()), return_dict)
+        xs, ys, sws, _ = self._prepare(x, y, sample_weight, class_weight)
+        fn, sws = self._step_for_batch(True, xs, ys, sws)
+        logs = self._run_step(lambda arrays: fn(*arrays), list(xs) + list(ys) + list(sws),
+                              self._trackers())
+        if plain:
+            self._remember_step(x, y, ys, fn, sws)
         return self._format_result(logs, return_dict)
 
     def profile_train_step(self, x, y, sample_weight=None, repeats=20):

@@ -101,6 +101,11 @@ class Function:
             self.last_report = report
         return exe
 
+    def executable_for(self, arrays):
+        """The compiled Executable that runs these arrays as they are (C-contiguous, of
+        the inputs' dtypes, in shapes compiled already), or None."""
+        return self._fast_inputs(arrays) if self.backend == "c" else None
+
     def _fast_inputs(self, arrays):
         """The executable and arrays when every input is already a C-contiguous array of
         the right dtype in a shape seen before (the hot path: no checks repeated)."""
