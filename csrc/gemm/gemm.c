@@ -418,11 +418,6 @@ static void gemm_ksplit(void *arg, int tid, int nt) {
     if (i1 > i0) finish(&h, i0, 0, i1 - i0, g->n, g->c + i0 * g->ldc, g->ldc);
 }
 
-/* Whether to split the depth: C has few rows (GEMV-like: each thread then streams whole
- * rows of B, where a split of the columns would have it read the same part of every row,
- * which maps to a fraction of the cache sets: 1 x 512 x 784 and 1 x 512 x 512 in turn,
- * as a dense network at batch 1, ran 2x faster once each thread's weights stayed in its
- * L2), or the depth is long next to both sides of C and the partials of C are small. */
 /* The floats of partials of C a depth split over nt threads writes, and whether they
  * are few enough to allocate per call (4 MB). */
 static double split_partials(int64_t m, int64_t n, int nt) {
@@ -430,6 +425,11 @@ static double split_partials(int64_t m, int64_t n, int nt) {
 }
 static int partials_fit(double partials) { return partials <= (double)(1 << 20); }
 
+/* Whether to split the depth: C has few rows (GEMV-like: each thread then streams whole
+ * rows of B, where a split of the columns would have it read the same part of every row,
+ * which maps to a fraction of the cache sets: 1 x 512 x 784 and 1 x 512 x 512 in turn,
+ * as a dense network at batch 1, ran 2x faster once each thread's weights stayed in its
+ * L2), or the depth is long next to both sides of C and the partials of C are small. */
 static int use_ksplit(int64_t m, int64_t n, int64_t k, int nt) {
     if (nt > 1 && m <= GN_SKINNY_M && k >= 64 * nt) return 1;
     return nt > 1 && k >= 1024 && k >= 8 * (m > n ? m : n) &&
