@@ -53,9 +53,8 @@ def test_the_mnist_mlp_rmsprop_step_takes_the_compiled_loop():
                            gn.layers.Dropout(0.2), gn.layers.Dense(3, activation="softmax")])
     model.compile(loss="categorical_crossentropy", optimizer=gn.optimizers.RMSprop())
     x, y = np.zeros((8, 20), np.float32), np.zeros((8, 3), np.float32)
-    xs, ys, sws, _ = model._prepare(x, y, None)
-    fn, sws = model._step_for_batch(True, xs, ys, sws)
-    plan = fn.executable([a.shape for a in list(xs) + list(ys) + list(sws)]).plan
+    fn, arrays = model._train_step_for(x, y)
+    plan = fn.executable([a.shape for a in arrays]).plan
     programs = cp.multi_programs(plan)
     assert len(programs) == 1 and _index(programs[0]) >= 0
     assert programs[0][3] == cp.multi_programs(cp.train_step_plan(gn.optimizers.RMSprop()))[0][3]

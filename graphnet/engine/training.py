@@ -545,17 +545,23 @@ class Trainer:
         entry = self._repeat_steps.get((x.shape, x.dtype, y.shape, y.dtype))
         return None if entry is None else (entry[0], (x, y, entry[1]))
 
-    def _remember_step(self, x, y, ys, fn, sws):
-        """Keep the compiled step ``fn`` runs for batches shaped like (x, y), when
-        _repeat_step may take them."""
-        if type(x) is not np.ndarray or type(y) is not np.ndarray or \
-                len(getattr(self, "inputs", None) or ()) != 1 or len(ys) != 1 or \
-                ys[0] is not y or fn.backend != "c":
+    def _remember_step(self, x, y, fn, arrays):
+        """Keep the compiled step ``fn`` runs on ``arrays`` for batches shaped like (x, y),
+        when _repeat_step may take them: the arrays are x, y and the sample weights as
+        given (one input, one output, nothing converted)."""
+        if type(x) is not np.ndarray or type(y) is not np.ndarray or len(arrays) != 3 or \
+                arrays[0] is not x or arrays[1] is not y:
             return
-        exe = fn.executable_for((x, y, sws[0]))
+        exe = fn.executable_for(arrays)
         losses, _, metrics = self._resolve([y.shape[1:]])
         if exe is not None and not any(self._sparse_targets(losses, metrics)):
-            self._repeat_steps[(x.shape, x.dtype, y.shape, y.dtype)] = (exe.run, sws[0])
+            self._repeat_steps[(x.shape, x.dtype, y.shape, y.dtype)] = (exe.run, arrays[2])
+
+    def _train_step_for(self, x, y, sample_weight=None, class_weight=None):
+        """The training step function for this batch, checked, and the arrays it takes."""
+        xs, ys, sws, _ = self._prepare(x, y, sample_weight, class_weight)
+        fn, sws = self._step_for_batch(True, xs, ys, sws)
+        return fn, list(xs) + list(ys) + list(sws)
 
     def _step_for_batch(self, fn_training, xs, ys, sws):
         """The step function for this batch and its sample weights (ones where none)."""
@@ -698,12 +704,10 @@ class Trainer:
         step = self._repeat_step(x, y) if plain else None
         if step is not None:
             return self._format_result(self._run_step(*step, self._trackers()), return_dict)
-        xs, ys, sws, _ = self._prepare(x, y, sample_weight, class_weight)
-        fn, sws = self._step_for_batch(True, xs, ys, sws)
-        logs = self._run_step(lambda arrays: fn(*arrays), list(xs) + list(ys) + list(sws),
-                              self._trackers())
+        fn, arrays = self._train_step_for(x, y, sample_weight, class_weight)
+        logs = self._run_step(lambda a: fn(*a), arrays, self._trackers())
         if plain:
-            self._remember_step(x, y, ys, fn, sws)
+            self._remember_step(x, y, fn, arrays)
         return self._format_result(logs, return_dict)
 
     def profile_train_step(self, x, y, sample_weight=None, repeats=20):
@@ -711,9 +715,8 @@ class Trainer:
         ``graphnet.runtime.profile.PlanProfile`` (``.table()``, ``.by_kernel()``). The
         weights and the optimizer state are left as they were."""
         self._assert_compiled("profile_train_step")
-        xs, ys, sws, _ = self._prepare(x, y, sample_weight)
-        fn, sws = self._step_for_batch(True, xs, ys, sws)
-        return fn.profile(*(list(xs) + list(ys) + list(sws)), repeats=repeats)
+        fn, arrays = self._train_step_for(x, y, sample_weight)
+        return fn.profile(*arrays, repeats=repeats)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         """Loss (and metrics) of one batch in inference mode, without updating."""

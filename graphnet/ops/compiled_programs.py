@@ -52,9 +52,8 @@ def train_step_plan(optimizer, batch=4):
     model = gn.Sequential([gn.Input((4,)), gn.layers.Dense(3)])
     model.compile(loss="mse", optimizer=optimizer)
     x, y = np.zeros((batch, 4), np.float32), np.zeros((batch, 3), np.float32)
-    xs, ys, sws, _ = model._prepare(x, y, None)
-    fn, sws = model._step_for_batch(True, xs, ys, sws)
-    return fn.executable([a.shape for a in list(xs) + list(ys) + list(sws)]).plan
+    fn, arrays = model._train_step_for(x, y)
+    return fn.executable([a.shape for a in arrays]).plan
 
 
 def multi_programs(plan):
