@@ -25,6 +25,15 @@ def batch(rows, seed=0):
     return np.random.default_rng(seed).standard_normal((rows, 40), dtype=np.float32)
 
 
+def assert_new_predictions(model, x, before):
+    """The model's predictions for x moved from ``before`` to the reference's for the
+    current weights (a stale packed copy would give the old ones)."""
+    after = model.predict_on_batch(x)
+    assert not np.allclose(before, after)
+    want = model.predict_on_batch(x, backend="reference")
+    np.testing.assert_allclose(after, want, rtol=1e-5, atol=1e-5)
+
+
 def test_variable_values_are_read_only_and_assign_counts_versions():
     var = gn.Variable(np.zeros((2, 3), np.float32), name="w")
     with pytest.raises(ValueError, match="read-only"):
@@ -61,10 +70,7 @@ def test_set_weights_repacks_before_the_next_run():
     x = batch(64)
     first = model.predict_on_batch(x)
     model.set_weights([w * 0.5 + 0.01 for w in model.get_weights()])
-    second = model.predict_on_batch(x)
-    assert not np.allclose(first, second)
-    want = model.predict_on_batch(x, backend="reference")
-    np.testing.assert_allclose(second, want, rtol=1e-5, atol=1e-5)
+    assert_new_predictions(model, x, first)
 
 
 def test_training_steps_repack_the_inference_plan():
@@ -75,10 +81,7 @@ def test_training_steps_repack_the_inference_plan():
     version = kernel.version
     model.train_on_batch(x, y)
     assert kernel.version == version + 1, "the training step counts the weights it writes"
-    after = model.predict_on_batch(x)
-    assert not np.allclose(before, after)
-    want = model.predict_on_batch(x, backend="reference")
-    np.testing.assert_allclose(after, want, rtol=1e-5, atol=1e-5)
+    assert_new_predictions(model, x, before)
 
 
 def test_plans_for_several_batch_sizes_share_one_packed_copy():
