@@ -84,12 +84,16 @@ class Executable:
             return lib.gn_plan_run(plan_struct, in_ptrs, out_ptrs, self._weight_ptrs, arena)
         return call, outputs, keep
 
-    def plan_struct(self):
-        """The gn_plan to run: with the packed copies of the current weight versions."""
-        if not self._prepackable:
-            return self._struct
-        versions = tuple(var.version for _, var, _, _ in self._prepackable)
+    def packed_state(self):
+        """``(versions, gn_plan, owners)``: the gn_plan to run, pointing at the packed copies
+        of the current weight versions, with what it points at. A caller holds the whole
+        tuple until its C call returns: another thread may repack (replacing
+        ``self._packed``) while the call runs without the GIL, and the table and copies
+        the struct points at must not be freed under it."""
         packed = self._packed
+        if not self._prepackable:
+            return packed
+        versions = tuple(var.version for _, var, _, _ in self._prepackable)
         if packed[0] != versions:
             copies = [packed_copy(var, layout, floats)
                       for _, var, layout, floats in self._prepackable]
@@ -99,13 +103,13 @@ class Executable:
             struct = ffi.new("gn_plan *", self._struct[0])
             struct.packed_b = table
             packed = self._packed = (versions, struct, (table, copies))
-        return packed[1]
+        return packed
 
     def run(self, inputs):
         """Run on contiguous arrays matching ``plan.input_specs``; returns new output arrays."""
         arena, in_ptrs, out_ptrs, outputs, keep = self._point(inputs)  # keep: alive till done
-        status = lib.gn_plan_run(self.plan_struct(), in_ptrs, out_ptrs, self._weight_ptrs,
-                                 arena)
+        packed = self.packed_state()                                    # likewise
+        status = lib.gn_plan_run(packed[1], in_ptrs, out_ptrs, self._weight_ptrs, arena)
         for var in self._written:
             var.version += 1
         if status != 0:
