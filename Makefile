@@ -39,7 +39,8 @@ SAN_DIR = build/sanitize
 SAN_TESTS = tests/test_kernels_gemm.py tests/test_kernels_eltwise.py tests/test_conv_fusion.py \
 	tests/test_conv_backward_kernels.py tests/test_layers_conv.py tests/test_ops_nn.py \
 	tests/test_ops.py tests/test_fuse_multi.py tests/test_train_step_plan.py \
-	tests/test_threadpool.py tests/test_tile.py tests/test_compiled_programs.py
+	tests/test_threadpool.py tests/test_tile.py tests/test_compiled_programs.py \
+	tests/test_pool_held.py tests/test_concurrency.py
 sanitize: install-test install-compare
 	$(MAKE) -C tests/c sanitize
 	rm -rf $(SAN_DIR) && mkdir -p $(SAN_DIR)

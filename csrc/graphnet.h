@@ -15,6 +15,9 @@ int gn_get_num_threads(void);
 /* Times a pool worker has gone to sleep after spinning GRAPHNET_SPIN_US (default 100)
  * microseconds without work. */
 unsigned long gn_pool_sleeps(void);
+/* For tests: while held (1), every task runs on its calling thread alone, nt = 1, as
+ * when the team is busy with another application thread's kernel; 0 releases it. */
+void gn_pool_hold(int hold);
 /* Name of the SIMD path chosen at run time: "avx512", "avx2", "neon" or "ref". */
 const char *gn_isa_name(void);
 /* Whether plan runs flush subnormal floats to zero (1, the default, as TensorFlow does

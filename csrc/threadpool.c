@@ -37,6 +37,7 @@ typedef struct {
 static slot_t slots[GN_TEAM_MAX];
 static int started;   /* workers running: slots 1 .. started */
 static int busy;      /* a task holds the team */
+static int held;      /* gn_pool_hold: the team counts as busy */
 static unsigned bar_count, bar_gen;
 static long spin_ns = -1;
 static unsigned long sleeps; /* times a worker went to sleep (gn_pool_sleeps) */
@@ -138,10 +139,12 @@ int gn_in_parallel(void) { return tls_in_task; }
 
 unsigned long gn_pool_sleeps(void) { return LOAD(&sleeps); }
 
+void gn_pool_hold(int hold) { STORE(&held, hold != 0); }
+
 void gn_parallel(int nt, gn_task_fn fn, void *ctx) {
     if (nt > GN_TEAM_MAX) nt = GN_TEAM_MAX;
     int expected = 0;
-    if (nt <= 1 || tls_in_task ||
+    if (nt <= 1 || tls_in_task || LOAD(&held) ||
         !__atomic_compare_exchange_n(&busy, &expected, 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
         const int tid = tls_tid, in_task = tls_in_task;
         tls_tid = 0, tls_in_task = 1;

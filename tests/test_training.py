@@ -232,6 +232,22 @@ def test_dropout_is_on_only_while_training():
     assert len(losses_seen) == 3 and a not in losses_seen
 
 
+def test_inference_leaves_the_dropout_stream_where_it_was():
+    """Predicting (compiled or reference) draws no dropout mask, so it does not move the
+    random state: training after it takes the same steps as training without it."""
+    x, y = _regression(n=32)
+
+    def losses(predict_backend):
+        gn.utils.set_random_seed(9)
+        model = gn.Sequential([gn.Input((6,)), L.Dense(16), L.Dropout(0.5), L.Dense(2)])
+        model.compile(optimizers.SGD(0.01), "mse")
+        if predict_backend:
+            model.predict_on_batch(x, backend=predict_backend)
+        return [model.train_on_batch(x, y) for _ in range(2)]
+
+    assert losses(None) == losses("c") == losses("reference")
+
+
 def test_accuracy_is_resolved_from_the_loss_and_shapes():
     x, y = _classification(n=40)
     onehot = gn.utils.to_categorical(y, 4)

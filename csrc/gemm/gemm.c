@@ -447,9 +447,11 @@ static int ksplit_packs_less(int64_t m, int64_t n, int64_t k, int nt, double gri
 }
 
 /* The depth split over nt threads (nt == 1: one chunked sweep); 0 when the partials
- * cannot be had. */
+ * cannot be had. Each thread's sweep partials are sized for the whole depth: when the
+ * team is busy (another application thread runs a kernel) the task runs on this thread
+ * alone and its one slice is all of k; pages a smaller slice leaves untouched cost nothing. */
 static int gemm_depth(const product_t *g, int nt) {
-    const int64_t mn = g->m * g->n, stride = sweep_floats(g, cdiv(g->k, nt));
+    const int64_t mn = g->m * g->n, stride = sweep_floats(g, g->k);
     float *partial = malloc(sizeof(float) * (size_t)(mn * (nt - 1) + stride * nt + 1));
     if (!partial) return 0;
     ksplit_task_t task = {*g, partial, partial + mn * (nt - 1), stride,

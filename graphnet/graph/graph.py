@@ -1,8 +1,9 @@
 """Whole-graph helpers: topological order, rebuilding, printing and DOT."""
 
 
-def topological_order(outputs):
-    """All nodes reachable from ``outputs``, each after its inputs (iterative DFS)."""
+def topological_order(outputs, inputs_of=None):
+    """All nodes reachable from ``outputs``, each after its inputs (iterative DFS);
+    ``inputs_of(node)``, when given, names the inputs to follow instead of all of them."""
     order, done, stack = [], set(), [(n, False) for n in reversed(list(outputs))]
     while stack:
         node, expanded = stack.pop()
@@ -13,7 +14,7 @@ def topological_order(outputs):
             order.append(node)
             continue
         stack.append((node, True))
-        for x in reversed(node.inputs):
+        for x in reversed(node.inputs if inputs_of is None else inputs_of(node)):
             if id(x) not in done:
                 stack.append((x, False))
     return order

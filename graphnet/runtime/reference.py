@@ -7,9 +7,15 @@ from ..graph.graph import topological_order
 
 def evaluate(outputs, feed, training=False):
     """Evaluate ``outputs`` given ``feed``: {INPUT node uid: array}; IN_TRAIN_PHASE
-    nodes take their ``training`` branch."""
+    nodes take their ``training`` branch, and the other branch is not evaluated."""
+    def taken(node):
+        # only the branch taken is run: the other's RANDOM ops would advance their state
+        if node.op.name == "IN_TRAIN_PHASE":
+            return node.inputs[:1] if training else node.inputs[1:2]
+        return node.inputs
+
     values = {}
-    for node in topological_order(outputs):
+    for node in topological_order(outputs, taken):
         if node.op.name == "IN_TRAIN_PHASE":
             values[id(node)] = values[id(node.inputs[0 if training else 1])]
             continue
