@@ -289,6 +289,21 @@ def test_hand_edited_configs(saved, tmp_path):
         gn.models.load_model(bad)
 
 
+def test_a_config_asking_for_larger_weights_than_the_file_holds_fails_before_allocating(
+        saved, tmp_path):
+    """A 4 KB file saying Dense(units=2**25) is refused at its first weight, not after
+    allocating gigabytes: the model may not create more weight bytes than the file holds."""
+    _, path = saved
+    bad = _rewrite(path, str(tmp_path / "huge.graphnet"), **edit_config(
+        lambda c: c["config"]["layers"][1]["config"].update(units=2 ** 25)))
+    assert os.path.getsize(bad) < 8192
+    with pytest.raises(FileFormatError, match=r"Layer 'hidden'.*kernel.*\(6, 33554432\).*"
+                                              r"805306368 bytes.*the file"):
+        gn.models.load_model(bad)
+    # building is not limited outside loading
+    assert gn.layers.Dense(2 ** 12)(gn.Input((6,))).shape == (None, 4096)
+
+
 def test_hand_edited_metadata(saved, tmp_path):
     _, path = saved
     cases = [
@@ -298,7 +313,8 @@ def test_hand_edited_metadata(saved, tmp_path):
         (lambda m: m["weights"][0].update(shape=[-1, 5]), "malformed"),
         (lambda m: m["weights"][0].update(dtype="object"), "malformed"),
         (lambda m: m["weights"][0].update(entry="weights/missing.npy"), "missing entry"),
-        (lambda m: m["weights"].pop(), "holds 3 weights but the model has 4"),
+        (lambda m: m["weights"].pop(),      # the model runs out of the file's weight bytes
+         r"Layer 'out': weight 'bias' of shape \(3,\) needs 12 bytes, more than the 0"),
     ]
     for k, (edit, message) in enumerate(cases):
         bad = _rewrite(path, str(tmp_path / f"meta{k}.graphnet"), **edit_metadata(edit))

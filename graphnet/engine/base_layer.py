@@ -4,6 +4,8 @@
 ``add_weight``; ``call(inputs, training=...)`` emits ops through ``gn.ops``;
 ``__call__`` records each call as a ``LayerCall`` on the output tensors.
 """
+import contextlib
+import contextvars
 import inspect
 
 import numpy as np
@@ -17,6 +19,22 @@ from .input_spec import InputSpec, check_input_spec
 from .layer_call import LayerCall, flatten, pack_like
 
 layer_registry = Registry("layer")
+
+# bytes that add_weight may still allocate (None: no limit); see weight_budget
+_weight_budget = contextvars.ContextVar("weight_budget", default=None)
+
+
+@contextlib.contextmanager
+def weight_budget(nbytes, what):
+    """Within the block, ``add_weight`` refuses (ValueError) to allocate more than ``nbytes``
+    in all, before allocating: loading a model file builds it from its config, and a config
+    asking for larger weights than the file holds (``Dense(units=2**25)`` in a 4 KB file)
+    must fail at once, not after gigabytes and seconds. ``what`` names the source."""
+    token = _weight_budget.set([int(nbytes), what])
+    try:
+        yield
+    finally:
+        _weight_budget.reset(token)
 
 
 class Layer:
@@ -62,6 +80,7 @@ class Layer:
                    regularizer=None, constraint=None, name=None, **kwargs):
         """Create a weight (Keras 3's signature; ``shape`` defaults to a scalar)."""
         shape = () if shape is None else tuple(int(d) for d in shape)
+        self._charge_weight_budget(shape, dtype or self.dtype, name)
         if initializer is None:
             initializer = "glorot_uniform" if np.dtype(dtype or self.dtype).kind == "f" \
                 else "zeros"
@@ -72,6 +91,17 @@ class Layer:
         var.regularizer = regularizer
         self._weights.append(var)
         return var
+
+    def _charge_weight_budget(self, shape, dtype, name):
+        budget = _weight_budget.get()
+        if budget is None:
+            return
+        nbytes = int(np.prod(shape, dtype=object)) * np.dtype(dtype).itemsize
+        if nbytes > budget[0]:
+            raise ValueError(f"Layer '{self.name}': weight {name or 'variable'!r} of shape "
+                             f"{shape} needs {nbytes} bytes, more than the {budget[0]} "
+                             f"bytes of weights {budget[1]} still holds")
+        budget[0] -= nbytes
 
     def _tracked_layers(self):
         return list(self._sublayers)

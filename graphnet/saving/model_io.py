@@ -20,6 +20,7 @@ checked (shape, dtype) before the model is built, and every weight shape is
 checked before any weight is written, so a bad file raises ``FileFormatError``
 (a ``ValueError``) and never yields a half-loaded model.
 """
+import contextlib
 import datetime
 import os
 import warnings
@@ -246,15 +247,17 @@ def _check_format(reader, meta, fmt, name):
                            f"version {FORMAT_VERSION}", name)
 
 
-def _build(reader, config, custom_objects, safe_mode):
+def _build(reader, config, custom_objects, safe_mode, arrays):
+    """The model of ``config``, whose weights may not total more bytes than ``arrays``
+    (the file's, which it must match)."""
     from .. import layers  # noqa: F401  (fills the layer registry)
+    from ..engine.base_layer import weight_budget
     from ..engine.serialize import model_from_config
     from ..layers.lambda_layer import unsafe_deserialization
     model_config = {k: v for k, v in config.items() if k != "compile_config"}
+    budget = weight_budget(sum(a.nbytes for a in arrays), "the file")
     try:
-        if safe_mode:
-            return model_from_config(model_config, custom_objects)
-        with unsafe_deserialization():
+        with budget, (contextlib.nullcontext() if safe_mode else unsafe_deserialization()):
             return model_from_config(model_config, custom_objects)
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError,
             OverflowError) as exc:
@@ -354,7 +357,7 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True, limi
         arrays = _read_arrays(reader, entries)
         opt_arrays = _read_arrays(reader, opt_entries)
         check_config_safety(reader, config, custom_objects, safe_mode)
-        model = _build(reader, config, custom_objects, safe_mode)
+        model = _build(reader, config, custom_objects, safe_mode, arrays)
         keep = _check_assignable(reader, model.weights, arrays, entries, "weights")
         _assign(model.weights, arrays, keep)
         compile_config = config.get("compile_config")
