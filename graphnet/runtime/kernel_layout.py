@@ -110,7 +110,8 @@ class Arg:
                          else "negative" if self.lo == 0 else f"below {self.lo}")
                 fail(f"{self.name} is {value}, {bound}")
         elif self.kind in ("enum", "dtype") and value not in self.values:
-            fail(f"{self.name}: unknown {self.doc} {value}")
+            known = f" (expected one of {sorted(self.values)})" if len(self.values) <= 8 else ""
+            fail(f"{self.name}: unknown {self.doc} {value}{known}")
         elif self.kind == "slot" and not (0 <= value < nslots or
                                           (self.optional and value == -1)):
             fail(f"{self.name} names slot {value}, the plan has {nslots} slots"
@@ -128,8 +129,11 @@ class Arg:
             return f"`{self.name}` ({bound})"
         if self.kind == "slot":
             return f"`{self.name}` (slot" + (" or -1)" if self.optional else ")")
-        if self.c_enum is not None:
-            return f"`{self.name}` ({self.doc}, enum {self.c_enum})"
+        if self.kind in ("enum", "dtype"):
+            known = f": one of {', '.join(map(str, sorted(self.values)))}" \
+                if len(self.values) <= 8 else ""
+            where = f", enum {self.c_enum}" if self.c_enum else ""
+            return f"`{self.name}` ({self.doc}{where}{known})"
         return f"`{self.name}`" + ("" if self.kind in ("int", "float") else f" ({self.doc})")
 
 

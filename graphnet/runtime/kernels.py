@@ -14,10 +14,10 @@ _GEMM_INTS = [flag("ta"), flag("tb"), count("m"), count("n"), count("k"), slot("
 _GEMM_READS = [Matrix("A", "k if ta else m", "m if ta else k", "lda"),
                Matrix("B", "n if tb else k", "k if tb else n", "ldb")]
 _ALPHA_BETA = [real("alpha"), real("beta")]
-_ELEM_SIZE = Arg("elem_size", "enum", "element size (1, 2, 4 or 8 bytes)",
+_ELEM_SIZE = Arg("elem_size", "enum", "element size in bytes",
                  values=frozenset((1, 2, 4, 8)))
-_INDEX_DTYPE = Arg("index_dtype", "enum", "index dtype code (GN_I32 or GN_I64)",
-                   values=frozenset((VALUES["GN_I32"], VALUES["GN_I64"])))
+_INDEX_DTYPE = Arg("index_dtype", "enum", "index dtype code",
+                   values=frozenset((VALUES["GN_I32"], VALUES["GN_I64"])), c_enum="gn_dtype")
 _CONV_HEAD = [slot("x"), slot("w"), slot("y"), slot("work"), count("work_len")]
 _WORK = Span("work", "work_len")
 _POOL_CHANNELS = [("geom[GN_CG_O] == geom[GN_CG_C]",
