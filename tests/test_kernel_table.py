@@ -107,3 +107,10 @@ def test_the_compiler_imports_and_lowers_without_the_extension():
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["GN_K_CAST", "GN_K_GATHER", "GN_K_UNARY"]
+
+
+def test_emit_refuses_a_value_its_kind_does_not_allow():
+    with pytest.raises(OpError, match=r"GN_K_REDUCE: op: unknown reduce op 42"):
+        _lowering().emit("GN_K_REDUCE", op=42, outer=1, n=2, inner=1, x=0, y=1)
+    with pytest.raises(OpError, match=r"n is -2, negative"):
+        _lowering().emit("GN_K_FILL", n=-2, dst=0, value=1.0)

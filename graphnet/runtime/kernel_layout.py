@@ -21,8 +21,7 @@ extension.
 """
 from .abi import DTYPE_SIZE, VALUES, enum_values
 
-MAX_NDIM = 32                     # kernels keep per-dimension arrays on the stack
-GEOM_LEN = VALUES["GN_CG_LEN"]    # the convolution geometry (enum gn_conv_geom)
+MAX_NDIM = 32    # kernels keep per-dimension arrays on the stack
 
 
 class KernelArgError(ValueError):
@@ -67,7 +66,7 @@ def pooled(g, window):
 
 #: the functions extents may call
 HELPERS = {"prod": _prod, "dtype_size": DTYPE_SIZE.__getitem__, "conv_x": conv_x,
-           "conv_w": conv_w, "conv_y": conv_y, "pooled": pooled, "len": len, "min": min}
+           "conv_w": conv_w, "conv_y": conv_y, "pooled": pooled}
 _NAMESPACE = {"__builtins__": {}, **HELPERS, **VALUES}
 
 
@@ -326,8 +325,13 @@ class Kernel:
             else:
                 value = float(value) if arg.is_float else int(value)
                 out[arg.is_float].append(value)
+            if not arg.is_float and arg.kind != "slot":  # slots are numbered later
+                arg.validate(value, 0, self._encode_error)
             env[arg.name] = value
         return out[False], out[True]
+
+    def _encode_error(self, message):
+        raise KernelArgError(f"{self.name}: {message}")
 
     def decode(self, a, nslots, fail):
         """The step's int arguments ``a`` by name, each checked against its kind, and the
