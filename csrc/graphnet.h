@@ -3,7 +3,8 @@
  * Plain C99 declarations over raw pointers and strides. This file is read
  * into cffi's cdef by graphnet/_build_ffi.py (preprocessor lines dropped), so
  * keep it to declarations cffi can parse: no macros with arguments, no
- * inline code, enums with explicit values.
+ * inline code, enums with explicit values. The enum bodies are generated from
+ * graphnet/runtime/abi.py and kernels.py (python -m graphnet.runtime.kernel_codegen).
  */
 #ifndef GRAPHNET_H
 #define GRAPHNET_H
@@ -59,21 +60,19 @@ enum gn_unary_op {
     GN_U_COPY = 0, GN_U_NEG = 1, GN_U_ABS = 2, GN_U_SIGN = 3, GN_U_SQUARE = 4,
     GN_U_SQRT = 5, GN_U_RSQRT = 6, GN_U_RECIPROCAL = 7, GN_U_EXP = 8, GN_U_EXPM1 = 9,
     GN_U_LOG = 10, GN_U_LOG1P = 11, GN_U_SIN = 12, GN_U_COS = 13, GN_U_TANH = 14,
-    GN_U_SIGMOID = 15, GN_U_RELU = 16, GN_U_LEAKY_RELU = 17, GN_U_ELU = 18,
-    GN_U_SELU = 19, GN_U_SOFTPLUS = 20, GN_U_SOFTSIGN = 21, GN_U_HARD_SIGMOID = 22,
-    GN_U_GELU = 23, GN_U_GELU_TANH = 24, GN_U_SILU = 25, GN_U_ERF = 26,
-    GN_U_FLOOR = 27, GN_U_CEIL = 28, GN_U_ROUND = 29, GN_U_CLIP = 30,
-    GN_U_AFFINE = 31, GN_U_POW_SCALAR = 32, GN_U_TAN = 33, GN_U_ATAN = 34,
-    GN_U_HARD_SILU = 35, GN_U_MISH = 36, GN_U_RELU6 = 37, GN_U_LOG_SIGMOID = 38,
-    GN_U_COUNT = 39
+    GN_U_SIGMOID = 15, GN_U_RELU = 16, GN_U_LEAKY_RELU = 17, GN_U_ELU = 18, GN_U_SELU = 19,
+    GN_U_SOFTPLUS = 20, GN_U_SOFTSIGN = 21, GN_U_HARD_SIGMOID = 22, GN_U_GELU = 23,
+    GN_U_GELU_TANH = 24, GN_U_SILU = 25, GN_U_ERF = 26, GN_U_FLOOR = 27, GN_U_CEIL = 28,
+    GN_U_ROUND = 29, GN_U_CLIP = 30, GN_U_AFFINE = 31, GN_U_POW_SCALAR = 32, GN_U_TAN = 33,
+    GN_U_ATAN = 34, GN_U_HARD_SILU = 35, GN_U_MISH = 36, GN_U_RELU6 = 37,
+    GN_U_LOG_SIGMOID = 38, GN_U_COUNT = 39
 };
 /* y[i] = f(x[i]; alpha, beta) for n contiguous floats; x == y is allowed. */
 void gn_unary(int op, int64_t n, const float *x, float *y, float alpha, float beta);
 
 enum gn_binary_op {
-    GN_B_ADD = 0, GN_B_SUB = 1, GN_B_MUL = 2, GN_B_DIV = 3, GN_B_POW = 4,
-    GN_B_MAXIMUM = 5, GN_B_MINIMUM = 6, GN_B_MOD = 7, GN_B_FLOOR_DIV = 8,
-    GN_B_ATAN2 = 9,
+    GN_B_ADD = 0, GN_B_SUB = 1, GN_B_MUL = 2, GN_B_DIV = 3, GN_B_POW = 4, GN_B_MAXIMUM = 5,
+    GN_B_MINIMUM = 6, GN_B_MOD = 7, GN_B_FLOOR_DIV = 8, GN_B_ATAN2 = 9,
     /* comparisons write uint8 (bool) */
     GN_B_EQUAL = 16, GN_B_NOT_EQUAL = 17, GN_B_LESS = 18, GN_B_LESS_EQUAL = 19,
     GN_B_GREATER = 20, GN_B_GREATER_EQUAL = 21,
@@ -96,11 +95,22 @@ void gn_strided_copy(int ndim, const int64_t *shape, const void *src,
                      int elem_size);
 /* n elements converted between enum gn_dtype types. */
 void gn_cast(int64_t n, const void *src, int src_dtype, void *dst, int dst_dtype);
+/* Rows of a table by index (csrc/gather.c), over (outer, n, inner) views of x and
+ * (outer, m, inner) of y, elements of elem_size bytes: y[o, j, :] = x[o, indices[j], :].
+ * indices (m of them) are GN_I32 or GN_I64; a negative one counts from the end. An index
+ * outside [-n, n) is never read: its rows of y are zeros and the call returns 1 (else 0). */
+int gn_gather(int index_dtype, int elem_size, int64_t outer, int64_t n, int64_t inner,
+              int64_t m, const void *indices, const void *x, void *y);
+/* gn_gather's gradient for floats: dx (outer, n, inner) = 0, then dx[o, indices[j], :] +=
+ * dy[o, j, :] (repeated indices add up). Out-of-range indices add nothing; returns 1 if
+ * there was one, else 0. */
+int gn_scatter_add(int index_dtype, int64_t outer, int64_t n, int64_t inner, int64_t m,
+                   const void *indices, const float *dy, float *dx);
 
 /* ---- reductions over the middle axis of an (outer, n, inner) view ------ */
 enum gn_reduce_op {
-    GN_R_SUM = 0, GN_R_MEAN = 1, GN_R_MAX = 2, GN_R_MIN = 3, GN_R_PROD = 4,
-    GN_R_ARGMAX = 5, GN_R_ARGMIN = 6, GN_R_SUMSQ = 7, GN_R_ANY = 8, GN_R_ALL = 9
+    GN_R_SUM = 0, GN_R_MEAN = 1, GN_R_MAX = 2, GN_R_MIN = 3, GN_R_PROD = 4, GN_R_ARGMAX = 5,
+    GN_R_ARGMIN = 6, GN_R_SUMSQ = 7, GN_R_ANY = 8, GN_R_ALL = 9
 };
 /* y has outer*inner elements: floats, or int64 for ARGMAX/ARGMIN, uint8 for ANY/ALL
  * (which read uint8). */
@@ -114,9 +124,12 @@ void gn_softmax(int log, int64_t outer, int64_t n, int64_t inner, const float *x
  * seed, and each call advances state[1] so successive runs draw anew.
  * state is two uint64s: {seed, counter}. */
 enum gn_random_dist {
-    GN_RNG_UNIFORM = 0,   /* uniform in [a, b) */
-    GN_RNG_NORMAL = 1,    /* normal with mean a, standard deviation b */
-    GN_RNG_BERNOULLI = 2  /* b with probability a, else 0 (a dropout mask when b = 1/a) */
+    /* uniform in [a, b) */
+    GN_RNG_UNIFORM = 0,
+    /* normal with mean a, standard deviation b */
+    GN_RNG_NORMAL = 1,
+    /* b with probability a, else 0 (a dropout mask when b = 1/a) */
+    GN_RNG_BERNOULLI = 2
 };
 void gn_random(int dist, int64_t n, float a, float b, uint64_t *state, float *out);
 
@@ -165,7 +178,9 @@ void gn_conv_backward_input_ref(const int64_t *geom, const float *dy, const floa
 void gn_conv_backward_filter_ref(const int64_t *geom, const float *x, const float *dy,
                                  float *dw);
 
-enum gn_pool_mode { GN_POOL_MAX = 0, GN_POOL_AVG = 1 };
+enum gn_pool_mode {
+    GN_POOL_MAX = 0, GN_POOL_AVG = 1
+};
 /* Pooling with the convolution geometry (O == C, groups unused). Padding is never
  * read: average divides by the in-bounds count. */
 void gn_pool_forward(int mode, const int64_t *geom, const float *x, float *y);
@@ -224,14 +239,11 @@ int gn_set_compiled_programs(int enable);
  * index within that kind, byte offset. */
 enum gn_kernel {
     GN_K_GEMM = 1, GN_K_UNARY = 2, GN_K_BINARY = 3, GN_K_WHERE = 4, GN_K_COPY = 5,
-    GN_K_CAST = 6, GN_K_REDUCE = 7, GN_K_SOFTMAX = 8, GN_K_BATCH_GEMM = 9,
-    GN_K_FILL = 10, GN_K_RANDOM = 11, GN_K_GEMM_BIAS_ACT = 12, GN_K_FUSED_ELTWISE = 13,
-    /* convolution and pooling (csrc/conv.c, csrc/pool.c) */
-    GN_K_CONV = 40, GN_K_CONV_BACKWARD_INPUT = 41, GN_K_CONV_BACKWARD_FILTER = 42,
-    GN_K_POOL = 43, GN_K_POOL_BACKWARD = 44, GN_K_CONV_BIAS_ACT = 45,
-    GN_K_CONV_BIAS_ACT_POOL = 46,
-    /* one elementwise program over several tensors (csrc/multi_eltwise.c) */
-    GN_K_MULTI_ELTWISE = 50
+    GN_K_CAST = 6, GN_K_REDUCE = 7, GN_K_SOFTMAX = 8, GN_K_BATCH_GEMM = 9, GN_K_FILL = 10,
+    GN_K_RANDOM = 11, GN_K_GEMM_BIAS_ACT = 12, GN_K_FUSED_ELTWISE = 13, GN_K_GATHER = 14,
+    GN_K_SCATTER_ADD = 15, GN_K_CONV = 40, GN_K_CONV_BACKWARD_INPUT = 41,
+    GN_K_CONV_BACKWARD_FILTER = 42, GN_K_POOL = 43, GN_K_POOL_BACKWARD = 44,
+    GN_K_CONV_BIAS_ACT = 45, GN_K_CONV_BIAS_ACT_POOL = 46, GN_K_MULTI_ELTWISE = 50
 };
 enum gn_slot {
     GN_SLOT_ARENA = 0, GN_SLOT_INPUT = 1, GN_SLOT_OUTPUT = 2, GN_SLOT_WEIGHT = 3,
@@ -247,7 +259,8 @@ typedef struct gn_plan {
     void *const *consts;
     const float *const *packed_b; /* per step, its GEMM's B prepacked, or NULL (may be NULL) */
 } gn_plan;
-/* Run every step; returns 0, or -(1 + index of the step) with an unknown kernel. */
+/* Run every step; returns 0, -(1 + index of the step) with an unknown kernel, or 1 + index
+ * of the step whose kernel found invalid data (an index out of range) and stopped the run. */
 int gn_plan_run(const gn_plan *plan, void *const *inputs, void *const *outputs,
                 void *const *weights, void *arena);
 

@@ -11,9 +11,13 @@ code; the rest of the API is imported on first use of any other ``gn.`` name.
 __version__ = "0.1.0"
 
 from . import ops  # noqa: E402,F401  (first: the op registry before graph nodes)
-from .runtime import (get_flush_denormals, get_num_threads, isa,  # noqa: E402,F401
-                      set_flush_denormals, set_num_threads)
-from .export import load_compiled  # noqa: E402,F401  (binds gn.export too)
+try:
+    from .runtime import (get_flush_denormals, get_num_threads, isa,  # noqa: E402,F401
+                          set_flush_denormals, set_num_threads)
+    from .export import load_compiled  # noqa: E402,F401  (binds gn.export too)
+except ImportError as _exc:  # without the built C extension the compiler and the kernel
+    if getattr(_exc.__cause__, "name", None) != "graphnet._gn_c":  # table still import;
+        raise                                 # these names raise when first asked for
 
 _SUBMODULES = {"activations", "autodiff", "backend", "bench", "callbacks", "compiler",
                "constraints", "datasets", "engine", "export", "graph", "initializers", "layers",

@@ -92,6 +92,11 @@ def _f(*shape, positive=False, scale=1.0):
     return make
 
 
+def _index(n, *shape, dtype="int64"):
+    """Indices in [-n, n), repeats likely (the scatter-add)."""
+    return lambda b: RNG.integers(-n, n, size=(b,) + shape).astype(dtype)
+
+
 def _bool(*shape):
     return lambda b: RNG.random((b,) + shape) < 0.5
 
@@ -244,6 +249,11 @@ def _conv_cases():
                                          constant_values=1.5)], [_f(3, 2)])],
         "CONCAT_PIECE": [(lambda ins: [_t("CONCAT_PIECE", ins[0], ins[1], ins[2], axis=2,
                                           index=1)], [_f(3, 7), _f(3, 2), _f(3, 5)])],
+        "TAKE": [(lambda ins: [gn.ops.take(ins[0], ins[1], axis=1)], [_f(5, 3), _index(5, 2)],
+                  ["float32", "int64"])],
+        "TAKE_GRAD": [(lambda ins: [_t("TAKE_GRAD", ins[0], ins[1], ins[2], axis=1)],
+                       [_f(6, 3), _index(5, 6, dtype="int32"), _f(5, 3)], ["float32", "int32", "float32"],
+                       [(None, 6, 3), (6,), (None, 5, 3)])],
         "SLICE_GRAD": [(lambda ins: [
             _t("SLICE_GRAD", ins[0], ins[1], begin=(None, None, 1), end=(None, None, 6),
                step=(1, -2, 2))], [_f(3, 3), _f(5, 7)])],

@@ -403,6 +403,17 @@ case("CONV_BIAS_ACT_POOL", lambda x, w, b: raw("CONV_BIAS_ACT_POOL", x, w, b, bi
                                                act="SOFTPLUS", window=(2, 3), **_CONV2D),
      [(2, 5, 11, 3), (3, 3, 3, 4), (4,)], none_axes=[(0,), (), ()])
 
+# TAKE's indices: negative ones, repeated ones (the scatter-add of the gradient), int64
+case("TAKE", lambda x, i: ops.take(x, i, axis=0), [(7, 3), (5,)], dtypes=["float", "int32"],
+     domain=[(-2.0, 2.0), (-7, 6)], none_axes=[(), (0,)])
+case("TAKE", lambda x, i: ops.take(x, i, axis=1), [(2, 5, 3), (3, 4)],
+     dtypes=["float", "int64"], domain=[(-2.0, 2.0), (0, 1)], none_axes=[(0,), ()])
+case("TAKE", lambda x, i: ops.take(x, i), [(3, 4), (2,)], dtypes=["float", "int32"],
+     domain=[(-2.0, 2.0), (-12, 11)], none_axes=())
+case("TAKE_GRAD", lambda g, i, like: raw("TAKE_GRAD", g, i, like, axis=0),
+     [(6, 3), (6,), (4, 3)], dtypes=["float", "int32", "float"],
+     domain=[(-2.0, 2.0), (-4, 3), (-2.0, 2.0)], none_axes=[(0,), (0,), ()])
+
 
 @pytest.mark.parametrize("op, fn, shapes, kwargs", CASES)
 def test_op(op, fn, shapes, kwargs):

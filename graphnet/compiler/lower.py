@@ -8,13 +8,16 @@ import numpy as np
 
 from ..graph.graph import topological_order
 from ..graph.node import Node
+from ..ops.layout import emit_copy
 from ..ops.registry import OpError
-from ..runtime.cext import lib
+from ..runtime.abi import SLOT_KINDS, VALUES
+from ..runtime.kernel_layout import KernelArgError
+from ..runtime.kernels import KERNELS
 from .memory import plan_arena
 from .plan import Plan
 
-ARENA, INPUT, OUTPUT, WEIGHT, CONST = "arena", "input", "output", "weight", "const"
-SLOT_KIND = {ARENA: 0, INPUT: 1, OUTPUT: 2, WEIGHT: 3, CONST: 4}
+ARENA, INPUT, OUTPUT, WEIGHT, CONST = SLOT_KINDS
+SLOT_KIND = {kind: code for code, kind in enumerate(SLOT_KINDS)}
 
 
 class Buffer:
@@ -58,7 +61,7 @@ class Lowering:
     @staticmethod
     def c(name):
         """A constant of the C API (enum value) by name."""
-        return getattr(lib, name)
+        return VALUES[name]
 
     @staticmethod
     def numel(node):
@@ -181,11 +184,19 @@ class Lowering:
         buf, offset = self.where[id(src)]
         self._place(node, buf, offset + byte_offset)
 
-    def emit(self, kernel, ints, floats=()):
-        self.steps.append((self.c(kernel), len(self.iargs), len(self.fargs), len(ints)))
+    def emit(self, kernel, **args):
+        """One step of ``kernel`` with its arguments by name, as its entry in
+        graphnet/runtime/kernels.py lays them out (arrays as sequences)."""
+        if kernel not in KERNELS:
+            raise OpError(f"unknown kernel {kernel!r}")
+        try:
+            ints, floats = KERNELS[kernel].encode(args)
+        except KernelArgError as exc:
+            raise OpError(str(exc)) from None
+        self.steps.append((KERNELS[kernel].id, len(self.iargs), len(self.fargs), len(ints)))
         self.kernels.append(kernel)
-        self.iargs.extend(int(i) for i in ints)
-        self.fargs.extend(float(f) for f in floats)
+        self.iargs.extend(ints)
+        self.fargs.extend(floats)
 
     def bind_source(self, node):
         name = node.op.name
@@ -233,9 +244,7 @@ class Lowering:
             dst = self._new_buffer(OUTPUT, i, 0)
             n = self.numel(node)
             if n:
-                size = np.dtype(node.dtype).itemsize
-                self.emit("GN_K_COPY", [1, size, self.inp(node), 0, self._slot(dst, 0), 0,
-                                        n, 1, 1])
+                emit_copy(self, [n], self.inp(node), [1], self._slot(dst, 0), [1], node.dtype)
 
     def write_updates(self, updates):
         """Copy each new value into its variable's own buffer (weights stay in place),
@@ -253,9 +262,7 @@ class Lowering:
             self.bind_source(target)
             n = self.numel(node)
             if n:
-                size = np.dtype(node.dtype).itemsize
-                self.emit("GN_K_COPY", [1, size, self.inp(node), 0, self.inp(target), 0,
-                                        n, 1, 1])
+                emit_copy(self, [n], self.inp(node), [1], self.inp(target), [1], node.dtype)
 
     def finish(self, input_specs, outputs):
         arena_bytes, unplanned = plan_arena([b for b in self.buffers if b.kind == ARENA])

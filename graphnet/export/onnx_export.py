@@ -524,6 +524,29 @@ def _pool_grad(c):
     return _to_nhwc(c, dx, rank)
 
 
+def _take_grad(c):
+    """TAKE_GRAD as ScatterND (reduction add) into zeros, with the axis moved first."""
+    g_node, idx_node, like_node = c.node.inputs
+    if c.e.opset < 16:
+        c.fail("take gradients need opset >= 16 (ScatterND reduction)")
+    axis, rank, k = c.node.attrs["axis"] % like_node.ndim, like_node.ndim, idx_node.ndim
+    rest = [i for i in range(rank) if i != axis]
+    perm = [axis] + rest
+    zero = c.e.numpy_helper.from_array(np.zeros(1, c.dtype), "value")
+    zeros = c.op("ConstantOfShape", [c.op("Shape", [c.op("Transpose", [c.ins[2]],
+                                                          perm=perm)])], value=zero)
+    g_perm = list(range(axis, axis + k)) + list(range(axis)) + \
+        list(range(axis + k, g_node.ndim))
+    n = c.e.const(like_node.shape[axis], idx_node.dtype)
+    idx = c.ins[1]
+    idx = c.op("Where", [c.op("Less", [idx, c.e.const(0, idx_node.dtype)]),
+                         c.op("Add", [idx, n]), idx])
+    dx = c.op("ScatterND", [zeros, c.op("Cast", [c.op("Unsqueeze", [idx, c.e.ints([-1])])],
+                                        to=_onnx_dtype(c.e.helper, "int64")),
+                            c.op("Transpose", [c.ins[0]], perm=g_perm)], reduction="add")
+    return c.op("Transpose", [dx], perm=[perm.index(i) for i in range(rank)])
+
+
 def _pad(c):
     pads = c.node.attrs["pads"]
     value = float(c.node.attrs.get("value", 0.0))
@@ -614,6 +637,8 @@ MAPPINGS.update({
     "CONV_BACKWARD_FILTER": _conv_backward_filter,
     "POOL": _pool, "POOL_GRAD": _pool_grad, "PAD": _pad, "SLICE_GRAD": _slice_grad,
     "CONCAT_PIECE": _concat_piece,
+    "TAKE": lambda c: c.op("Gather", c.ins, axis=c.node.attrs["axis"]),
+    "TAKE_GRAD": _take_grad,
 })
 SOURCES = ("INPUT", "VARIABLE", "CONSTANT")
 

@@ -431,6 +431,29 @@ def one_hot(x, num_classes, dtype="float32"):
 
 
 @export
+def take(x, indices, axis=None):
+    """Elements of ``x`` at ``indices`` along ``axis`` (``keras.ops.take``): the result has
+    shape x.shape[:axis] + indices.shape + x.shape[axis + 1:]; with axis None, x is
+    flattened first. A negative index counts from the end; one outside [-n, n) raises
+    IndexError when run. Indices that are not int32 or int64 are cast to int32."""
+    x = convert_to_tensor(x)
+    if isinstance(indices, (SymbolicTensor, Node, Variable)):
+        idx = convert_to_tensor(indices)
+    else:
+        array = np.asarray(indices)
+        idx = convert_to_tensor(array if array.dtype.kind in "iu" else array.astype("int32"))
+    if idx.dtype not in ("int32", "int64"):
+        idx = cast(idx, "int32")
+    if axis is None:
+        x, axis = reshape(x, (-1,)), 0
+    if x.ndim == 0:
+        raise ValueError("take: x is a scalar; there is no axis to take along")
+    if not -x.ndim <= int(axis) < x.ndim:
+        raise ValueError(f"take: axis {axis} is out of range for x of rank {x.ndim}")
+    return _apply("TAKE", x, idx, axis=int(axis) % x.ndim)
+
+
+@export
 def full_like(x, fill_value):
     """An array of x's shape and (floating) dtype filled with ``fill_value``."""
     return _apply("FULL_LIKE", x, value=float(fill_value))

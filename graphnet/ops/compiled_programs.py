@@ -76,11 +76,11 @@ def multi_programs(plan):
 
 def _c_names():
     """C op code -> enum name, for unary (kind 1) and binary (kind 2) instructions."""
-    from ..runtime.cext import lib
+    from ..runtime.abi import VALUES
     names = {}
     for kind, table in ((1, UNARY), (2, BINARY)):
         for entry in table.values():
-            names[(kind, int(getattr(lib, entry[0])))] = entry[0]
+            names[(kind, VALUES[entry[0]])] = entry[0]
     return names
 
 

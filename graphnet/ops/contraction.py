@@ -82,17 +82,16 @@ class MatMul(Op):
         if b.ndim == 2 and not ta and all(d == o for d, o in zip(a.shape[:-2], node.shape[:-2])):
             # (..., M, K) @ (K, N): one GEMM over all leading rows
             rows = int(np.prod(node.shape[:-1], dtype=np.int64))
-            ctx.emit("GN_K_GEMM", [0, int(tb), rows, n, k, ctx.inp(a), lda, ctx.inp(b), ldb,
-                                   out, n], [1.0, 0.0])
+            ctx.emit("GN_K_GEMM", ta=0, tb=int(tb), m=rows, n=n, k=k, A=ctx.inp(a), lda=lda,
+                     B=ctx.inp(b), ldb=ldb, C=out, ldc=n, alpha=1.0, beta=0.0)
             return
         batch = node.shape[:-2]
         strides = [_batch_strides(x.shape, batch) for x in (a, b, node)]
         nb = int(np.prod(batch, dtype=np.int64))
-        ints = [int(ta), int(tb), m, n, k, ctx.inp(a), lda, ctx.inp(b), ldb, out, n,
-                nb, len(batch), *batch]
-        for s in strides:
-            ints += s
-        ctx.emit("GN_K_BATCH_GEMM", ints, [1.0, 0.0])
+        ctx.emit("GN_K_BATCH_GEMM", ta=int(ta), tb=int(tb), m=m, n=n, k=k, A=ctx.inp(a),
+                 lda=lda, B=ctx.inp(b), ldb=ldb, C=out, ldc=n, nb=nb, ndim=len(batch),
+                 shape=batch, a_strides=strides[0], b_strides=strides[1],
+                 c_strides=strides[2], alpha=1.0, beta=0.0)
 
 
 def _batch_strides(shape, batch):

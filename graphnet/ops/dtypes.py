@@ -1,11 +1,10 @@
 """Dtype names, their C enum codes, and the shape rules shared by op families."""
 import numpy as np
 
+from ..runtime.abi import DTYPE_CODE as C_DTYPE  # noqa: F401  (enum gn_dtype)
 from .registry import OpError
 
 FLOAT_TYPES = ("float32", "float64")
-#: enum gn_dtype in csrc/graphnet.h
-C_DTYPE = {"float32": 0, "float64": 1, "int32": 2, "int64": 3, "uint8": 4, "bool": 5, "int8": 6}
 
 
 def canonical_dtype(dtype):

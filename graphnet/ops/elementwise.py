@@ -271,9 +271,9 @@ class Unary(Op):
 
     def lower(self, node, ctx):
         require_f32(node, ctx)
-        ctx.emit("GN_K_UNARY", [ctx.c(self.c_name), ctx.numel(node), ctx.inp(node.inputs[0]),
-                                ctx.out(node, inplace=node.inputs)],
-                 [attrs_float(node, "alpha"), attrs_float(node, "beta")])
+        ctx.emit("GN_K_UNARY", op=ctx.c(self.c_name), n=ctx.numel(node),
+                 x=ctx.inp(node.inputs[0]), y=ctx.out(node, inplace=node.inputs),
+                 alpha=attrs_float(node, "alpha"), beta=attrs_float(node, "beta"))
 
 
 def attrs_float(node, key):
@@ -316,11 +316,10 @@ class Binary(Op):
     def lower(self, node, ctx):
         require_f32(node, ctx)
         a, b = node.inputs
-        ints = [ctx.c(self.c_name), len(node.shape), ctx.inp(a), ctx.inp(b),
-                ctx.out(node, inplace=node.inputs)]
-        ints += list(node.shape) + list(broadcast_strides(a.shape, node.shape))
-        ints += list(broadcast_strides(b.shape, node.shape))
-        ctx.emit("GN_K_BINARY", ints)
+        ctx.emit("GN_K_BINARY", op=ctx.c(self.c_name), ndim=len(node.shape), a=ctx.inp(a),
+                 b=ctx.inp(b), out=ctx.out(node, inplace=node.inputs), shape=node.shape,
+                 a_strides=broadcast_strides(a.shape, node.shape),
+                 b_strides=broadcast_strides(b.shape, node.shape))
 
 
 for _name, (_c, _ref) in UNARY.items():
@@ -352,11 +351,11 @@ class Where(Op):
     def lower(self, node, ctx):
         require_f32(node, ctx)
         c, a, b = node.inputs
-        ints = [len(node.shape), ctx.inp(c), ctx.inp(a), ctx.inp(b), ctx.out(node)]
-        ints += list(node.shape)
-        for x in (c, a, b):
-            ints += list(broadcast_strides(x.shape, node.shape))
-        ctx.emit("GN_K_WHERE", ints)
+        ctx.emit("GN_K_WHERE", ndim=len(node.shape), cond=ctx.inp(c), a=ctx.inp(a),
+                 b=ctx.inp(b), out=ctx.out(node), shape=node.shape,
+                 cond_strides=broadcast_strides(c.shape, node.shape),
+                 a_strides=broadcast_strides(a.shape, node.shape),
+                 b_strides=broadcast_strides(b.shape, node.shape))
 
 
 @register
@@ -385,8 +384,8 @@ class Cast(Op):
 
     def lower(self, node, ctx):
         x = node.inputs[0]
-        ctx.emit("GN_K_CAST", [ctx.numel(node), ctx.inp(x), C_DTYPE[x.dtype], ctx.out(node),
-                               C_DTYPE[node.dtype]])
+        ctx.emit("GN_K_CAST", n=ctx.numel(node), src=ctx.inp(x), src_dtype=C_DTYPE[x.dtype],
+                 dst=ctx.out(node), dst_dtype=C_DTYPE[node.dtype])
 
 
 def is_float(dtype):
@@ -410,4 +409,5 @@ class FullLike(Op):
 
     def lower(self, node, ctx):
         require_f32(node, ctx)
-        ctx.emit("GN_K_FILL", [ctx.numel(node), ctx.out(node)], [float(node.attrs["value"])])
+        ctx.emit("GN_K_FILL", n=ctx.numel(node), dst=ctx.out(node),
+                 value=float(node.attrs["value"]))

@@ -59,17 +59,17 @@ class FusedOp(Op):
         return _grad_by_expansion(node, grad_output)
 
 
-def encode_program(program, ctx, ints):
-    """Append an elementwise program's instructions to a kernel's ``ints`` (kind, C op
-    code, register operands) and return its floats (each instruction's alpha, beta)."""
-    floats = []
+def encode_program(program, ctx):
+    """An elementwise program as a kernel's ``prog`` (per instruction: kind, C op code,
+    register operands) and ``fprog`` (per instruction: alpha, beta)."""
+    prog, floats = [], []
     for op_name, args, alpha, beta in program:
         if op_name in UNARY:
-            ints += [1, ctx.c(UNARY[op_name][0]), args[0], 0]
+            prog += [1, ctx.c(UNARY[op_name][0]), args[0], 0]
         else:
-            ints += [2, ctx.c(BINARY[op_name][0]), args[0], args[1]]
+            prog += [2, ctx.c(BINARY[op_name][0]), args[0], args[1]]
         floats += [alpha, beta]
-    return floats
+    return prog, floats
 
 
 @register
@@ -91,13 +91,13 @@ class FusedEltwise(FusedOp):
     def lower(self, node, ctx):
         require_f32(node, ctx)
         program = node.attrs["program"]
-        ints = [len(node.shape), len(node.inputs), len(program), None]
-        ints += list(node.shape)
+        inputs = []
         for x in node.inputs:
-            ints += [ctx.inp(x)] + list(broadcast_strides(x.shape, node.shape))
-        floats = encode_program(program, ctx, ints)
-        ints[3] = ctx.out(node, inplace=node.inputs)
-        ctx.emit("GN_K_FUSED_ELTWISE", ints, floats)
+            inputs += [ctx.inp(x)] + list(broadcast_strides(x.shape, node.shape))
+        prog, fprog = encode_program(program, ctx)
+        ctx.emit("GN_K_FUSED_ELTWISE", ndim=len(node.shape), nin=len(node.inputs),
+                 ninstr=len(program), out=ctx.out(node, inplace=node.inputs), shape=node.shape,
+                 inputs=inputs, prog=prog, fprog=fprog)
 
 
 @register
@@ -142,14 +142,19 @@ class MatmulBiasAct(FusedOp):
         bias = ctx.inp(node.inputs[2]) if has_bias else -1
         # read at the step that writes the output, the residual never shares its buffer
         # (the GEMM stores a block before its epilogue reads the residual there)
-        residual = [ctx.inp(node.inputs[-1]), n] if has_residual else []
+        residual = {"residual": ctx.inp(node.inputs[-1]), "ldr": n} if has_residual else {}
         out = ctx.out(node)
         if not ctx.numel(node):
             return
-        ctx.emit("GN_K_GEMM_BIAS_ACT",
-                 [0, int(tb), rows, n, k, ctx.inp(a), k, ctx.inp(b), b.shape[-1], out, n, bias,
-                  ctx.c(UNARY[act][0]) if act else ctx.c("GN_U_COPY")] + residual,
-                 [node.attrs.get("alpha", 0.0), node.attrs.get("beta", 0.0)])
+        ctx.emit("GN_K_GEMM_BIAS_ACT", ta=0, tb=int(tb), m=rows, n=n, k=k, A=ctx.inp(a), lda=k,
+                 B=ctx.inp(b), ldb=b.shape[-1], C=out, ldc=n, bias=bias,
+                 act=_act_code(ctx, act), **residual, alpha=node.attrs.get("alpha", 0.0),
+                 beta=node.attrs.get("beta", 0.0))
+
+
+def _act_code(ctx, act):
+    """The unary op code of an epilogue's activation (GN_U_COPY: none)."""
+    return ctx.c(UNARY[act][0]) if act else ctx.c("GN_U_COPY")
 
 
 def _check_epilogue(name, shapes, flags, out):
@@ -220,10 +225,9 @@ class ConvBiasAct(FusedOp):
         slots = [ctx.inp(x), ctx.inp(w)]
         out = ctx.out(node)
         tmp = ctx.temp(max(work, 1) * 4)
-        ctx.emit("GN_K_CONV_BIAS_ACT",
-                 slots + [out, tmp, work, bias, residual,
-                          ctx.c(UNARY[act][0]) if act else ctx.c("GN_U_COPY"), *geom],
-                 [a.get("alpha", 0.0), a.get("beta", 0.0)])
+        ctx.emit("GN_K_CONV_BIAS_ACT", x=slots[0], w=slots[1], y=out, work=tmp,
+                 work_len=work, bias=bias, residual=residual, act=_act_code(ctx, act),
+                 geom=geom, alpha=a.get("alpha", 0.0), beta=a.get("beta", 0.0))
 
 
 def _conv_bias_act(a, inputs):
@@ -288,7 +292,6 @@ class ConvBiasActPool(ConvBiasAct):
         out = ctx.out(node)
         tmp = ctx.temp(max(work, 1) * 4)
         act = a.get("act")
-        ctx.emit("GN_K_CONV_BIAS_ACT_POOL",
-                 slots + [out, tmp, work, bias,
-                          ctx.c(UNARY[act][0]) if act else ctx.c("GN_U_COPY"), *win3, *geom],
-                 [a.get("alpha", 0.0), a.get("beta", 0.0)])
+        ctx.emit("GN_K_CONV_BIAS_ACT_POOL", x=slots[0], w=slots[1], y=out, work=tmp,
+                 work_len=work, bias=bias, act=_act_code(ctx, act), window=win3, geom=geom,
+                 alpha=a.get("alpha", 0.0), beta=a.get("beta", 0.0))

@@ -23,9 +23,9 @@ def _elem_size(dtype):
 def emit_copy(ctx, shape, src_slot, src_strides, dst_slot, dst_strides, dtype,
               src_offset=0, dst_offset=0):
     """One GN_K_COPY step (offsets and strides in elements)."""
-    ints = [len(shape), _elem_size(dtype), src_slot, src_offset, dst_slot, dst_offset]
-    ints += list(shape) + list(src_strides) + list(dst_strides)
-    ctx.emit("GN_K_COPY", ints)
+    ctx.emit("GN_K_COPY", ndim=len(shape), elem_size=_elem_size(dtype), src=src_slot,
+             src_offset=src_offset, dst=dst_slot, dst_offset=dst_offset, shape=shape,
+             src_strides=src_strides, dst_strides=dst_strides)
 
 
 @register
@@ -354,7 +354,7 @@ class SliceGrad(Op):
         g = node.inputs[0]
         out = ctx.out(node)
         if node.size:
-            ctx.emit("GN_K_FILL", [ctx.numel(node), out], [0.0])
+            ctx.emit("GN_K_FILL", n=ctx.numel(node), dst=out, value=0.0)
         if g.size:
             offset, strides = slice_offset_strides(node.shape, node.attrs)
             emit_copy(ctx, g.shape, ctx.inp(g), contiguous_strides(g.shape), out, strides,

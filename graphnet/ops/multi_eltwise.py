@@ -78,23 +78,23 @@ class FusedMultiEltwise(FusedOp):
                           "through MULTI_PART")
         program, results, shapes = (node.attrs[k] for k in ("program", "results", "shapes"))
         k = len(node.inputs) // len(shapes)
-        ints = [len(shapes), k, len(program), len(results)]
-        floats = encode_program(program, ctx, ints)
-        ints += list(results)
+        prog, fprog = encode_program(program, ctx)
+        tensors = []
         parts = {p.attrs["offset"]: p for p in ctx.readers(node) if p.op.name == "MULTI_PART"}
         offsets = iter(part_offsets(node))
         for t, shape in enumerate(shapes):
             n, xs = _size(shape), node.inputs[t * k:(t + 1) * k]
-            ints.append(n)
+            tensors.append(n)
             for x in xs:
-                ints += [ctx.inp(x), int(x.size == n)]
+                tensors += [ctx.inp(x), int(x.size == n)]
             for _ in results:
                 part = parts.get(next(offsets)[0])
                 slot = None if part is None else ctx.out_in_variable(part, xs)
                 if slot is None:
                     slot = ctx.out(part) if part is not None else ctx.temp(4 * n)
-                ints.append(slot)
-        ctx.emit("GN_K_MULTI_ELTWISE", ints, floats)
+                tensors.append(slot)
+        ctx.emit("GN_K_MULTI_ELTWISE", ntensors=len(shapes), nin=k, ninstr=len(program),
+                 nout=len(results), prog=prog, results=results, tensors=tensors, fprog=fprog)
 
 
 @register

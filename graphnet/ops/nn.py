@@ -260,7 +260,10 @@ def _emit_conv(ctx, kernel, geom, a_slot, b_slot, node):
     work = int(lib.gn_conv_work_len(_WORK_KIND[kernel], ffi.new("int64_t[]", geom)))
     out = ctx.out(node)
     tmp = ctx.temp(max(work, 1) * 4)
-    ctx.emit(kernel, [a_slot, b_slot, out, tmp, work, *geom])
+    names = {"GN_K_CONV": ("x", "w", "y"), "GN_K_CONV_BACKWARD_INPUT": ("dy", "w", "dx"),
+             "GN_K_CONV_BACKWARD_FILTER": ("x", "dy", "dw")}[kernel]
+    ctx.emit(kernel, **dict(zip(names, (a_slot, b_slot, out))), work=tmp, work_len=work,
+             geom=geom)
 
 
 @register
@@ -481,8 +484,8 @@ class Pool(Op):
         x = node.inputs[0]
         _, window, pads = _pool_setup(self.name, x.shape, node.attrs)
         geom = _pool_geometry(x.shape, node.shape, window, node.attrs["strides"], pads)
-        ctx.emit("GN_K_POOL", [ctx.c(POOL_MODES[node.attrs["mode"]]), ctx.inp(x),
-                               ctx.out(node), *geom])
+        ctx.emit("GN_K_POOL", mode=ctx.c(POOL_MODES[node.attrs["mode"]]), x=ctx.inp(x),
+                 y=ctx.out(node), geom=geom)
 
 
 def _gather_at_window_max(node, g):
@@ -545,8 +548,8 @@ class PoolGrad(Op):
         x, dy = node.inputs
         _, window, pads = _pool_setup(self.name, x.shape, node.attrs)
         geom = _pool_geometry(x.shape, dy.shape, window, node.attrs["strides"], pads)
-        ctx.emit("GN_K_POOL_BACKWARD", [ctx.c(POOL_MODES[node.attrs["mode"]]), ctx.inp(x),
-                                        ctx.inp(dy), ctx.out(node), *geom])
+        ctx.emit("GN_K_POOL_BACKWARD", mode=ctx.c(POOL_MODES[node.attrs["mode"]]),
+                 x=ctx.inp(x), dy=ctx.inp(dy), dx=ctx.out(node), geom=geom)
 
 
 # ---- constant padding ------------------------------------------------------------------------
@@ -586,7 +589,7 @@ class Pad(Op):
             raise OpError(f"PAD: the C kernels pad float32 only, got {node.dtype}")
         out = ctx.out(node)
         if node.size and any(lo or hi for lo, hi in pads):
-            ctx.emit("GN_K_FILL", [node.size, out], [float(node.attrs.get("value", 0.0))])
+            ctx.emit("GN_K_FILL", n=node.size, dst=out, value=float(node.attrs.get("value", 0.0)))
         if x.size:
             dst = contiguous_strides(node.shape)
             offset = sum(lo * s for (lo, _), s in zip(pads, dst))

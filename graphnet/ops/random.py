@@ -77,6 +77,6 @@ class RandomOp(Op):
         return [None, None]
 
     def lower(self, node, ctx):
-        ctx.emit("GN_K_RANDOM", [ctx.c(DISTS[node.attrs["dist"]]), ctx.numel(node),
-                                 ctx.inp(node.inputs[0]), ctx.out(node)],
-                 [node.attrs["a"], node.attrs["b"]])
+        ctx.emit("GN_K_RANDOM", dist=ctx.c(DISTS[node.attrs["dist"]]), n=ctx.numel(node),
+                 state=ctx.inp(node.inputs[0]), out=ctx.out(node), a=node.attrs["a"],
+                 b=node.attrs["b"])

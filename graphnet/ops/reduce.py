@@ -104,7 +104,9 @@ class Reduce(Op):
                       contiguous_strides(moved), x.dtype)
             src = tmp
             view = (_prod(moved[:len(kept)]), _prod(moved[len(kept):]), 1)
-        ctx.emit("GN_K_REDUCE", [ctx.c(self.c_name), *view, src, ctx.out(node)])
+        outer, n, inner = view
+        ctx.emit("GN_K_REDUCE", op=ctx.c(self.c_name), outer=outer, n=n, inner=inner, x=src,
+                 y=ctx.out(node))
 
 
 def _sumsq(x, axis, keepdims):
@@ -201,7 +203,9 @@ class Softmax(Op):
         x = node.inputs[0]
         axis = normalize_axis(self.name, node.attrs.get("axis", -1), x.ndim)
         view = outer_n_inner(x.shape, (axis,))
-        ctx.emit("GN_K_SOFTMAX", [int(self.log), *view, ctx.inp(x), ctx.out(node)])
+        outer, n, inner = view
+        ctx.emit("GN_K_SOFTMAX", log=int(self.log), outer=outer, n=n, inner=inner,
+                 x=ctx.inp(x), y=ctx.out(node))
 
 
 register_instance(Softmax("SOFTMAX", False))

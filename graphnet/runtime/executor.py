@@ -113,5 +113,13 @@ class Executable:
         for var in self._written:
             var.version += 1
         if status != 0:
-            raise RuntimeError(f"plan step {-status - 1} has an unknown kernel id")
+            raise self.run_error(status)
         return outputs
+
+    def run_error(self, status):
+        """The exception for a nonzero gn_plan_run status."""
+        if status < 0:
+            return RuntimeError(f"plan step {-status - 1} has an unknown kernel id")
+        kernel = self.plan.kernels[status - 1] if self.plan.kernels else "its kernel"
+        return IndexError(f"plan step {status - 1} ({kernel}): an index is outside [-n, n) "
+                          "for an axis of size n; the run stopped")
