@@ -6,8 +6,9 @@
   ``batch_size`` or ``shapes`` fixes one.
 * ``to_onnx(model, path, opset=17)``: the optimized op graph as standard ONNX ops, with
   a dynamic batch dimension (needs the optional ``onnx`` package).
-* ``to_c(model, directory, batch_size=1)``: C source, the kernels, a Makefile and a
-  self-test; builds with plain ``cc`` (C_API.md).
+* ``to_c(model, directory)``: C source, the kernels, a Makefile and a self-test; builds
+  with plain ``cc`` (C_API.md); the run functions take the batch size unless
+  ``batch_size`` fixes it.
 
 Importing this package imports neither the model-building code nor the compiler.
 """
@@ -67,10 +68,14 @@ def to_onnx(model, path=None, opset=17, batch_size=None):
     return _to_onnx(model, path, opset=opset, batch_size=batch_size)
 
 
-def to_c(model, directory, batch_size=1, name=None, test_inputs=None):
-    """Export ``model`` as standalone C (see ``graphnet.export.c_export.to_c``)."""
-    from .c_export import to_c as _to_c
-    return _to_c(model, directory, batch_size=batch_size, name=name, test_inputs=test_inputs)
+def to_c(model, directory, batch_size=None, name=None, test_inputs=None, shapes=None,
+         max_batch_size=None):
+    """Export ``model`` as standalone C (see ``graphnet.export.c_export.to_c``): for any
+    batch size up to ``max_batch_size`` (default 1024) unless ``batch_size`` fixes one."""
+    from .c_export import DEFAULT_MAX_BATCH, to_c as _to_c
+    return _to_c(model, directory, batch_size=batch_size, name=name, test_inputs=test_inputs,
+                 shapes=shapes,
+                 max_batch_size=DEFAULT_MAX_BATCH if max_batch_size is None else max_batch_size)
 
 
 __all__ = ["export_compiled", "export_model", "load_compiled", "CompiledModel", "to_onnx",
