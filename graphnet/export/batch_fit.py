@@ -9,12 +9,14 @@ fit never saw. What cannot be fitted, it lays out or chooses itself:
 * the arena: the compiler's planner places buffers by size, so its offsets move with N in
   steps, not lines. The fitted buffers (``c + d*N`` bytes each) are laid out again, with
   the same planner and live ranges, in two regions: the buffers of constant size, then the
-  batch-sized ones planned per sample (``d + c`` bytes, rounded up to 64) and scaled by N.
+  batch-sized ones planned per sample (``d + max(c, 0)`` bytes, rounded up to 64) and
+  scaled by N.
   Scaling a layout keeps overlapping live ranges apart, so the layout holds for every N;
   every offset and the arena size are ``a + b*N`` and 64-byte aligned.
 * convolution workspaces: their length is a capacity the kernel splits its images over
-  (``split_for`` in csrc/conv_internal.h; any length gives the same results). The
-  generic plan keeps the length compiled for the largest probe, ``max(CHECK_BATCHES)``.
+  (``split_for`` in csrc/conv_internal.h: a shorter one means smaller blocks of images,
+  a longer one is left unused), and it saturates with N in steps. The generic plan keeps
+  the length compiled for the largest probe, ``max(CHECK_BATCHES)``, for every N.
 * the tile phase is left out: its number of image chunks depends on N.
 * batch 1 (other kernels and strides for single samples, e.g. broadcasting) is kept as a
   plan of its own, compiled as usual; the generic plan serves N >= ``MIN_BATCH``.
@@ -46,8 +48,9 @@ def _fail(what):
                           "export with a fixed batch_size=")
 
 
-def _affine(values, batches, what):
-    """(a, b) arrays with values[i] == a + b * batches[i] exactly, for int arrays."""
+def _affine(values, batches, what, name=str):
+    """(a, b) arrays with values[i] == a + b * batches[i] exactly, for int arrays;
+    ``name(index)`` says which value an index is in an error."""
     values = [np.asarray(v, dtype=np.int64) for v in values]
     n0, n1 = batches[0], batches[1]
     slope, rest = np.divmod(values[1] - values[0], n1 - n0)
@@ -56,8 +59,8 @@ def _affine(values, batches, what):
         bad = np.flatnonzero(base + slope * n != v)
         if rest.any() or bad.size:
             at = int(np.flatnonzero(rest)[0]) if rest.any() else int(bad[0])
-            _fail(f"{what} [{at}] is {[int(u.reshape(-1)[at]) for u in values]} at batch "
-                  f"sizes {list(batches)}, not a + b*N")
+            _fail(f"{what} {name(at)} is {[int(u.reshape(-1)[at]) for u in values]} at "
+                  f"batch sizes {list(batches)}, not a + b*N")
     return base, slope
 
 
@@ -85,6 +88,14 @@ def _dim_specs(shapes_by_batch, batches, what):
     return out
 
 
+def _arg_name(plan, at):
+    """'<i> of step <s> (<kernel>)' for the int argument at index ``at`` of ``plan``."""
+    for s, ((_, ioff, _, nargs), kernel) in enumerate(zip(plan.steps.tolist(), plan.kernels)):
+        if ioff <= at < ioff + nargs:
+            return f"{at - ioff} of step {s} ({kernel})"
+    return f"[{at}]"
+
+
 def _workspaces(plan):
     """{iarg index of a work length: its buffer number} of a plan's convolutions."""
     out = {}
@@ -100,11 +111,12 @@ def _layout(buffers, base, slope):
     ``buffers[:, :2]``), and the arena size (C, D), all ``a + b*N``."""
     from ..compiler.lower import ARENA, Buffer
     from ..compiler.memory import plan_arena
-    if (slope < 0).any():
+    if (slope < 0).any() or (base[slope == 0] < 0).any():
         _fail("an arena buffer shrinks as the batch grows")
     planned = []
     for (first, last), c, d in zip(buffers[:, :2].tolist(), base.tolist(), slope.tolist()):
-        planned.append(Buffer(ARENA, None, c + d if d else c, first))  # d + c >= d + c/N
+        # per sample d + max(c, 0) bytes: N of them hold c + d*N for every N >= 1
+        planned.append(Buffer(ARENA, None, d + max(c, 0) if d else c, first))
         planned[-1].last = last
     const_bytes, const_unplanned = plan_arena([b for b, d in zip(planned, slope) if not d])
     row_bytes, row_unplanned = plan_arena([b for b, d in zip(planned, slope) if d])
@@ -165,7 +177,7 @@ def fit_batch_plan(in_nodes, out_nodes):
     for at, buf in work.items():     # capacities: the largest probe's, for every N
         for f, s in zip(fitted, sizes):
             f[at], s[buf] = last.iargs[at], last.arena_buffers[buf, 2]
-    iargs = _affine(fitted, batches, "int argument")
+    iargs = _affine(fitted, batches, "int argument", lambda at: _arg_name(last, at))
     size_base, size_slope = _affine(sizes, batches, "arena buffer size")
     views = [p.slots[:, 2] - _per_slot(p.arena_buffers[:, 3], p.slot_buffers) for p in plans]
     view_base, view_slope = _affine(views, batches, "slot offset")
