@@ -160,13 +160,13 @@ def write_compiled(path, plan, weight_values, output_names=None, name="model",
 
 # -- reading ------------------------------------------------------------------------------
 def _shape(reader, value, what, generic=False):
-    """A shape from the manifest; in a batch-generic file its first dimension may be
-    null: the batch."""
-    def dim_ok(i, d):
+    """A shape from the manifest; in a batch-generic file a dimension may be null: the
+    batch size."""
+    def dim_ok(d):
         if d is None:
-            return generic and i == 0
+            return generic
         return isinstance(d, int) and not isinstance(d, bool) and d >= 0
-    if not isinstance(value, list) or not all(dim_ok(i, d) for i, d in enumerate(value)):
+    if not isinstance(value, list) or not all(map(dim_ok, value)):
         raise reader.error(f"{what} has a malformed shape {value!r}", "manifest.json")
     return tuple(value)
 
