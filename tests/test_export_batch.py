@@ -285,3 +285,22 @@ def test_malformed_batch_fields_are_refused(mlp_file, tmp_path, edit, message):
     _, path = mlp_file
     with pytest.raises(FileFormatError, match=message):
         load_compiled(rewrite(path, str(tmp_path / "bad.gnx"), edit))
+
+
+def test_several_inputs_and_outputs(tmp_path):
+    a, b = gn.Input((4,), name="a"), gn.Input((3,), name="b")
+    h = L.Concatenate()([L.Dense(5, activation="tanh")(a), b])
+    model = gn.Model([a, b], [L.Dense(2, name="p")(h),
+                              L.Dense(1, activation="sigmoid", name="q")(h)])
+    path = str(tmp_path / "multi.gnx")
+    model.export(path)
+    cm = load_compiled(path)
+    rng = np.random.default_rng(8)
+    for n in (1, 6, 40):
+        xa, xb = rng.standard_normal((n, 4)).astype("f4"), rng.standard_normal((n, 3))
+        want = model.predict([xa, xb])
+        for got_all in (cm(xa, xb), cm({"a": xa, "b": xb}), cm.predict([xa, xb], batch_size=7)):
+            for w, g in zip(want, got_all):
+                np.testing.assert_allclose(g, w, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match=r"different numbers of samples: \{'a': 3, 'b': 2\}"):
+        cm(np.zeros((3, 4), "f4"), np.zeros((2, 3), "f4"))
