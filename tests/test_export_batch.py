@@ -184,6 +184,8 @@ def test_bad_batch_sizes_give_clear_errors(mlp_file, tmp_path):
     with pytest.raises(ValueError, match="generic plan serves batch sizes from 2"):
         cm.executable(0)
     fixed = str(tmp_path / "fixed.gnx")
+    with pytest.raises(ValueError, match=r"give batch_size \(4\) or shapes"):
+        model.export(fixed, batch_size=4, shapes=[(4, 784)])
     model.export(fixed, batch_size=4)
     cf = load_compiled(fixed)
     assert cf.batch_size == 4

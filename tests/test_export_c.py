@@ -132,6 +132,8 @@ def test_c_export_takes_the_batch_size_at_run_time(tmp_path):
 def test_c_export_checks_its_batch_arguments(tmp_path):
     with pytest.raises(ValueError, match="max_batch_size must be an integer >= 1, got 0"):
         gn.export.to_c(_model(), str(tmp_path / "c"), max_batch_size=0)
+    with pytest.raises(ValueError, match="max_batch_size=8 is for an export of any batch size"):
+        gn.export.to_c(_model(), str(tmp_path / "c"), batch_size=2, max_batch_size=8)
     with pytest.raises(ValueError, match=r"test input 'img' has shape \(3, 6, 6, 2\)"):
         gn.export.to_c(_model(), str(tmp_path / "c"), max_batch_size=8,
                        test_inputs=[np.zeros((3, 6, 6, 2)), np.zeros((3, 5))])

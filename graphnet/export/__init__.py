@@ -31,6 +31,9 @@ def _write(model_or_inputs, outputs, path, shapes, batch_size, name, output_name
     """Write a ``.gnx`` file: for any batch size when neither ``shapes`` nor ``batch_size``
     fixes one, else for those shapes."""
     from .compiled import write_compiled
+    if shapes is not None and batch_size is not None:
+        raise ValueError(f"export: give batch_size ({batch_size}) or shapes ({shapes}), not "
+                         "both")
     if shapes is None and batch_size is None:
         from .batch_fit import fit_batch_plan
         from .source import graph_of
@@ -72,10 +75,9 @@ def to_c(model, directory, batch_size=None, name=None, test_inputs=None, shapes=
          max_batch_size=None):
     """Export ``model`` as standalone C (see ``graphnet.export.c_export.to_c``): for any
     batch size up to ``max_batch_size`` (default 1024) unless ``batch_size`` fixes one."""
-    from .c_export import DEFAULT_MAX_BATCH, to_c as _to_c
+    from .c_export import to_c as _to_c
     return _to_c(model, directory, batch_size=batch_size, name=name, test_inputs=test_inputs,
-                 shapes=shapes,
-                 max_batch_size=DEFAULT_MAX_BATCH if max_batch_size is None else max_batch_size)
+                 shapes=shapes, max_batch_size=max_batch_size)
 
 
 __all__ = ["export_compiled", "export_model", "load_compiled", "CompiledModel", "to_onnx",

@@ -469,7 +469,7 @@ def _cases(plan, weights, batch, test_inputs, in_nodes):
 
 
 def to_c(model, directory, batch_size=None, name=None, test_inputs=None, shapes=None,
-         max_batch_size=DEFAULT_MAX_BATCH):
+         max_batch_size=None):
     """Export ``model`` (a Model, a ``gn.function`` or ``(inputs, outputs)``) as standalone
     C source in ``directory``: for any batch size from 1 to ``max_batch_size`` (the run
     functions take it as ``n``), or compiled for a fixed ``batch_size`` (or ``shapes``).
@@ -479,8 +479,9 @@ def to_c(model, directory, batch_size=None, name=None, test_inputs=None, shapes=
         test_inputs: arrays for the generated self-test (default: seeded random normals);
             with a batch-generic export, of at least 8 samples (the self-test runs the
             first 1, 2, 3 and 8).
-        max_batch_size: every batch size up to it is verified at export (about half a
-            millisecond per size for a small model).
+        max_batch_size: the largest batch size of a batch-generic export (default 1024);
+            every batch size up to it is verified at export (about half a millisecond per
+            size for a small model).
     Returns the path of the generated ``<name>.c``.
     """
     from ..compiler import compile_plan
@@ -490,7 +491,11 @@ def to_c(model, directory, batch_size=None, name=None, test_inputs=None, shapes=
         in_nodes, out_nodes, in_names, out_names, default = graph_of(model)
     name = _c_identifier(name or default)
     if batch_size is None and shapes is None:
-        plan, weights, batch, written = _generic(in_nodes, out_nodes, max_batch_size)
+        plan, weights, batch, written = _generic(
+            in_nodes, out_nodes, DEFAULT_MAX_BATCH if max_batch_size is None else max_batch_size)
+    elif max_batch_size is not None:
+        raise ValueError(f"to_c: max_batch_size={max_batch_size} is for an export of any "
+                         "batch size; this one is fixed by batch_size or shapes")
     else:
         shapes = concrete_shapes(in_nodes, batch_size or 1, shapes)
         plan, weights, _ = compile_plan(in_nodes, out_nodes, shapes)

@@ -97,6 +97,29 @@ def _plan_manifest(plan, folder):
             "kernels": list(plan.kernels), "plan": _plan_entries(folder)}
 
 
+def _batch_fields(coefficients, specialized, arrays):
+    """The manifest's "batch" object of a batch-generic plan and the constants of its
+    plans of their own; adds their arrays (by entry name) to ``arrays``."""
+    fields = {"min_batch": int(coefficients.min_batch),
+              "arena_bytes_per_batch": int(coefficients.arena_bytes),
+              "unplanned_bytes_per_batch": int(coefficients.unplanned_bytes),
+              "per_batch": {key: f"plan/{stem}.npy" for key, stem in PER_BATCH_ARRAYS.items()},
+              "plans": []}
+    for key, entry in fields["per_batch"].items():
+        arrays[entry] = np.asarray(getattr(coefficients, key), dtype=np.int64)
+    consts = []
+    for n, (own, indices) in sorted(specialized.items()):
+        folder = f"batch_{n}"
+        own_consts = _const_entries(own.consts, f"{folder}/consts")
+        fields["plans"].append(dict(_plan_manifest(own, f"{folder}/plan"), batch_size=int(n),
+                                    weights=[int(i) for i in indices],
+                                    consts=[c for c, _ in own_consts]))
+        arrays.update({entry: getattr(own, key)
+                       for key, entry in _plan_entries(f"{folder}/plan").items()})
+        consts += own_consts
+    return fields, consts
+
+
 def write_compiled(path, plan, weight_values, output_names=None, name="model",
                    overwrite=True, batch=None):
     """Write ``plan`` and its weights (arrays in ``plan.weight_specs`` order) to ``path``.
@@ -133,23 +156,8 @@ def write_compiled(path, plan, weight_values, output_names=None, name="model",
                     for n, (s, d) in zip(output_names, plan.output_specs)],
         "weights": [w for w, _ in weights], "consts": [c for c, _ in consts], "batch": None}
     if batch is not None:
-        manifest["batch"] = {
-            "min_batch": int(coefficients.min_batch),
-            "arena_bytes_per_batch": int(coefficients.arena_bytes),
-            "unplanned_bytes_per_batch": int(coefficients.unplanned_bytes),
-            "per_batch": {key: f"plan/{stem}.npy" for key, stem in PER_BATCH_ARRAYS.items()},
-            "plans": []}
-        for key, entry in manifest["batch"]["per_batch"].items():
-            arrays[entry] = np.asarray(getattr(coefficients, key), dtype=np.int64)
-        for n, (own, indices) in sorted(specialized.items()):
-            folder = f"batch_{n}"
-            own_consts = _const_entries(own.consts, f"{folder}/consts")
-            manifest["batch"]["plans"].append(dict(
-                _plan_manifest(own, f"{folder}/plan"), batch_size=int(n),
-                weights=[int(i) for i in indices], consts=[c for c, _ in own_consts]))
-            arrays.update({entry: getattr(own, key)
-                           for key, entry in _plan_entries(f"{folder}/plan").items()})
-            consts += own_consts
+        manifest["batch"], own_consts = _batch_fields(*batch, arrays)
+        consts += own_consts
     with ArchiveWriter(path, overwrite=overwrite) as zf:
         zf.json("manifest.json", manifest)
         for entry, value in arrays.items():
