@@ -181,8 +181,9 @@ def test_bad_batch_sizes_give_clear_errors(mlp_file, tmp_path):
             cm.predict(np.zeros((3, 784), "f4"), batch_size=bad)
     with pytest.raises(ValueError, match="at least 1 sample, got 0"):
         cm.predict(np.zeros((0, 784), "f4"))
-    with pytest.raises(ValueError, match="generic plan serves batch sizes from 2"):
-        cm.executable(0)
+    for bad in (0, -3):
+        with pytest.raises(ValueError, match=f"batch size must be an integer >= 1, got {bad}"):
+            cm.executable(bad)
     fixed = str(tmp_path / "fixed.gnx")
     with pytest.raises(ValueError, match=r"give batch_size \(4\) or shapes"):
         model.export(fixed, batch_size=4, shapes=[(4, 784)])
@@ -193,6 +194,8 @@ def test_bad_batch_sizes_give_clear_errors(mlp_file, tmp_path):
                                          r"with batch_size=None for any batch size\), got "
                                          r"\(10, 784\)"):
         cf(np.zeros((10, 784), "f4"))
+    with pytest.raises(ValueError, match="the batch size is fixed at 4"):
+        cf.executable(5)
     with pytest.raises(ValueError, match="runs batches of the exported size 4, got "
                                          "batch_size=3"):
         cf.predict(np.zeros((10, 784), "f4"), batch_size=3)

@@ -437,7 +437,12 @@ class CompiledModel:
 
     def executable(self, n):
         """The verified ``Executable`` for batch size ``n``."""
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"{self.name}: batch size must be an integer >= 1, got {n!r}")
         if self._batch is None:
+            if n != self.batch_size:
+                raise ValueError(f"{self.name}: the batch size is fixed at {self.batch_size} "
+                                 f"(export with batch_size=None for any), got {n}")
             return self._exe
         if n in self._own:
             return self._own[n]
