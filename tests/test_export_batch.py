@@ -181,6 +181,9 @@ def test_bad_batch_sizes_give_clear_errors(mlp_file, tmp_path):
             cm.predict(np.zeros((3, 784), "f4"), batch_size=bad)
     with pytest.raises(ValueError, match="at least 1 sample, got 0"):
         cm.predict(np.zeros((0, 784), "f4"))
+    with pytest.raises(ValueError, match=r"batch size 2305843009213693952 is larger than "
+                                         r"this plan allows \(\d+\)"):
+        cm.executable(1 << 61)      # its int arguments would near int64's range
     for bad in (0, -3):
         with pytest.raises(ValueError, match=f"batch size must be an integer >= 1, got {bad}"):
             cm.executable(bad)
