@@ -59,6 +59,12 @@ def test_models_builtin_saved_and_compiled(capsys, tmp_path):
     assert [r["case"] for r in doc["rows"]] == ["small, batch 1", "small, batch 3"]
     doc = _json(capsys, "model", str(tmp_path / "small.gnx"))
     assert "compiled, batch 4" in doc["rows"][0]["case"]
+    model.export(str(tmp_path / "any.gnx"))
+    doc = _json(capsys, "model", str(tmp_path / "any.gnx"), "--sizes", "1,5")
+    assert [r["case"] for r in doc["rows"]] == ["any.gnx (compiled, batch 1)",
+                                               "any.gnx (compiled, batch 5)"]
+    with pytest.raises(SystemExit, match="compiled for batch 4 only"):
+        main(["model", str(tmp_path / "small.gnx"), "--batch", "2"] + FAST)
 
 
 def test_conv(capsys):

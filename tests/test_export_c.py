@@ -71,11 +71,72 @@ def test_c_export_builds_and_passes_its_self_test(tmp_path):
     # the self-test fails when the results are wrong (only the test program rebuilds)
     path = os.path.join(out, "two_heads_test.c")
     text = open(path).read()
-    marker = "static const float want1[4] GN_ALIGNED = {\n    "
+    marker = "static const float want0_1[4] GN_ALIGNED = {\n    "
     assert marker in text
     open(path, "w").write(text.replace(marker, marker + "1.5f + "))
     result = _make(out, "test")
     assert result.returncode != 0 and "two_heads: FAIL" in result.stdout
+
+
+def _run(lib, n, inputs, outputs, arena=None):
+    fp = ctypes.POINTER(ctypes.c_float)
+    ins = (fp * len(inputs))(*[a.ctypes.data_as(fp) for a in inputs])
+    outs = (fp * len(outputs))(*[a.ctypes.data_as(fp) for a in outputs])
+    if arena is None:
+        return lib.two_heads_run(ctypes.c_int64(n), ins, outs)
+    return lib.two_heads_run_with_arena(ctypes.c_int64(n), ins, outs,
+                                        arena.ctypes.data_as(ctypes.c_void_p))
+
+
+def test_c_export_takes_the_batch_size_at_run_time(tmp_path):
+    model = _model()
+    out = str(tmp_path / "c")
+    gn.export.to_c(model, out, max_batch_size=300)
+    header = open(os.path.join(out, "two_heads.h")).read()
+    assert "int two_heads_run(int64_t n, const float *const *inputs, float *const *outputs);" \
+        in header
+    assert "#define TWO_HEADS_INPUT0_SIZE(n) ((int64_t)(n) * 72)" in header
+    assert "#define TWO_HEADS_MAX_BATCH 300" in header
+    result = _make(out, "all", "test")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for n in (1, 2, 3, 8):
+        assert f"two_heads: batch {n}: 1 thread(s): max abs error" in result.stdout
+    assert "two_heads: PASS" in result.stdout
+
+    lib = ctypes.CDLL(os.path.join(out, "libtwo_heads.so"))
+    lib.two_heads_arena_bytes.restype = ctypes.c_size_t
+    lib.two_heads_arena_bytes.argtypes = [ctypes.c_int64]
+    rng = np.random.default_rng(0)
+    for n in (1, 5, 64, 300):
+        xi = rng.standard_normal((n, 6, 6, 2)).astype("f4")
+        xv = rng.standard_normal((n, 5)).astype("f4")
+        probs, value = np.zeros((n, 3), "f4"), np.zeros((n, 2), "f4")
+        assert _run(lib, n, [xi, xv], [probs, value]) == 0
+        want = model.predict([xi, xv])
+        np.testing.assert_allclose(probs, want[0], atol=1e-5, rtol=1e-5)
+        np.testing.assert_allclose(value, want[1], atol=1e-5, rtol=1e-5)
+        arena = np.zeros(lib.two_heads_arena_bytes(n) + 64, np.uint8)
+        again = np.zeros((n, 3), "f4")
+        assert _run(lib, n, [xi, xv], [again, value], arena[-arena.ctypes.data % 64:]) == 0
+        np.testing.assert_array_equal(again, probs)
+    sizes = [lib.two_heads_arena_bytes(n) for n in (2, 3, 4)]
+    assert sizes[1] - sizes[0] == sizes[2] - sizes[1] > 0      # a + b*n
+    x = [np.zeros((301, 6, 6, 2), "f4"), np.zeros((301, 5), "f4")]
+    y = [np.zeros((301, 3), "f4"), np.zeros((301, 2), "f4")]
+    for bad in (0, -1, 301):
+        assert lib.two_heads_arena_bytes(bad) == 0
+        assert _run(lib, bad, x, y) == 1                         # TWO_HEADS_BAD_BATCH
+    assert not y[0].any()
+
+
+def test_c_export_checks_its_batch_arguments(tmp_path):
+    with pytest.raises(ValueError, match="max_batch_size must be an integer >= 1, got 0"):
+        gn.export.to_c(_model(), str(tmp_path / "c"), max_batch_size=0)
+    with pytest.raises(ValueError, match="max_batch_size=8 is for an export of any batch size"):
+        gn.export.to_c(_model(), str(tmp_path / "c"), batch_size=2, max_batch_size=8)
+    with pytest.raises(ValueError, match=r"test input 'img' has shape \(3, 6, 6, 2\)"):
+        gn.export.to_c(_model(), str(tmp_path / "c"), max_batch_size=8,
+                       test_inputs=[np.zeros((3, 6, 6, 2)), np.zeros((3, 5))])
 
 
 def test_c_values_are_exact():

@@ -1,6 +1,5 @@
 """Compiled-model export (.gnx): model.export / gn.export.export_compiled, gn.load_compiled
 in a process without the model-building code, the plan verifier, and bad files."""
-import json
 import os
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from graphnet.export import PlanError, load_compiled, verify_plan
 from graphnet.export.compiled import read_compiled
 from graphnet.export.verify import unverified_kernels
 from graphnet.saving import FileFormatError
-from graphnet.saving.archive import npy_bytes, parse_npy
+from gnx_files import edit_array, edit_manifest, rewrite
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -41,31 +40,6 @@ def _cnn():
                           L.Conv2D(4, 3, padding="same", activation="relu"),
                           L.MaxPooling2D(2), L.Conv2D(3, 2, strides=2), L.Flatten(),
                           L.Dense(5, activation="softmax")], name="cnn")
-
-
-def _rewrite(src, dst, replace):
-    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
-        for info in zin.infolist():
-            data = zin.read(info.filename)
-            if info.filename in replace:
-                data = replace[info.filename](data)
-            zout.writestr(info.filename, data, compress_type=info.compress_type)
-    return dst
-
-
-def _edit_array(name, fn):
-    def edit(data):
-        array = parse_npy(data, ValueError)
-        return npy_bytes(fn(array.copy()))
-    return {name: edit}
-
-
-def _edit_manifest(fn):
-    def edit(data):
-        obj = json.loads(data)
-        fn(obj)
-        return json.dumps(obj).encode()
-    return {"manifest.json": edit}
 
 
 # -- round trips ----------------------------------------------------------------------------
@@ -181,37 +155,37 @@ def test_truncated_and_wrong_files(exported, tmp_path):
     _mlp().save(model_file)
     with pytest.raises(FileFormatError, match="missing entry 'manifest.json'"):
         load_compiled(model_file)
-    bad = _rewrite(exported, str(tmp_path / "fmt.gnx"),
-                   _edit_manifest(lambda m: m.update(format="graphnet.model")))
+    bad = rewrite(exported, str(tmp_path / "fmt.gnx"),
+                   edit_manifest(lambda m: m.update(format="graphnet.model")))
     with pytest.raises(FileFormatError, match="load_model"):
         load_compiled(bad)
 
 
 @pytest.mark.parametrize("edit, message", [
     # a GEMM told to compute more rows than its buffers hold
-    (_edit_array("plan/iargs.npy", lambda a: np.where(np.arange(a.size) == 2, 4096, a)),
+    (edit_array("plan/iargs.npy", lambda a: np.where(np.arange(a.size) == 2, 4096, a)),
      r"step 0 \(GN_K_GEMM_BIAS_ACT\): A accesses bytes"),
     # a slot pointing past the end of a weight
-    (_edit_array("plan/slots.npy", lambda a: a + np.array([0, 0, 1 << 20])),
+    (edit_array("plan/slots.npy", lambda a: a + np.array([0, 0, 1 << 20])),
      r"slot \d+ starts at byte"),
-    (_edit_array("plan/slots.npy", lambda a: a + np.array([0, 7, 0])), "slot 0 names"),
-    (_edit_array("plan/steps.npy", lambda a: a * np.array([1, 1, 1, 0])),
+    (edit_array("plan/slots.npy", lambda a: a + np.array([0, 7, 0])), "slot 0 names"),
+    (edit_array("plan/steps.npy", lambda a: a * np.array([1, 1, 1, 0])),
      "int arguments"),
-    (_edit_array("plan/steps.npy", lambda a: a + np.array([0, 1 << 40, 0, 0])),
+    (edit_array("plan/steps.npy", lambda a: a + np.array([0, 1 << 40, 0, 0])),
      "do not fit"),
-    (_edit_array("plan/steps.npy", lambda a: a + np.array([100, 0, 0, 0])),
+    (edit_array("plan/steps.npy", lambda a: a + np.array([100, 0, 0, 0])),
      "does not match its name"),
-    (_edit_manifest(lambda m: m["kernels"].__setitem__(0, "GN_K_SYSTEM")), "GN_K_SYSTEM"),
-    (_edit_manifest(lambda m: m.update(arena_bytes=0)), "arena 0"),
-    (_edit_manifest(lambda m: m["inputs"][0].update(shape=[1, 6])), "input 0"),
-    (_edit_manifest(lambda m: m["weights"][0].update(shape=[6, 17])),
+    (edit_manifest(lambda m: m["kernels"].__setitem__(0, "GN_K_SYSTEM")), "GN_K_SYSTEM"),
+    (edit_manifest(lambda m: m.update(arena_bytes=0)), "arena 0"),
+    (edit_manifest(lambda m: m["inputs"][0].update(shape=[1, 6])), "input 0"),
+    (edit_manifest(lambda m: m["weights"][0].update(shape=[6, 17])),
      r"shape \(6, 16\), expected \(6, 17\)"),
-    (_edit_manifest(lambda m: m.update(format_version=7)), "format version 7"),
-    (_edit_manifest(lambda m: m["abi"].update(GN_U_RELU=99)), "C API numbers differ"),
-    (_edit_array("plan/iargs.npy", lambda a: a[:5]), "do not fit"),
+    (edit_manifest(lambda m: m.update(format_version=7)), "format version 7"),
+    (edit_manifest(lambda m: m["abi"].update(GN_U_RELU=99)), "C API numbers differ"),
+    (edit_array("plan/iargs.npy", lambda a: a[:5]), "do not fit"),
 ])
 def test_hand_edited_plans_are_refused_not_run(exported, tmp_path, edit, message):
-    bad = _rewrite(exported, str(tmp_path / "bad.gnx"), edit)
+    bad = rewrite(exported, str(tmp_path / "bad.gnx"), edit)
     with pytest.raises(ValueError, match=message):
         load_compiled(bad)
 

@@ -153,7 +153,8 @@ def _cases(args, fw, rng):
         spec = args.model
         batches = [args.batch] if args.batch else (args.sizes or [1, 128])
         if spec.endswith(".gnx"):
-            return [lambda: C.compiled_case(spec, fw, rng)]
+            explicit = batches if args.batch or args.sizes else None
+            return [lambda case=case: case for case in C.compiled_cases(spec, explicit, rng)]
         if spec in ("mnist_mlp", "mnist_cnn"):
             model = getattr(C, spec)()
         elif os.path.isfile(spec):

@@ -279,15 +279,25 @@ def model_case(model, batch, fw, rng, name=None, torch_model=None):
                 float(plan_flops(plan)) or None, baselines)
 
 
-def compiled_case(path, fw, rng):
-    """A .gnx file: the loaded CompiledModel (no baselines: the graph is not available)."""
+def compiled_cases(path, batches, rng):
+    """A .gnx file's loaded CompiledModel at each of ``batches`` (default 1 and 128), or at
+    its fixed batch size (no baselines: the graph is not available)."""
     from ..export import load_compiled
+    from ..export.batch_plan import batch_shape
     cm = load_compiled(path)
-    arrays = []
-    for s in cm.input_specs:
-        arrays.append(rng.standard_normal(s["shape"]).astype(s["dtype"]))
-    return Case(f"{os.path.basename(path)} (compiled, batch {cm.batch_size})",
-                lambda: cm.run(*arrays), float(plan_flops(cm.plan)) or None)
+    if cm.batch_size is not None:
+        if batches not in (None, [cm.batch_size]):
+            raise SystemExit(f"model: {path} is compiled for batch {cm.batch_size} only; "
+                             f"export it with batch_size=None to time batches {batches}")
+        batches = [cm.batch_size]
+    cases = []
+    for n in batches or [1, 128]:
+        arrays = [rng.standard_normal(batch_shape(s["shape"], n)).astype(s["dtype"])
+                  for s in cm.input_specs]
+        plan = cm.executable(n).plan
+        cases.append(Case(f"{os.path.basename(path)} (compiled, batch {n})",
+                          lambda arrays=arrays: cm.run(*arrays), float(plan_flops(plan)) or None))
+    return cases
 
 
 # -- built-in models ----------------------------------------------------------------------------

@@ -24,8 +24,12 @@ def specialize(inputs, outputs, shapes, training=False):
     return new_outputs[len(outputs):], new_outputs[:len(outputs)]
 
 
-def compile_plan(inputs, outputs, shapes, report=None, training=False, updates=()):
+def compile_plan(inputs, outputs, shapes, report=None, training=False, updates=(),
+                 phases=PHASES):
     """Compile the graph from INPUT nodes ``inputs`` to ``outputs`` for concrete ``shapes``.
+
+    ``phases``: the rewrite phases to run, in order (a batch-generic export leaves out
+    "tile", whose chunk count depends on the batch size).
 
     ``updates`` are (Variable, Node) pairs: after each run the variable holds the node's
     value (the training step's optimizer updates). Returns ``(plan, weights, report)``:
@@ -35,7 +39,7 @@ def compile_plan(inputs, outputs, shapes, report=None, training=False, updates=(
     update_vars = [v for v, _ in updates]
     inputs, nodes = specialize(inputs, list(outputs) + [n for _, n in updates], shapes,
                                training)
-    nodes = run_phases(nodes, report)
+    nodes = run_phases(nodes, report, phases)
     outputs, news = nodes[:len(outputs)], nodes[len(outputs):]
     plan, weights = lower(inputs, outputs, list(zip(update_vars, news)))
     report.kernel_count = plan.kernel_count

@@ -265,13 +265,16 @@ class Lowering:
                 emit_copy(self, [n], self.inp(node), [1], self.inp(target), [1], node.dtype)
 
     def finish(self, input_specs, outputs):
-        arena_bytes, unplanned = plan_arena([b for b in self.buffers if b.kind == ARENA])
-        slots = []
+        arena = [b for b in self.buffers if b.kind == ARENA]
+        arena_bytes, unplanned = plan_arena(arena)
+        arena_number = {id(b): i for i, b in enumerate(arena)}
+        slots, slot_buffers = [], []
         for buf, offset in self.slots:
             b = self.buffers[buf]
             index = 0 if b.kind == ARENA else b.index
             base = b.offset if b.kind == ARENA else 0
             slots.append((SLOT_KIND[b.kind], index, base + offset))
+            slot_buffers.append(arena_number.get(id(b), -1))
         return Plan(
             steps=np.array(self.steps, dtype=np.int64).reshape(-1, 4),
             iargs=np.array(self.iargs, dtype=np.int64),
@@ -284,6 +287,9 @@ class Lowering:
             output_specs=[(tuple(n.shape), n.dtype) for n in outputs],
             weight_specs=[(v.name, tuple(v.shape), v.dtype) for v in self.weights],
             kernels=list(self.kernels),
+            arena_buffers=np.array([(b.first, b.last, b.nbytes, b.offset) for b in arena],
+                                   dtype=np.int64).reshape(-1, 4),
+            slot_buffers=np.array(slot_buffers, dtype=np.int64),
         )
 
 

@@ -115,15 +115,15 @@ class Model(Trainer, Functional):
         from ..saving import load_weights
         load_weights(self, filepath, skip_mismatch=skip_mismatch)
 
-    def export(self, filepath, format="graphnet", batch_size=1, **kwargs):
+    def export(self, filepath, format="graphnet", batch_size=None, **kwargs):
         """Export the compiled inference graph: ``format="graphnet"`` (a ``.gnx`` file for
-        ``gn.load_compiled``), ``"onnx"`` (dynamic batch; ``batch_size`` is not used) or
-        ``"c"`` (a directory of C source)."""
+        ``gn.load_compiled``), ``"onnx"`` or ``"c"`` (a directory of C source). Each takes
+        any batch size unless ``batch_size`` fixes one."""
         from .. import export
         if format == "graphnet":
             return export.export_model(self, filepath, batch_size=batch_size, **kwargs)
         if format == "onnx":
-            return export.to_onnx(self, filepath, **kwargs)
+            return export.to_onnx(self, filepath, batch_size=batch_size, **kwargs)
         if format == "c":
             return export.to_c(self, filepath, batch_size=batch_size, **kwargs)
         raise ValueError(f"export: format must be 'graphnet', 'onnx' or 'c', got {format!r}")

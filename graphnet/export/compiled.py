@@ -7,7 +7,13 @@ without the model-building code.
 the safe archive reader and the plan verifier: never graphnet.engine, graphnet.layers
 or the compiler. A loaded plan is verified (every memory access in bounds) before
 it can run, so a hand-edited file is refused, not executed.
+
+A file exported for any batch size holds a batch-generic plan (``batch_plan.py``): the
+plan for batch N is instantiated and verified on first use and kept in a bounded cache
+(least recently used); batch 1 has a plan of its own.
 """
+import threading
+from collections import OrderedDict
 import datetime
 from dataclasses import dataclass, field
 
@@ -16,14 +22,23 @@ import numpy as np
 from ..runtime.cext import lib
 from ..runtime.executor import Executable
 from ..saving.archive import ARRAY_DTYPES, ArchiveReader, ArchiveWriter
+from .batch_plan import BatchCoefficients, batch_shape, instantiate
 from .verify import PlanError, verify_plan
 
 FORMAT = "graphnet.compiled"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: plans for distinct batch sizes a CompiledModel keeps (least recently used go first)
+DEFAULT_CACHED_PLANS = 8
+#: CompiledModel.predict's default batch size for a batch-generic file (Keras's)
+DEFAULT_PREDICT_BATCH = 32
 EXTENSION = ".gnx"
-PLAN_ENTRIES = {"steps": ("plan/steps.npy", "int64", 2), "iargs": ("plan/iargs.npy", "int64", 1),
-                "fargs": ("plan/fargs.npy", "float32", 1),
-                "slots": ("plan/slots.npy", "int64", 2)}
+PLAN_ARRAYS = {"steps": ("int64", 2), "iargs": ("int64", 1), "fargs": ("float32", 1),
+               "slots": ("int64", 2)}
+PER_BATCH_ARRAYS = {"iargs": "iargs_per_batch", "slots": "slot_offsets_per_batch"}
+
+
+def _plan_entries(folder):
+    return {key: f"{folder}/{key}.npy" for key in PLAN_ARRAYS}
 
 
 def abi():
@@ -66,10 +81,59 @@ class _Weight:
 
 
 # -- writing ----------------------------------------------------------------------------
+def _shape_json(shape):
+    return [None if d is None else int(d) for d in shape]
+
+
+def _const_entries(consts, folder):
+    return [({"shape": list(np.shape(c)), "dtype": str(np.asarray(c).dtype),
+              "entry": f"{folder}/{i:05d}.npy"}, np.asarray(c, order="C"))
+            for i, c in enumerate(consts)]
+
+
+def _plan_manifest(plan, folder):
+    """The manifest fields of one plan stored under ``folder``."""
+    return {"arena_bytes": int(plan.arena_bytes), "unplanned_bytes": int(plan.unplanned_bytes),
+            "kernels": list(plan.kernels), "plan": _plan_entries(folder)}
+
+
+def _batch_fields(coefficients, specialized, arrays):
+    """The manifest's "batch" object of a batch-generic plan and the constants of its
+    plans of their own; adds their arrays (by entry name) to ``arrays``."""
+    fields = {"min_batch": int(coefficients.min_batch),
+              "arena_bytes_per_batch": int(coefficients.arena_bytes),
+              "unplanned_bytes_per_batch": int(coefficients.unplanned_bytes),
+              "per_batch": {key: f"plan/{stem}.npy" for key, stem in PER_BATCH_ARRAYS.items()},
+              "plans": []}
+    for key, entry in fields["per_batch"].items():
+        arrays[entry] = np.asarray(getattr(coefficients, key), dtype=np.int64)
+    consts = []
+    for n, (own, indices) in sorted(specialized.items()):
+        folder = f"batch_{n}"
+        own_consts = _const_entries(own.consts, f"{folder}/consts")
+        fields["plans"].append(dict(_plan_manifest(own, f"{folder}/plan"), batch_size=int(n),
+                                    weights=[int(i) for i in indices],
+                                    consts=[c for c, _ in own_consts]))
+        arrays.update({entry: getattr(own, key)
+                       for key, entry in _plan_entries(f"{folder}/plan").items()})
+        consts += own_consts
+    return fields, consts
+
+
 def write_compiled(path, plan, weight_values, output_names=None, name="model",
-                   overwrite=True):
-    """Write ``plan`` and its weights (arrays in ``plan.weight_specs`` order) to ``path``."""
-    verify_plan(plan, plan.kernels)  # refuse to write what the loader would refuse
+                   overwrite=True, batch=None):
+    """Write ``plan`` and its weights (arrays in ``plan.weight_specs`` order) to ``path``.
+
+    ``batch``: None for a plan of fixed shapes, or ``(coefficients, specialized)`` for the
+    batch-generic ``plan`` at N = 0 (``batch_fit.fit_batch_plan``): its
+    ``BatchCoefficients`` and ``{batch size: (plan, indices of its weights)}``."""
+    if batch is None:
+        verify_plan(plan, plan.kernels)  # refuse to write what the loader would refuse
+    else:
+        coefficients, specialized = batch
+        verify_plan(instantiate(plan, coefficients, coefficients.min_batch), plan.kernels)
+        for own, _ in specialized.values():
+            verify_plan(own, own.kernels)
     output_names = list(output_names or [f"output_{i}" for i in range(len(plan.output_specs))])
     weights = []
     for i, ((wname, shape, dtype), value) in enumerate(zip(plan.weight_specs, weight_values)):
@@ -79,34 +143,38 @@ def write_compiled(path, plan, weight_values, output_names=None, name="model",
                              f"was compiled for {tuple(shape)} {dtype}")
         weights.append(({"name": wname, "shape": list(shape), "dtype": dtype,
                          "entry": f"weights/{i:05d}.npy"}, value))
-    consts = [({"shape": list(np.shape(c)), "dtype": str(np.asarray(c).dtype),
-                "entry": f"consts/{i:05d}.npy"}, np.asarray(c, order="C"))
-              for i, c in enumerate(plan.consts)]
+    consts = _const_entries(plan.consts, "consts")
+    arrays = {entry: getattr(plan, key) for key, entry in _plan_entries("plan").items()}
     from .. import __version__
     manifest = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "graphnet_version": __version__,
         "date_saved": datetime.datetime.now().isoformat(timespec="seconds"),
-        "name": name, "abi": abi(),
-        "arena_bytes": int(plan.arena_bytes), "unplanned_bytes": int(plan.unplanned_bytes),
-        "inputs": [{"name": n, "shape": list(s), "dtype": d} for n, s, d in plan.input_specs],
-        "outputs": [{"name": n, "shape": list(s), "dtype": d}
+        "name": name, "abi": abi(), **_plan_manifest(plan, "plan"),
+        "inputs": [{"name": n, "shape": _shape_json(s), "dtype": d}
+                   for n, s, d in plan.input_specs],
+        "outputs": [{"name": n, "shape": _shape_json(s), "dtype": d}
                     for n, (s, d) in zip(output_names, plan.output_specs)],
-        "weights": [w for w, _ in weights], "consts": [c for c, _ in consts],
-        "kernels": list(plan.kernels),
-        "plan": {key: entry for key, (entry, _, _) in PLAN_ENTRIES.items()},
-    }
+        "weights": [w for w, _ in weights], "consts": [c for c, _ in consts], "batch": None}
+    if batch is not None:
+        manifest["batch"], own_consts = _batch_fields(*batch, arrays)
+        consts += own_consts
     with ArchiveWriter(path, overwrite=overwrite) as zf:
         zf.json("manifest.json", manifest)
-        for key, (entry, _, _) in PLAN_ENTRIES.items():
-            zf.array(entry, getattr(plan, key))
+        for entry, value in arrays.items():
+            zf.array(entry, value)
         for meta, value in weights + consts:
             zf.array(meta["entry"], value)
 
 
 # -- reading ------------------------------------------------------------------------------
-def _shape(reader, value, what):
-    if not isinstance(value, list) or not all(
-            isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in value):
+def _shape(reader, value, what, generic=False):
+    """A shape from the manifest; in a batch-generic file a dimension may be null: the
+    batch size."""
+    def dim_ok(d):
+        if d is None:
+            return generic
+        return isinstance(d, int) and not isinstance(d, bool) and d >= 0
+    if not isinstance(value, list) or not all(map(dim_ok, value)):
         raise reader.error(f"{what} has a malformed shape {value!r}", "manifest.json")
     return tuple(value)
 
@@ -117,8 +185,8 @@ def _dtype(reader, value, what):
     return value
 
 
-def _specs(reader, manifest, key, entry=False):
-    items = manifest.get(key)
+def _specs(reader, obj, key, entry=False, generic=False):
+    items = obj.get(key)
     if not isinstance(items, list):
         raise reader.error(f"'{key}' must be a list", "manifest.json")
     out = []
@@ -126,7 +194,7 @@ def _specs(reader, manifest, key, entry=False):
         what = f"{key}[{i}]"
         if not isinstance(item, dict):
             raise reader.error(f"{what} must be an object", "manifest.json")
-        spec = {"shape": _shape(reader, item.get("shape"), what),
+        spec = {"shape": _shape(reader, item.get("shape"), what, generic),
                 "dtype": _dtype(reader, item.get("dtype"), what),
                 "name": str(item.get("name", f"{key}_{i}"))}
         if entry:
@@ -137,7 +205,15 @@ def _specs(reader, manifest, key, entry=False):
     return out
 
 
-def _remap_kernels(reader, steps, kernels, file_abi):
+def _count(reader, obj, key, what="", least=0):
+    value = obj.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise reader.error(f"{what}'{key}' must be an integer >= {least}, got {value!r}",
+                           "manifest.json")
+    return value
+
+
+def _remap_kernels(reader, steps, kernels, file_abi, entry):
     """Kernel ids by name in this build; other enum values must not have changed."""
     mine = abi()
     changed = sorted(k for k, v in file_abi.items() if k in mine and mine[k] != v
@@ -155,13 +231,111 @@ def _remap_kernels(reader, steps, kernels, file_abi):
                                "have; upgrade graphnet", "manifest.json")
         if file_abi.get(name) != int(steps[i, 0]):
             raise reader.error(f"step {i}: kernel id {int(steps[i, 0])} does not match its "
-                               f"name {name!r}", "plan/steps.npy")
+                               f"name {name!r}", entry)
         steps[i, 0] = mine[name]
     return steps
 
 
+def _read_plan(reader, fields, file_abi, specs, what=""):
+    """One plan (unverified) from its manifest ``fields`` (arena_bytes, unplanned_bytes,
+    kernels, plan entries) and ``specs``: (inputs, outputs, weights, const values)."""
+    for key in ("arena_bytes", "unplanned_bytes"):
+        _count(reader, fields, key, what)
+    entries = fields.get("plan")
+    if not isinstance(fields.get("kernels"), list) or not isinstance(entries, dict) or \
+            any(not isinstance(entries.get(k), str) for k in PLAN_ARRAYS):
+        raise reader.error(f"{what}'kernels' or the 'plan' entries are missing",
+                           "manifest.json")
+    arrays = {}
+    for key, (dtype, ndim) in PLAN_ARRAYS.items():
+        arrays[key] = reader.array(entries[key], dtype=dtype)
+        if arrays[key].ndim != ndim:
+            raise reader.error(f"must be {ndim}-D, got shape {arrays[key].shape}", entries[key])
+    for key, columns in (("steps", 4), ("slots", 3)):
+        if arrays[key].shape[1] != columns:
+            raise reader.error(f"must have shape (n, {columns}), got {arrays[key].shape}",
+                               entries[key])
+    steps = _remap_kernels(reader, arrays["steps"], fields["kernels"], file_abi,
+                           entries["steps"])
+    inputs, outputs, weights, consts = specs
+    return LoadedPlan(
+        steps=steps, iargs=arrays["iargs"], fargs=arrays["fargs"], slots=arrays["slots"],
+        consts=consts, arena_bytes=fields["arena_bytes"],
+        unplanned_bytes=fields["unplanned_bytes"],
+        input_specs=[(s["name"], s["shape"], s["dtype"]) for s in inputs],
+        output_specs=[(s["shape"], s["dtype"]) for s in outputs],
+        weight_specs=[(s["name"], s["shape"], s["dtype"]) for s in weights],
+        kernels=list(fields["kernels"]))
+
+
+def verified(plan, what="the plan"):
+    """``plan`` after ``verify_plan``; a ``PlanError`` names ``what`` was refused."""
+    try:
+        verify_plan(plan, plan.kernels)
+    except PlanError as exc:
+        raise PlanError(f"{what} is invalid and was not run: {exc}") from None
+    return plan
+
+
+@dataclass
+class BatchPlans:
+    """What a batch-generic file holds besides its generic plan (at N = 0)."""
+    coefficients: BatchCoefficients
+    plans: dict          # batch size -> (LoadedPlan, indices of its weights), verified
+
+
+def _batch_at(specs, n):
+    return [dict(s, shape=batch_shape(s["shape"], n)) for s in specs]
+
+
+def _read_batch(reader, manifest, plan, file_abi, inputs, outputs, weights):
+    """The per-batch coefficients and the plans of their own of a batch-generic file."""
+    batch = manifest["batch"]
+    if not isinstance(batch, dict) or not isinstance(batch.get("per_batch"), dict) or \
+            not isinstance(batch.get("plans"), list):
+        raise reader.error("'batch' must be null or an object with 'per_batch' and 'plans'",
+                           "manifest.json")
+    per_batch = {}
+    for key, size in (("iargs", len(plan.iargs)), ("slots", len(plan.slots))):
+        entry = batch["per_batch"].get(key)
+        if not isinstance(entry, str):
+            raise reader.error(f"'batch' names no per-batch '{key}' entry", "manifest.json")
+        per_batch[key] = reader.array(entry, (size,), "int64")
+    coefficients = BatchCoefficients(
+        iargs=per_batch["iargs"], slots=per_batch["slots"],
+        arena_bytes=_count(reader, batch, "arena_bytes_per_batch", "batch "),
+        unplanned_bytes=_count(reader, batch, "unplanned_bytes_per_batch", "batch "),
+        min_batch=_count(reader, batch, "min_batch", "batch ", least=1))
+    own = {}
+    for i, item in enumerate(batch["plans"]):
+        what = f"batch plans[{i}] "
+        if not isinstance(item, dict):
+            raise reader.error(f"{what}must be an object", "manifest.json")
+        n = _count(reader, item, "batch_size", what, least=1)
+        indices = item.get("weights")
+        if n >= coefficients.min_batch or n in own or not isinstance(indices, list) or any(
+                isinstance(j, bool) or not isinstance(j, int) or not 0 <= j < len(weights)
+                for j in indices):
+            raise reader.error(f"{what}must have a new batch size below {coefficients.min_batch}"
+                               f" and indices of the file's weights", "manifest.json")
+        consts = [reader.array(c["entry"], c["shape"], c["dtype"])
+                  for c in _specs(reader, item, "consts", entry=True)]
+        specs = (_batch_at(inputs, n), _batch_at(outputs, n), [weights[j] for j in indices],
+                 consts)
+        own[n] = (verified(_read_plan(reader, item, file_abi, specs, what),
+                           f"the plan for batch {n}"), indices)
+    missing = sorted(set(range(1, coefficients.min_batch)) - set(own))
+    if missing:
+        raise reader.error(f"has no plan for batch size(s) {missing}", "manifest.json")
+    verified(instantiate(plan, coefficients, coefficients.min_batch),
+             f"the plan for batch {coefficients.min_batch}")
+    return BatchPlans(coefficients, own)
+
+
 def read_compiled(path, limits=None):
-    """(LoadedPlan, weight arrays, manifest) from a ``.gnx`` file, verified."""
+    """(LoadedPlan, weight arrays, manifest) from a ``.gnx`` file, verified. For a
+    batch-generic file the plan is the generic one at N = 0 and ``manifest["batch"]`` a
+    ``BatchPlans``; otherwise ``manifest["batch"]`` is None."""
     with ArchiveReader(path, "graphnet compiled model", limits) as reader:
         manifest = reader.json("manifest.json")
         if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
@@ -173,40 +347,27 @@ def read_compiled(path, limits=None):
         if not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
             raise reader.error(f"format version {version!r} is not supported (this graphnet "
                                f"reads 1 to {FORMAT_VERSION})", "manifest.json")
-        for key in ("arena_bytes", "unplanned_bytes"):
-            if not isinstance(manifest.get(key), int) or manifest[key] < 0:
-                raise reader.error(f"'{key}' must be a non-negative integer", "manifest.json")
-        if not isinstance(manifest.get("abi"), dict) or not isinstance(
-                manifest.get("kernels"), list):
-            raise reader.error("'abi' and 'kernels' are missing", "manifest.json")
-        inputs = _specs(reader, manifest, "inputs")
-        outputs = _specs(reader, manifest, "outputs")
+        if not isinstance(manifest.get("abi"), dict):
+            raise reader.error("'abi' is missing", "manifest.json")
+        generic = version >= 2 and manifest.get("batch") is not None
+        inputs = _specs(reader, manifest, "inputs", generic=generic)
+        outputs = _specs(reader, manifest, "outputs", generic=generic)
         weights = _specs(reader, manifest, "weights", entry=True)
         consts = _specs(reader, manifest, "consts", entry=True)
-        arrays = {}
-        for key, (entry, dtype, ndim) in PLAN_ENTRIES.items():
-            arrays[key] = reader.array(entry, dtype=dtype)
-            if arrays[key].ndim != ndim:
-                raise reader.error(f"must be {ndim}-D, got shape {arrays[key].shape}", entry)
-        steps = arrays["steps"]
-        if steps.ndim != 2 or steps.shape[1] != 4:
-            raise reader.error(f"must have shape (n, 4), got {steps.shape}", "plan/steps.npy")
-        steps = _remap_kernels(reader, steps, manifest["kernels"], manifest["abi"])
         weight_values = [reader.array(w["entry"], w["shape"], w["dtype"]) for w in weights]
         const_values = [reader.array(c["entry"], c["shape"], c["dtype"]) for c in consts]
-        plan = LoadedPlan(
-            steps=steps, iargs=arrays["iargs"], fargs=arrays["fargs"], slots=arrays["slots"],
-            consts=const_values, arena_bytes=manifest["arena_bytes"],
-            unplanned_bytes=manifest["unplanned_bytes"],
-            input_specs=[(s["name"], s["shape"], s["dtype"]) for s in inputs],
-            output_specs=[(s["shape"], s["dtype"]) for s in outputs],
-            weight_specs=[(s["name"], s["shape"], s["dtype"]) for s in weights],
-            kernels=list(manifest["kernels"]))
+        plan = _read_plan(reader, manifest, manifest["abi"],
+                          (inputs, outputs, weights, const_values))
         try:
-            verify_plan(plan, plan.kernels)
+            if generic:
+                batch = _read_batch(reader, manifest, plan, manifest["abi"], inputs, outputs,
+                                    weights)
+            else:
+                batch = None
+                verified(plan)
         except PlanError as exc:
-            raise reader.error(f"the plan is invalid and was not run: {exc}") from None
-        manifest = dict(manifest, inputs=inputs, outputs=outputs)
+            raise reader.error(str(exc)) from None
+        manifest = dict(manifest, inputs=inputs, outputs=outputs, batch=batch)
     return plan, weight_values, manifest
 
 
@@ -220,11 +381,18 @@ class CompiledModel:
     """A compiled model loaded from a ``.gnx`` file: ``model(x)`` or ``model.predict(x)``.
 
     Runs on the C kernels through one ``gn_plan_run`` call per batch; several threads
-    may call it at once. Its input shapes are fixed at export (``input_specs``);
-    ``predict`` accepts any number of samples and runs them in batches of that size.
+    may call it at once. A file exported for any batch size (``batch_size`` None) runs
+    any number of samples: the plan for each batch size is made from the file's generic
+    plan and verified on first use, and the ``max_cached_plans`` most recently used are
+    kept (``clear_cache()`` drops them). A file exported with a fixed batch size takes
+    inputs of exactly its ``input_specs`` shapes.
     """
 
-    def __init__(self, plan, weight_values, manifest):
+    def __init__(self, plan, weight_values, manifest, max_cached_plans=DEFAULT_CACHED_PLANS):
+        if isinstance(max_cached_plans, bool) or not isinstance(max_cached_plans, int) or \
+                max_cached_plans < 0:
+            raise ValueError(f"max_cached_plans must be an integer >= 0, got "
+                             f"{max_cached_plans!r}")
         self.plan = plan
         self.name = manifest.get("name", "model")
         self.input_specs = [dict(s) for s in manifest["inputs"]]
@@ -235,7 +403,15 @@ class CompiledModel:
                                                       "format_version")}
         self._weights = [_Weight(n, v) for (n, _, _), v in zip(plan.weight_specs,
                                                                  weight_values)]
-        self._exe = Executable(plan, self._weights)
+        self._batch = manifest.get("batch")
+        self.max_cached_plans = max_cached_plans
+        self._cache = OrderedDict()        # batch size -> Executable
+        self._lock = threading.Lock()
+        if self._batch is None:
+            self._exe = Executable(plan, self._weights)
+        else:
+            self._own = {n: Executable(own, [self._weights[i] for i in indices])
+                         for n, (own, indices) in self._batch.plans.items()}
 
     @property
     def weights(self):
@@ -243,9 +419,45 @@ class CompiledModel:
 
     @property
     def batch_size(self):
-        """The leading dimension every input was compiled for (None if they differ)."""
+        """The batch size fixed at export, or None when the file takes any batch size."""
+        if self._batch is not None:
+            return None
         sizes = {s["shape"][0] if s["shape"] else None for s in self.input_specs}
         return sizes.pop() if len(sizes) == 1 else None
+
+    def cached_batch_sizes(self):
+        """The batch sizes whose plans are cached, least recently used first."""
+        with self._lock:
+            return list(self._cache)
+
+    def clear_cache(self):
+        """Drop the cached plans (each is made and verified again on its next use)."""
+        with self._lock:
+            self._cache.clear()
+
+    def executable(self, n):
+        """The verified ``Executable`` for batch size ``n``."""
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"{self.name}: batch size must be an integer >= 1, got {n!r}")
+        if self._batch is None:
+            if n != self.batch_size:
+                raise ValueError(f"{self.name}: the batch size is fixed at {self.batch_size} "
+                                 f"(export with batch_size=None for any), got {n}")
+            return self._exe
+        if n in self._own:
+            return self._own[n]
+        with self._lock:
+            exe = self._cache.get(n)
+            if exe is not None:
+                self._cache.move_to_end(n)
+                return exe
+            plan = instantiate(self.plan, self._batch.coefficients, n)
+            exe = Executable(verified(plan, f"the plan for batch {n}"), self._weights)
+            if self.max_cached_plans:
+                self._cache[n] = exe
+                while len(self._cache) > self.max_cached_plans:
+                    self._cache.popitem(last=False)
+            return exe
 
     def _check(self, arrays):
         if len(arrays) == 1 and isinstance(arrays[0], dict):
@@ -261,72 +473,125 @@ class CompiledModel:
                              f"({', '.join(self.input_names)}), got {len(arrays)}")
         return [np.asarray(a) for a in arrays]
 
-    def _coerce(self, array, spec):
+    def _samples(self, arrays):
+        """The batch size of ``arrays``: the leading dimension of the batched inputs."""
+        sizes = {}
+        for a, spec in zip(arrays, self.input_specs):
+            batched = spec["shape"] and (spec["shape"][0] is None or self._batch is None)
+            if batched and a.ndim:
+                sizes[spec["name"]] = a.shape[0]
+        if len(set(sizes.values())) > 1:
+            raise ValueError(f"{self.name}: inputs have different numbers of samples: "
+                             f"{sizes}")
+        n = next(iter(sizes.values()), None)
+        if n is None:
+            raise ValueError(f"{self.name}: no input has a batch dimension")
+        return n
+
+    def _coerce(self, array, spec, n):
         want = np.dtype(spec["dtype"])
         if not _convertible(array.dtype, want):
             raise TypeError(f"{self.name}: input {spec['name']!r} expects dtype {want}, got "
                             f"{array.dtype}")
-        if tuple(array.shape) != tuple(spec["shape"]):
+        shape = batch_shape(spec["shape"], n)
+        if tuple(array.shape) != shape:
+            hint = (" (fixed at export; export with batch_size=None for any batch size)"
+                    if self._batch is None else "")
             raise ValueError(f"{self.name}: input {spec['name']!r} expects shape "
-                             f"{tuple(spec['shape'])} (fixed at export), got "
-                             f"{tuple(array.shape)}")
+                             f"{_shape_text(spec['shape'])}{hint}, got {tuple(array.shape)}")
         return np.asarray(array, dtype=want, order="C")
 
+    def _run(self, arrays, n):
+        if n < 1:
+            raise ValueError(f"{self.name}: batch size must be >= 1, got {n} samples")
+        inputs = [self._coerce(a, s, n) for a, s in zip(arrays, self.input_specs)]
+        return self.executable(n).run(inputs)
+
     def run(self, *arrays):
-        """Outputs (a list) for inputs of exactly the exported shapes."""
+        """Outputs (a list) for one batch: inputs of the exported shapes (any batch size
+        unless it was fixed at export)."""
         arrays = self._check(arrays)
-        return self._exe.run([self._coerce(a, s) for a, s in zip(arrays, self.input_specs)])
+        return self._run(arrays, self._samples(arrays))
 
     def __call__(self, *arrays):
         outs = self.run(*arrays)
         return outs[0] if len(outs) == 1 else outs
 
     def predict(self, x, batch_size=None):
-        """Outputs for any number of samples, run in batches of the exported batch size
-        (the last batch is zero-padded). ``batch_size`` must be None or that size."""
+        """Outputs for any number of samples, run ``batch_size`` at a time (default 32, as
+        Keras) and the rest as one smaller batch. A file with a fixed batch size runs
+        batches of that size only (``batch_size`` None or that size), the last one
+        zero-padded."""
         arrays = self._check([x])
-        batch = self.batch_size
-        if batch is None or batch_size not in (None, batch):
-            raise ValueError(f"{self.name}: predict runs batches of the exported size "
-                             f"{batch}; export again with batch_size={batch_size}")
-        n = {a.shape[0] if a.ndim else None for a in arrays}
-        if len(n) != 1 or None in n:
-            raise ValueError(f"{self.name}: inputs have different numbers of samples: "
-                             f"{[a.shape for a in arrays]}")
-        n = n.pop()
+        n = self._samples(arrays)
+        fixed = self.batch_size
+        if self._batch is None:
+            if batch_size not in (None, fixed):
+                raise ValueError(f"{self.name}: predict runs batches of the exported size "
+                                 f"{fixed}, got batch_size={batch_size}; export with "
+                                 f"batch_size=None for any batch size")
+            batch = fixed
+        else:
+            batch = DEFAULT_PREDICT_BATCH if batch_size is None else batch_size
+            if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or \
+                    batch < 1:
+                raise ValueError(f"{self.name}: batch_size must be an integer >= 1, got "
+                                 f"{batch_size!r}")
+        if n < 1:
+            raise ValueError(f"{self.name}: predict needs at least 1 sample, got {n}")
         pieces = []
-        for start in range(0, max(n, 1), batch):
-            chunk = []
-            for a, spec in zip(arrays, self.input_specs):
-                part = a[start:start + batch]
-                if part.shape[0] < batch:
-                    pad = np.zeros((batch - part.shape[0],) + part.shape[1:], part.dtype)
-                    part = np.concatenate([part, pad])
-                chunk.append(self._coerce(part, spec))
-            outs = self._exe.run(chunk)
+        for start in range(0, n, batch):
+            chunk = [self._part(a, s, start, batch) for a, s in zip(arrays, self.input_specs)]
+            outs = self._run(chunk, self._samples(chunk))
             pieces.append([o[:min(batch, n - start)] for o in outs])
         merged = [np.concatenate([p[i] for p in pieces]) for i in range(len(self.output_specs))]
         return merged[0] if len(merged) == 1 else merged
 
+    def _part(self, array, spec, start, batch):
+        """Samples [start, start + batch) of a batched input (a fixed-batch file's last
+        part zero-padded to its size); an input without a batch dimension whole."""
+        if not spec["shape"] or (self._batch is not None and spec["shape"][0] is not None):
+            return array
+        part = array[start:start + batch]
+        if self._batch is None and part.shape[0] < batch:
+            pad = np.zeros((batch - part.shape[0],) + part.shape[1:], part.dtype)
+            part = np.concatenate([part, pad])
+        return part
+
     def summary(self):
+        if self._batch is None:
+            arena = f"arena {self.plan.arena_bytes} bytes"
+        else:
+            arena = (f"arena {self.plan.arena_bytes} + {self._batch.coefficients.arena_bytes}"
+                     f"*N bytes at batch size N")
         lines = [f"CompiledModel '{self.name}': {self.plan.kernel_count} kernel steps, "
-                 f"arena {self.plan.arena_bytes} bytes, {len(self._weights)} weights"]
-        lines += [f"  input  {s['name']}: {tuple(s['shape'])} {s['dtype']}"
+                 f"{arena}, {len(self._weights)} weights"]
+        lines += [f"  input  {s['name']}: {_shape_text(s['shape'])} {s['dtype']}"
                   for s in self.input_specs]
-        lines += [f"  output {s['name']}: {tuple(s['shape'])} {s['dtype']}"
+        lines += [f"  output {s['name']}: {_shape_text(s['shape'])} {s['dtype']}"
                   for s in self.output_specs]
         return "\n".join(lines)
 
     def __repr__(self):
-        return f"<CompiledModel {self.name} inputs={[tuple(s['shape']) for s in self.input_specs]}>"
+        shapes = ", ".join(_shape_text(s["shape"]) for s in self.input_specs)
+        return f"<CompiledModel {self.name} inputs=[{shapes}]>"
 
 
-def load_compiled(path, limits=None):
+def _shape_text(shape):
+    """(None, 12) shows as (N, 12): N is the batch size."""
+    dims = ["N" if d is None else str(d) for d in shape]
+    return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
+
+
+def load_compiled(path, limits=None, max_cached_plans=DEFAULT_CACHED_PLANS):
     """Load a ``.gnx`` file written by ``model.export`` / ``gn.export.export_compiled``.
 
     Returns a ``CompiledModel``. Only graphnet.runtime is used: the model-building code
     is never imported. The file is checked (sizes, entries, every plan access in bounds)
-    before anything runs; a bad file raises ``FileFormatError`` (a ``ValueError``).
+    before anything runs; a bad file raises ``FileFormatError`` (a ``ValueError``). The
+    plan for each further batch size of a batch-generic file is verified before its
+    first run (``PlanError``, a ``ValueError``, when it is refused);
+    ``max_cached_plans`` of them are kept.
     """
     plan, weights, manifest = read_compiled(path, limits)
-    return CompiledModel(plan, weights, manifest)
+    return CompiledModel(plan, weights, manifest, max_cached_plans)
