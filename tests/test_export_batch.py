@@ -130,7 +130,7 @@ def test_plan_cache_is_bounded_least_recently_used_and_clearable(mlp_file):
     uncached = load_compiled(path, max_cached_plans=0)
     uncached(x)
     assert uncached.cached_batch_sizes() == []
-    with pytest.raises(ValueError, match="max_cached_plans must be an integer >= 0, got -1"):
+    with pytest.raises(ValueError, match=r"max_cached_plans must be an integer >= 0 \(0: cache none\), got -1"):
         load_compiled(path, max_cached_plans=-1)
 
 

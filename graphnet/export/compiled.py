@@ -12,8 +12,6 @@ A file exported for any batch size holds a batch-generic plan (``batch_plan.py``
 plan for batch N is instantiated and verified on first use and kept in a bounded cache
 (least recently used); batch 1 has a plan of its own.
 """
-import threading
-from collections import OrderedDict
 import datetime
 from dataclasses import dataclass, field
 
@@ -21,6 +19,7 @@ import numpy as np
 
 from ..runtime.cext import lib
 from ..runtime.executor import Executable
+from ..runtime.plan_cache import PlanCache
 from ..saving.archive import ARRAY_DTYPES, ArchiveReader, ArchiveWriter
 from .batch_plan import BatchCoefficients, batch_shape, instantiate
 from .verify import PlanError, verify_plan
@@ -389,10 +388,6 @@ class CompiledModel:
     """
 
     def __init__(self, plan, weight_values, manifest, max_cached_plans=DEFAULT_CACHED_PLANS):
-        if isinstance(max_cached_plans, bool) or not isinstance(max_cached_plans, int) or \
-                max_cached_plans < 0:
-            raise ValueError(f"max_cached_plans must be an integer >= 0, got "
-                             f"{max_cached_plans!r}")
         self.plan = plan
         self.name = manifest.get("name", "model")
         self.input_specs = [dict(s) for s in manifest["inputs"]]
@@ -404,9 +399,7 @@ class CompiledModel:
         self._weights = [_Weight(n, v) for (n, _, _), v in zip(plan.weight_specs,
                                                                  weight_values)]
         self._batch = manifest.get("batch")
-        self.max_cached_plans = max_cached_plans
-        self._cache = OrderedDict()        # batch size -> Executable
-        self._lock = threading.Lock()
+        self._cache = PlanCache(max_cached_plans)     # batch size -> Executable
         if self._batch is None:
             self._exe = Executable(plan, self._weights)
         else:
@@ -425,15 +418,21 @@ class CompiledModel:
         sizes = {s["shape"][0] if s["shape"] else None for s in self.input_specs}
         return sizes.pop() if len(sizes) == 1 else None
 
+    @property
+    def max_cached_plans(self):
+        return self._cache.max_size
+
+    @max_cached_plans.setter
+    def max_cached_plans(self, value):
+        self._cache.max_size = value
+
     def cached_batch_sizes(self):
         """The batch sizes whose plans are cached, least recently used first."""
-        with self._lock:
-            return list(self._cache)
+        return self._cache.keys()
 
     def clear_cache(self):
         """Drop the cached plans (each is made and verified again on its next use)."""
-        with self._lock:
-            self._cache.clear()
+        self._cache.clear()
 
     def executable(self, n):
         """The verified ``Executable`` for batch size ``n``."""
@@ -446,18 +445,12 @@ class CompiledModel:
             return self._exe
         if n in self._own:
             return self._own[n]
-        with self._lock:
-            exe = self._cache.get(n)
-            if exe is not None:
-                self._cache.move_to_end(n)
-                return exe
+        exe = self._cache.get(n)
+        if exe is None:
             plan = instantiate(self.plan, self._batch.coefficients, n)
-            exe = Executable(verified(plan, f"the plan for batch {n}"), self._weights)
-            if self.max_cached_plans:
-                self._cache[n] = exe
-                while len(self._cache) > self.max_cached_plans:
-                    self._cache.popitem(last=False)
-            return exe
+            exe = self._cache.put(n, Executable(verified(plan, f"the plan for batch {n}"),
+                                                self._weights))
+        return exe
 
     def _check(self, arrays):
         if len(arrays) == 1 and isinstance(arrays[0], dict):

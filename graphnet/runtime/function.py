@@ -8,6 +8,7 @@ import numpy as np
 
 from ..graph.graph import topological_order
 from ..graph.tensor import SymbolicTensor
+from .plan_cache import DEFAULT_MAX_PLANS, PlanCache
 from .reference import evaluate
 
 BACKENDS = ("c", "reference")
@@ -33,10 +34,13 @@ def describe_shape(shape):
 
 
 class Function:
-    """Compiled ``outputs = f(inputs)``; call with arrays in the order of ``inputs``."""
+    """Compiled ``outputs = f(inputs)``; call with arrays in the order of ``inputs``.
+
+    One plan is compiled per input signature; the ``max_cached_plans`` most recently used
+    are kept (settable; ``clear_cache()`` drops them all)."""
 
     def __init__(self, inputs, outputs, backend="c", name="function", updates=(),
-                 training=False):
+                 training=False, max_cached_plans=DEFAULT_MAX_PLANS):
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         self.name = name
@@ -60,7 +64,7 @@ class Function:
         self.updates = [(var, _node(t, "updates") if isinstance(t, SymbolicTensor) else t)
                         for var, t in updates]
         self.training = training
-        self._cache = {}
+        self._cache = PlanCache(max_cached_plans)
         self._input_dtypes = [np.dtype(n.dtype) for n in self.input_nodes]
         self.last_report = None
 
@@ -97,9 +101,25 @@ class Function:
             plan, weights, report = compile_plan(self.input_nodes, self.output_nodes, key,
                                                  training=self.training, updates=self.updates)
             exe = Executable(plan, weights, written=[var for var, _ in self.updates])
-            self._cache[key] = exe
+            self._cache.put(key, exe)
             self.last_report = report
         return exe
+
+    @property
+    def max_cached_plans(self):
+        return self._cache.max_size
+
+    @max_cached_plans.setter
+    def max_cached_plans(self, value):
+        self._cache.max_size = value
+
+    def cached_signatures(self):
+        """The input shapes whose plans are cached, least recently used first."""
+        return self._cache.keys()
+
+    def clear_cache(self):
+        """Drop every compiled plan (each is compiled again on its next use)."""
+        self._cache.clear()
 
     def executable_for(self, arrays):
         """The compiled Executable that runs these arrays as they are (C-contiguous, of
@@ -155,10 +175,12 @@ class Function:
         return outs[0] if self.single_output else outs
 
 
-def function(inputs, outputs, updates=(), backend="c", name="function", training=False):
+def function(inputs, outputs, updates=(), backend="c", name="function", training=False,
+             max_cached_plans=DEFAULT_MAX_PLANS):
     """Compile ``outputs`` as a function of ``inputs`` (like Keras's ``K.function``).
 
     ``updates``: (Variable, tensor) pairs assigned after each call. ``training``: the
-    mode IN_TRAIN_PHASE nodes (dropout, ...) resolve to."""
+    mode IN_TRAIN_PHASE nodes (dropout, ...) resolve to. ``max_cached_plans``: how many
+    plans (one per input signature) are kept, least recently used dropped first."""
     return Function(inputs, outputs, backend=backend, name=name, updates=updates,
-                    training=training)
+                    training=training, max_cached_plans=max_cached_plans)
