@@ -248,6 +248,26 @@ def test_inference_leaves_the_dropout_stream_where_it_was():
     assert losses(None) == losses("c") == losses("reference")
 
 
+def test_data_of_no_samples_is_refused_as_keras_refuses_it():
+    x, y = _regression(n=8)
+    model = gn.Sequential([gn.Input((6,)), L.Dense(2)])
+    model.compile(optimizers.SGD(0.1), "mse")
+    before = model.get_weights()
+    empty_x, empty_y = x[:0], y[:0]
+    calls = {"fit": lambda: model.fit(empty_x, empty_y, verbose=0),
+             "evaluate": lambda: model.evaluate(empty_x, empty_y, verbose=0),
+             "train_on_batch": lambda: model.train_on_batch(empty_x, empty_y),
+             "test_on_batch": lambda: model.test_on_batch(empty_x, empty_y),
+             r"fit \(validation data\)": lambda: model.fit(
+                 x, y, validation_data=(empty_x, empty_y), verbose=0)}
+    for what, call in calls.items():
+        with pytest.raises(ValueError, match=rf"{what} got data of 0 samples \(inputs of "
+                                             r"shape \(0, 6\)\); expected at least one"):
+            call()
+    for old, new in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(old, new)
+
+
 def test_accuracy_is_resolved_from_the_loss_and_shapes():
     x, y = _classification(n=40)
     onehot = gn.utils.to_categorical(y, 4)

@@ -491,14 +491,18 @@ class Trainer:
                         f"its sparse labels must be integers in [0, {classes}); got {value} "
                         f"(sample {int(np.argmax(bad)) // max(1, flat.size // len(y))})")
 
-    def _prepare(self, x, y, sample_weight, class_weight=None):
+    def _prepare(self, x, y, sample_weight, class_weight=None, what="train_on_batch"):
         """Arrays for the step: inputs, float32 targets, float32 sample weights (None
-        for an output without; ``_run_batch`` gives the loss ones there)."""
+        for an output without; ``_run_batch`` gives the loss ones there). ``what`` (the
+        method) names the data in errors; data of no samples is one, as in Keras."""
         if hasattr(self, "_ensure_built") and not self.built:
             self._ensure_built(flatten(x)[0] if not isinstance(x, dict) else
                                next(iter(x.values())))
         xs = self._standardize_inputs(x)
         n = xs[0].shape[0] if xs[0].ndim else 1
+        if n == 0:
+            raise ValueError(f"Model '{self.name}': {what} got data of 0 samples (inputs of "
+                             f"shape {xs[0].shape}); expected at least one sample")
         ys = self._standardize_targets(y)
         for name, a in zip(self._output_names_for_logs(), ys):
             if a.ndim == 0 or a.shape[0] != n:
@@ -618,10 +622,11 @@ class Trainer:
         if validation_data is None and validation_split:
             x, y, sample_weight, validation_data = _split_validation(
                 x, y, sample_weight, validation_split)
-        xs, ys, sws, n = self._prepare(x, y, sample_weight, class_weight)
+        xs, ys, sws, n = self._prepare(x, y, sample_weight, class_weight, what="fit")
         val = None
         if validation_data is not None:
-            val = self._prepare(*_unpack_validation(validation_data))
+            val = self._prepare(*_unpack_validation(validation_data),
+                                what="fit (validation data)")
         steps = steps_per_epoch or max(1, math.ceil(n / batch_size))
         cbs = callbacks_module.CallbackList(callbacks, add_history=True,
                                             add_progbar=verbose != 0, model=self,
@@ -681,7 +686,7 @@ class Trainer:
         self._assert_compiled("evaluate")
         verbose = 1 if verbose == "auto" else int(verbose)
         batch_size = 32 if batch_size is None else int(batch_size)
-        xs, ys, sws, n = self._prepare(x, y, sample_weight)
+        xs, ys, sws, n = self._prepare(x, y, sample_weight, what="evaluate")
         n_steps = steps or max(1, math.ceil(n / batch_size))
         cbs = callbacks_module.CallbackList(callbacks, add_progbar=verbose != 0, model=self,
                                             verbose=verbose, epochs=1, steps=n_steps)
@@ -721,7 +726,7 @@ class Trainer:
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         """Loss (and metrics) of one batch in inference mode, without updating."""
         self._assert_compiled("test_on_batch")
-        xs, ys, sws, _ = self._prepare(x, y, sample_weight)
+        xs, ys, sws, _ = self._prepare(x, y, sample_weight, what="test_on_batch")
         logs = self._run_batch(False, xs, ys, sws, self._trackers())
         return self._format_result(logs, return_dict)
 
