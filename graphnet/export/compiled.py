@@ -19,7 +19,7 @@ import numpy as np
 
 from ..runtime.cext import lib
 from ..runtime.executor import Executable
-from ..runtime.plan_cache import PlanCache
+from ..runtime.plan_cache import CachesPlans, PlanCache
 from ..saving.archive import ARRAY_DTYPES, ArchiveReader, ArchiveWriter
 from .batch_plan import BatchCoefficients, batch_shape, instantiate
 from .verify import PlanError, verify_plan
@@ -376,7 +376,7 @@ def _convertible(src, dst):
     return not (src.kind == "f" and dst.kind in "biu")
 
 
-class CompiledModel:
+class CompiledModel(CachesPlans):
     """A compiled model loaded from a ``.gnx`` file: ``model(x)`` or ``model.predict(x)``.
 
     Runs on the C kernels through one ``gn_plan_run`` call per batch; several threads
@@ -418,21 +418,9 @@ class CompiledModel:
         sizes = {s["shape"][0] if s["shape"] else None for s in self.input_specs}
         return sizes.pop() if len(sizes) == 1 else None
 
-    @property
-    def max_cached_plans(self):
-        return self._cache.max_size
-
-    @max_cached_plans.setter
-    def max_cached_plans(self, value):
-        self._cache.max_size = value
-
     def cached_batch_sizes(self):
         """The batch sizes whose plans are cached, least recently used first."""
         return self._cache.keys()
-
-    def clear_cache(self):
-        """Drop the cached plans (each is made and verified again on its next use)."""
-        self._cache.clear()
 
     def executable(self, n):
         """The verified ``Executable`` for batch size ``n``."""

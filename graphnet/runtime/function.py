@@ -8,7 +8,7 @@ import numpy as np
 
 from ..graph.graph import topological_order
 from ..graph.tensor import SymbolicTensor
-from .plan_cache import DEFAULT_MAX_PLANS, PlanCache
+from .plan_cache import DEFAULT_MAX_PLANS, CachesPlans, PlanCache
 from .reference import evaluate
 
 BACKENDS = ("c", "reference")
@@ -33,7 +33,7 @@ def describe_shape(shape):
         ("," if len(shape) == 1 else "") + ")"
 
 
-class Function:
+class Function(CachesPlans):
     """Compiled ``outputs = f(inputs)``; call with arrays in the order of ``inputs``.
 
     One plan is compiled per input signature; the ``max_cached_plans`` most recently used
@@ -105,21 +105,9 @@ class Function:
             self.last_report = report
         return exe
 
-    @property
-    def max_cached_plans(self):
-        return self._cache.max_size
-
-    @max_cached_plans.setter
-    def max_cached_plans(self, value):
-        self._cache.max_size = value
-
     def cached_signatures(self):
         """The input shapes whose plans are cached, least recently used first."""
         return self._cache.keys()
-
-    def clear_cache(self):
-        """Drop every compiled plan (each is compiled again on its next use)."""
-        self._cache.clear()
 
     def executable_for(self, arrays):
         """The compiled Executable that runs these arrays as they are (C-contiguous, of

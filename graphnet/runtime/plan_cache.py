@@ -72,3 +72,20 @@ class PlanCache:
 
     def __contains__(self, key):
         return key in self._items
+
+
+class CachesPlans:
+    """``max_cached_plans`` (settable) and ``clear_cache()`` of a class whose ``_cache`` is
+    a PlanCache."""
+
+    @property
+    def max_cached_plans(self):
+        return self._cache.max_size
+
+    @max_cached_plans.setter
+    def max_cached_plans(self, value):
+        self._cache.max_size = value
+
+    def clear_cache(self):
+        """Drop every cached plan (each is made again on its next use)."""
+        self._cache.clear()
