@@ -1,6 +1,7 @@
 """Contractions: batched matrix product lowered to the GEMM kernel."""
 import numpy as np
 
+from . import builders as ad
 from .dtypes import broadcast_shapes, contiguous_strides, require_float
 from .elementwise import require_f32
 from .registry import CONTRACTION, Op, OpError, register
@@ -39,7 +40,6 @@ class MatMul(Op):
     def grad(self, node, grad_output):
         """C = op(A) @ op(B): each gradient is one MATMUL using transpose_a/transpose_b
         (no TRANSPOSE nodes), summed over the batch dims an operand was broadcast on."""
-        from .. import autodiff as ad
         a, b = node.inputs
         g = grad_output
         ta = bool(node.attrs.get("transpose_a", False))

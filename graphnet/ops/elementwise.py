@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 
+from . import builders as ad
 from .dtypes import (C_DTYPE, FLOAT_TYPES, broadcast_shapes, broadcast_strides,
                      canonical_dtype, require_float)
 from .registry import ELEMENTWISE, Op, OpError, register, register_instance
@@ -76,7 +77,7 @@ UNARY = {
 }
 
 # Gradient rules beside the table above: name -> f(ad, x, y, g, alpha, beta) -> dx, where
-# y is the op's output, g the output gradient and ad the graphnet.autodiff node builders.
+# y is the op's output, g the output gradient and ad the node builders (ops/builders.py).
 # Kinks follow PyTorch: relu'(0) = 0, clip passes the gradient at its bounds, ...
 _SQRT_2_PI = math.sqrt(2 / math.pi)
 _GELU_K = 0.044715
@@ -265,7 +266,6 @@ class Unary(Op):
         return np.asarray(out, dtype=x.dtype)
 
     def grad(self, node, grad_output):
-        from .. import autodiff as ad
         return [UNARY_GRAD[self.name](ad, node.inputs[0], node, grad_output,
                                       attrs_float(node, "alpha"), attrs_float(node, "beta"))]
 
@@ -308,7 +308,6 @@ class Binary(Op):
     def grad(self, node, grad_output):
         if self.kind != "float":
             return [None, None]
-        from .. import autodiff as ad
         a, b = node.inputs
         da, db = BINARY_GRAD[self.name](ad, a, b, node, grad_output)
         return [ad.unbroadcast(da, a.shape), ad.unbroadcast(db, b.shape)]
@@ -343,7 +342,6 @@ class Where(Op):
         return np.where(*inputs).astype(inputs[1].dtype)
 
     def grad(self, node, grad_output):
-        from .. import autodiff as ad
         c, a, b = node.inputs
         return [None, ad.unbroadcast(ad.where(c, grad_output, 0.0), a.shape),
                 ad.unbroadcast(ad.where(c, 0.0, grad_output), b.shape)]
@@ -376,7 +374,6 @@ class Cast(Op):
 
     def grad(self, node, grad_output):
         """float -> float passes the gradient through; integer and bool ends get None."""
-        from .. import autodiff as ad
         x = node.inputs[0]
         if not (is_float(x.dtype) and is_float(node.dtype)):
             return [None]

@@ -4,6 +4,7 @@ RESHAPE and RESHAPE_LIKE are views (no kernel); the others lower to the strided-
 """
 import numpy as np
 
+from . import builders as ad
 from .dtypes import (broadcast_shapes, broadcast_strides, contiguous_strides, normalize_axis,
                      require_float)
 from .registry import LAYOUT, Op, OpError, register
@@ -75,7 +76,6 @@ class Reshape(Op):
         """Reshape back: dims the forward copied are copied back, known dims are given,
         and one unknown dim is inferred (-1); with more unknown dims, back to the input's
         shape as known once the graph is specialized (RESHAPE_LIKE)."""
-        from .. import autodiff as ad
         x = node.inputs[0]
         copied = {}
         for j, s in enumerate(node.attrs["shape"]):
@@ -111,7 +111,6 @@ class ReshapeLike(Op):
         return x.reshape(self.infer([x.shape, like.shape], [str(x.dtype)], attrs)[0])
 
     def grad(self, node, grad_output):
-        from .. import autodiff as ad
         return [ad.node("RESHAPE_LIKE", grad_output, node.inputs[0]), None]
 
     def lower(self, node, ctx):
@@ -139,7 +138,6 @@ class Transpose(Op):
         return np.ascontiguousarray(np.transpose(inputs[0], attrs["perm"]))
 
     def grad(self, node, grad_output):
-        from .. import autodiff as ad
         perm = node.attrs["perm"]
         inverse = tuple(sorted(range(len(perm)), key=lambda i: perm[i]))
         return [ad.node("TRANSPOSE", grad_output, perm=inverse)]
@@ -179,7 +177,6 @@ class Concatenate(Op):
     def grad(self, node, grad_output):
         """Each input's piece of the gradient (located by the inputs' shapes, which may
         be known only once the graph is specialized)."""
-        from .. import autodiff as ad
         return [ad.node("CONCAT_PIECE", grad_output, *node.inputs, axis=node.attrs["axis"],
                         index=k) for k in range(len(node.inputs))]
 
@@ -221,7 +218,6 @@ class ConcatPiece(Op):
 
     def grad(self, node, grad_output):
         """The piece back in place, zeros elsewhere."""
-        from .. import autodiff as ad
         index = node.attrs["index"]
         parts = [grad_output if k == index else ad.zeros_like(x)
                  for k, x in enumerate(node.inputs[1:])]
@@ -280,7 +276,6 @@ class Slice(Op):
         return np.ascontiguousarray(inputs[0][index])
 
     def grad(self, node, grad_output):
-        from .. import autodiff as ad
         return [ad.node("SLICE_GRAD", grad_output, node.inputs[0], **node.attrs.as_dict())]
 
     def lower(self, node, ctx, as_node=None):
@@ -345,7 +340,6 @@ class SliceGrad(Op):
         return out
 
     def grad(self, node, grad_output):
-        from .. import autodiff as ad
         return [ad.node("SLICE", grad_output, **node.attrs.as_dict()), None]
 
     def lower(self, node, ctx):
@@ -386,7 +380,6 @@ class BroadcastTo(Op):
         return np.ascontiguousarray(np.broadcast_to(inputs[0], shape))
 
     def grad(self, node, grad_output):
-        from .. import autodiff as ad
         return [ad.unbroadcast(grad_output, node.inputs[0].shape)]
 
     def lower(self, node, ctx):

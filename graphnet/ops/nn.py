@@ -20,6 +20,7 @@ Each lowers to one kernel of csrc/conv.c / csrc/pool.c, or FILL + COPY for PAD.
 import numpy as np
 
 from ..graph.node import Node
+from . import builders as ad
 from .dtypes import contiguous_strides, require_float
 from .elementwise import require_f32
 from .layout import emit_copy
@@ -496,7 +497,6 @@ def _gather_at_window_max(node, g):
     g with zeros, one strided SLICE per tap (start k, step stride, ending window-1-k
     before the padded end, so unknown sizes need no arithmetic), and WHERE(tap ==
     POOL(x), g_tap, ...) nested from the last tap to the first so the first tap wins."""
-    from .. import autodiff as ad
     x = node.inputs[0]
     _, window, pads = _pool_setup(node.op.name, x.shape, node.attrs)
     if any(p is None for p in pads):

@@ -6,6 +6,7 @@ node to one branch before any other pass runs (``resolve_phase``), so the
 inference plan carries no dropout and the training step carries no
 inference-only path.
 """
+from . import builders as ad
 from .registry import LAYOUT, Op, OpError, register
 
 
@@ -32,7 +33,6 @@ class InTrainPhase(Op):
     def grad(self, node, grad_output):
         """Each branch gets the gradient in its own mode and zeros in the other:
         IN_TRAIN_PHASE(g, 0) for the training branch, IN_TRAIN_PHASE(0, g) for the other."""
-        from .. import autodiff as ad
         out = []
         for i, x in enumerate(node.inputs):
             if not ad.is_float(x):

@@ -5,6 +5,7 @@ adjacent are first moved to the end by one strided copy.
 """
 import numpy as np
 
+from . import builders as ad
 from .dtypes import contiguous_strides, normalize_axis, require_float
 from .elementwise import require_f32
 from .layout import emit_copy
@@ -81,7 +82,6 @@ class Reduce(Op):
     def grad(self, node, grad_output):
         if self.kind != "float":
             return [None]
-        from .. import autodiff as ad
         x = node.inputs[0]
         axes = normalize_axes(self.name, node.attrs.get("axes"), x.ndim)
         keep = node.attrs.get("keepdims", False)
@@ -189,7 +189,6 @@ class Softmax(Op):
 
     def grad(self, node, grad_output):
         """softmax: y * (g - sum(g * y)); log_softmax: g - exp(y) * sum(g)."""
-        from .. import autodiff as ad
         x, g = node.inputs[0], grad_output
         axes = (normalize_axis(self.name, node.attrs.get("axis", -1), x.ndim),)
         if self.log:
