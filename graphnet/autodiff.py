@@ -2,7 +2,8 @@
 
 ``gradients(loss, variables)`` walks the op graph under ``loss`` backwards and
 asks each op for the gradients of its inputs (``Op.grad(node, grad_output)``,
-written beside the op's forward rule); the result is more graph, compiled like
+written beside the op's forward rule; a fused op is differentiated through its
+expansion into primitives); the result is more graph, compiled like
 any other. Gradients of a node read by several consumers are summed (ADD).
 
 Shapes may hold None (the batch) while the graph is defined, so gradient graphs
@@ -33,6 +34,18 @@ def _accumulate(parts):
     return total
 
 
+def _input_gradients(n, g):
+    """The gradients of ``n``'s inputs: its op's grad rule, or for a fused op (one defined
+    by the primitive subgraph it stands for, ``op.expand``) reverse mode through that
+    subgraph, so a fused op's gradient cannot drift from its primitives' rules."""
+    expand = getattr(n.op, "expand", None)
+    if expand is None:
+        return n.op.grad(n, g)
+    inputs = list(n.inputs)
+    grads = backprop(expand(n, inputs), g, lambda m: any(m is x for x in inputs))
+    return [grads.get(id(x)) for x in inputs]
+
+
 def backprop(y, grad_y, is_target):
     """Reverse mode from node ``y`` seeded with ``grad_y``.
 
@@ -54,7 +67,7 @@ def backprop(y, grad_y, is_target):
         wanted = [id(x) in relevant and is_float(x) for x in n.inputs]
         if not any(wanted):
             continue
-        in_grads = n.op.grad(n, g)
+        in_grads = _input_gradients(n, g)
         if len(in_grads) != len(n.inputs):
             raise RuntimeError(f"{n.op.name}.grad returned {len(in_grads)} gradients for "
                                f"{len(n.inputs)} inputs")

@@ -210,3 +210,20 @@ def test_onnx_export_of_the_fused_gemm():
     x = np.random.default_rng(10).standard_normal((2, 8)).astype("f4")
     (got,) = sess.run(None, {sess.get_inputs()[0].name: x})
     np.testing.assert_allclose(got, model.predict(x), rtol=1e-4, atol=1e-5)
+
+
+def test_reverse_mode_differentiates_a_fused_node_through_its_expansion():
+    """gn.gradients of a MATMUL_BIAS_ACT node are those of the primitives it stands for
+    (fused ops declare no grad rule: autodiff differentiates their expansion)."""
+    from graphnet.graph.tensor import SymbolicTensor
+    a, b, bias = placeholder((None, 5)), placeholder((5, 3)), placeholder((3,))
+    fused = SymbolicTensor(Node("MATMUL_BIAS_ACT", [a.node, b.node, bias.node],
+                                dict(bias=True, act="TANH")))
+    plain = ops.tanh(ops.matmul(a, b) + bias)
+    rng = np.random.default_rng(3)
+    arrays = [rng.standard_normal(s).astype("f4") for s in ((4, 5), (5, 3), (3,))]
+    got = gn.function([a, b, bias], gn.gradients(fused, [a, b, bias]))(*arrays)
+    want = gn.function([a, b, bias], gn.gradients(plain, [a, b, bias]))(*arrays)
+    assert len(got) == 3
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)

@@ -1,8 +1,8 @@
 """Fused ops, made by the compiler's fusion pass (graphnet/compiler/fuse.py).
 
 Each is defined by the primitive subgraph it replaces (``expand``): its NumPy
-reference and its gradient run through that expansion, so they cannot drift
-from the primitives' own rules.
+reference runs that expansion and reverse mode differentiates it, so neither can
+drift from the primitives' own rules.
 
 * FUSED_ELTWISE(x0, ..., xk) {program}: a chain of float unary/binary ops, one
   pass over memory. ``program`` is a tuple of instructions
@@ -29,14 +29,6 @@ MAX_INPUTS = 16       # csrc/fused.c limits
 MAX_INSTRUCTIONS = 48
 
 
-def _grad_by_expansion(node, grad_output):
-    from ..autodiff import backprop
-    placeholders = list(node.inputs)
-    expanded = node.op.expand(node, placeholders)
-    grads = backprop(expanded, grad_output, lambda n: any(n is p for p in placeholders))
-    return [grads.get(id(x)) for x in node.inputs]
-
-
 def _perform_by_expansion(op, inputs, attrs):
     from ..runtime.reference import evaluate
     from ..ops.source import ConstantValue
@@ -46,7 +38,8 @@ def _perform_by_expansion(op, inputs, attrs):
 
 
 class FusedOp(Op):
-    """A fused op is its expansion: reference and gradient go through the primitives."""
+    """A fused op is its expansion: its reference runs the primitives, and reverse mode
+    (graphnet/autodiff.py) differentiates them, so it declares no grad rule of its own."""
 
     def expand(self, node, inputs):
         """The primitive subgraph over ``inputs`` this node stands for."""
@@ -54,9 +47,6 @@ class FusedOp(Op):
 
     def perform(self, inputs, attrs):
         return _perform_by_expansion(self, inputs, attrs)
-
-    def grad(self, node, grad_output):
-        return _grad_by_expansion(node, grad_output)
 
 
 def encode_program(program, ctx):
