@@ -30,7 +30,7 @@ import math
 import numpy as np
 
 from . import backend, ops
-from .graph.tensor import SymbolicTensor
+from .graph.tensor import SymbolicTensor, placeholder
 from .serialization import Registry
 
 _registry = Registry("loss")
@@ -45,7 +45,6 @@ def is_symbolic(*values):
 
 def run_eagerly(fn, *arrays):
     """Run ``fn`` (which builds ops) on arrays: compiled once for these shapes, on C."""
-    from .engine.input_layer import placeholder
     from .runtime.function import function
     arrays = [None if a is None else _as_array(a) for a in arrays]
     holders = [None if a is None else placeholder(a.shape, str(a.dtype), name=f"arg{i}")

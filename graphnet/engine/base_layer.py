@@ -11,7 +11,7 @@ import inspect
 import numpy as np
 
 from .. import backend, initializers
-from ..graph.tensor import SymbolicTensor
+from ..graph.tensor import SymbolicTensor, placeholder
 from ..graph.variable import Variable
 from ..ops.registry import OpError
 from ..serialization import Registry
@@ -167,7 +167,6 @@ class Layer:
 
     def compute_output_shape(self, input_shape):
         """Shapes are inferred by the op rules: trace ``call`` on placeholder inputs."""
-        from .input_layer import placeholder
         structure = input_shape
         shapes = structure if _is_shape_list(structure) else [structure]
         placeholders = [placeholder(s, self.dtype) for s in shapes]
@@ -221,7 +220,6 @@ class Layer:
     def _call_eagerly(self, inputs, *args, **kwargs):
         """Called on arrays: define on placeholders, then run compiled on the C kernels."""
         from ..runtime.function import function
-        from .input_layer import placeholder
         arrays = [np.asarray(a, dtype=self.dtype if np.asarray(a).dtype.kind == "f" else None)
                   for a in flatten(inputs)]
         holders = [placeholder(a.shape, str(a.dtype)) for a in arrays]

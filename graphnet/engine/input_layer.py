@@ -1,23 +1,8 @@
-"""InputLayer and ``gn.Input``: where a model's graph starts."""
-import itertools
-
-import numpy as np
-
+"""InputLayer and ``gn.Input``: where a model's graph starts (on a graph placeholder)."""
 from .. import backend
-from ..graph.node import Node
-from ..graph.tensor import SymbolicTensor
+from ..graph.tensor import SymbolicTensor, placeholder
 from .base_layer import Layer
 from .layer_call import LayerCall
-
-_uids = itertools.count(1)
-
-
-def placeholder(shape, dtype="float32", name="input"):
-    """A fresh graph input of ``shape`` (batch included; None for unknown sizes)."""
-    shape = tuple(None if d is None else int(d) for d in shape)
-    node = Node("INPUT", (), {"name": name, "shape": shape, "dtype": str(np.dtype(dtype)),
-                              "uid": next(_uids)})
-    return SymbolicTensor(node, name=name)
 
 
 class InputLayer(Layer):

@@ -1,4 +1,12 @@
-"""Symbolic tensors: what users and layers pass around while defining a model."""
+"""Symbolic tensors: what users and layers pass around while defining a model, and
+``placeholder``, a fresh graph input."""
+import itertools
+
+import numpy as np
+
+from .node import Node
+
+_input_uids = itertools.count(1)
 
 
 class SymbolicTensor:
@@ -105,6 +113,14 @@ class SymbolicTensor:
 
     def __getitem__(self, index):
         return _ops().getitem(self, index)
+
+
+def placeholder(shape, dtype="float32", name="input"):
+    """A fresh graph input of ``shape`` (batch included; None for unknown sizes)."""
+    shape = tuple(None if d is None else int(d) for d in shape)
+    node = Node("INPUT", (), {"name": name, "shape": shape, "dtype": str(np.dtype(dtype)),
+                              "uid": next(_input_uids)})
+    return SymbolicTensor(node, name=name)
 
 
 def _ops():

@@ -43,6 +43,7 @@ import re
 import numpy as np
 
 from .. import backend, ops
+from ..graph.tensor import placeholder
 from ..graph.variable import Variable
 from . import schedules
 
@@ -441,7 +442,6 @@ class Optimizer:
     def apply(self, grads, variables=None, backend="c"):
         """Apply array gradients now (compiled once per set of variables; ``backend``
         "reference" runs the NumPy oracle instead of the C kernels)."""
-        from ..engine.input_layer import placeholder
         from ..runtime.function import function
         if variables is None:
             if not self.built:
