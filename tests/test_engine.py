@@ -229,3 +229,40 @@ def test_model_from_json_loads_python_lambdas_only_outside_safe_mode():
         gn.models.model_from_json(text)
     clone = gn.models.model_from_json(text, safe_mode=False)
     np.testing.assert_allclose(clone.predict(np.ones((1, 3))), 2.0)
+
+
+class BatchCounter(L.Layer):
+    """Counts the training batches it sees: a state update of a layer of the user's own."""
+
+    def build(self, input_shape):
+        self.seen = self.add_weight(shape=(), initializer="zeros", trainable=False,
+                                    name="seen")
+
+    def call(self, inputs, training=None):
+        self.add_state_update(self.seen, gn.ops.add(self.seen, 1.0))
+        return inputs
+
+
+def test_any_layer_s_state_updates_run_in_the_training_step():
+    model = gn.Sequential([gn.Input((3,)), L.Dense(2), BatchCounter()])
+    counter = model.layers[1]
+    assert [v for v, _ in model.state_updates] == [counter.seen]
+    model.compile(loss="mse", optimizer="sgd")
+    x, y = np.ones((10, 3), np.float32), np.zeros((10, 2), np.float32)
+    model.fit(x, y, batch_size=4, epochs=2, verbose=0)
+    assert counter.seen.numpy() == 6          # 3 batches per epoch
+    model.predict(x, verbose=0)
+    model.evaluate(x, y, verbose=0)
+    assert counter.seen.numpy() == 6          # inference and evaluation leave it
+
+
+def test_add_state_update_refuses_what_is_not_a_variable_s_new_value():
+    x = gn.Input((3,))
+    layer = L.Dense(3)
+    y = layer(x)
+    with pytest.raises(TypeError, match=r"dense.*variable must be a graphnet Variable"):
+        layer.add_state_update(np.zeros(3), y)
+    with pytest.raises(TypeError, match="value must be a symbolic tensor, got ndarray"):
+        layer.add_state_update(layer.bias, np.zeros(3))
+    with pytest.raises(ValueError, match=r"has shape \(None, 3\), the variable \(3,\)"):
+        layer.add_state_update(layer.bias, y)

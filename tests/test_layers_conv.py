@@ -212,7 +212,7 @@ def test_batch_normalization_training_matches_keras(axis, shape):
     y = layer(x)
     model = gn.Model(x, y)
     layer.set_weights(weights)
-    updates = L.collect_state_updates(model)
+    updates = model.state_updates
     assert [v for v, _ in updates] == [layer.moving_mean, layer.moving_variance]
     step = gn.function([x], [y], updates=updates, training=True)
     out = step(data)[0]
@@ -230,7 +230,7 @@ def test_batch_normalization_state_updates_filtering():
     inputs are collected, one per variable; a frozen layer records none."""
     model = gn.Sequential([gn.Input((4,)), L.Dense(3), L.BatchNormalization(),
                            L.Dense(2), L.BatchNormalization(trainable=False)])
-    updates = L.collect_state_updates(model)
+    updates = model.state_updates
     bn = model.layers[1]
     assert [v for v, _ in updates] == [bn.moving_mean, bn.moving_variance]
 

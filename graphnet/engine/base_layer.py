@@ -69,6 +69,7 @@ class Layer:
         self._weights = []
         self._sublayers = []
         self._calls = []
+        self._state_updates = []
         if input_dim is not None and input_shape is None:
             input_shape = (input_dim,)
         if batch_input_shape is None and input_shape is not None:
@@ -151,6 +152,22 @@ class Layer:
                                  f"{var.shape}, got an array of shape {np.shape(value)}")
         for var, value in zip(params, weights):
             var.assign(value)
+
+    def add_state_update(self, variable, value):
+        """Record that a training step assigns ``value`` (a symbolic tensor this layer's
+        call computed) to ``variable`` (one of its weights), e.g. BatchNormalization's
+        moving statistics. A model's ``state_updates`` gathers those computed from its
+        own inputs, and its training step applies them beside the optimizer's updates."""
+        if not isinstance(variable, Variable):
+            raise TypeError(f"Layer '{self.name}': add_state_update's variable must be a "
+                            f"graphnet Variable, got {type(variable).__name__}")
+        if not isinstance(value, SymbolicTensor):
+            raise TypeError(f"Layer '{self.name}': add_state_update's value must be a "
+                            f"symbolic tensor, got {type(value).__name__}")
+        if tuple(value.shape) != tuple(variable.shape):
+            raise ValueError(f"Layer '{self.name}': the state update of {variable.name} has "
+                             f"shape {tuple(value.shape)}, the variable {variable.shape}")
+        self._state_updates.append((variable, value))
 
     def count_params(self):
         if not self.built:

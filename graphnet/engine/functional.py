@@ -6,7 +6,7 @@ Calling it on new tensors clones the op graph onto them (weights shared).
 """
 import numpy as np
 
-from ..graph.graph import rebuild
+from ..graph.graph import rebuild, topological_order
 from ..graph.tensor import SymbolicTensor
 from ..ops.phase import resolve_phase
 from .base_layer import Layer
@@ -125,6 +125,26 @@ class Functional(Layer):
                          f"{[layer.name for layer in self._layers]}.")
 
     @property
+    def state_updates(self):
+        """The ``(Variable, SymbolicTensor)`` state updates its layers recorded
+        (``Layer.add_state_update``), searched recursively, that are computed from this
+        model's inputs alone: calls on other graphs (an earlier Sequential rebuild, a call
+        outside the model) are left out, and when a variable is updated by several calls
+        the last one wins. The training step applies them."""
+        input_uids = {t.node.attrs["uid"] for t in self.inputs}
+        found, seen = {}, set()
+        for layer in _layers_within(self):
+            if id(layer) in seen:
+                continue
+            seen.add(id(layer))
+            for var, tensor in layer._state_updates:
+                sources = [n for n in topological_order([tensor.node]) if n.op.name == "INPUT"]
+                if all(n.attrs["uid"] in input_uids for n in sources):
+                    found.pop(id(var), None)
+                    found[id(var)] = (var, tensor)
+        return list(found.values())
+
+    @property
     def input_names(self):
         return [t.node.attrs["name"] for t in self.inputs]
 
@@ -190,6 +210,14 @@ class Functional(Layer):
     def from_config(cls, config, custom_objects=None):
         from .serialize import functional_from_config
         return functional_from_config(cls, config, custom_objects)
+
+
+def _layers_within(layer):
+    """``layer`` and the layers it tracks, recursively, depth first."""
+    out = [layer]
+    for sub in layer._tracked_layers():
+        out += _layers_within(sub)
+    return out
 
 
 def _check_tensor(t, what, name):

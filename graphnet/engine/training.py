@@ -406,8 +406,7 @@ class Trainer:
         self.optimizer.build(variables)
         grads = gradients(self.optimizer.scale_loss(total), variables,
                           unconnected_gradients="none")
-        from ..layers.normalization import collect_state_updates  # moving statistics
-        return self.optimizer.build_updates(variables, grads) + collect_state_updates(self)
+        return self.optimizer.build_updates(variables, grads) + self.state_updates
 
     # -- data ------------------------------------------------------------------------------
     def _standardize_targets(self, y, what="y"):

@@ -2,14 +2,12 @@
 
 Both are composites of reductions and elementwise ops (their gradients come from
 those primitives). BatchNormalization's moving statistics are updated inside the
-compiled training step: each call records ``(variable, new value)`` pairs in
-``layer.state_updates``; ``collect_state_updates(model)`` gathers the ones that
-belong to a model, for the training step's ``updates=``.
+compiled training step: each call records them with ``Layer.add_state_update``, and a
+model's ``state_updates`` (graphnet/engine) gathers the ones that belong to it.
 """
 from .. import constraints, initializers, ops, regularizers
 from ..engine.base_layer import Layer
 from ..engine.input_spec import InputSpec
-from ..graph.graph import topological_order
 
 
 class BatchNormalization(Layer):
@@ -60,7 +58,6 @@ class BatchNormalization(Layer):
         self.synchronized = bool(synchronized)
         self.renorm_clipping, self.renorm_momentum = renorm_clipping, renorm_momentum
         self.supports_masking = True
-        self.state_updates = []
 
     def build(self, input_shape):
         rank = len(input_shape)
@@ -103,10 +100,10 @@ class BatchNormalization(Layer):
         train = ops.batch_normalization(inputs, mean, variance, axis, self.beta, self.gamma,
                                         self.epsilon)
         m = self.momentum
-        self.state_updates.append((self.moving_mean, ops.add(
-            ops.multiply(self.moving_mean, m), ops.multiply(mean, 1.0 - m))))
-        self.state_updates.append((self.moving_variance, ops.add(
-            ops.multiply(self.moving_variance, m), ops.multiply(variance, 1.0 - m))))
+        self.add_state_update(self.moving_mean, ops.add(
+            ops.multiply(self.moving_mean, m), ops.multiply(mean, 1.0 - m)))
+        self.add_state_update(self.moving_variance, ops.add(
+            ops.multiply(self.moving_variance, m), ops.multiply(variance, 1.0 - m)))
         return ops.in_train_phase(train, infer, training=training)
 
     def get_config(self):
@@ -126,34 +123,6 @@ class BatchNormalization(Layer):
             "synchronized": self.synchronized, "renorm": False,
             "renorm_clipping": self.renorm_clipping, "renorm_momentum": self.renorm_momentum})
         return config
-
-
-def _layers_of(layer):
-    out = [layer]
-    for sub in getattr(layer, "layers", None) or []:
-        if sub is not layer:
-            out += _layers_of(sub)
-    return out
-
-
-def collect_state_updates(model):
-    """The ``(Variable, SymbolicTensor)`` state updates (BatchNormalization's moving
-    statistics) of ``model``'s layers, searched recursively, that are computed from
-    ``model.inputs`` alone: calls on other graphs (an earlier Sequential rebuild, a
-    call outside the model) are left out, and when a variable is updated by several
-    calls the last one wins. Pass them to the compiled training step's ``updates``."""
-    input_uids = {t.node.attrs["uid"] for t in model.inputs}
-    found, seen = {}, set()
-    for layer in _layers_of(model):
-        if id(layer) in seen:
-            continue
-        seen.add(id(layer))
-        for var, tensor in getattr(layer, "state_updates", ()):
-            sources = [n for n in topological_order([tensor.node]) if n.op.name == "INPUT"]
-            if all(n.attrs["uid"] in input_uids for n in sources):
-                found.pop(id(var), None)
-                found[id(var)] = (var, tensor)
-    return list(found.values())
 
 
 class LayerNormalization(Layer):
