@@ -1,11 +1,11 @@
-"""The optimizers' update programs compiled ahead of time (graphnet/ops/compiled_programs.py,
+"""The optimizers' update programs compiled ahead of time (tools/compiled_programs.py,
 csrc/compiled_programs.h): checked in as generated, taken by the training steps, and the
 same bits as the interpreted program, special values included."""
 import numpy as np
 import pytest
 
 import graphnet as gn
-from graphnet.ops import compiled_programs as cp
+from tools import compiled_programs as cp
 from graphnet.runtime.cext import ffi, lib
 
 SETTINGS = cp.optimizer_settings()
@@ -31,7 +31,7 @@ def _index(program):
 def test_the_checked_in_header_is_what_the_optimizers_generate():
     with open(cp.HEADER) as f:
         assert f.read() == cp.header_text(), \
-            "csrc/compiled_programs.h is stale: run python -m graphnet.ops.compiled_programs"
+            "csrc/compiled_programs.h is stale: run python -m tools.compiled_programs"
 
 
 @pytest.mark.parametrize("label", LABELS)
