@@ -4,8 +4,6 @@ Its computation is the op graph the layers emitted; the layer calls (found by
 walking ``history`` back from the outputs) give its layers, summary and config.
 Calling it on new tensors clones the op graph onto them (weights shared).
 """
-import numpy as np
-
 from ..graph.graph import rebuild, topological_order
 from ..graph.tensor import SymbolicTensor
 from ..ops.phase import resolve_phase
@@ -225,7 +223,3 @@ def _check_tensor(t, what, name):
         raise TypeError(f"Model '{name}': every {what} must be a symbolic tensor (from "
                         f"gn.Input or a layer), got {type(t).__name__}")
     return t
-
-
-def count_weights(weights):
-    return int(sum(int(np.prod(w.shape)) for w in weights))
