@@ -17,11 +17,6 @@ class LayerCall:
         self.kwargs = dict(kwargs)
         self.list_input = list_input
 
-    @property
-    def parents(self):
-        """The calls that produced this call's inputs (None for tensors with no history)."""
-        return [t.history[0] if t.history else None for t in self.inputs]
-
     def __repr__(self):
         return f"<LayerCall {self.layer.name} x{len(self.inputs)} -> x{len(self.outputs)}>"
 
