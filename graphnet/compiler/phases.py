@@ -40,10 +40,6 @@ def graph_pass(phase):
     return deco
 
 
-def rules(phase):
-    return list(_RULES[phase])
-
-
 @dataclass
 class CompileReport:
     """What the compiler did: rewrites fired, graphs after each phase, plan figures."""
