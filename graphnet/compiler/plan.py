@@ -30,7 +30,3 @@ class Plan:
     @property
     def kernel_count(self):
         return len(self.steps)
-
-    def describe(self):
-        """One line per step: index and kernel name."""
-        return "\n".join(f"{i:4d} {k}" for i, k in enumerate(self.kernels))
