@@ -67,7 +67,6 @@ class Layer:
         self.supports_masking = False
         self.activity_regularizer = activity_regularizer
         self._weights = []
-        self._sublayers = []
         self._calls = []
         self._state_updates = []
         if input_dim is not None and input_shape is None:
@@ -105,7 +104,9 @@ class Layer:
         budget[0] -= nbytes
 
     def _tracked_layers(self):
-        return list(self._sublayers)
+        """The layers whose weights this one owns too: none for a plain layer (models
+        override it with their layers)."""
+        return []
 
     @property
     def weights(self):
