@@ -64,7 +64,6 @@ class Layer:
         self.dtype = str(np.dtype(dtype or backend.floatx()))
         self.built = False
         self.input_spec = None
-        self.supports_masking = False
         self.activity_regularizer = activity_regularizer
         self._weights = []
         self._calls = []

@@ -60,7 +60,6 @@ class ReLU(Layer):
         self.max_value = _number(self, "max_value", max_value, allow_none=True)
         self.negative_slope = _number(self, "negative_slope", negative_slope)
         self.threshold = _number(self, "threshold", threshold)
-        self.supports_masking = True
 
     def call(self, inputs):
         return keras_relu(inputs, self.negative_slope, self.max_value, self.threshold)
@@ -96,7 +95,6 @@ class LeakyReLU(Layer):
                           DeprecationWarning, stacklevel=2)
         super().__init__(**kwargs)
         self.negative_slope = _number(self, "negative_slope", negative_slope)
-        self.supports_masking = True
 
     def call(self, inputs):
         return ops.leaky_relu(inputs, self.negative_slope)
@@ -133,7 +131,6 @@ class PReLU(Layer):
     def __init__(self, alpha_initializer="zeros", alpha_regularizer=None,
                  alpha_constraint=None, shared_axes=None, **kwargs):
         super().__init__(**kwargs)
-        self.supports_masking = True
         self.alpha_initializer = initializers.get(alpha_initializer)
         self.alpha_regularizer = regularizers.get(alpha_regularizer)
         self.alpha_constraint = constraints.get(alpha_constraint)
@@ -203,7 +200,6 @@ class ELU(Layer):
         if alpha is None or isinstance(alpha, bool) or not isinstance(alpha, (int, float)):
             raise ValueError(f"ELU '{self.name}': alpha must be a number, got alpha={alpha!r}")
         self.alpha = float(alpha)
-        self.supports_masking = True
 
     def call(self, inputs):
         return ops.elu(inputs, self.alpha)
@@ -233,7 +229,6 @@ class ThresholdedReLU(Layer):
     def __init__(self, theta=1.0, **kwargs):
         super().__init__(**kwargs)
         self.theta = _number(self, "theta", theta)
-        self.supports_masking = True
 
     def call(self, inputs):
         return ops.where(ops.greater(inputs, self.theta), inputs, 0.0)
@@ -272,7 +267,6 @@ class Softmax(Layer):
             raise ValueError(f"Softmax '{self.name}': axis must be an integer or a list of "
                              f"integers, got axis={axis!r}")
         self.axis = list(axis) if isinstance(axis, (list, tuple)) else axis
-        self.supports_masking = True
 
     def call(self, inputs, mask=None):
         axes = self.axis if isinstance(self.axis, list) else [self.axis]

@@ -197,7 +197,6 @@ class Lambda(Layer):
         self.function = function
         self.arguments = dict(arguments or {})
         self.mask = mask
-        self.supports_masking = mask is not None
         self._output_shape = output_shape
         try:
             params = inspect.signature(function).parameters

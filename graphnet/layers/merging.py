@@ -43,10 +43,6 @@ class Merge(Layer):
     #: exact number of inputs the layer takes (None: one or more)
     n_inputs = None
 
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.supports_masking = True
-
     def _where(self):
         return f"{type(self).__name__} '{self.name}'"
 
@@ -377,7 +373,6 @@ class Dot(Merge):
                             f"be a list or an int, got axes={axes!r}")
         self.axes = axes
         self.normalize = bool(normalize)
-        self.supports_masking = False
 
     def _axes_for(self, shapes):
         axes = [self.axes] * 2 if isinstance(self.axes, int) else list(self.axes)

@@ -100,7 +100,6 @@ class GaussianNoise(Layer):
         if stddev < 0:
             raise ValueError(f"GaussianNoise '{self.name}': stddev must be >= 0, got {stddev}")
         self.stddev, self.seed = float(stddev), seed
-        self.supports_masking = True
 
     def call(self, inputs, training=None):
         if training is False or self.stddev == 0:
@@ -129,7 +128,6 @@ class GaussianDropout(Layer):
         super().__init__(**kwargs)
         self.rate = _check_rate(self, rate)
         self.seed = seed
-        self.supports_masking = True
 
     def call(self, inputs, training=None):
         if training is False or self.rate == 0:
@@ -162,7 +160,6 @@ class AlphaDropout(Layer):
         self.rate = _check_rate(self, rate)
         self.noise_shape = None if noise_shape is None else tuple(noise_shape)
         self.seed = seed
-        self.supports_masking = True
 
     def call(self, inputs, training=None):
         if training is False or self.rate == 0:

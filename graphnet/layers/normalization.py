@@ -57,7 +57,6 @@ class BatchNormalization(Layer):
         self.gamma_constraint = constraints.get(gamma_constraint)
         self.synchronized = bool(synchronized)
         self.renorm_clipping, self.renorm_momentum = renorm_clipping, renorm_momentum
-        self.supports_masking = True
 
     def build(self, input_shape):
         rank = len(input_shape)
@@ -159,7 +158,6 @@ class LayerNormalization(Layer):
         self.gamma_regularizer = regularizers.get(gamma_regularizer)
         self.beta_constraint = constraints.get(beta_constraint)
         self.gamma_constraint = constraints.get(gamma_constraint)
-        self.supports_masking = True
 
     def _axes(self, rank, input_shape):
         axes = self.axis if isinstance(self.axis, list) else [self.axis]
