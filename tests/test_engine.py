@@ -266,3 +266,20 @@ def test_add_state_update_refuses_what_is_not_a_variable_s_new_value():
         layer.add_state_update(layer.bias, np.zeros(3))
     with pytest.raises(ValueError, match=r"has shape \(None, 3\), the variable \(3,\)"):
         layer.add_state_update(layer.bias, y)
+
+
+def test_get_layer_by_index_is_layers_at_that_index_as_in_keras_3():
+    seq = gn.Sequential([gn.Input((4,)), L.Dense(3, name="first"), L.Dense(2, name="last")])
+    assert seq.get_layer(index=0) is seq.layers[0] and seq.layers[0].name == "first"
+    assert seq.get_layer(index=-1).name == "last"
+    model = _mlp()
+    assert [model.get_layer(index=i) for i in range(3)] == model.layers
+    assert model.get_layer("out") is model.layers[-1]
+    with pytest.raises(ValueError, match="has 2 layers, asked for index 2"):
+        seq.get_layer(index=2)
+    with pytest.raises(ValueError, match="a layer name or a layer index, one of the two"):
+        seq.get_layer()
+    with pytest.raises(ValueError, match="name='first', index=0"):
+        seq.get_layer("first", index=0)
+    with pytest.raises(ValueError, match="No such layer: nope"):
+        seq.get_layer("nope")

@@ -111,16 +111,22 @@ class Functional(Layer):
         return [layer for layer in self._layers if layer is not self]
 
     def get_layer(self, name=None, index=None):
+        """The layer called ``name``, or ``self.layers[index]`` (Keras 3: a Sequential's
+        layers leave out its InputLayer, so index 0 is its first real layer)."""
+        layers = self.layers
+        if (name is None) == (index is None):
+            raise ValueError(f"Model '{self.name}': get_layer takes a layer name or a layer "
+                             f"index, one of the two; got name={name!r}, index={index!r}")
         if index is not None:
-            if not -len(self._layers) <= index < len(self._layers):
-                raise ValueError(f"Model '{self.name}' has {len(self._layers)} layers, "
-                                 f"asked for index {index}")
-            return self._layers[index]
-        for layer in self._layers:
+            if not -len(layers) <= index < len(layers):
+                raise ValueError(f"Model '{self.name}' has {len(layers)} layers, asked for "
+                                 f"index {index}")
+            return layers[index]
+        for layer in layers:
             if layer.name == name:
                 return layer
         raise ValueError(f"No such layer: {name}. Existing layers are: "
-                         f"{[layer.name for layer in self._layers]}.")
+                         f"{[layer.name for layer in layers]}.")
 
     @property
     def state_updates(self):
