@@ -4,6 +4,8 @@ Each op's ``lower`` asks this context for buffers (``inp``, ``out``, ``temp``,
 ``view``) and emits steps. Buffers are logical until memory planning gives
 arena buffers their offsets.
 """
+import math
+
 import numpy as np
 
 from ..graph.graph import topological_order
@@ -65,7 +67,7 @@ class Lowering:
 
     @staticmethod
     def numel(node):
-        return int(np.prod(node.shape, dtype=np.int64))
+        return math.prod(node.shape)
 
     def inp(self, node):
         buf, offset = self.where[id(node)]

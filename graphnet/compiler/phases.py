@@ -74,9 +74,22 @@ class CompileReport:
 MAX_REWRITES_PER_NODE = 64
 
 
-def run_phase(outputs, phase, report):
-    """Rebuild ``outputs`` applying ``phase``'s rules to every node, with CSE."""
+def run_phase(outputs, phase, report, interned=False):
+    """Rebuild ``outputs`` applying ``phase``'s rules to every node, with CSE, then run the
+    phase's graph passes. ``interned``: ``outputs`` came out of such a rebuild unchanged
+    since, so a phase without node rules has nothing to rebuild. Returns the new outputs
+    and whether they are interned (no graph pass changed them)."""
     phase_rules = _RULES[phase]
+    result = outputs if interned and not phase_rules else _rebuild(outputs, phase_rules,
+                                                                   report)
+    rebuilt = result
+    for graph_fn in _GRAPH_PASSES[phase]:
+        result = graph_fn(result, report)
+    report.record(phase, result)
+    return result, all(a is b for a, b in zip(result, rebuilt))
+
+
+def _rebuild(outputs, phase_rules, report):
     mapping, canonical = {}, {}
 
     def intern(node):
@@ -94,15 +107,12 @@ def run_phase(outputs, phase, report):
             else:
                 break
         mapping[id(node)] = new
-    result = [mapping[id(n)] for n in outputs]
-    for graph_fn in _GRAPH_PASSES[phase]:
-        result = graph_fn(result, report)
-    report.record(phase, result)
-    return result
+    return [mapping[id(n)] for n in outputs]
 
 
 def run_phases(outputs, report, phases=PHASES):
     report.record("input", outputs)
+    interned = False
     for phase in phases:
-        outputs = run_phase(outputs, phase, report)
+        outputs, interned = run_phase(outputs, phase, report, interned)
     return outputs

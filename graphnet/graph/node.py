@@ -5,12 +5,14 @@ rule when the node is built, so shape inference lives in exactly one place.
 Rewrites never mutate a node: they build new ones.
 """
 import itertools
+import math
 
 import numpy as np
 
 from ..ops.registry import get_op
 
 _uid = itertools.count()
+_DTYPE_NAMES = {}   # dtype as an op rule gives it -> its name ("float32"), computed once
 
 
 class Attrs(tuple):
@@ -67,14 +69,21 @@ class Node:
                 raise TypeError(f"{op.name}: inputs must be graph nodes, got {type(x).__name__}")
         frozen = attrs if isinstance(attrs, Attrs) else Attrs(attrs)
         shape, dtype = op.infer([x.shape for x in inputs], [x.dtype for x in inputs], frozen)
+        try:
+            name = _DTYPE_NAMES[dtype]
+        except KeyError:
+            name = _DTYPE_NAMES[dtype] = str(np.dtype(dtype))
+        self._set(op, inputs, frozen, tuple(shape), name)
+
+    def _set(self, op, inputs, attrs, shape, dtype):
         setter = object.__setattr__
         setter(self, "op", op)
         setter(self, "inputs", inputs)
-        setter(self, "attrs", frozen)
-        setter(self, "shape", tuple(shape))
-        setter(self, "dtype", str(np.dtype(dtype)))
+        setter(self, "attrs", attrs)
+        setter(self, "shape", shape)
+        setter(self, "dtype", dtype)
         setter(self, "uid", next(_uid))
-        setter(self, "_hash", hash((op.name, tuple(id(x) for x in inputs), frozen)))
+        setter(self, "_hash", hash((op.name, tuple(id(x) for x in inputs), attrs)))
 
     def __setattr__(self, name, value):
         raise AttributeError("graph nodes are immutable; build a new Node instead")
@@ -99,13 +108,20 @@ class Node:
         """Number of elements, or None when a dimension is unknown."""
         if any(d is None for d in self.shape):
             return None
-        return int(np.prod(self.shape, dtype=np.int64))
+        return math.prod(self.shape)
 
     def with_inputs(self, inputs):
-        """The same op and attrs over new inputs (shape re-inferred)."""
-        if all(a is b for a, b in zip(inputs, self.inputs)) and len(inputs) == len(self.inputs):
+        """The same op and attrs over new inputs (shape re-inferred, unless each input has
+        the shape and dtype of the one it replaces: the op's rule then gives what it gave)."""
+        inputs, old = tuple(inputs), self.inputs
+        if len(inputs) == len(old) and all(a is b for a, b in zip(inputs, old)):
             return self
-        return Node(self.op, inputs, self.attrs)
+        if len(inputs) != len(old) or any(not isinstance(a, Node) or a.shape != b.shape or
+                                          a.dtype != b.dtype for a, b in zip(inputs, old)):
+            return Node(self.op, inputs, self.attrs)
+        node = Node.__new__(Node)
+        node._set(self.op, inputs, self.attrs, self.shape, self.dtype)
+        return node
 
     def __repr__(self):
         attrs = f" {{{self.attrs!r}}}" if self.attrs else ""
