@@ -21,6 +21,7 @@ class Variable:
     def __init__(self, value, name="variable", trainable=True, dtype=None, constraint=None):
         dtype = canonical_dtype(dtype or np.asarray(value).dtype)
         self._value = np.array(value, dtype=dtype, order="C")  # keeps 0-d shapes
+        self._dtype_name = str(self._value.dtype)   # assign keeps the array, so its dtype
         self.version = 0
         self.name = name
         self.trainable = bool(trainable)
@@ -41,7 +42,7 @@ class Variable:
 
     @property
     def dtype(self):
-        return str(self._value.dtype)
+        return self._dtype_name
 
     def numpy(self):
         return self._value.copy()
