@@ -1,14 +1,31 @@
-"""Test setup: import graphnet from this checkout; Keras (for conformance tests) on torch."""
+"""Test setup: import graphnet from this checkout; Keras (for conformance tests) on torch;
+the optional extras' ``needs`` mark and summary (tests/extras.py)."""
 import os
 import sys
 
 import numpy as np
 import pytest
 
+import extras
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 os.environ.setdefault("KERAS_BACKEND", "torch")
 MNIST_DIR = os.path.join(os.path.dirname(ROOT), "shared", "data", "mnist")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "needs(*extras): skipped unless these optional modules "
+                                       "import (tests/extras.py)")
+
+
+@pytest.hookimpl(tryfirst=True)    # before pytest's skip marks are read
+def pytest_runtest_setup(item):
+    extras.mark_skipped_unless_installed(item)
+
+
+def pytest_terminal_summary(terminalreporter):
+    extras.report_left_out(terminalreporter)
 
 
 @pytest.fixture(autouse=True)

@@ -13,6 +13,7 @@ shapes for a layer taking a list of inputs) it checks:
 5. Keras 3 (torch backend) conformance when ``keras_cls`` resolves (default: the class of
    the same name in ``keras.layers``): same weight shapes and ``count_params``, same
    output after ``set_weights(keras_model.get_weights())``, Keras's config keys present.
+   Where keras is not installed, checks 1-4 run and this one is listed as left out.
 """
 import base64
 import contextlib
@@ -24,26 +25,16 @@ import types
 import numpy as np
 
 import graphnet as gn
+from extras import compare_with, keras
 
 ATOL = 1e-5
 # Keys Keras 3 puts in some configs that graphnet has no use for
 KERAS_ONLY_KEYS = {"quantization_config", "lora_rank", "lora_alpha", "gptq_unpacked_column_size"}
 
-_keras_module = []
-
-
-def keras():
-    """The keras module (imported once; KERAS_BACKEND=torch is set by conftest)."""
-    if not _keras_module:
-        import keras as k
-        _keras_module.append(k)
-    return _keras_module[0]
-
-
 def to_numpy(x):
     if isinstance(x, (list, tuple)):
         return [to_numpy(t) for t in x]
-    return np.asarray(keras().ops.convert_to_numpy(x))
+    return np.asarray(keras.ops.convert_to_numpy(x))
 
 
 def make_data(shapes, dtype="float32", seed=0):
@@ -119,9 +110,12 @@ def check_layer(layer_cls, kwargs=None, input_shape=(2, 3), input_dtype="float32
         kwargs: constructor arguments.
         input_shape: shape with the batch (the model input's batch is None), or a list.
         input_dtype: dtype of the inputs.
-        keras_cls: Keras layer class to conform to; "auto" looks up the same name in
-            ``keras.layers`` (skipped if missing); None skips the Keras checks.
-        keras_kwargs: constructor arguments for the Keras layer (default: ``kwargs``).
+        keras_cls: "auto" conforms to the class of the same name in ``keras.layers`` (no
+            Keras check if it has none); a function of the keras module gives the class
+            (or None); None skips the Keras checks.
+        keras_kwargs: constructor arguments for the Keras layer (default: ``kwargs``), or
+            a function of the keras module giving them. Both functions are called only
+            where keras is installed.
         input_data: arrays to feed (default: standard normal of ``input_shape``).
         expected_output, expected_output_shape: optional extra expectations.
         custom_objects: for from_config / model_from_json.
@@ -193,23 +187,26 @@ def check_layer(layer_cls, kwargs=None, input_shape=(2, 3), input_dtype="float32
 
     # 5. Keras 3 conformance (replaces the model's weights by Keras's)
     weights = model.get_weights()
-    if keras_cls == "auto":
-        keras_cls = getattr(keras().layers, name, None)
-    if keras_cls is not None:
-        _check_keras(keras_cls, kwargs if keras_kwargs is None else keras_kwargs, layer,
-                     model, feed, multi, shapes, input_dtype, randomize_keras_weights, atol)
+    if keras_cls is not None and compare_with(keras, f"{name}: Keras conformance"):
+        keras_cls = getattr(keras.layers, name, None) if keras_cls == "auto" \
+            else keras_cls(keras)
+        if callable(keras_kwargs):
+            keras_kwargs = keras_kwargs(keras)
+        if keras_cls is not None:
+            _check_keras(keras_cls, kwargs if keras_kwargs is None else keras_kwargs, layer,
+                         model, feed, multi, shapes, input_dtype, randomize_keras_weights,
+                         atol)
     return types.SimpleNamespace(layer=layer, model=model, output=out, data=feed,
                                  weights=weights)
 
 
 def _check_keras(keras_cls, kwargs, layer, model, feed, multi, shapes, input_dtype,
                  randomize, atol):
-    k = keras()
     name = type(layer).__name__
     k_layer = keras_cls(**kwargs)
-    k_inputs = [k.Input(shape=tuple(s[1:]), dtype=input_dtype) for s in shapes]
+    k_inputs = [keras.Input(shape=tuple(s[1:]), dtype=input_dtype) for s in shapes]
     k_out = k_layer(k_inputs if multi else k_inputs[0])
-    k_model = k.Model(k_inputs if multi else k_inputs[0], k_out)
+    k_model = keras.Model(k_inputs if multi else k_inputs[0], k_out)
     assert tuple(k_out.shape) == tuple(model.outputs[0].shape), \
         f"{name}: Keras output shape {k_out.shape} != {model.outputs[0].shape}"
     weights = k_model.get_weights()

@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 import graphnet as gn
+from extras import needs, onnx
+from extras import onnxruntime as ort
 from graphnet import layers as L
 from graphnet.compiler import CompileReport, compile_plan
 from graphnet.engine.input_layer import placeholder
@@ -389,9 +391,8 @@ def assert_edits_refused(plan, edits):
     verify_plan(plan)
 
 
+@needs(onnx, ort)
 def test_onnx_export_of_fused_convolutions():
-    pytest.importorskip("onnx")
-    ort = pytest.importorskip("onnxruntime")
     model = _resnet_block()
     proto = gn.export.to_onnx(model, batch_size=2)
     sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])

@@ -4,15 +4,13 @@ import numpy as np
 import pytest
 
 import graphnet as gn
+from extras import needs, onnx
+from extras import onnxruntime as ort
 from graphnet import layers as L
+from graphnet.export.onnx_export import MAPPINGS, SOURCES, ONNXExportError, unmapped_ops
 from graphnet.graph.node import Node
 from graphnet.graph.tensor import SymbolicTensor
 from graphnet.ops import all_ops
-
-onnx = pytest.importorskip("onnx")
-ort = pytest.importorskip("onnxruntime")
-from graphnet.export.onnx_export import (MAPPINGS, SOURCES, ONNXExportError,  # noqa: E402
-                                         unmapped_ops)
 
 RNG = np.random.default_rng(0)
 
@@ -34,6 +32,7 @@ def _check_model(model, arrays_for_batch, batches=(1, 4), atol=1e-5, **kwargs):
     return proto
 
 
+@needs(onnx, ort)
 def test_mlp_with_a_dynamic_batch(tmp_path):
     inp = gn.Input((12,), name="x")
     h = L.Dense(32, activation="relu")(inp)
@@ -49,6 +48,7 @@ def test_mlp_with_a_dynamic_batch(tmp_path):
                  batches=(1, 3, 5, 17))
 
 
+@needs(onnx, ort)
 def test_multi_input_multi_output_and_fixed_batch():
     a, b = gn.Input((4,), name="a"), gn.Input((2, 3), name="b")
     fb = L.Flatten()(b)
@@ -66,6 +66,7 @@ def test_multi_input_multi_output_and_fixed_batch():
     _check_model(model, arrays, opset=18)
 
 
+@needs(onnx, ort)
 @pytest.mark.parametrize("name", sorted(gn.activations._registry.entries))
 def test_every_activation(name):
     model = gn.Sequential([gn.Input((7,)), L.Dense(9), L.Activation(name)])
@@ -73,6 +74,7 @@ def test_every_activation(name):
                  batches=(2, 5))
 
 
+@needs(onnx, ort)
 def test_cnn():
     if not hasattr(L, "Conv2D"):
         pytest.skip("no convolution layers yet")
@@ -271,6 +273,7 @@ def test_every_registered_op_has_a_mapping():
     assert not untested, f"ops without an ONNX test case: {sorted(untested)}"
 
 
+@needs(onnx, ort)
 @pytest.mark.parametrize("op", sorted(CASES))
 def test_op(op):
     for case in CASES[op]:
@@ -298,6 +301,7 @@ def test_op(op):
                     np.testing.assert_array_equal(g.astype(w.dtype), w, err_msg=f"{op} {k}")
 
 
+@needs(onnx, ort)
 def test_random_ops_export_as_onnx_random_ops():
     x = gn.Input((5,), name="x")
     y = gn.ops.random_uniform_like(x, 2.0, 3.0, seed=1)
@@ -307,6 +311,7 @@ def test_random_ops_export_as_onnx_random_ops():
     assert out.shape == (4, 5) and out.min() >= 2.0 and out.max() <= 3.0
 
 
+@needs(onnx)
 def test_errors():
     inp = gn.Input((4,))
     model = gn.Model(inp, L.Dense(2)(inp))

@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 
 import graphnet as gn
-from layer_check import assert_raises_naming, check_layer, keras, make_data, to_numpy
+from extras import keras, needs
+from layer_check import assert_raises_naming, check_layer, make_data, to_numpy
 
-pytest.importorskip("keras")
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 L = gn.layers
 
@@ -93,15 +93,17 @@ def test_softmax(kwargs, input_shape):
                                atol=1e-6)
 
 
+@needs(keras)
 def test_softmax_mask():
     x = make_data([(2, 5)])[0]
     mask = np.array([[1, 1, 0, 1, 0], [0, 0, 0, 0, 0]], bool)
     inp = gn.Input((5,))
     fn = gn.function([inp], [L.Softmax()(inp, mask=mask)])
-    k_out = to_numpy(keras().layers.Softmax()(x, mask=mask))
+    k_out = to_numpy(keras.layers.Softmax()(x, mask=mask))
     np.testing.assert_allclose(fn(x)[0], k_out, rtol=1e-5, atol=1e-6)
 
 
+@needs(keras)
 def test_activation_layers_in_a_model_match_keras():
     def build(lib):
         a = lib.layers
@@ -110,7 +112,7 @@ def test_activation_layers_in_a_model_match_keras():
         h = a.ReLU(max_value=2.0, negative_slope=0.1, threshold=0.2)(h)
         h = a.ELU(alpha=0.7)(a.LeakyReLU(0.05)(h))
         return lib.Model(x, a.Softmax(axis=1)(a.Dense(3)(h)))
-    k_model, model = build(keras()), build(gn)
+    k_model, model = build(keras), build(gn)
     rng = np.random.default_rng(1)
     k_model.set_weights([rng.uniform(-1, 1, w.shape).astype("float32")
                          for w in k_model.get_weights()])

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 import graphnet as gn
+from extras import keras, needs
 from layer_check import assert_raises_naming, check_layer
 
-pytest.importorskip("keras")
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning",
                                         "ignore::UserWarning")
 L = gn.layers
@@ -189,16 +189,11 @@ def test_layer_normalization_inner_axis():
                                rtol=1e-5, atol=1e-5)
 
 
-def _keras():
-    import keras
-    return keras
-
-
+@needs(keras)
 @pytest.mark.parametrize("axis,shape", [(-1, (6, 3, 4, 5)), (1, (5, 3, 4, 2))])
 def test_batch_normalization_training_matches_keras(axis, shape):
     """Training mode: batch statistics in the output and the moving statistics assigned
     inside the compiled step, as Keras's layer does for one call with training=True."""
-    keras = _keras()
     rng = np.random.default_rng(3)
     data = rng.standard_normal(shape).astype("float32") * 2 + 1
     k_layer = keras.layers.BatchNormalization(axis=axis, momentum=0.8)

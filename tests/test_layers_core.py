@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 
 import graphnet as gn
-from layer_check import assert_raises_naming, check_layer, keras, make_data, to_numpy
+from extras import keras, needs
+from layer_check import assert_raises_naming, check_layer, make_data, to_numpy
 
-keras_mod = pytest.importorskip("keras")
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
@@ -49,21 +49,22 @@ ACTIVATIONS = sorted(gn.activations._registry.entries)
 def test_activation_layer(name):
     data = 3 * make_data([(3, 7)])[0]
     kwargs = {"activation": name}
-    keras_cls = "auto" if hasattr(keras_mod.activations, name) else None
-    check_layer(gn.layers.Activation, kwargs, input_data=data, keras_cls=keras_cls)
+    check_layer(gn.layers.Activation, kwargs, input_data=data,
+                keras_cls=lambda k: k.layers.Activation if hasattr(k.activations, name) else None)
 
 
+@needs(keras)
 def test_activation_functions_vs_keras():
     """Every gn.activations function on a range of values against keras.activations."""
     x = np.linspace(-8, 8, 257, dtype="float32").reshape(1, 257)
     inp = gn.Input((257,))
     missing = []
     for name in ACTIVATIONS:
-        if not hasattr(keras_mod.activations, name):
+        if not hasattr(keras.activations, name):
             missing.append(name)
             continue
         fn = gn.function([inp], [gn.activations.get(name)(inp)])
-        expected = to_numpy(getattr(keras_mod.activations, name)(x))
+        expected = to_numpy(getattr(keras.activations, name)(x))
         np.testing.assert_allclose(fn(x)[0], expected, rtol=1e-5, atol=1e-5, err_msg=name)
     assert not missing
 
@@ -118,8 +119,9 @@ def _mnist_mlp(lib):
         L.Dense(10, activation="softmax")])
 
 
+@needs(keras)
 def test_mnist_mlp_matches_keras():
-    k_model = _mnist_mlp(keras())
+    k_model = _mnist_mlp(keras)
     model = _mnist_mlp(gn)
     assert [w.shape for w in k_model.get_weights()] == \
         [tuple(w.shape) for w in model.get_weights()]
@@ -155,8 +157,9 @@ def _random_keras_weights(k_model, seed=5):
                          for w in k_model.get_weights()])
 
 
+@needs(keras)
 def test_multi_io_shared_nested_matches_keras():
-    k_model = _multi_io(keras())
+    k_model = _multi_io(keras)
     model = _multi_io(gn)
     _random_keras_weights(k_model)
     # weights copied layer by layer (by name): see the weight-order test below
@@ -180,9 +183,10 @@ def test_multi_io_shared_nested_matches_keras():
         np.testing.assert_allclose(c, g, rtol=1e-6, atol=1e-6)
 
 
+@needs(keras)
 def test_multi_io_weight_order_matches_keras():
-    keras().backend.clear_session()  # same automatic names on both sides
-    k_model = _multi_io(keras())
+    keras.backend.clear_session()  # same automatic names on both sides
+    k_model = _multi_io(keras)
     model = _multi_io(gn)
     assert [layer.name for layer in model.layers] == [layer.name for layer in k_model.layers]
     assert [w.shape for w in k_model.get_weights()] == \
@@ -202,7 +206,7 @@ def _square_plus_one(x):
 
 def test_lambda_named_ops_function():
     result = check_layer(gn.layers.Lambda, {"function": gn.ops.relu}, (3, 7),
-                         keras_kwargs={"function": keras_mod.ops.relu})
+                         keras_kwargs=lambda k: {"function": k.ops.relu})
     assert result.layer.get_config()["function"] == {
         "module": "graphnet.ops", "class_name": "function", "config": "relu",
         "registered_name": "function"}
@@ -216,8 +220,8 @@ def test_lambda_named_ops_function():
 def test_lambda_with_arguments_and_output_shape():
     check_layer(gn.layers.Lambda,
                 {"function": gn.ops.leaky_relu, "arguments": {"negative_slope": 0.1}},
-                (2, 13), keras_kwargs={"function": keras_mod.ops.leaky_relu,
-                                       "arguments": {"negative_slope": 0.1}})
+                (2, 13), keras_kwargs=lambda k: {"function": k.ops.leaky_relu,
+                                                 "arguments": {"negative_slope": 0.1}})
     check_layer(gn.layers.Lambda, {"function": gn.ops.transpose, "arguments": {"axes": [0, 2, 1]},
                                    "output_shape": (5, 3)}, (2, 3, 5), keras_cls=None,
                 expected_output_shape=(None, 5, 3))

@@ -8,7 +8,6 @@ import pytest
 import graphnet as gn
 from layer_check import assert_raises_naming, check_layer, make_data
 
-pytest.importorskip("keras")
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 L = gn.layers
 

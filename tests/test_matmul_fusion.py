@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 
 import graphnet as gn
+from extras import needs, onnx
+from extras import onnxruntime as ort
 from graphnet import layers as L
 from graphnet.engine.input_layer import placeholder
 from graphnet.graph.node import Node
@@ -201,9 +203,8 @@ def test_compiled_export_and_verifier(tmp_path):
     plan.steps = steps
 
 
+@needs(onnx, ort)
 def test_onnx_export_of_the_fused_gemm():
-    pytest.importorskip("onnx")
-    ort = pytest.importorskip("onnxruntime")
     model = _skip_model(activation="relu")
     proto = gn.export.to_onnx(model, batch_size=2)
     sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
