@@ -6,11 +6,9 @@ compile command; the stale ones compile in parallel on the available cores.
 """
 import os
 import shlex
-import sys
 from concurrent.futures import ThreadPoolExecutor
 
 from setuptools import find_packages, setup
-from setuptools.command.build import build
 from setuptools.command.build_ext import build_ext
 
 
@@ -57,8 +55,8 @@ class incremental_build_ext(build_ext):
 
     def finalize_options(self):
         super().finalize_options()
-        if self.editable_mode:
-            default_build = build(self.distribution)
+        if getattr(self, "editable_mode", False):  # setuptools >= 64
+            default_build = self.distribution.get_command_class("build")(self.distribution)
             default_build.ensure_finalized()
             self.build_temp = default_build.build_temp
 

@@ -29,7 +29,7 @@ def _model():
     return model
 
 
-def _writers(model, tmp_path):
+def _writers(model):
     return {"model.graphnet": lambda p: model.save(p),
             "model.weights.npz": lambda p: model.save_weights(p),
             "model.gnx": lambda p: model.export(p, batch_size=2)}
@@ -37,10 +37,10 @@ def _writers(model, tmp_path):
 
 def test_saved_files_get_0666_less_the_umask(tmp_path, umask):
     model = _model()
-    for name, write in _writers(model, tmp_path).items():
+    for name, write in _writers(model).items():
         write(str(tmp_path / name))
         assert _mode(tmp_path / name) == 0o666 & ~umask, name
-    assert sorted(os.listdir(tmp_path)) == sorted(_writers(model, tmp_path))  # no temp left
+    assert sorted(os.listdir(tmp_path)) == sorted(_writers(model))  # no temp left
 
 
 def test_onnx_and_c_exports_get_0666_less_the_umask(tmp_path, umask):
