@@ -4,7 +4,7 @@
 # PEP 668), the targets make one in $(VENV) and use it. It sees the system's site-packages,
 # so numpy, torch and the rest already installed are reused, not downloaded again; pip
 # installs what is missing into the environment only. Inside an activated environment
-# (or with PYTHON set to one's interpreter) that environment is used as it is.
+# (or with PYTHON set to a virtual environment's interpreter) that one is used as it is.
 PYTHON ?= python3
 VENV ?= .venv
 PIP_FLAGS = --disable-pip-version-check --no-input
