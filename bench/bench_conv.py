@@ -20,6 +20,12 @@ library's thread pool is asleep; the median sample over the rounds is reported.
 
     python bench/bench_conv.py [--threads 2] [--rounds 11] [--epilogue]
         [--shapes N,H,W,C,O,K,stride,pad;...]
+    python bench/bench_conv.py --depthwise [--shapes N,H,W,C,M,K,stride,pad;...]
+
+``--depthwise`` times depthwise convolutions (``gn.ops.depthwise_conv``, channel multiplier
+M; PyTorch and ONNX Runtime: a grouped convolution with one group per input channel),
+forward, then the gradient of both the input and the filter (PyTorch: autograd's
+backward; ONNX Runtime has no training rows).
 
 Ratios are the other framework's median over graphnet's: above 1, graphnet is faster.
 """
@@ -41,6 +47,9 @@ from graphnet.bench.timing import fma_peak  # noqa: E402
 SHAPES = [(1, 56, 56, 64, 64, 3, 1, 1), (8, 56, 56, 64, 64, 3, 1, 1),
           (128, 26, 26, 32, 64, 3, 1, 0), (1, 56, 56, 256, 64, 1, 1, 0),
           (1, 112, 112, 3, 64, 7, 1, 3), (1, 224, 224, 3, 64, 7, 2, 3)]
+# (N, H, W, C, M, K, stride, pad): mnist-sized at batch 128 and a MobileNet-like layer
+DEPTHWISE_SHAPES = [(128, 28, 28, 32, m, 3, 1, 1) for m in (1, 2, 3)] + \
+    [(1, 112, 112, 32, m, 3, 1, 1) for m in (1, 2)]
 
 
 def parse_args(argv=None):
@@ -57,9 +66,15 @@ def parse_args(argv=None):
                         "probe on the same threads)")
     p.add_argument("--epilogue", action="store_true",
                    help="add a bias and relu to every convolution")
+    p.add_argument("--depthwise", action="store_true",
+                   help="depthwise convolutions (forward and gradients) instead")
     p.add_argument("--shapes", default="",
-                   help="';'-separated N,H,W,C,O,K,stride,pad (default: issue 5's set)")
-    return p.parse_args(argv)
+                   help="';'-separated N,H,W,C,O,K,stride,pad (with --depthwise "
+                        "N,H,W,C,M,K,stride,pad; default: issue 5's set, or multipliers 1-3)")
+    args = p.parse_args(argv)
+    if args.depthwise and (args.peak is not None or args.epilogue):
+        p.error("--depthwise reports times only: no --peak, no --epilogue")
+    return args
 
 
 def graphnet_conv(x, w, stride, pad, bias=None):
@@ -84,16 +99,16 @@ def torch_conv(x, w, stride, pad, bias=None):
     return run
 
 
-def ort_conv(x, w, stride, pad, threads, bias=None):
+def ort_conv(x, w, stride, pad, threads, bias=None, groups=1):
     import onnx
     from onnx import TensorProto, helper, numpy_helper
     n, h, ww, c = x.shape
-    k, o = w.shape[0], w.shape[3]
+    k, o = w.shape[0], w.shape[3]  # w: (K, K, C / groups, O)
     oh, ow = (h + 2 * pad - k) // stride + 1, (ww + 2 * pad - k) // stride + 1
     inits = [numpy_helper.from_array(np.ascontiguousarray(w.transpose(3, 2, 0, 1)), "W")]
     nodes = [helper.make_node("Conv", ["X", "W"] + (["B"] if bias is not None else []),
                               ["Y" if bias is None else "Z"], kernel_shape=[k, k],
-                              strides=[stride, stride], pads=[pad] * 4)]
+                              strides=[stride, stride], pads=[pad] * 4, group=groups)]
     if bias is not None:
         inits.append(numpy_helper.from_array(bias, "B"))
         nodes.append(helper.make_node("Relu", ["Z"], ["Y"]))
@@ -110,6 +125,89 @@ def ort_conv(x, w, stride, pad, threads, bias=None):
                                 providers=["CPUExecutionProvider"])
     feed = {"X": np.ascontiguousarray(x.transpose(0, 3, 1, 2))}
     return lambda: sess.run(None, feed)[0]
+
+
+def depthwise_fns(x, w, dy, stride, pad, threads):
+    """{"forward": {framework: fn}, "forward + gradients": {...}} for one depthwise
+    convolution (x NHWC, w (K, K, C, M), dy the output's shape), the frameworks checked to
+    agree."""
+    c, k, m = x.shape[3], w.shape[0], w.shape[3]
+    xi, wi = gn.Input(batch_shape=x.shape, name="x"), gn.Input(batch_shape=w.shape, name="w")
+    gi = gn.Input(batch_shape=dy.shape, name="dy")
+    y = gn.ops.depthwise_conv(xi, wi, strides=stride, padding=((pad, pad), (pad, pad)))
+    forward = gn.function([xi, wi], y, name="depthwise")
+    # the loss sum(y * dy): its gradients are the kernels' input and filter gradients
+    train = gn.function([xi, wi, gi], [y] + gn.gradients(gn.ops.multiply(y, gi), [xi, wi]),
+                        name="depthwise_grad")
+    want = train(x, w, dy)
+    np.testing.assert_allclose(forward(x, w), want[0], atol=1e-4, rtol=1e-4)
+    fns = {"forward": {"graphnet": lambda: forward(x, w)},
+           "forward + gradients": {"graphnet": lambda: train(x, w, dy)}}
+    if torch is not None:
+        F = torch.nn.functional
+        xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+        # output channel c * M + i reads input channel c: torch's (C * M, 1, K, K)
+        wt = torch.from_numpy(np.ascontiguousarray(
+            w.reshape(k, k, c * m).transpose(2, 0, 1)[:, None]))
+        gt = torch.from_numpy(np.ascontiguousarray(dy.transpose(0, 3, 1, 2)))
+        xg, wg = xt.clone().requires_grad_(), wt.clone().requires_grad_()
+
+        def torch_forward():
+            with torch.no_grad():
+                return F.conv2d(xt, wt, stride=stride, padding=pad, groups=c)
+
+        def torch_train():
+            xg.grad = wg.grad = None
+            F.conv2d(xg, wg, stride=stride, padding=pad, groups=c).backward(gt)
+            return xg.grad, wg.grad
+
+        got_x, got_w = torch_train()
+        np.testing.assert_allclose(torch_forward().numpy().transpose(0, 2, 3, 1), want[0],
+                                   atol=1e-3, rtol=1e-3)
+        np.testing.assert_allclose(got_x.numpy().transpose(0, 2, 3, 1), want[1],
+                                   atol=1e-3, rtol=1e-3)
+        np.testing.assert_allclose(got_w.numpy()[:, 0].transpose(1, 2, 0).reshape(w.shape),
+                                   want[2], atol=1e-3 * float(np.abs(want[2]).max()), rtol=1e-3)
+        fns["forward"]["PyTorch"] = torch_forward
+        fns["forward + gradients"]["PyTorch"] = torch_train
+    if ort is not None:
+        fns["forward"]["ONNX Runtime"] = ort_conv(x, w.reshape(k, k, 1, c * m), stride, pad,
+                                                  threads, groups=c)
+        np.testing.assert_allclose(fns["forward"]["ONNX Runtime"]().transpose(0, 2, 3, 1),
+                                   want[0], atol=1e-3, rtol=1e-3)
+    return fns
+
+
+def median_times(fns, args):
+    """Median seconds per call of each callable: ``args.rounds`` samples, interleaved
+    across the frameworks, each after ``args.pause``."""
+    for fn in fns.values():    # warm up
+        for _ in range(3):
+            fn()
+    times = {name: [] for name in fns}
+    for _ in range(args.rounds):
+        for name, fn in fns.items():
+            time.sleep(args.pause)
+            times[name].append(sample(fn, args.min_sample))
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def depthwise_rows(args, shapes, others):
+    rng = np.random.default_rng(0)
+    for n, h, w_, c, m, k, stride, pad in shapes:
+        x = rng.standard_normal((n, h, w_, c), dtype=np.float32)
+        w = rng.standard_normal((k, k, c, m), dtype=np.float32) / np.float32(k)
+        oh, ow = (h + 2 * pad - k) // stride + 1, (w_ + 2 * pad - k) // stride + 1
+        dy = rng.standard_normal((n, oh, ow, c * m), dtype=np.float32)
+        for what, fns in depthwise_fns(x, w, dy, stride, pad, args.threads).items():
+            med = median_times(fns, args)
+            cells = [f"{n}x{h}x{w_}x{c}, M {m}, {k}x{k}, s{stride}, p{pad}", what,
+                     fmt(med["graphnet"])]
+            cells += [fmt(med[o]) if o in med else "n/a" for o in others]
+            cells += [f"{med[o] / med['graphnet']:.2f}x" if o in med else "n/a"
+                      for o in others]
+            print("| " + " | ".join(cells) + " |")
+            sys.stdout.flush()
 
 
 def sample(fn, min_sample):
@@ -137,18 +235,28 @@ def main(argv=None):
     gn.set_num_threads(args.threads)
     if torch is not None:
         torch.set_num_threads(args.threads)
-    shapes = SHAPES
+    shapes = DEPTHWISE_SHAPES if args.depthwise else SHAPES
     if args.shapes:
         shapes = [tuple(int(v) for v in s.split(",")) for s in args.shapes.split(";")]
+    print(machine_line(gn.get_num_threads()))
+    others = [name for name, mod in (("PyTorch", torch), ("ONNX Runtime", ort)) if mod]
+    if args.depthwise:
+        print(f"median of {args.rounds} samples per framework")
+        load_before = load_average()
+        head = ["shape (NHWC in, multiplier, KxK, stride, pad)", "pass", "graphnet"] + \
+            others + [f"{o} / graphnet" for o in others]
+        print("\n| " + " | ".join(head) + " |")
+        print("|" + "|".join(["---", "---"] + ["---:"] * (len(head) - 2)) + "|")
+        depthwise_rows(args, shapes, others)
+        print_load(load_before)
+        return
     if args.peak:
         peak, peak_source = args.peak * args.threads, "given by --peak"
     else:
         peak, peak_source = fma_peak(), "measured by the FMA probe"
-    print(machine_line(gn.get_num_threads()))
     print(f"median of {args.rounds} samples per framework; %peak against {peak:.0f} GFLOP/s "
           f"({peak_source}; Winograd counts the direct convolution's FLOPs)")
     load_before = load_average()
-    others = [name for name, mod in (("PyTorch", torch), ("ONNX Runtime", ort)) if mod]
     head = ["shape (NHWC in, OxKxK, stride, pad)", "graphnet", "GFLOP/s", "%peak"] + \
         others + [f"{o} / graphnet" for o in others]
     print("\n| " + " | ".join(head) + " |")
@@ -168,15 +276,7 @@ def main(argv=None):
             fns["ONNX Runtime"] = ort_conv(x, w, stride, pad, args.threads, bias)
             np.testing.assert_allclose(fns["ONNX Runtime"]().transpose(0, 2, 3, 1), want,
                                        atol=1e-3, rtol=1e-3)
-        times = {name: [] for name in fns}
-        for name, fn in fns.items():    # warm up
-            for _ in range(3):
-                fn()
-        for _ in range(args.rounds):
-            for name, fn in fns.items():
-                time.sleep(args.pause)
-                times[name].append(sample(fn, args.min_sample))
-        med = {name: statistics.median(t) for name, t in times.items()}
+        med = median_times(fns, args)
         oh, ow = want.shape[1:3]
         gflops = 2.0 * n * oh * ow * o * k * k * c / med["graphnet"] / 1e9
         cells = [f"{n}x{h}x{w_}x{c}, {o}x{k}x{k}, s{stride}, p{pad}", fmt(med["graphnet"]),
@@ -185,6 +285,10 @@ def main(argv=None):
         cells += [f"{med[o_] / med['graphnet']:.2f}x" for o_ in others]
         print("| " + " | ".join(cells) + " |")
         sys.stdout.flush()
+    print_load(load_before)
+
+
+def print_load(load_before):
     load_after = load_average()
     if load_before is not None:
         print(f"\n1-minute load average: {load_before:.2f} before, {load_after:.2f} after")

@@ -74,10 +74,10 @@ static void im2col_rows(void *arg, int64_t r0, int64_t r1, int tid) {
 
 
 /* ---- depthwise direct loops (cg == 1: output channel o reads input channel o / m) ----
- * Line by line (image, D, H) of y: the window's rows in bounds found once per line; the
- * positions whose taps along W are all in bounds as one run, the few others one by one;
- * each channel vector of an output summed in registers (dw_gather). Compiled per ISA
- * (GN_MULTI). */
+ * Line by line (image, D, H) of y: the window's rows in bounds found once per line (with
+ * m > 1 widened to O channels, conv_internal.h); the positions whose taps along W are all
+ * in bounds as one run, the few others one by one; each channel vector of an output
+ * summed in registers (dw_gather). Compiled per ISA (GN_MULTI). */
 
 /* Output lines [l0, l1). */
 GN_INLINE void depthwise_forward_rows(void *arg, int64_t l0, int64_t l1, int tid) {
@@ -92,7 +92,7 @@ GN_INLINE void depthwise_forward_rows(void *arg, int64_t l0, int64_t l1, int tid
     tap_range(-pw, sw, t->in[2], OW, &lo, &hi_k);
     tap_range((K - 1) * dw - pw, sw, t->in[2], OW, &lo_k, &hi);
     if (hi < lo) hi = lo;
-    (void)tid;
+    dw_rows_t rows = dw_rows_of(ct->widen, tid);
     for (int64_t l = l0; l < l1; l++) {
         const int64_t n = l / (t->out[0] * t->out[1]), od = l / t->out[1] % t->out[0];
         const int64_t oh = l % t->out[1];
@@ -103,7 +103,9 @@ GN_INLINE void depthwise_forward_rows(void *arg, int64_t l0, int64_t l1, int tid
             for (int64_t kh = 0; kh < t->k[1] && id >= 0 && id < t->in[0]; kh++) {
                 const int64_t ih = oh * t->s[1] - t->p[1] + kh * t->d[1];
                 if (ih < 0 || ih >= t->in[1]) continue;
-                xr[nr] = ct->x + ((n * t->in[0] + id) * t->in[1] + ih) * t->in[2] * C;
+                const int64_t row = (n * t->in[0] + id) * t->in[1] + ih;
+                xr[nr] = ct->x + row * t->in[2] * C;
+                if (m > 1) xr[nr] = dw_widened_row(&rows, row, xr[nr], l);
                 wr[nr++] = ct->w + (kd * t->k[1] + kh) * K * O;
             }
         }
@@ -114,40 +116,32 @@ GN_INLINE void depthwise_forward_rows(void *arg, int64_t l0, int64_t l1, int tid
                        idn < t->in[0];
         const float *next =
             ok ? ct->x + ((n * t->in[0] + idn) * t->in[1] + ihn) * t->in[2] * C : NULL;
-        if (m == 1 && lo < hi) {
+        /* the rows' channel stride is O: C, or the widened rows' C * m */
+        if (lo < hi) {
             for (int64_t kw = 0; kw < K; kw++) {
-                xo[kw] = (lo * sw - pw + kw * dw) * C;
+                xo[kw] = (lo * sw - pw + kw * dw) * O;
                 wo[kw] = kw * O;
             }
             for (int64_t j0 = lo; j0 < hi; j0 += GN_DW_RUN) {
                 const int64_t cnt = hi - j0 < GN_DW_RUN ? hi - j0 : GN_DW_RUN;
                 if (next) dw_prefetch(next + (j0 - lo) * sw * C, cnt * sw * C);
-                dw_gather(cnt, C, yl + j0 * O, O, nr, xr, sw * C, wr, K, xo, wo);
-                for (int64_t r = 0; r < nr; r++) xr[r] += cnt * sw * C;
+                dw_gather(cnt, O, yl + j0 * O, O, nr, xr, sw * O, wr, K, xo, wo);
+                for (int64_t r = 0; r < nr; r++) xr[r] += cnt * sw * O;
             }
-            for (int64_t r = 0; r < nr; r++) xr[r] -= (hi - lo) * sw * C;
+            for (int64_t r = 0; r < nr; r++) xr[r] -= (hi - lo) * sw * O;
         }
         for (int64_t ow = 0; ow < OW; ow++) {
-            if (m == 1 && ow == lo && lo < hi) ow = hi;
+            if (ow == lo && lo < hi) ow = hi;
             if (ow >= OW) break;
             float *yp = yl + ow * O;
             int64_t nk = 0;
             for (int64_t kw = 0; kw < K; kw++) {
                 const int64_t iw = ow * sw - pw + kw * dw;
                 if (iw < 0 || iw >= t->in[2]) continue;
-                xo[nk] = iw * C;
+                xo[nk] = iw * O;
                 wo[nk++] = kw * O;
             }
-            if (m == 1) {
-                dw_gather(1, C, yp, O, nr, xr, 0, wr, nk, xo, wo);
-                continue;
-            }
-            memset(yp, 0, sizeof(float) * (size_t)O);
-            for (int64_t r = 0; r < nr; r++)
-                for (int64_t k = 0; k < nk; k++)
-                    for (int64_t c = 0; c < C; c++)
-                        for (int64_t i = 0; i < m; i++)
-                            yp[c * m + i] += xr[r][xo[k] + c] * wr[r][wo[k] + c * m + i];
+            dw_gather(1, O, yp, O, nr, xr, 0, wr, nk, xo, wo);
         }
     }
     free(xr);
@@ -156,11 +150,16 @@ GN_INLINE void depthwise_forward_rows(void *arg, int64_t l0, int64_t l1, int tid
 GN_MULTI(depthwise_forward_isa, (void *arg, int64_t l0, int64_t l1, int tid),
          depthwise_forward_rows(arg, l0, l1, tid))
 
-static void depthwise_forward(const geom_t *t, const float *x, const float *w, float *y) {
+/* Returns 0, doing nothing, when the widened rows cannot be allocated. */
+static int depthwise_forward(const geom_t *t, const float *x, const float *w, float *y) {
     const int64_t lines = t->n * t->out[0] * t->out[1];
     const int nt = lines * t->out[2] * t->o * t->kvol < GN_PAR_MIN_CONV ? 1 : gn_get_num_threads();
-    conv_task_t task = {.t = t, .x = x, .w = w, .y = y};
+    dw_widen_t widen;
+    if (!dw_widen_alloc(&widen, t->og, t->k[0] * t->k[1], t->in[2] * t->o, nt)) return 0;
+    conv_task_t task = {.t = t, .x = x, .w = w, .y = y, .widen = &widen};
     gn_parallel_for(nt, lines, GN_PICK(depthwise_forward_isa), &task);
+    dw_widen_free(&widen);
+    return 1;
 }
 
 /* ---- entry points -------------------------------------------------------------------- */
@@ -203,8 +202,7 @@ static void forward(const int64_t *g, const float *x, const float *w, float *y, 
         }
         return;
     }
-    if (is_depthwise(&t)) {
-        depthwise_forward(&t, x, w, y);
+    if (is_depthwise(&t) && depthwise_forward(&t, x, w, y)) {
         gn_epilogue_apply(e, 0, 0, rows, t.o, y, t.o);
         return;
     }

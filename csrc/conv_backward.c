@@ -49,7 +49,9 @@ static void col2im_images(void *arg, int64_t b0, int64_t b1, int tid) {
 
 
 /* ---- depthwise (cg == 1: output channel o = c * m + i reads input channel c) ----------
- * Compiled per ISA (GN_MULTI), channel vectors as in conv.c's forward. */
+ * Compiled per ISA (GN_MULTI), channel vectors as in conv.c's forward; with m > 1 over
+ * the O channels (conv_internal.h): the input gradient sums a line of them into one
+ * thread's row, then each channel's m; the filter gradient reads widened input rows. */
 
 /* Lines [l0, l1) (image, D, H) of dx, each position gathered from the dy positions whose
  * windows read it: the dy rows found once per line (where the stride divides); with
@@ -68,12 +70,12 @@ GN_INLINE void depthwise_backward_input_lines(void *arg, int64_t l0, int64_t l1,
     int64_t lo = (K - 1) * dw - pw, hi = t->out[2] - pw;
     lo = lo < 0 ? 0 : lo;
     hi = hi > W ? W : hi;
-    if (sw != 1 || m != 1 || hi < lo) hi = lo;
-    (void)tid;
+    if (sw != 1 || hi < lo) hi = lo;
+    const dw_rows_t wide = dw_rows_of(ct->widen, tid); /* m > 1: the line over O channels */
     for (int64_t l = l0; l < l1; l++) {
         const int64_t n = l / (t->in[0] * t->in[1]), id = l / t->in[1] % t->in[0];
         const int64_t ih = l % t->in[1];
-        float *dl = ct->dx + l * W * C;
+        float *dl = m == 1 ? ct->dx + l * W * C : wide.buf;
         int64_t nr = 0;
         for (int64_t kd = 0; kd < t->k[0]; kd++) {
             const int64_t ed = id + t->p[0] - kd * t->d[0], od = ed / t->s[0];
@@ -98,7 +100,7 @@ GN_INLINE void depthwise_backward_input_lines(void *arg, int64_t l0, int64_t l1,
             for (int64_t j0 = lo; j0 < hi; j0 += GN_DW_RUN) {
                 const int64_t cnt = hi - j0 < GN_DW_RUN ? hi - j0 : GN_DW_RUN;
                 if (next) dw_prefetch(next + (j0 - lo) * O, cnt * O);
-                dw_gather(cnt, C, dl + j0 * C, C, nr, gr, O, wr, K, go, wo);
+                dw_gather(cnt, O, dl + j0 * O, O, nr, gr, O, wr, K, go, wo);
                 for (int64_t r = 0; r < nr; r++) gr[r] += cnt * O;
             }
             for (int64_t r = 0; r < nr; r++) gr[r] -= (hi - lo) * O;
@@ -106,7 +108,7 @@ GN_INLINE void depthwise_backward_input_lines(void *arg, int64_t l0, int64_t l1,
         for (int64_t iw = 0; iw < W; iw++) {
             if (iw == lo && lo < hi) iw = hi;
             if (iw >= W) break;
-            float *dp = dl + iw * C;
+            float *dp = dl + iw * O;
             int64_t nk = 0;
             for (int64_t kw = 0; kw < K; kw++) {
                 const int64_t ew = iw + pw - kw * dw, ow = ew / sw;
@@ -114,19 +116,9 @@ GN_INLINE void depthwise_backward_input_lines(void *arg, int64_t l0, int64_t l1,
                 go[nk] = ow * O;
                 wo[nk++] = kw * O;
             }
-            if (m == 1) {
-                dw_gather(1, C, dp, C, nr, gr, 0, wr, nk, go, wo);
-                continue;
-            }
-            for (int64_t c = 0; c < C; c++) {
-                float acc = 0.0f;
-                for (int64_t r = 0; r < nr; r++)
-                    for (int64_t k = 0; k < nk; k++)
-                        for (int64_t i = 0; i < m; i++)
-                            acc += gr[r][go[k] + c * m + i] * wr[r][wo[k] + c * m + i];
-                dp[c] = acc;
-            }
+            dw_gather(1, O, dp, O, nr, gr, 0, wr, nk, go, wo);
         }
+        if (m > 1) dw_narrow(ct->dx + l * W * C, dl, W * C, m);
     }
     free(gr);
     free(go);
@@ -134,12 +126,17 @@ GN_INLINE void depthwise_backward_input_lines(void *arg, int64_t l0, int64_t l1,
 GN_MULTI(depthwise_backward_input_isa, (void *arg, int64_t l0, int64_t l1, int tid),
          depthwise_backward_input_lines(arg, l0, l1, tid))
 
-static void depthwise_backward_input(const geom_t *t, const float *dy, const float *w,
-                                     float *dx) {
+/* Returns 0, doing nothing, when the threads' rows cannot be allocated. */
+static int depthwise_backward_input(const geom_t *t, const float *dy, const float *w,
+                                    float *dx) {
     const int64_t lines = t->n * t->in[0] * t->in[1];
     const int nt = lines * t->in[2] * t->o * t->kvol < GN_PAR_MIN_CONV ? 1 : gn_get_num_threads();
-    conv_task_t task = {.t = t, .dy = dy, .w = w, .dx = dx};
+    dw_widen_t line;
+    if (!dw_widen_alloc(&line, t->og, 1, t->in[2] * t->o, nt)) return 0;
+    conv_task_t task = {.t = t, .dy = dy, .w = w, .dx = dx, .widen = &line};
     gn_parallel_for(nt, lines, GN_PICK(depthwise_backward_input_isa), &task);
+    dw_widen_free(&line);
+    return 1;
 }
 
 typedef struct {
@@ -156,6 +153,7 @@ GN_INLINE void depthwise_backward_filter_run(void *arg, int tid, int nt) {
     const int64_t m = t->og, C = t->c, O = t->o, OW = t->out[2], wsize = t->kvol * O;
     const int64_t lines = t->n * t->out[0] * t->out[1];
     float *mine = tid == 0 ? ft->c.dw : ft->part + (tid - 1) * wsize;
+    dw_rows_t rows = dw_rows_of(ft->c.widen, tid);
     memset(mine, 0, sizeof(float) * (size_t)wsize);
     for (int64_t l = lines * tid / nt, end = lines * (tid + 1) / nt; l < end; l++) {
         const int64_t n = l / (t->out[0] * t->out[1]), od = l / t->out[1] % t->out[0];
@@ -166,21 +164,16 @@ GN_INLINE void depthwise_backward_filter_run(void *arg, int tid, int nt) {
             for (int64_t kh = 0; kh < t->k[1] && id >= 0 && id < t->in[0]; kh++) {
                 const int64_t ih = oh * t->s[1] - t->p[1] + kh * t->d[1];
                 if (ih < 0 || ih >= t->in[1]) continue;
-                const float *xl = ft->c.x + ((n * t->in[0] + id) * t->in[1] + ih) * t->in[2] * C;
+                const int64_t row = (n * t->in[0] + id) * t->in[1] + ih;
+                const float *xl = ft->c.x + row * t->in[2] * C;
+                if (m > 1) xl = dw_widened_row(&rows, row, xl, l); /* channel stride O */
                 for (int64_t kw = 0; kw < t->k[2]; kw++) {
                     const int64_t off = kw * t->d[2] - t->p[2];
                     float *dk = mine + ((kd * t->k[1] + kh) * t->k[2] + kw) * O;
                     int64_t lo, hi;
                     tap_range(off, t->s[2], t->in[2], OW, &lo, &hi);
-                    const float *xs = xl + (lo * t->s[2] + off) * C;
-                    if (m == 1) {
-                        dw_dot_line(hi - lo, C, dk, xs, t->s[2] * C, gl + lo * O, O);
-                        continue;
-                    }
-                    for (int64_t j = lo; j < hi; j++, xs += t->s[2] * C)
-                        for (int64_t c = 0; c < C; c++)
-                            for (int64_t i = 0; i < m; i++)
-                                dk[c * m + i] += xs[c] * gl[j * O + c * m + i];
+                    const float *xs = xl + (lo * t->s[2] + off) * O;
+                    dw_dot_line(hi - lo, O, dk, xs, t->s[2] * O, gl + lo * O, O);
                 }
             }
         }
@@ -196,17 +189,26 @@ GN_INLINE void depthwise_backward_filter_run(void *arg, int tid, int nt) {
 GN_MULTI(depthwise_backward_filter_isa, (void *arg, int tid, int nt),
          depthwise_backward_filter_run(arg, tid, nt))
 
-static void depthwise_backward_filter(const geom_t *t, const float *x, const float *dy,
-                                      float *dw) {
+/* Returns 0, doing nothing, when the widened rows cannot be allocated. */
+static int depthwise_backward_filter(const geom_t *t, const float *x, const float *dy,
+                                     float *dw) {
     const int64_t lines = t->n * t->out[0] * t->out[1];
     int nt = lines * t->out[2] * t->o * t->kvol < GN_PAR_MIN_CONV ? 1 : gn_get_num_threads();
     if (nt > lines) nt = (int)lines;
     /* the partials: small (kvol x O floats each), so not asked of the plan's workspace */
     float *part = nt > 1 ? malloc(sizeof(float) * (size_t)((nt - 1) * t->kvol * t->o)) : NULL;
     if (!part) nt = 1;
-    dw_filter_task_t task = {.c = {.t = t, .x = x, .dy = dy, .dw = dw}, .part = part};
+    dw_widen_t widen;
+    if (!dw_widen_alloc(&widen, t->og, t->k[0] * t->k[1], t->in[2] * t->o, nt)) {
+        free(part);
+        return 0;
+    }
+    dw_filter_task_t task = {.c = {.t = t, .x = x, .dy = dy, .dw = dw, .widen = &widen},
+                             .part = part};
     gn_parallel(nt, GN_PICK(depthwise_backward_filter_isa), &task);
+    dw_widen_free(&widen);
     free(part);
+    return 1;
 }
 
 static void backward_input_team(void *arg, int me, int nth) {
@@ -338,10 +340,7 @@ void gn_conv_backward_input(const int64_t *g, const float *dy, const float *w, f
                      t.o, 0.0f, dx + j * t.cg, t.c);
         return;
     }
-    if (is_depthwise(&t)) {
-        depthwise_backward_input(&t, dy, w, dx);
-        return;
-    }
+    if (is_depthwise(&t) && depthwise_backward_input(&t, dy, w, dx)) return;
     if (flip_applies(&t) && backward_input_flip(&t, dy, w, dx, work, work_len)) return;
     const split_t sp = split_for(&t, 1, work_len, gn_get_num_threads());
     if (sp.teams < 1) {
@@ -368,10 +367,7 @@ void gn_conv_backward_filter(const int64_t *g, const float *x, const float *dy, 
                      dw + j * t.og, t.o);
         return;
     }
-    if (is_depthwise(&t)) {
-        depthwise_backward_filter(&t, x, dy, dw);
-        return;
-    }
+    if (is_depthwise(&t) && depthwise_backward_filter(&t, x, dy, dw)) return;
     if (gn_conv_backward_filter_direct(&t, x, dy, dw, work, work_len)) return;
     const split_t sp = split_for(&t, 2, work_len, gn_get_num_threads());
     if (sp.teams < 1) {

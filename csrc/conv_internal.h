@@ -6,6 +6,7 @@
 #include "graphnet.h"
 #include "epilogue.h"
 #include "threadpool.h"
+#include <stdlib.h>
 #include <string.h>
 
 /* Geometry unpacked once; spatial arrays are (D, H, W). */
@@ -147,6 +148,7 @@ typedef struct {
     int64_t n0, j; /* first image and group of an im2col / col2im block */
     split_t sp;
     const gn_epilogue *e; /* forward: applied to each block of y */
+    const struct dw_widen *widen; /* depthwise with a multiplier: the threads' rows */
 } conv_task_t;
 
 static inline split_t split_for(const geom_t *t, int kind, int64_t work_len, int threads) {
@@ -312,6 +314,103 @@ GN_INLINE void dw_dot_line(int64_t cnt, int64_t C, float *acc, const float *a, i
     GN_DW_DOT_BLOCK(1)
     for (; c0 < C; c0++)
         for (int64_t j = 0; j < cnt; j++) acc[c0] += a[j * as + c0] * b[j * bs + c0];
+}
+
+/* ---- depthwise multiplier m > 1 ------------------------------------------------------
+ * Input rows widened to the O = C * m output channels (channel c * m + i holds x[c]) let
+ * the m == 1 loops above serve every multiplier: the forward and the filter gradient read
+ * widened rows, the input gradient sums a line over O channels, then each channel's m.
+ * Each thread keeps the rows its last lines read (slots tagged by input row), so a line
+ * widens only the rows new to it (one per line at stride 1 along H). */
+typedef struct dw_widen {
+    float *buf;     /* threads x slots x len floats */
+    int64_t *tag;   /* per slot: the input row it holds (-1: none), then the line using it */
+    int64_t slots, len, m;
+} dw_widen_t;
+
+/* One thread's slots of w. */
+typedef struct {
+    float *buf;
+    int64_t *tag, *line;
+    int64_t slots, len, m;
+} dw_rows_t;
+
+/* Allocates slots rows of len floats for each of nt threads, or none when m == 1;
+ * returns 0 when malloc fails (the caller then takes another path). */
+static inline int dw_widen_alloc(dw_widen_t *w, int64_t m, int64_t slots, int64_t len, int nt) {
+    *w = (dw_widen_t){NULL, NULL, slots, len, m};
+    if (m == 1) return 1;
+    w->buf = malloc(sizeof(float) * (size_t)(nt * slots * len));
+    w->tag = malloc(sizeof(int64_t) * (size_t)(2 * nt * slots));
+    if (!w->buf || !w->tag) {
+        free(w->buf);
+        free(w->tag);
+        return 0;
+    }
+    for (int64_t i = 0; i < 2 * nt * slots; i++) w->tag[i] = -1;
+    return 1;
+}
+
+static inline void dw_widen_free(dw_widen_t *w) {
+    free(w->buf);
+    free(w->tag);
+}
+
+static inline dw_rows_t dw_rows_of(const dw_widen_t *w, int tid) {
+    int64_t *tag = w->tag ? w->tag + 2 * tid * w->slots : NULL;
+    return (dw_rows_t){w->buf ? w->buf + tid * w->slots * w->len : NULL, tag,
+                       tag ? tag + w->slots : NULL, w->slots, w->len, w->m};
+}
+
+/* fn(dst, src, n, m) with m of 2, 3 and 4 as constants, so its loops vectorize. */
+#define GN_DW_CONSTANT_M(fn, dst, src, n, m)                                          \
+    switch (m) {                                                                      \
+    case 2: fn(dst, src, n, 2); break;                                                \
+    case 3: fn(dst, src, n, 3); break;                                                \
+    case 4: fn(dst, src, n, 4); break;                                                \
+    default: fn(dst, src, n, m);                                                      \
+    }
+
+/* dst[e * m + i] = src[e] for e < n, i < m. */
+GN_INLINE void dw_widen_by(float *dst, const float *src, int64_t n, int64_t m) {
+    for (int64_t e = 0; e < n; e++)
+        for (int64_t i = 0; i < m; i++) dst[e * m + i] = src[e];
+}
+
+GN_INLINE void dw_widen(float *dst, const float *src, int64_t n, int64_t m) {
+    GN_DW_CONSTANT_M(dw_widen_by, dst, src, n, m)
+}
+
+/* Input row `row` (src: its len / m floats) widened: from a slot that holds it, else into
+ * the slot not used by this line with the oldest row. A slot `line` uses is not taken for
+ * another row before the line ends (a line reads at most `slots` rows). */
+GN_INLINE const float *dw_widened_row(dw_rows_t *r, int64_t row, const float *src,
+                                      int64_t line) {
+    int64_t pick = -1;
+    for (int64_t s = 0; s < r->slots; s++) {
+        if (r->tag[s] == row) {
+            r->line[s] = line;
+            return r->buf + s * r->len;
+        }
+        if (r->line[s] != line && (pick < 0 || r->tag[s] < r->tag[pick])) pick = s;
+    }
+    r->tag[pick] = row;
+    r->line[pick] = line;
+    dw_widen(r->buf + pick * r->len, src, r->len / r->m, r->m);
+    return r->buf + pick * r->len;
+}
+
+/* dst[e] = sum over i < m of src[e * m + i], for e < n. */
+GN_INLINE void dw_narrow_by(float *dst, const float *src, int64_t n, int64_t m) {
+    for (int64_t e = 0; e < n; e++) {
+        float acc = src[e * m];
+        for (int64_t i = 1; i < m; i++) acc += src[e * m + i];
+        dst[e] = acc;
+    }
+}
+
+GN_INLINE void dw_narrow(float *dst, const float *src, int64_t n, int64_t m) {
+    GN_DW_CONSTANT_M(dw_narrow_by, dst, src, n, m)
 }
 
 /* Positions j in [lo, hi) of an axis of `out` positions whose tap j * s + off falls in

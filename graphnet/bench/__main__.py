@@ -1,9 +1,10 @@
 """graphnet-bench: microbenchmarks of graphnet's kernels, layers and models.
 
-    graphnet-bench gemm 512 512 512 [--ta] [--tb]     (or --sizes 128,256,512: square)
-    graphnet-bench conv 8 28 28 32 64 3 3 [--stride 1] [--padding same]
+    graphnet-bench gemm 512 512 512 [--ta] [--tb]
+    graphnet-bench gemm --sizes 512,512,512 128,10,512 1024   (M,N,K per product; S: square)
+    graphnet-bench conv 8 28 28 32 64 3 3 [--stride 1] [--padding same] [--sizes 1,8]
     graphnet-bench eltwise relu 1000000              (or --sizes 1000,1000000)
-    graphnet-bench layer Dense --kwargs '{"units": 128}' --input-shape 32,784
+    graphnet-bench layer Dense --kwargs '{"units": 128}' --input-shape 32,784 [--sizes 1,32]
     graphnet-bench model mnist_mlp|mnist_cnn|PATH.graphnet|PATH.gnx [--sizes 1,128]
     graphnet-bench peak [--size 2048]
 
@@ -11,9 +12,9 @@ Timing is the bench/ scripts' method: warm-up calls, calls per repeat calibrated
 at least --min-repeat-time, then the median (with min and max) over --repeat repeats,
 every framework on --threads threads. Ratios are a baseline's median over graphnet's
 (> 1: graphnet is faster). GFLOP/s count 2 per multiply-add of GEMMs and convolutions;
-"% peak" is against --peak (GFLOP/s; "auto" measures it with the FMA probe; default 115
-per thread, i.e. 230 on 2 cores). The peak command measures the FMA probe and times a
-large gn_sgemm against it.
+"% peak" is against --peak: GFLOP/s, or "auto" (the default): the FMA probe's reading on
+--threads threads (csrc/peak.c), measured once per process. The peak command prints the
+probe and times a large gn_sgemm against it.
 """
 import argparse
 import json
@@ -29,6 +30,17 @@ def _ints(text):
         return [int(v) for v in str(text).replace("x", ",").split(",") if v.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
+
+
+def _product(text):
+    """One GEMM of --sizes: "M,N,K" (or "MxNxK"), or "S" for S x S x S."""
+    dims = _ints(text)
+    if len(dims) == 1:
+        dims = dims * 3
+    if len(dims) != 3 or min(dims) < 1:
+        raise argparse.ArgumentTypeError(
+            f"each product is M,N,K (three sizes >= 1) or one size S, got {text!r}")
+    return tuple(dims)
 
 
 def _peak(text):
@@ -51,11 +63,9 @@ def build_parser():
     common.add_argument("--warmup", type=int, default=5, help="untimed calls first")
     common.add_argument("--min-repeat-time", type=float, default=0.02,
                         help="seconds one repeat lasts at least (calls are batched)")
-    common.add_argument("--sizes", type=_ints, default=None,
-                        help="comma-separated sizes to sweep (meaning depends on the command)")
     common.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    common.add_argument("--peak", type=_peak, default=None,
-                        help="peak GFLOP/s for '%% peak', or 'auto' to measure it")
+    common.add_argument("--peak", type=_peak, default="auto",
+                        help="peak GFLOP/s for '%% peak', or 'auto' (default): the FMA probe's")
     common.add_argument("--no-compare", action="store_true",
                         help="time graphnet only (skip numpy, PyTorch, ONNX Runtime)")
     common.add_argument("--seed", type=int, default=0)
@@ -69,25 +79,40 @@ def build_parser():
     p.add_argument("mnk", nargs="*", type=int, metavar="M N K")
     p.add_argument("--ta", action="store_true", help="A transposed")
     p.add_argument("--tb", action="store_true", help="B transposed")
+    p.add_argument("--sizes", nargs="+", type=_product, default=None, metavar="M,N,K",
+                   help="products to time, separated by spaces: each M,N,K (or MxNxK), or S "
+                   "for S x S x S; e.g. --sizes 512,512,512 128,10,512 (default: 256 512 1024)")
     p = sub.add_parser("conv", parents=[common], help="2-D convolution (CONV op)")
     p.add_argument("dims", nargs="*", type=int, metavar="N H W C O KH KW")
     p.add_argument("--stride", type=int, default=1)
     p.add_argument("--padding", default="same", choices=["same", "valid"])
+    _add_batch_sizes(p)
     p = sub.add_parser("eltwise", parents=[common], help="an elementwise op")
     p.add_argument("op", help="op name, e.g. relu, add, tanh")
     p.add_argument("size", nargs="?", type=int, default=None)
+    p.add_argument("--sizes", type=_ints, default=None,
+                   help="comma-separated element counts to sweep, e.g. 1000,1000000")
     p = sub.add_parser("layer", parents=[common], help="one layer on a batch")
     p.add_argument("layer", help="layer class name, e.g. Dense, Conv2D")
     p.add_argument("--kwargs", default="{}", help="JSON object of constructor arguments")
     p.add_argument("--input-shape", type=_ints, required=True,
                    help="input shape with the batch first, e.g. 32,784")
+    _add_batch_sizes(p)
     p = sub.add_parser("model", parents=[common], help="a whole model's predict")
     p.add_argument("model", help="mnist_mlp, mnist_cnn, or a .graphnet/.keras/.gnx file")
     p.add_argument("--batch", type=int, default=None, help="batch size (default: 1 and 128)")
+    _add_batch_sizes(p)
     p = sub.add_parser("peak", parents=[common],
                        help="peak FLOP/s probe (FMA chains), and a large gn_sgemm against it")
     p.add_argument("--size", type=int, default=2048, help="square GEMM size")
+    p.add_argument("--sizes", type=_ints, default=None,
+                   help="comma-separated square GEMM sizes to sweep instead of --size")
     return parser
+
+
+def _add_batch_sizes(parser):
+    parser.add_argument("--sizes", type=_ints, default=None,
+                        help="comma-separated batch sizes to sweep, e.g. 1,128")
 
 
 def _machine(threads, fw):
@@ -116,8 +141,10 @@ def _cases(args, fw, rng):
     if cmd == "gemm":
         if args.mnk and len(args.mnk) != 3:
             raise SystemExit("gemm: give M N K (three sizes) or --sizes")
-        sizes = [tuple(args.mnk)] if args.mnk else [(s, s, s) for s in
-                                                   (args.sizes or [256, 512, 1024])]
+        if args.mnk and args.sizes:
+            raise SystemExit("gemm: give M N K or --sizes, not both")
+        sizes = [tuple(args.mnk)] if args.mnk else (args.sizes or
+                                                    [(s, s, s) for s in (256, 512, 1024)])
         return [lambda m=m, n=n, k=k: C.gemm_case(m, n, k, args.ta, args.tb, fw, rng)
                 for m, n, k in sizes]
     if cmd == "peak":
@@ -171,28 +198,23 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     import graphnet as gn
     from .cases import Frameworks
-    from .timing import DEFAULT_PEAK_PER_CORE, Progress, fma_peak, table, to_json
+    from .timing import Progress, cached_fma_peak, table, to_json
     if args.threads < 1 or args.repeat < 1 or args.warmup < 0:
         raise SystemExit("--threads and --repeat must be >= 1, --warmup >= 0")
     gn.set_num_threads(args.threads)
     fw = Frameworks(args.threads, compare=not args.no_compare)
     rng = np.random.default_rng(args.seed)
     builders = _cases(args, fw, rng)
-    if args.command == "peak" and args.peak is None:
-        args.peak = "auto"
     progress = Progress(len(builders) + (args.peak == "auto"))
     rows = []
     try:
         peak, peak_source = args.peak, "given by --peak"
         if peak == "auto":
             progress.update("FMA probe")
-            peak = fma_peak()
+            peak = cached_fma_peak()
             peak_source = (f"measured by the FMA probe ({gn.isa()}, {args.threads} "
                            f"thread(s), best of 7)")
             progress.step()
-        elif peak is None:
-            peak = DEFAULT_PEAK_PER_CORE * args.threads
-            peak_source = f"default ({DEFAULT_PEAK_PER_CORE:g} per thread)"
         for build in builders:
             progress.update("building")
             rows.append(build().run(args, progress))

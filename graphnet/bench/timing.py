@@ -10,9 +10,6 @@ import statistics
 import sys
 import time
 
-#: "230 GFLOP/s on 2 cores": the default peak is this per core times the thread count
-DEFAULT_PEAK_PER_CORE = 115.0
-
 
 def fma_peak(rounds=7, iters=2_000_000):
     """Peak fp32 GFLOP/s of graphnet's SIMD path on its current thread count: the best of
@@ -22,6 +19,18 @@ def fma_peak(rounds=7, iters=2_000_000):
     from ..runtime.cext import lib
     lib.gn_peak_gflops(iters // 10)
     return max(lib.gn_peak_gflops(iters) for _ in range(max(int(rounds), 1)))
+
+
+_probed_peaks = {}
+
+
+def cached_fma_peak():
+    """fma_peak() on graphnet's current thread count, measured once per process and count."""
+    from ..runtime.cext import lib
+    threads = lib.gn_get_num_threads()
+    if threads not in _probed_peaks:
+        _probed_peaks[threads] = fma_peak()
+    return _probed_peaks[threads]
 
 
 def measure(fn, repeat=25, warmup=5, min_repeat_time=0.02):

@@ -28,6 +28,7 @@ from .. import losses as losses_module
 from .. import metrics as metrics_module
 from .. import ops
 from .. import optimizers as optimizers_module
+from ..initializers import session_rng
 from ..runtime.function import Function, describe_shape
 from .input_layer import placeholder
 from .layer_call import flatten
@@ -637,7 +638,7 @@ class Trainer:
         for epoch in range(initial_epoch, epochs):
             cbs.on_epoch_begin(epoch)
             if steps_per_epoch is None:
-                order = np.random.permutation(n) if shuffle else None
+                order = session_rng().permutation(n) if shuffle else None
                 logs = self._iterate(True, xs, ys, sws, batch_size, order, cbs, "train")
             else:
                 logs = self._iterate_steps(xs, ys, sws, batch_size, steps, shuffle, stream,
@@ -666,7 +667,7 @@ class Trainer:
         logs = {}
         for step in range(steps):
             if stream["order"] is None or stream["cursor"] >= n:
-                stream["order"] = np.random.permutation(n) if shuffle else np.arange(n)
+                stream["order"] = session_rng().permutation(n) if shuffle else np.arange(n)
                 stream["cursor"] = 0
             idx = stream["order"][stream["cursor"]:stream["cursor"] + batch_size]
             stream["cursor"] += batch_size

@@ -13,7 +13,8 @@ loader (``graphnet.export.compiled``) can use it.
 import io
 import json
 import os
-import tempfile
+import secrets
+import stat
 import zipfile
 from dataclasses import dataclass
 
@@ -214,6 +215,28 @@ def npy_bytes(array):
     return f.getvalue()
 
 
+def _create_beside(path, directory):
+    """A new empty file in ``directory`` to be renamed over ``path``, with the mode open()
+    would give ``path``: that of the file it replaces, else 0666 less the umask (which
+    the kernel applies, as it applies a default ACL). tempfile.mkstemp's files are 0600
+    whatever the umask."""
+    for _ in range(100):
+        tmp = os.path.join(directory, f".graphnet-{secrets.token_hex(8)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        try:
+            replaced = os.stat(path)
+        except FileNotFoundError:
+            return tmp
+        if stat.S_ISREG(replaced.st_mode):
+            os.chmod(tmp, stat.S_IMODE(replaced.st_mode))
+        return tmp
+    raise FileExistsError(f"no free temporary file name in {directory} after 100 tries")
+
+
 class ArchiveWriter:
     """Writes a zip archive atomically: to a temporary file renamed over ``path`` on
     success, so an interrupted save never leaves a half-written file behind."""
@@ -225,8 +248,7 @@ class ArchiveWriter:
         directory = os.path.dirname(os.path.abspath(self.path))
         if not os.path.isdir(directory):
             raise FileNotFoundError(f"directory {directory} does not exist")
-        fd, self._tmp = tempfile.mkstemp(prefix=".graphnet-", suffix=".tmp", dir=directory)
-        os.close(fd)
+        self._tmp = _create_beside(self.path, directory)
         self._zip = zipfile.ZipFile(self._tmp, "w", allowZip64=True)
 
     def json(self, name, obj):
