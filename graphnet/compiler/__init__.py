@@ -5,7 +5,7 @@ into contraction weights), fuse, tile."""
 import contextlib
 import gc
 
-from ..graph.graph import rebuild
+from ..graph.graph import memoized_orders, rebuild
 from ..graph.node import Node
 from ..ops.phase import resolve_phase
 from . import fold, fold_bn, fuse, fuse_multi, simplify, tile  # noqa: F401  (register rewrites)
@@ -52,7 +52,7 @@ def compile_plan(inputs, outputs, shapes, report=None, training=False, updates=(
     value (the training step's optimizer updates). Returns ``(plan, weights, report)``:
     weights are the Variables the plan reads or writes, in ``plan.weight_specs`` order.
     """
-    with _cyclic_gc_paused():
+    with _cyclic_gc_paused(), memoized_orders():
         return _compile(inputs, outputs, shapes, report or CompileReport(), training, updates,
                         phases)
 

@@ -1,10 +1,42 @@
 """Whole-graph helpers: topological order, rebuilding, printing and DOT."""
+import contextlib
+import threading
+
+_orders = threading.local()   # .last: (outputs, order) while memoized_orders() is active
+
+
+@contextlib.contextmanager
+def memoized_orders():
+    """While active (in this thread), ``topological_order`` of the outputs it was last
+    asked about answers from memory: graph nodes are immutable, so the order under the
+    same output nodes never changes. The compiler's passes ask for the order of the
+    graph the previous pass left several times over (its phases, their graph passes and
+    the report each walk it)."""
+    outer = getattr(_orders, "last", None)
+    _orders.last = ((), [])
+    try:
+        yield
+    finally:
+        _orders.last = outer
 
 
 def topological_order(outputs, inputs_of=None):
     """All nodes reachable from ``outputs``, each after its inputs (iterative DFS);
     ``inputs_of(node)``, when given, names the inputs to follow instead of all of them."""
-    order, done, stack = [], set(), [(n, False) for n in reversed(list(outputs))]
+    outputs = tuple(outputs)
+    last = getattr(_orders, "last", None) if inputs_of is None else None
+    if last is not None and len(last[0]) == len(outputs) and \
+            all(a is b for a, b in zip(last[0], outputs)):
+        return list(last[1])
+    order = _depth_first(outputs, inputs_of)
+    if last is not None:
+        _orders.last = (outputs, order)
+        return list(order)
+    return order
+
+
+def _depth_first(outputs, inputs_of):
+    order, done, stack = [], set(), [(n, False) for n in reversed(outputs)]
     while stack:
         node, expanded = stack.pop()
         if id(node) in done:

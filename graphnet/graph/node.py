@@ -6,6 +6,7 @@ Rewrites never mutate a node: they build new ones.
 """
 import itertools
 import math
+from operator import is_
 
 import numpy as np
 
@@ -83,7 +84,7 @@ class Node:
         setter(self, "shape", shape)
         setter(self, "dtype", dtype)
         setter(self, "uid", next(_uid))
-        setter(self, "_hash", hash((op.name, tuple(id(x) for x in inputs), attrs)))
+        setter(self, "_hash", hash((op.name, tuple(map(id, inputs)), attrs)))
 
     def __setattr__(self, name, value):
         raise AttributeError("graph nodes are immutable; build a new Node instead")
@@ -97,7 +98,7 @@ class Node:
         return (isinstance(other, Node) and self._hash == other._hash
                 and self.op is other.op and self.attrs == other.attrs
                 and len(self.inputs) == len(other.inputs)
-                and all(a is b for a, b in zip(self.inputs, other.inputs)))
+                and all(map(is_, self.inputs, other.inputs)))
 
     @property
     def ndim(self):
@@ -114,11 +115,13 @@ class Node:
         """The same op and attrs over new inputs (shape re-inferred, unless each input has
         the shape and dtype of the one it replaces: the op's rule then gives what it gave)."""
         inputs, old = tuple(inputs), self.inputs
-        if len(inputs) == len(old) and all(a is b for a, b in zip(inputs, old)):
-            return self
-        if len(inputs) != len(old) or any(not isinstance(a, Node) or a.shape != b.shape or
-                                          a.dtype != b.dtype for a, b in zip(inputs, old)):
+        if len(inputs) != len(old):
             return Node(self.op, inputs, self.attrs)
+        if all(map(is_, inputs, old)):
+            return self
+        for a, b in zip(inputs, old):
+            if not isinstance(a, Node) or a.shape != b.shape or a.dtype != b.dtype:
+                return Node(self.op, inputs, self.attrs)
         node = Node.__new__(Node)
         node._set(self.op, inputs, self.attrs, self.shape, self.dtype)
         return node

@@ -296,39 +296,46 @@ class Kernel:
         names = [a.name for a in self.args]
         if len(set(names)) != len(names):
             raise ValueError(f"{name}: repeated argument names {names}")
+        # what encode reads, worked out once: the names; per argument (arg, name, is_float,
+        # in the short form's tail, checked before slots are numbered: counts, enums,
+        # dtypes and int arrays with a check); the tail's names
+        tail = self.int_args[short_form:] if short_form is not None else []
+        self._encoding = (frozenset(names), tuple(
+            (a, a.name, a.is_float, any(a is t for t in tail),
+             a.kind in ("count", "enum", "dtype") or (a.kind == "ints" and a.check is not None))
+            for a in self.args), tuple(a.name for a in tail))
 
     def encode(self, values):
         """(ints, floats) of a step from its arguments by name; raises KernelArgError for a
         missing, unknown or wrongly sized one (the short form drops the tail)."""
-        given = dict(values)
-        unknown = set(given) - {a.name for a in self.args}
-        if unknown:
-            raise KernelArgError(f"{self.name}: unknown arguments {sorted(unknown)}; it "
-                                 f"takes {[a.name for a in self.args]}")
-        out = {False: [], True: []}
-        env = {}
-        tail = self.int_args[self.short_form:] if self.short_form is not None else []
-        short = tail and all(a.name not in given for a in tail)
-        for arg in self.args:
-            if short and arg in tail:
+        given = values if isinstance(values, dict) else dict(values)
+        names, layout, tail_names = self._encoding
+        if not names.issuperset(given):
+            raise KernelArgError(f"{self.name}: unknown arguments {sorted(set(given) - names)}; "
+                                 f"it takes {[a.name for a in self.args]}")
+        ints, floats, env = [], [], {}
+        short = tail_names and not any(name in given for name in tail_names)
+        for arg, name, is_float, in_tail, checked in layout:
+            if short and in_tail:
                 continue
-            if arg.name not in given:
-                raise KernelArgError(f"{self.name}: argument {arg.name!r} is missing")
-            value = given[arg.name]
-            if arg.is_array:
-                value = [float(v) if arg.is_float else int(v) for v in value]
+            try:
+                value = given[name]
+            except KeyError:
+                raise KernelArgError(f"{self.name}: argument {name!r} is missing") from None
+            if arg.length is not None:
+                value = [float(v) for v in value] if is_float else [int(v) for v in value]
                 want = arg.length(env)
                 if len(value) != want:
-                    raise KernelArgError(f"{self.name}: {arg.name} has {len(value)} values, "
+                    raise KernelArgError(f"{self.name}: {name} has {len(value)} values, "
                                          f"its layout needs {arg.length.text} = {want}")
-                out[arg.is_float].extend(value)
+                (floats if is_float else ints).extend(value)
             else:
-                value = float(value) if arg.is_float else int(value)
-                out[arg.is_float].append(value)
-            if not arg.is_float and arg.kind != "slot":  # slots are numbered later
+                value = float(value) if is_float else int(value)
+                (floats if is_float else ints).append(value)
+            if checked:
                 arg.validate(value, 0, self._encode_error)
-            env[arg.name] = value
-        return out[False], out[True]
+            env[name] = value
+        return ints, floats
 
     def _encode_error(self, message):
         raise KernelArgError(f"{self.name}: {message}")
