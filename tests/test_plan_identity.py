@@ -1,0 +1,98 @@
+"""Speeding up the compiler must not change a plan: the same steps, arguments, slots and
+arena, byte for byte, with the compile-time shortcuts on and off."""
+import contextlib
+
+import numpy as np
+import pytest
+
+import graphnet as gn
+import graphnet.compiler as compiler
+from graphnet.compiler import compile_plan
+from graphnet.graph import graph as graph_module
+from graphnet.graph.graph import memoized_orders, topological_order
+
+L = gn.layers
+PLAN_ARRAYS = ("steps", "iargs", "fargs", "slots", "arena_buffers", "slot_buffers")
+
+
+def _mlp():
+    return gn.Sequential([gn.Input((20,)), L.Dense(16, activation="relu"), L.Dropout(0.2),
+                          L.Dense(10, activation="softmax")])
+
+
+def _cnn():
+    return gn.Sequential([gn.Input((9, 9, 2)), L.Conv2D(4, (3, 3), activation="relu"),
+                          L.MaxPooling2D((2, 2)), L.Flatten(),
+                          L.Dense(10, activation="softmax")])
+
+
+def _functions(model):
+    """The model's predict function and its training step, each with the shapes to
+    compile it for."""
+    rng = np.random.default_rng(0)
+    x = rng.random((5,) + model.inputs[0].shape[1:], dtype=np.float32)
+    y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 5)]
+    model.compile(loss="categorical_crossentropy", optimizer="rmsprop")
+    model.train_on_batch(x, y)
+    step, = model._step_fns.values()
+    return [(model.predict_function(), [x.shape]), (step, [x.shape, y.shape, (5,)])]
+
+
+def _chain():
+    x = inputs = gn.Input((4,))
+    for _ in range(50):
+        x = gn.ops.multiply(gn.ops.exp(L.Dense(4, activation="tanh")(x)), x)
+    return gn.function(inputs, x)
+
+
+def _plan(fn, shapes):
+    plan, _, _ = compile_plan(fn.input_nodes, fn.output_nodes, shapes, training=fn.training,
+                              updates=fn.updates)
+    return plan
+
+
+def _assert_same_plan(a, b):
+    for name in PLAN_ARRAYS:
+        x, y = getattr(a, name), getattr(b, name)
+        assert x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes(), name
+    assert (a.arena_bytes, a.unplanned_bytes, a.kernels, a.input_specs, a.output_specs,
+            a.weight_specs) == (b.arena_bytes, b.unplanned_bytes, b.kernels, b.input_specs,
+                                b.output_specs, b.weight_specs)
+    assert len(a.consts) == len(b.consts)
+    assert all(c.tobytes() == d.tobytes() for c, d in zip(a.consts, b.consts))
+
+
+@pytest.mark.parametrize("build", [_mlp, _cnn])
+def test_model_plans_are_identical_with_and_without_memoized_orders(build, monkeypatch):
+    gn.utils.set_random_seed(0)
+    for fn, shapes in _functions(build()):
+        fast = _plan(fn, shapes)
+        with monkeypatch.context() as patch:
+            patch.setattr(compiler, "memoized_orders", contextlib.nullcontext)
+            slow = _plan(fn, shapes)
+        assert fast.kernel_count >= 3
+        _assert_same_plan(fast, slow)
+
+
+def test_a_chain_plan_is_identical_with_and_without_memoized_orders(monkeypatch):
+    fn = _chain()
+    fast = _plan(fn, [(3, 4)])
+    monkeypatch.setattr(compiler, "memoized_orders", contextlib.nullcontext)
+    slow = _plan(fn, [(3, 4)])
+    assert fast.kernel_count == 100
+    _assert_same_plan(fast, slow)
+
+
+def test_memoized_orders_answer_as_a_fresh_walk_and_end_with_the_context():
+    fn = _chain()
+    outputs = list(fn.output_nodes)
+    fresh = topological_order(outputs)
+    with memoized_orders():
+        first = topological_order(outputs)
+        first.clear()                    # a caller's list is its own
+        second = topological_order(outputs)
+        other = topological_order(outputs[0].inputs)
+    assert [id(n) for n in second] == [id(n) for n in fresh]
+    assert [id(n) for n in other] == [id(n) for n in topological_order(outputs[0].inputs)]
+    assert len(other) == len(fresh) - 1
+    assert getattr(graph_module._orders, "last", None) is None
