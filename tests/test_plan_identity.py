@@ -10,6 +10,8 @@ import graphnet.compiler as compiler
 from graphnet.compiler import compile_plan
 from graphnet.graph import graph as graph_module
 from graphnet.graph.graph import memoized_orders, topological_order
+from graphnet.runtime.kernel_layout import KernelArgError
+from graphnet.runtime.kernels import KERNELS
 
 L = gn.layers
 PLAN_ARRAYS = ("steps", "iargs", "fargs", "slots", "arena_buffers", "slot_buffers")
@@ -96,3 +98,20 @@ def test_memoized_orders_answer_as_a_fresh_walk_and_end_with_the_context():
     assert [id(n) for n in other] == [id(n) for n in topological_order(outputs[0].inputs)]
     assert len(other) == len(fresh) - 1
     assert getattr(graph_module._orders, "last", None) is None
+
+
+FUSED_ARGS = dict(ndim=2, nin=1, ninstr=1, out=3, shape=(2, 8), inputs=[1, 8, 1],
+                  prog=[1, 2, 0, 0], fprog=[0.0, 0.0])
+
+
+def test_encode_lays_out_a_fused_step_and_checks_every_argument_as_the_table_says():
+    kernel = KERNELS["GN_K_FUSED_ELTWISE"]
+    ints, floats = kernel.encode(FUSED_ARGS)
+    assert ints == [2, 1, 1, 3, 2, 8, 1, 8, 1, 1, 2, 0, 0] and floats == [0.0, 0.0]
+    for change, words in [({"shape": (2, -8)}, r"negative dimension in shape \[2, -8\]"),
+                          ({"nin": 17}, r"nin is 17, outside the limits \[1, 16\]"),
+                          ({"nin": 2}, r"inputs has 3 values, its layout needs "
+                                       r"nin \* \(1 \+ ndim\) = 6"),
+                          ({"shape": (2,)}, r"shape has 1 values, its layout needs ndim = 2")]:
+        with pytest.raises(KernelArgError, match=words):
+            kernel.encode({**FUSED_ARGS, **change})

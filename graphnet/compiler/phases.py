@@ -11,21 +11,41 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from ..graph.graph import format_graph, to_dot, topological_order
+from ..ops.registry import get_op
 
 PHASES = ["simplify", "fold", "fuse", "tile"]
-_RULES = {phase: [] for phase in PHASES}
+_RULES = {phase: [] for phase in PHASES}   # (rule, op names it applies to or None: all)
+_RULES_BY_OP = {phase: {} for phase in PHASES}   # op name -> its rules, filled on demand
 _GRAPH_PASSES = {phase: [] for phase in PHASES}
 
 
-def rewrite(phase):
-    """Register a rewrite rule into ``phase`` (rules run in registration order)."""
+def rewrite(phase, ops=None):
+    """Register a rewrite rule into ``phase`` (rules run in registration order). ``ops``:
+    the names of the ops the rule can fire on (it is then tried on those nodes only), or
+    None for a rule that may fire on any node."""
     if phase not in _RULES:
         raise ValueError(f"unknown phase {phase!r}; phases are {PHASES}")
+    if ops is not None:
+        if isinstance(ops, str) or not ops:
+            raise ValueError(f"rewrite ops must be a non-empty collection of op names, "
+                             f"got {ops!r}")
+        ops = frozenset(get_op(name).name for name in ops)
 
     def deco(fn):
-        _RULES[phase].append(fn)
+        _RULES[phase].append((fn, ops))
+        _RULES_BY_OP[phase].clear()
         return fn
     return deco
+
+
+def _rules_for(phase, op_name):
+    """``phase``'s rules that can fire on a node of op ``op_name``, in registration order."""
+    by_op = _RULES_BY_OP[phase]
+    rules = by_op.get(op_name)
+    if rules is None:
+        rules = by_op[op_name] = tuple(fn for fn, ops in _RULES[phase]
+                                       if ops is None or op_name in ops)
+    return rules
 
 
 def graph_pass(phase):
@@ -79,9 +99,7 @@ def run_phase(outputs, phase, report, interned=False):
     phase's graph passes. ``interned``: ``outputs`` came out of such a rebuild unchanged
     since, so a phase without node rules has nothing to rebuild. Returns the new outputs
     and whether they are interned (no graph pass changed them)."""
-    phase_rules = _RULES[phase]
-    result = outputs if interned and not phase_rules else _rebuild(outputs, phase_rules,
-                                                                   report)
+    result = outputs if interned and not _RULES[phase] else _rebuild(outputs, phase, report)
     rebuilt = result
     for graph_fn in _GRAPH_PASSES[phase]:
         result = graph_fn(result, report)
@@ -89,20 +107,19 @@ def run_phase(outputs, phase, report, interned=False):
     return result, all(a is b for a, b in zip(result, rebuilt))
 
 
-def _rebuild(outputs, phase_rules, report):
+def _rebuild(outputs, phase, report):
     mapping, canonical = {}, {}
-
-    def intern(node):
-        return canonical.setdefault(node, node)
+    intern = canonical.setdefault
 
     for node in topological_order(outputs):
-        new = intern(node.with_inputs(tuple(mapping[id(x)] for x in node.inputs)))
+        new = node.with_inputs(tuple([mapping[id(x)] for x in node.inputs]))
+        new = intern(new, new)
         for _ in range(MAX_REWRITES_PER_NODE):
-            for rule in phase_rules:
+            for rule in _rules_for(phase, new.op.name):
                 out = rule(new)
                 if out is not None and out is not new:
                     report.fired[rule.__name__] += 1
-                    new = intern(out)
+                    new = intern(out, out)
                     break
             else:
                 break

@@ -30,7 +30,7 @@ def _keeps_shape(node, x):
     return x.shape == node.shape and x.dtype == node.dtype
 
 
-@rewrite("simplify")
+@rewrite("simplify", ops=("RESHAPE",))
 def remove_identity_reshape(node):
     """reshape(x) -> x when the shape does not change."""
     if node.op.name == "RESHAPE" and _keeps_shape(node, node.inputs[0]):
@@ -38,7 +38,7 @@ def remove_identity_reshape(node):
     return None
 
 
-@rewrite("simplify")
+@rewrite("simplify", ops=("RESHAPE",))
 def merge_reshapes(node):
     """reshape(reshape(x)) -> reshape(x)."""
     if node.op.name == "RESHAPE" and node.inputs[0].op.name == "RESHAPE":
@@ -46,7 +46,7 @@ def merge_reshapes(node):
     return None
 
 
-@rewrite("simplify")
+@rewrite("simplify", ops=("TRANSPOSE",))
 def merge_transposes(node):
     """transpose(transpose(x, p), q) -> transpose(x, p[q]), or x when that is the identity."""
     if node.op.name != "TRANSPOSE" or node.inputs[0].op.name != "TRANSPOSE":
@@ -58,7 +58,7 @@ def merge_transposes(node):
     return Node("TRANSPOSE", inner.inputs, {"perm": perm})
 
 
-@rewrite("simplify")
+@rewrite("simplify", ops=("TRANSPOSE",))
 def remove_identity_transpose(node):
     """transpose(x, identity) -> x."""
     if node.op.name == "TRANSPOSE" and node.attrs["perm"] == tuple(range(node.ndim)):
@@ -66,7 +66,7 @@ def remove_identity_transpose(node):
     return None
 
 
-@rewrite("simplify")
+@rewrite("simplify", ops=("MUL", "ADD", "SUB", "DIV"))
 def remove_neutral_operand(node):
     """x * 1 -> x, 1 * x -> x, x + 0 -> x, 0 + x -> x, x - 0 -> x, x / 1 -> x, the neutral
     value a constant or a FULL_LIKE (gradients add zeros_like(x) to resolve a batch size
@@ -83,7 +83,7 @@ def remove_neutral_operand(node):
     return None
 
 
-@rewrite("simplify")
+@rewrite("simplify", ops=("CAST",))
 def remove_same_type_cast(node):
     """cast(x, dtype of x) -> x."""
     if node.op.name == "CAST" and node.inputs[0].dtype == node.dtype:
@@ -91,7 +91,7 @@ def remove_same_type_cast(node):
     return None
 
 
-@rewrite("simplify")
+@rewrite("simplify", ops=("FULL_LIKE",))
 def fold_scalar_full_like(node):
     """full_like(x, v) -> constant v when x is a scalar (its value is never read)."""
     if node.op.name == "FULL_LIKE" and node.shape == ():
@@ -99,7 +99,7 @@ def fold_scalar_full_like(node):
     return None
 
 
-@rewrite("simplify")
+@rewrite("simplify", ops=("REDUCE_SUM",))
 def fold_sum_of_full_like(node):
     """sum(full_like(x, v), axes) -> constant v * (number of summed elements) when the
     shapes are known (the element counts the gradients of means compute at run time)."""

@@ -60,8 +60,7 @@ def rebuild(outputs, replace):
     """
     mapping = {}
     for node in topological_order(outputs):
-        new_inputs = tuple(mapping[id(x)] for x in node.inputs)
-        mapping[id(node)] = replace(node, new_inputs)
+        mapping[id(node)] = replace(node, tuple([mapping[id(x)] for x in node.inputs]))
     return [mapping[id(n)] for n in outputs]
 
 

@@ -297,13 +297,18 @@ class Kernel:
         if len(set(names)) != len(names):
             raise ValueError(f"{name}: repeated argument names {names}")
         # what encode reads, worked out once: the names; per argument (arg, name, is_float,
-        # in the short form's tail, checked before slots are numbered: counts, enums,
-        # dtypes and int arrays with a check); the tail's names
+        # in the short form's tail, the earlier argument that is its length when it is just
+        # one, its kind when encode checks it: count, enum, dtype or a checked int array);
+        # the tail's names
         tail = self.int_args[short_form:] if short_form is not None else []
-        self._encoding = (frozenset(names), tuple(
-            (a, a.name, a.is_float, any(a is t for t in tail),
-             a.kind in ("count", "enum", "dtype") or (a.kind == "ints" and a.check is not None))
-            for a in self.args), tuple(a.name for a in tail))
+        layout = []
+        for i, a in enumerate(self.args):
+            length = a.length.text if a.length is not None else None
+            checked = a.kind in ("count", "enum", "dtype") or \
+                (a.kind == "ints" and a.check is not None)
+            layout.append((a, a.name, a.is_float, any(a is t for t in tail),
+                           length if length in names[:i] else None, a.kind if checked else None))
+        self._encoding = (frozenset(names), tuple(layout), tuple(a.name for a in tail))
 
     def encode(self, values):
         """(ints, floats) of a step from its arguments by name; raises KernelArgError for a
@@ -315,7 +320,7 @@ class Kernel:
                                  f"it takes {[a.name for a in self.args]}")
         ints, floats, env = [], [], {}
         short = tail_names and not any(name in given for name in tail_names)
-        for arg, name, is_float, in_tail, checked in layout:
+        for arg, name, is_float, in_tail, length_name, checked in layout:
             if short and in_tail:
                 continue
             try:
@@ -324,7 +329,7 @@ class Kernel:
                 raise KernelArgError(f"{self.name}: argument {name!r} is missing") from None
             if arg.length is not None:
                 value = [float(v) for v in value] if is_float else [int(v) for v in value]
-                want = arg.length(env)
+                want = env[length_name] if length_name else arg.length(env)
                 if len(value) != want:
                     raise KernelArgError(f"{self.name}: {name} has {len(value)} values, "
                                          f"its layout needs {arg.length.text} = {want}")
@@ -332,7 +337,10 @@ class Kernel:
             else:
                 value = float(value) if is_float else int(value)
                 (floats if is_float else ints).append(value)
-            if checked:
+            if checked == "count":   # inline: most steps have several; validate says why
+                if value < arg.lo or (arg.hi is not None and value > arg.hi):
+                    arg.validate(value, 0, self._encode_error)
+            elif checked is not None:
                 arg.validate(value, 0, self._encode_error)
             env[name] = value
         return ints, floats
