@@ -25,6 +25,8 @@ def require_float(op_name, dtypes):
 
 def broadcast_shapes(op_name, *shapes):
     """NumPy broadcasting where ``None`` (unknown) matches any size."""
+    if shapes and all(s == shapes[0] for s in shapes):
+        return tuple(shapes[0])   # the common case: same shapes broadcast to themselves
     rank = max((len(s) for s in shapes), default=0)
     padded = [(1,) * (rank - len(s)) + tuple(s) for s in shapes]
     out = []
