@@ -115,3 +115,19 @@ def test_encode_lays_out_a_fused_step_and_checks_every_argument_as_the_table_say
                           ({"shape": (2,)}, r"shape has 1 values, its layout needs ndim = 2")]:
         with pytest.raises(KernelArgError, match=words):
             kernel.encode({**FUSED_ARGS, **change})
+
+
+def test_rules_naming_their_ops_are_tried_only_on_those_ops():
+    from graphnet.compiler.phases import _rules_for, rewrite
+    on_reshape = [r.__name__ for r in _rules_for("simplify", "RESHAPE")]
+    on_exp = [r.__name__ for r in _rules_for("simplify", "EXP")]
+    on_cast = [r.__name__ for r in _rules_for("simplify", "CAST")]
+    assert on_reshape[:2] == ["remove_identity_reshape", "merge_reshapes"]
+    assert "remove_same_type_cast" in on_cast and "remove_same_type_cast" not in on_reshape
+    assert "merge_reshapes" not in on_exp + on_cast
+    assert "remove_broadcast_into_binary" in on_exp     # names no ops: tried on every node
+    assert "fold_constants" in [r.__name__ for r in _rules_for("fold", "EXP")]
+    with pytest.raises(ValueError, match="non-empty collection of op names, got 'RESHAPE'"):
+        rewrite("simplify", ops="RESHAPE")
+    with pytest.raises(KeyError, match="unknown op 'RESHAP'"):
+        rewrite("simplify", ops=("RESHAP",))
