@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import graphnet as gn
+from extras import compare_with, onnx
 from graphnet.saving.archive import ArchiveWriter
 
 UMASKS = [0o022, 0o077, 0o002]
@@ -48,9 +49,9 @@ def test_onnx_and_c_exports_get_0666_less_the_umask(tmp_path, umask):
     gn.export.to_c(model, str(tmp_path / "c"), batch_size=1)
     written = [os.path.join(d, f) for d, _, files in os.walk(tmp_path / "c") for f in files]
     assert written and {_mode(p) for p in written} == {0o666 & ~umask}
-    pytest.importorskip("onnx")
-    gn.export.to_onnx(model, str(tmp_path / "m.onnx"))
-    assert _mode(tmp_path / "m.onnx") == 0o666 & ~umask
+    if compare_with(onnx, "the ONNX file's mode"):
+        gn.export.to_onnx(model, str(tmp_path / "m.onnx"))
+        assert _mode(tmp_path / "m.onnx") == 0o666 & ~umask
 
 
 def test_a_replaced_file_keeps_its_mode(tmp_path):
