@@ -53,6 +53,10 @@ static void im2col_rows(void *arg, int64_t r0, int64_t r1, int tid) {
     (void)tid;
     {
         int64_t *src = malloc(sizeof(int64_t) * (size_t)t->kvol);
+        if (!src) {
+            gn_note_no_memory();
+            return;
+        }
         for (int64_t r = r0; r < r1; r++) {
             const int64_t n = n0 + r / t->pout;
             const float *xn = x + n * t->pin * t->c + j * t->cg;
@@ -88,6 +92,12 @@ GN_INLINE void depthwise_forward_rows(void *arg, int64_t l0, int64_t l1, int tid
     const float **xr = malloc(sizeof(float *) * (size_t)(2 * t->k[0] * t->k[1])); /* rows */
     const float **wr = xr + t->k[0] * t->k[1];
     int64_t *xo = malloc(sizeof(int64_t) * (size_t)(2 * K)), *wo = xo + K;
+    if (!xr || !xo) {
+        gn_note_no_memory();
+        free(xr);
+        free(xo);
+        return;
+    }
     int64_t lo, hi, lo_k, hi_k; /* the run: all taps in bounds */
     tap_range(-pw, sw, t->in[2], OW, &lo, &hi_k);
     tap_range((K - 1) * dw - pw, sw, t->in[2], OW, &lo_k, &hi);
@@ -286,7 +296,10 @@ void gn_conv_forward_fused_pool(const int64_t *g, const int64_t *window, const f
     one_image(g, g1);
     const int64_t per = t.pout * t.o;
     float *v = work_len >= per ? work : malloc(sizeof(float) * (size_t)per);
-    if (!v) return;
+    if (!v) {
+        gn_note_no_memory();
+        return;
+    }
     for (int64_t n = 0; n < t.n; n++) {
         forward(g1, x + n * t.pin * t.c, w, v, v == work ? work + per : NULL,
                 v == work ? work_len - per : 0, &e);

@@ -30,6 +30,10 @@ static void col2im_images(void *arg, int64_t b0, int64_t b1, int tid) {
     (void)tid;
     {
         int64_t *src = malloc(sizeof(int64_t) * (size_t)t->kvol);
+        if (!src) {
+            gn_note_no_memory();
+            return;
+        }
         for (int64_t b = b0; b < b1; b++) {
             float *dxn = dx + (n0 + b) * t->pin * t->c + j * t->cg;
             for (int64_t q = 0; q < t->pout; q++) {
@@ -66,6 +70,12 @@ GN_INLINE void depthwise_backward_input_lines(void *arg, int64_t l0, int64_t l1,
     const float **gr = malloc(sizeof(float *) * (size_t)(2 * t->k[0] * t->k[1])); /* rows */
     const float **wr = gr + t->k[0] * t->k[1];
     int64_t *go = malloc(sizeof(int64_t) * (size_t)(2 * K)), *wo = go + K;
+    if (!gr || !go) {
+        gn_note_no_memory();
+        free(gr);
+        free(go);
+        return;
+    }
     /* the run: iw with 0 <= iw + pw - kw * dw < OW for every kw (stride 1 only) */
     int64_t lo = (K - 1) * dw - pw, hi = t->out[2] - pw;
     lo = lo < 0 ? 0 : lo;

@@ -133,6 +133,10 @@ static void dwd_run(void *arg, int tid, int nt) {
     float *zero = calloc((size_t)len, sizeof(float));
     int64_t *src = malloc(sizeof(int64_t) * (size_t)t->kvol);
     memset(mine, 0, sizeof(float) * (size_t)wsize);
+    if (!tab || !zero || !src) { /* no thread takes another block; on to the barrier */
+        gn_note_no_memory();
+        __atomic_store_n(&d->next, d->blocks, __ATOMIC_RELAXED);
+    }
     for (int64_t b; (b = __atomic_fetch_add(&d->next, 1, __ATOMIC_RELAXED)) < d->blocks;) {
         const int64_t q0 = b * qb, nq = d->rows - q0 < qb ? d->rows - q0 : qb;
         for (int64_t j = 0; j < t->groups; j++) {

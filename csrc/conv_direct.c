@@ -345,6 +345,16 @@ static void direct_forward_task(void *arg, int tid, int nt) {
         if (d->rows_seg) scratch = malloc(sizeof(float) * (size_t)(d->nseg * MR * d->len));
         src = malloc(sizeof(int64_t) * (size_t)t->kvol);
     }
+    if (d->packed ? !ap : !tab || !zero || (d->rows_seg && !scratch) || !src) {
+        gn_note_no_memory();
+        __atomic_store_n(&d->next, items, __ATOMIC_RELAXED); /* no thread takes more */
+        free(tab);
+        free(zero);
+        free(scratch);
+        free(src);
+        free(ap);
+        return;
+    }
     gn_tile_epi te = {NULL, NULL, e->act == GN_U_RELU, e->act == GN_U_RELU ? GN_U_COPY : e->act,
                    e->alpha, e->beta, (int)d->wsz};
     for (int64_t item; (item = __atomic_fetch_add(&d->next, 1, __ATOMIC_RELAXED)) < items;) {

@@ -28,7 +28,7 @@ int gn_gather(int index_dtype, int elem_size, int64_t outer, int64_t n, int64_t 
                 memcpy(dst, (const char *)x + ((size_t)o * (size_t)n + (size_t)r) * row, row);
         }
     }
-    return bad;
+    return bad ? GN_ERR_INDEX : GN_OK;
 }
 
 int gn_scatter_add(int index_dtype, int64_t outer, int64_t n, int64_t inner, int64_t m,
@@ -47,5 +47,5 @@ int gn_scatter_add(int index_dtype, int64_t outer, int64_t n, int64_t inner, int
             for (int64_t c = 0; c < inner; c++) dst[c] += src[c];
         }
     }
-    return bad;
+    return bad ? GN_ERR_INDEX : GN_OK;
 }

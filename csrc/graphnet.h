@@ -181,17 +181,22 @@ void gn_conv_backward_filter_ref(const int64_t *geom, const float *x, const floa
 enum gn_pool_mode {
     GN_POOL_MAX = 0, GN_POOL_AVG = 1
 };
-/* Pooling with the convolution geometry (O == C, groups unused). Padding is never
- * read: average divides by the in-bounds count. */
-void gn_pool_forward(int mode, const int64_t *geom, const float *x, float *y);
+/* Pooling with the convolution geometry (O == C, groups 1: x and y both have C channels).
+ * Padding is never read: average divides by the in-bounds count. Returns GN_OK,
+ * GN_ERR_BAD_ARGS (O != C, or a window over GN_POOL_MAX_TAPS taps; nothing written) or
+ * GN_ERR_NO_MEMORY (its tap tables could not be allocated; nothing written). */
+enum gn_pool_limit {
+    GN_POOL_MAX_TAPS = 1048576
+};
+int gn_pool_forward(int mode, const int64_t *geom, const float *x, float *y);
 /* dx from dy; max routes each window's gradient to its first maximum in x. */
-void gn_pool_backward(int mode, const int64_t *geom, const float *x, const float *dy,
-                      float *dx);
+int gn_pool_backward(int mode, const int64_t *geom, const float *x, const float *dy,
+                     float *dx);
 /* The plain loops the fast paths are tested against (a NaN first in its window is the max
- * and takes no gradient, as on the fast paths). */
-void gn_pool_forward_ref(int mode, const int64_t *geom, const float *x, float *y);
-void gn_pool_backward_ref(int mode, const int64_t *geom, const float *x, const float *dy,
-                          float *dx);
+ * and takes no gradient, as on the fast paths); same status. */
+int gn_pool_forward_ref(int mode, const int64_t *geom, const float *x, float *y);
+int gn_pool_backward_ref(int mode, const int64_t *geom, const float *x, const float *dy,
+                         float *dx);
 
 /* ---- fused kernels (the compiler's fusion pass emits these) --------------
  * C = act(op(A) @ op(B) + bias + R): one GEMM whose threads apply the bias, the residual
@@ -259,8 +264,22 @@ typedef struct gn_plan {
     void *const *consts;
     const float *const *packed_b; /* per step, its GEMM's B prepacked, or NULL (may be NULL) */
 } gn_plan;
-/* Run every step; returns 0, -(1 + index of the step) with an unknown kernel, or 1 + index
- * of the step whose kernel found invalid data (an index out of range) and stopped the run. */
+/* Why a step failed. A kernel that returns a status returns one of these; a kernel that
+ * returns void and cannot get the scratch memory it needs writes nothing more and counts the
+ * failure (gn_no_memory_count), which gn_plan_run reads around each step (a concurrent run
+ * in the same process may then report the same failure). */
+enum gn_status {
+    GN_OK = 0,
+    /* GATHER / SCATTER_ADD: an index outside [-n, n) */
+    GN_ERR_INDEX = 1, GN_ERR_NO_MEMORY = 2,
+    /* arguments out of the kernel's range (nothing written) */
+    GN_ERR_BAD_ARGS = 3, GN_ERR_UNKNOWN_KERNEL = 4, GN_ERR_COUNT = 5
+};
+/* Allocation failures of kernels so far in this process. */
+unsigned long gn_no_memory_count(void);
+/* Run every step; returns GN_OK, or GN_ERR_COUNT * step + reason (an enum gn_status) for
+ * the first step that failed: an index out of range (GATHER, SCATTER_ADD), no memory,
+ * arguments its kernel refused, or an unknown kernel. No step after it runs. */
 int gn_plan_run(const gn_plan *plan, void *const *inputs, void *const *outputs,
                 void *const *weights, void *arena);
 

@@ -19,6 +19,9 @@ void gn_fpmode_set(unsigned long mode);
 unsigned long gn_fpmode_enter(void);
 void gn_fpmode_leave(unsigned long old);
 
+/* A kernel could not allocate its scratch memory (counted for gn_no_memory_count). */
+void gn_note_no_memory(void);
+
 /* CPUs this process may run on (the default thread count). */
 int gn_available_threads(void);
 

@@ -20,7 +20,7 @@ int gn_dtype_size(int dtype) {
     {                                                                          \
         const T *s = (const T *)src;                                           \
         T *d = (T *)dst;                                                       \
-        if (ss == 1 && ds == 1) memcpy(d, s, (size_t)n * sizeof(T));           \
+        if (ss == 1 && ds == 1) memmove(d, s, (size_t)n * sizeof(T));          \
         else if (ss == 0) { const T v = s[0]; for (int64_t i = 0; i < n; i++) d[i * ds] = v; } \
         else if (ds == 1) for (int64_t i = 0; i < n; i++) d[i] = s[i * ss];    \
         else for (int64_t i = 0; i < n; i++) d[i * ds] = s[i * ss];            \
@@ -169,8 +169,8 @@ void gn_strided_copy(int ndim, const int64_t *shape, const void *src,
     const int64_t *strides[2] = {src_strides, dst_strides};
     int nd = gn_collapse(ndim, shape, 2, strides, cshape, cstr);
     if (nd < 0 || elem_size <= 0) return;
-    if (nd == 0) {
-        memcpy(dst, src, (size_t)elem_size);
+    if (nd == 0) { /* memmove, as the rows: a plan may copy a buffer onto itself */
+        memmove(dst, src, (size_t)elem_size);
         return;
     }
     const int64_t *ss = cstr, *ds = cstr + ndim;

@@ -76,8 +76,9 @@ static void multi_eltwise(int nt, int nin, int ninstr, const int64_t *prog, int 
 int gn_plan_run(const gn_plan *p, void *const *inputs, void *const *outputs,
                 void *const *weights, void *arena) {
     void *stack_ptrs[256];
-    void **ptr = p->nslots <= 256 ? stack_ptrs : malloc(sizeof(void *) * p->nslots);
-    int status = 0;
+    void **ptr = p->nslots <= 256 ? stack_ptrs : malloc(sizeof(void *) * (size_t)p->nslots);
+    if (!ptr) return GN_ERR_NO_MEMORY; /* as step 0's */
+    int status = GN_OK;
     const unsigned long fpmode = gn_fpmode_enter();
     for (int64_t s = 0; s < p->nslots; s++)
         ptr[s] = slot_ptr(p, inputs, outputs, weights, (char *)arena, s);
@@ -86,11 +87,15 @@ int gn_plan_run(const gn_plan *p, void *const *inputs, void *const *outputs,
         const int64_t *st = p->steps + 4 * i;
         const int64_t *a = p->iargs + st[1];
         const float *f = p->fargs + st[2];
+        const unsigned long no_memory = gn_no_memory_count();
+        int err = GN_OK; /* set by the kernels that return a status */
         switch (st[0]) {
 #include "plan_kernels.h"
         default:
-            status = -(int)(1 + i);
+            err = GN_ERR_UNKNOWN_KERNEL;
         }
+        if (err == GN_OK && gn_no_memory_count() != no_memory) err = GN_ERR_NO_MEMORY;
+        if (err != GN_OK) status = (int)(GN_ERR_COUNT * i + err);
     }
     if (ptr != stack_ptrs) free(ptr);
     gn_fpmode_leave(fpmode);

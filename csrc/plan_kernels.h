@@ -53,12 +53,10 @@ case GN_K_FUSED_ELTWISE: /* ndim nin ninstr out shape inputs prog | fprog */
                   (a + 4 + a[0] + (a[1] * (1 + a[0]))), f, ptr[a[3]], ptr);
     break;
 case GN_K_GATHER: /* index_dtype elem_size outer n inner m indices x y */
-    if (gn_gather((int)a[0], (int)a[1], a[2], a[3], a[4], a[5], ptr[a[6]], ptr[a[7]], ptr[a[8]]))
-        status = (int)(1 + i);
+    err = gn_gather((int)a[0], (int)a[1], a[2], a[3], a[4], a[5], ptr[a[6]], ptr[a[7]], ptr[a[8]]);
     break;
 case GN_K_SCATTER_ADD: /* index_dtype outer n inner m indices dy dx */
-    if (gn_scatter_add((int)a[0], a[1], a[2], a[3], a[4], ptr[a[5]], ptr[a[6]], ptr[a[7]]))
-        status = (int)(1 + i);
+    err = gn_scatter_add((int)a[0], a[1], a[2], a[3], a[4], ptr[a[5]], ptr[a[6]], ptr[a[7]]);
     break;
 case GN_K_CONV: /* x w y work work_len geom */
     gn_conv_forward((a + 5), ptr[a[0]], ptr[a[1]], ptr[a[2]], ptr[a[3]], a[4]);
@@ -70,10 +68,10 @@ case GN_K_CONV_BACKWARD_FILTER: /* x dy dw work work_len geom */
     gn_conv_backward_filter((a + 5), ptr[a[0]], ptr[a[1]], ptr[a[2]], ptr[a[3]], a[4]);
     break;
 case GN_K_POOL: /* mode x y geom */
-    gn_pool_forward((int)a[0], (a + 3), ptr[a[1]], ptr[a[2]]);
+    err = gn_pool_forward((int)a[0], (a + 3), ptr[a[1]], ptr[a[2]]);
     break;
 case GN_K_POOL_BACKWARD: /* mode x dy dx geom */
-    gn_pool_backward((int)a[0], (a + 4), ptr[a[1]], ptr[a[2]], ptr[a[3]]);
+    err = gn_pool_backward((int)a[0], (a + 4), ptr[a[1]], ptr[a[2]], ptr[a[3]]);
     break;
 case GN_K_CONV_BIAS_ACT: /* x w y work work_len bias residual act geom | alpha beta */
     gn_conv_forward_fused((a + 8), ptr[a[0]], ptr[a[1]], (a[5] < 0 ? NULL : ptr[a[5]]), (int)a[7],

@@ -5,6 +5,11 @@
  * taps (TensorFlow's 'same' semantics). Max-pool backward recomputes each window's
  * first maximum from x rather than storing argmax indices.
  *
+ * The caller's geometry is checked first (O == C, a window of at most GN_POOL_MAX_TAPS
+ * taps: the plan verifier refuses the same), and every tap table and scratch row is
+ * allocated before the loops start, one per thread, so a failed allocation returns
+ * GN_ERR_NO_MEMORY with nothing written.
+ *
  * Every loop nest is compiled once per SIMD path (GN_MULTI, or POOL_MULTI up to AVX2) so
  * gcc vectorizes the channel loops; the common non-overlapping 2x2 stride-2 window
  * without padding has its own one-pass loops (four inputs in, one output out, no tap
@@ -98,11 +103,55 @@ static int is_tiled(const pgeom_t *t) {
 #define POOL_PICK(name) name##_ref
 #endif
 
+/* Each thread's scratch, from one allocation: a tap table of kvol int64s, then `rows`
+ * channel rows of C floats, each 64-byte aligned. */
+typedef struct {
+    char *base;                       /* 64-byte aligned start; thread tid at tid * stride */
+    void *raw;                        /* what to free */
+    int64_t taps_bytes, row_floats, stride;
+} scratch_t;
+
+static int64_t round64(int64_t bytes) { return (bytes + 63) & ~(int64_t)63; }
+
+/* Scratch for nt threads; GN_ERR_NO_MEMORY when it cannot be had. */
+static int scratch_alloc(scratch_t *s, int nt, int64_t kvol, int64_t rows, int64_t C) {
+    s->taps_bytes = round64(8 * (kvol > 0 ? kvol : 1));
+    s->row_floats = (C + 15) & ~(int64_t)15;
+    s->stride = s->taps_bytes + round64(4 * rows * s->row_floats);
+    size_t total;
+    if (__builtin_mul_overflow((size_t)s->stride, (size_t)nt, &total) ||
+        __builtin_add_overflow(total, (size_t)64, &total))
+        return GN_ERR_NO_MEMORY;
+    s->raw = malloc(total);
+    if (!s->raw) return GN_ERR_NO_MEMORY;
+    s->base = (char *)(((uintptr_t)s->raw + 63) & ~(uintptr_t)63);
+    return GN_OK;
+}
+
+static int64_t *scratch_taps(const scratch_t *s, int tid) {
+    return (int64_t *)(s->base + tid * s->stride);
+}
+
+static float *scratch_rows(const scratch_t *s, int tid) {
+    return (float *)(s->base + tid * s->stride + s->taps_bytes);
+}
+
+/* GN_OK when the kernels can run geometry t as the verifier proved it: the output has
+ * the input's channels, the window at most GN_POOL_MAX_TAPS taps, no size negative. */
+static int geometry_ok(const int64_t *g, const pgeom_t *t) {
+    if (g[GN_CG_O] != g[GN_CG_C] || t->kvol > GN_POOL_MAX_TAPS || t->n < 0 || t->c < 0)
+        return GN_ERR_BAD_ARGS;
+    for (int i = 0; i < 3; i++)
+        if (t->in[i] < 0 || t->out[i] < 0 || t->k[i] < 0 || t->s[i] < 1) return GN_ERR_BAD_ARGS;
+    return GN_OK;
+}
+
 typedef struct {
     pgeom_t t;
     int mode, tiled;
     const float *x, *dy;
     float *y, *dx;
+    scratch_t scratch;
 } pool_task_t;
 
 GN_INLINE float max_first(float m, float v) { return v > m ? v : m; }
@@ -114,13 +163,6 @@ GN_INLINE float max_first(float m, float v) { return v > m ? v : m; }
  * to a row of the caller's (y, 16-byte aligned from malloc) straddles two cache lines,
  * and the load of it by the next tap then waits for the store instead of being
  * forwarded from it. */
-
-/* n scratch rows of C floats, each 64-byte aligned (free *raw afterwards). */
-static float *aligned_rows(int64_t n, int64_t C, void **raw) {
-    const int64_t cpad = (C + 15) & ~(int64_t)15;
-    *raw = malloc(sizeof(float) * (size_t)(n * cpad) + 64);
-    return (float *)(((uintptr_t)*raw + 63) & ~(uintptr_t)63);
-}
 
 /* y = max_first(a, b) (max) or a + b (average) over C channels. */
 GN_INLINE void fold2(int mode, int64_t C, float *restrict y, const float *restrict a,
@@ -146,10 +188,8 @@ GN_INLINE void forward_rows(void *arg, int64_t r0, int64_t r1, int tid) {
     const pool_task_t *pt = arg;
     const pgeom_t *t = &pt->t;
     const int64_t C = t->c;
-    int64_t *src = malloc(sizeof(int64_t) * (size_t)t->kvol);
-    void *raw;
-    float *acc = __builtin_assume_aligned(aligned_rows(1, C, &raw), 64);
-    (void)tid;
+    int64_t *src = scratch_taps(&pt->scratch, tid);
+    float *acc = __builtin_assume_aligned(scratch_rows(&pt->scratch, tid), 64);
     for (int64_t r = r0; r < r1; r++) {
         const float *xn = pt->x + r / t->pout * t->pin * C;
         float *yr = pt->y + r * C;
@@ -166,8 +206,6 @@ GN_INLINE void forward_rows(void *arg, int64_t r0, int64_t r1, int tid) {
         for (int64_t kk = 2; kk < count; kk++) fold_into(pt->mode, C, acc, xn + src[kk] * C);
         scale_to(C, yr, acc, pt->mode == GN_POOL_AVG ? 1.0f / (float)count : 1.0f);
     }
-    free(src);
-    free(raw);
 }
 POOL_MULTI(forward_rows_isa, (void *arg, int64_t r0, int64_t r1, int tid),
          forward_rows(arg, r0, r1, tid))
@@ -196,16 +234,21 @@ GN_INLINE void forward_2x2(void *arg, int64_t l0, int64_t l1, int tid) {
 GN_MULTI(forward_2x2_isa, (void *arg, int64_t l0, int64_t l1, int tid),
          forward_2x2(arg, l0, l1, tid))
 
-void gn_pool_forward(int mode, const int64_t *g, const float *x, float *y) {
+int gn_pool_forward(int mode, const int64_t *g, const float *x, float *y) {
     const pgeom_t t = unpack(g);
     const int64_t rows = t.n * t.pout, C = t.c;
-    if (rows <= 0 || C <= 0) return;
+    const int bad = geometry_ok(g, &t);
+    if (bad || rows <= 0 || C <= 0) return bad;
     const int nt = rows * C * t.kvol < GN_PAR_MIN_CONV ? 1 : gn_get_num_threads();
-    pool_task_t task = {t, mode, 0, x, NULL, y, NULL};
-    if (is_2x2(&t))
+    pool_task_t task = {t, mode, 0, x, NULL, y, NULL, {0}};
+    if (is_2x2(&t)) {
         gn_parallel_for(nt, t.n * t.out[0] * t.out[1], GN_PICK(forward_2x2_isa), &task);
-    else
-        gn_parallel_for(nt, rows, POOL_PICK(forward_rows_isa), &task);
+        return GN_OK;
+    }
+    if (scratch_alloc(&task.scratch, nt, t.kvol, 1, C)) return GN_ERR_NO_MEMORY;
+    gn_parallel_for(nt, rows, POOL_PICK(forward_rows_isa), &task);
+    free(task.scratch.raw);
+    return GN_OK;
 }
 
 /* ---- backward ----------------------------------------------------------------------- */
@@ -235,14 +278,11 @@ GN_INLINE void backward_images(void *arg, int64_t n0, int64_t n1, int tid) {
     const pool_task_t *pt = arg;
     const pgeom_t *t = &pt->t;
     const int mode = pt->mode, tiled = pt->tiled;
-    const int64_t C = t->c;
+    const int64_t C = t->c, cpad = pt->scratch.row_floats;
     /* window taps, and for max the best value and the gradient left to route */
-    int64_t *src = malloc(sizeof(int64_t) * (size_t)t->kvol);
-    void *raw;
-    const int64_t cpad = (C + 15) & ~(int64_t)15;
-    float *best = __builtin_assume_aligned(aligned_rows(3, C, &raw), 64);
+    int64_t *src = scratch_taps(&pt->scratch, tid);
+    float *best = __builtin_assume_aligned(scratch_rows(&pt->scratch, tid), 64);
     float *rem[2] = {best + cpad, best + 2 * cpad};
-    (void)tid;
     for (int64_t n = n0; n < n1; n++) {
         const float *xn = pt->x + n * t->pin * C;
         float *dxn = pt->dx + n * t->pin * C;
@@ -272,8 +312,6 @@ GN_INLINE void backward_images(void *arg, int64_t n0, int64_t n1, int tid) {
             }
         }
     }
-    free(src);
-    free(raw);
 }
 POOL_MULTI(backward_images_isa, (void *arg, int64_t n0, int64_t n1, int tid),
          backward_images(arg, n0, n1, tid))
@@ -325,26 +363,33 @@ GN_INLINE void backward_2x2(void *arg, int64_t l0, int64_t l1, int tid) {
 GN_MULTI(backward_2x2_isa, (void *arg, int64_t l0, int64_t l1, int tid),
          backward_2x2(arg, l0, l1, tid))
 
-void gn_pool_backward(int mode, const int64_t *g, const float *x, const float *dy, float *dx) {
+int gn_pool_backward(int mode, const int64_t *g, const float *x, const float *dy, float *dx) {
     const pgeom_t t = unpack(g);
     const int64_t C = t.c;
-    if (t.n * t.pin * C <= 0) return;
-    const int nt = t.n * t.pout * C * t.kvol < GN_PAR_MIN_CONV ? 1 : gn_get_num_threads();
-    pool_task_t task = {t, mode, is_tiled(&t), x, dy, NULL, dx};
+    const int bad = geometry_ok(g, &t);
+    if (bad || t.n * t.pin * C <= 0) return bad;
+    int nt = t.n * t.pout * C * t.kvol < GN_PAR_MIN_CONV ? 1 : gn_get_num_threads();
+    pool_task_t task = {t, mode, is_tiled(&t), x, dy, NULL, dx, {0}};
     if (is_2x2(&t)) {
         /* an odd last column or row is read by no window */
         if (!task.tiled) memset(dx, 0, sizeof(float) * (size_t)(t.n * t.pin * C));
         gn_parallel_for(nt, t.n * t.out[0] * t.out[1], GN_PICK(backward_2x2_isa), &task);
-        return;
+        return GN_OK;
     }
-    gn_parallel_for(t.n < 2 ? 1 : nt, t.n, POOL_PICK(backward_images_isa), &task);
+    if (t.n < 2) nt = 1;
+    if (scratch_alloc(&task.scratch, nt, t.kvol, 3, C)) return GN_ERR_NO_MEMORY;
+    gn_parallel_for(nt, t.n, POOL_PICK(backward_images_isa), &task);
+    free(task.scratch.raw);
+    return GN_OK;
 }
 
 /* ---- reference loops: what every path above is tested against ----------------------- */
 
-void gn_pool_forward_ref(int mode, const int64_t *g, const float *x, float *y) {
+int gn_pool_forward_ref(int mode, const int64_t *g, const float *x, float *y) {
     const pgeom_t t = unpack(g);
+    if (geometry_ok(g, &t)) return GN_ERR_BAD_ARGS;
     int64_t *src = malloc(sizeof(int64_t) * (size_t)(t.kvol > 0 ? t.kvol : 1));
+    if (!src) return GN_ERR_NO_MEMORY;
     for (int64_t r = 0; r < t.n * t.pout; r++) {
         const int64_t count = window_taps(&t, r % t.pout, src);
         for (int64_t c = 0; c < t.c; c++) {
@@ -357,12 +402,15 @@ void gn_pool_forward_ref(int mode, const int64_t *g, const float *x, float *y) {
         }
     }
     free(src);
+    return GN_OK;
 }
 
-void gn_pool_backward_ref(int mode, const int64_t *g, const float *x, const float *dy,
-                          float *dx) {
+int gn_pool_backward_ref(int mode, const int64_t *g, const float *x, const float *dy,
+                         float *dx) {
     const pgeom_t t = unpack(g);
+    if (geometry_ok(g, &t)) return GN_ERR_BAD_ARGS;
     int64_t *src = malloc(sizeof(int64_t) * (size_t)(t.kvol > 0 ? t.kvol : 1));
+    if (!src) return GN_ERR_NO_MEMORY;
     for (int64_t i = 0; i < t.n * t.pin * t.c; i++) dx[i] = 0.0f;
     for (int64_t r = 0; r < t.n * t.pout; r++) {
         const int64_t count = window_taps(&t, r % t.pout, src), base = r / t.pout * t.pin;
@@ -386,4 +434,5 @@ void gn_pool_backward_ref(int mode, const int64_t *g, const float *x, const floa
         }
     }
     free(src);
+    return GN_OK;
 }

@@ -6,6 +6,11 @@
 
 static int gn_threads = 0; /* 0: not yet read from GRAPHNET_NUM_THREADS */
 static int gn_isa = -1;    /* -1: not yet detected */
+static unsigned long gn_no_memory; /* allocation failures in kernels (atomic) */
+
+void gn_note_no_memory(void) { __atomic_fetch_add(&gn_no_memory, 1, __ATOMIC_RELAXED); }
+
+unsigned long gn_no_memory_count(void) { return __atomic_load_n(&gn_no_memory, __ATOMIC_RELAXED); }
 
 void gn_set_num_threads(int n) {
     if (n < 1) n = gn_available_threads();

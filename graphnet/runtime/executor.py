@@ -117,9 +117,23 @@ class Executable:
         return outputs
 
     def run_error(self, status):
-        """The exception for a nonzero gn_plan_run status."""
-        if status < 0:
-            return RuntimeError(f"plan step {-status - 1} has an unknown kernel id")
-        kernel = self.plan.kernels[status - 1] if self.plan.kernels else "its kernel"
-        return IndexError(f"plan step {status - 1} ({kernel}): an index is outside [-n, n) "
-                          "for an axis of size n; the run stopped")
+        """The exception for a nonzero gn_plan_run status (``GN_ERR_COUNT * step + reason``):
+        IndexError for an index out of range, MemoryError when a kernel could not allocate
+        its scratch memory, RuntimeError for arguments its kernel refused or an unknown
+        kernel id; each names the step and its kernel."""
+        step, reason = divmod(status, lib.GN_ERR_COUNT)
+        kernels = self.plan.kernels or []
+        where = f"plan step {step} ({kernels[step] if step < len(kernels) else 'its kernel'})"
+        if reason == lib.GN_ERR_INDEX:
+            return IndexError(f"{where}: an index is outside [-n, n) for an axis of size n; "
+                              "the run stopped")
+        if reason == lib.GN_ERR_NO_MEMORY:
+            return MemoryError(f"{where}: a kernel could not allocate its scratch memory; "
+                               "the run stopped and its outputs are not valid")
+        if reason == lib.GN_ERR_BAD_ARGS:
+            return RuntimeError(f"{where}: its kernel refused the arguments (out of the range "
+                                "it supports); the run stopped, the step wrote nothing")
+        if reason == lib.GN_ERR_UNKNOWN_KERNEL:
+            return RuntimeError(f"{where} has an unknown kernel id")
+        return RuntimeError(f"{where} failed with status {status} (reason {reason} is no "
+                            "enum gn_status)")

@@ -124,9 +124,8 @@ def plan_kernels_text():
         out.append(comment)
         head, args = _split_call(kernel.call)
         args = [_substitute(arg, names) for arg in args]
-        if kernel.reports:  # the kernel returns nonzero for invalid data
-            out += _wrap(f"if ({head}", args, 4, ")")
-            out.append("        status = (int)(1 + i);")
+        if kernel.reports:  # the kernel returns an enum gn_status
+            out += _wrap(f"err = {head}", args, 4, ";")
         else:
             out += _wrap(head, args, 4, ";")
         out.append("    break;")

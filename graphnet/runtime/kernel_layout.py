@@ -281,8 +281,9 @@ class Kernel:
     ``ptr`` may appear). ``reads`` / ``writes`` are the extents it touches; ``checks``
     (expression, message) hold between arguments; ``extents(c, v)`` adds accesses the
     table cannot express (records of slots). ``short_form``: an older, shorter int count
-    that is still read (the rest take -1 / 0). ``reports``: the call returns nonzero for
-    invalid data (an index out of range), which stops the run with status 1 + step."""
+    that is still read (the rest take -1 / 0). ``reports``: the call returns an enum gn_status
+    (an index out of range, no memory, refused arguments); a nonzero one stops the run with
+    status GN_ERR_COUNT * step + reason."""
 
     def __init__(self, name, kid, source, args, call, reads=(), writes=(), checks=(),
                  extents=None, short_form=None, reports=False, doc=""):
