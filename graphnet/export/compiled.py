@@ -25,6 +25,8 @@ from .batch_plan import BatchCoefficients, batch_shape, instantiate
 from .verify import PlanError, verify_plan
 
 FORMAT = "graphnet.compiled"
+#: the slot kinds a plan from a file may write (not its inputs, weights or constants)
+LOADED_WRITABLE = ("arena", "output")
 FORMAT_VERSION = 2
 #: plans for distinct batch sizes a CompiledModel keeps (least recently used go first)
 DEFAULT_CACHED_PLANS = 8
@@ -126,13 +128,15 @@ def write_compiled(path, plan, weight_values, output_names=None, name="model",
     ``batch``: None for a plan of fixed shapes, or ``(coefficients, specialized)`` for the
     batch-generic ``plan`` at N = 0 (``batch_fit.fit_batch_plan``): its
     ``BatchCoefficients`` and ``{batch size: (plan, indices of its weights)}``."""
+    # refuse to write what the loader would refuse
     if batch is None:
-        verify_plan(plan, plan.kernels)  # refuse to write what the loader would refuse
+        verify_plan(plan, plan.kernels, LOADED_WRITABLE)
     else:
         coefficients, specialized = batch
-        verify_plan(instantiate(plan, coefficients, coefficients.min_batch), plan.kernels)
+        verify_plan(instantiate(plan, coefficients, coefficients.min_batch), plan.kernels,
+                    LOADED_WRITABLE)
         for own, _ in specialized.values():
-            verify_plan(own, own.kernels)
+            verify_plan(own, own.kernels, LOADED_WRITABLE)
     output_names = list(output_names or [f"output_{i}" for i in range(len(plan.output_specs))])
     weights = []
     for i, ((wname, shape, dtype), value) in enumerate(zip(plan.weight_specs, weight_values)):
@@ -267,13 +271,33 @@ def _read_plan(reader, fields, file_abi, specs, what=""):
         kernels=list(fields["kernels"]))
 
 
-def verified(plan, what="the plan"):
-    """``plan`` after ``verify_plan``; a ``PlanError`` names ``what`` was refused."""
+def verified(plan, max_buffer_bytes, what="the plan"):
+    """``plan`` after ``verify_plan`` (writing only ``LOADED_WRITABLE``) and with its arena
+    and every input and output within ``max_buffer_bytes``; a ``PlanError`` names ``what``
+    was refused."""
     try:
-        verify_plan(plan, plan.kernels)
+        _check_buffer_limits(plan, max_buffer_bytes)
+        verify_plan(plan, plan.kernels, LOADED_WRITABLE)
     except PlanError as exc:
         raise PlanError(f"{what} is invalid and was not run: {exc}") from None
     return plan
+
+
+def _check_buffer_limits(plan, limit):
+    """The buffers a plan runs with that its file does not hold, each at most ``limit``."""
+    buffers = [("the arena ('arena_bytes')", int(plan.arena_bytes))]
+    buffers += [(f"input {name!r}", _nbytes(shape, dtype))
+                for name, shape, dtype in plan.input_specs]
+    buffers += [(f"output {i}", _nbytes(shape, dtype))
+                for i, (shape, dtype) in enumerate(plan.output_specs)]
+    for what, nbytes in buffers:
+        if nbytes > limit:
+            raise PlanError(f"{what} needs {nbytes} bytes, more than the limit {limit} "
+                            "(pass limits=Limits(max_buffer_bytes=...) to allow it)")
+
+
+def _nbytes(shape, dtype):
+    return int(np.prod(shape, dtype=object)) * np.dtype(dtype).itemsize
 
 
 @dataclass
@@ -281,6 +305,7 @@ class BatchPlans:
     """What a batch-generic file holds besides its generic plan (at N = 0)."""
     coefficients: BatchCoefficients
     plans: dict          # batch size -> (LoadedPlan, indices of its weights), verified
+    max_buffer_bytes: int  # the loader's limit, for the plans instantiated per batch size
 
 
 def _batch_at(specs, n):
@@ -289,7 +314,7 @@ def _batch_at(specs, n):
 
 def _read_batch(reader, manifest, plan, file_abi, inputs, outputs, weights):
     """The per-batch coefficients and the plans of their own of a batch-generic file."""
-    batch = manifest["batch"]
+    batch, limit = manifest["batch"], reader.limits.max_buffer_bytes
     if not isinstance(batch, dict) or not isinstance(batch.get("per_batch"), dict) or \
             not isinstance(batch.get("plans"), list):
         raise reader.error("'batch' must be null or an object with 'per_batch' and 'plans'",
@@ -321,14 +346,14 @@ def _read_batch(reader, manifest, plan, file_abi, inputs, outputs, weights):
                   for c in _specs(reader, item, "consts", entry=True)]
         specs = (_batch_at(inputs, n), _batch_at(outputs, n), [weights[j] for j in indices],
                  consts)
-        own[n] = (verified(_read_plan(reader, item, file_abi, specs, what),
+        own[n] = (verified(_read_plan(reader, item, file_abi, specs, what), limit,
                            f"the plan for batch {n}"), indices)
     missing = sorted(set(range(1, coefficients.min_batch)) - set(own))
     if missing:
         raise reader.error(f"has no plan for batch size(s) {missing}", "manifest.json")
-    verified(instantiate(plan, coefficients, coefficients.min_batch),
+    verified(instantiate(plan, coefficients, coefficients.min_batch), limit,
              f"the plan for batch {coefficients.min_batch}")
-    return BatchPlans(coefficients, own)
+    return BatchPlans(coefficients, own, limit)
 
 
 def read_compiled(path, limits=None):
@@ -363,7 +388,7 @@ def read_compiled(path, limits=None):
                                     weights)
             else:
                 batch = None
-                verified(plan)
+                verified(plan, reader.limits.max_buffer_bytes)
         except PlanError as exc:
             raise reader.error(str(exc)) from None
         manifest = dict(manifest, inputs=inputs, outputs=outputs, batch=batch)
@@ -436,8 +461,9 @@ class CompiledModel(CachesPlans):
         exe = self._cache.get(n)
         if exe is None:
             plan = instantiate(self.plan, self._batch.coefficients, n)
-            exe = self._cache.put(n, Executable(verified(plan, f"the plan for batch {n}"),
-                                                self._weights))
+            exe = self._cache.put(n, Executable(
+                verified(plan, self._batch.max_buffer_bytes, f"the plan for batch {n}"),
+                self._weights))
         return exe
 
     def _check(self, arrays):

@@ -24,6 +24,8 @@ class _Checker:
         self.sizes = sizes              # (kind, index) -> bytes
         self.slots = slots
         self.written = set()            # slot numbers a step writes
+        self.writes = {}                # (step, slot) -> (lo, hi), the hull it writes
+        self.elem_size = {}             # slot -> widest element accessed through it
         self.step = None
 
     def fail(self, message):
@@ -45,8 +47,12 @@ class _Checker:
         if lo < 0 or hi > size:
             self.fail(f"{what} accesses bytes [{lo}, {hi}) of {SLOT_KINDS[kind]} {index}, "
                       f"which has {size} bytes")
+        self.elem_size[slot] = max(self.elem_size.get(slot, 1), elem_size)
         if write:
             self.written.add(slot)
+            key = (self.step[0], slot)
+            old = self.writes.get(key, (lo, hi))
+            self.writes[key] = (min(old[0], lo), max(old[1], hi))
 
     def strided(self, slot, base, shape, strides, elem_size, write, what):
         self.slot_ok(slot, what)
@@ -56,7 +62,16 @@ class _Checker:
         for d, s in zip(shape, strides):
             span = (d - 1) * s
             lo, hi = (lo + span, hi) if span < 0 else (lo, hi + span)
+        self.bounded_work(_prod(shape), hi + 1 - lo, write, what)
         self.access(slot, lo, hi + 1, elem_size, write, what)
+
+    def bounded_work(self, count, span, write, what):
+        """A write of ``count`` elements must not exceed the ``span`` it lands in: strides
+        that overlap (a stride of 0 over 2^40 elements) would make a step's work
+        unbounded by any buffer."""
+        if write and count > span:
+            self.fail(f"{what} writes {count} elements into a span of {span}: its strides "
+                      "overlap")
 
     def matrix(self, slot, rows, cols, ld, base, write, what):
         self.slot_ok(slot, what)
@@ -92,10 +107,18 @@ def _buffer_sizes(arena_bytes, input_specs, output_specs, weight_specs, const_ar
     return sizes
 
 
-def verify_plan(plan, kernel_names=None):
+def verify_plan(plan, kernel_names=None, writable=None):
     """Check ``plan`` (a ``graphnet.compiler.Plan`` or anything with its fields) and
-    return the set of slot numbers its steps write. Raises ``PlanError``."""
+    return the set of slot numbers its steps write. Raises ``PlanError``.
+
+    Besides every access in bounds: the plan has steps, its steps write every byte of
+    every output (each step's writes to a slot counted as their hull), and each slot's
+    offset is a multiple of the widest element a kernel accesses through it.
+    ``writable``: the slot kinds (names from ``SLOT_KINDS``) a step may write, or None for
+    any; a plan from a file may write only the arena and its outputs (``LOADED_WRITABLE``)."""
     steps, iargs, fargs, slots = plan.steps, plan.iargs, plan.fargs, plan.slots
+    if writable is not None and not set(writable) <= set(SLOT_KINDS):
+        raise ValueError(f"writable must name slot kinds from {SLOT_KINDS}, got {writable!r}")
     for name, arr, dtype, ndim in (("steps", steps, np.int64, 2), ("iargs", iargs, np.int64, 1),
                                    ("fargs", fargs, np.float32, 1),
                                    ("slots", slots, np.int64, 2)):
@@ -135,4 +158,39 @@ def verify_plan(plan, kernel_names=None):
             checker.fail(f"its {nfloats} float arguments at offset {foff} do not fit the "
                          f"{len(fargs)} of the plan")
         kernel.check_extents(checker, env)
+    if len(steps) == 0:
+        raise PlanError("the plan has no steps (its outputs would never be written)")
+    _check_slots(checker, sizes, writable)
     return checker.written
+
+
+def _check_slots(checker, sizes, writable):
+    """The plan-wide checks on the slots the steps touched: alignment, the kinds they may
+    write, and every output written whole."""
+    slots = checker.slots.tolist()
+    for s, size in sorted(checker.elem_size.items()):
+        kind, index, offset = slots[s]
+        if offset % size:
+            raise PlanError(f"slot {s} ({SLOT_KINDS[kind]} {index}) starts at byte {offset}, "
+                            f"not a multiple of the {size}-byte elements its steps access")
+    for s in sorted(checker.written):
+        kind, index, _ = slots[s]
+        if writable is not None and SLOT_KINDS[kind] not in writable:
+            raise PlanError(f"slot {s} is {SLOT_KINDS[kind]} {index}, which a step writes; "
+                            f"this plan may write only {', '.join(writable)}")
+    covered = {}
+    for (_, s), hull in checker.writes.items():
+        kind, index, _ = slots[s]
+        if SLOT_KINDS[kind] == "output":
+            covered.setdefault(index, []).append(hull)
+    for (kind, index), size in sorted(sizes.items()):
+        if SLOT_KINDS[kind] != "output":
+            continue
+        end = 0
+        for lo, hi in sorted(covered.get(index, [])):
+            if lo > end:
+                break
+            end = max(end, hi)
+        if end < size:
+            raise PlanError(f"output {index} ({size} bytes) is not written whole: "
+                            f"the steps write bytes [0, {end}) and no step writes byte {end}")

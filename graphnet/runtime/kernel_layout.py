@@ -22,6 +22,12 @@ extension.
 from .abi import DTYPE_SIZE, VALUES, enum_values
 
 MAX_NDIM = 32    # kernels keep per-dimension arrays on the stack
+# Strides, dilations and pads no buffer bounds: the kernels' index arithmetic (output
+# position * stride - pad + tap * dilation) must stay far from int64 overflow.
+MAX_GEOM_STEP = 1 << 24
+# Scratch a kernel allocates itself when the step's work buffer is short (the fused
+# convolution + pooling's one unpooled image): more is refused rather than attempted.
+MAX_SCRATCH_BYTES = 1 << 31
 
 
 class KernelArgError(ValueError):
@@ -67,7 +73,9 @@ def pooled(g, window):
 #: the functions extents may call
 HELPERS = {"prod": _prod, "dtype_size": DTYPE_SIZE.__getitem__, "conv_x": conv_x,
            "conv_w": conv_w, "conv_y": conv_y, "pooled": pooled}
-_NAMESPACE = {"__builtins__": {}, **HELPERS, **VALUES}
+#: the limits checks may name, besides the enum values
+LIMITS = {"MAX_SCRATCH_BYTES": MAX_SCRATCH_BYTES}
+_NAMESPACE = {"__builtins__": {}, **HELPERS, **VALUES, **LIMITS}
 
 
 class Expr:
@@ -185,6 +193,8 @@ def _geometry(name, g, fail):
         fail(f"{name} {g}: sizes, strides, dilations and groups must be >= 1")
     if ch % groups or o % groups:
         fail(f"{name}: groups {groups} must divide the channels {ch} and {o}")
+    if max(list(g[12:18]) + [abs(p) for p in g[18:21]]) > MAX_GEOM_STEP:
+        fail(f"{name} {g}: strides, dilations and pads must be at most {MAX_GEOM_STEP}")
 
 
 def ints(name, length, doc="", check=None):
@@ -266,6 +276,9 @@ class Matrix:
                 c.slot_ok(env[self.slot], self.slot)
                 return
             bases.append(sum((d - 1) * s for d, s in zip(shape, strides)))
+            rows, cols, ld = self.rows(env), self.cols(env), self.ld(env)
+            c.bounded_work(_prod(shape) * rows * cols, bases[-1] + (rows - 1) * ld + cols,
+                           write, self.slot)
         for base in bases:
             c.matrix(env[self.slot], self.rows(env), self.cols(env), self.ld(env), base,
                      write, self.slot)

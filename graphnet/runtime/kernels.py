@@ -20,8 +20,20 @@ _INDEX_DTYPE = Arg("index_dtype", "enum", "index dtype code",
                    values=frozenset((VALUES["GN_I32"], VALUES["GN_I64"])), c_enum="gn_dtype")
 _CONV_HEAD = [slot("x"), slot("w"), slot("y"), slot("work"), count("work_len")]
 _WORK = Span("work", "work_len")
-_POOL_CHANNELS = [("geom[GN_CG_O] == geom[GN_CG_C]",
-                   "pooling keeps the channels: O = {geom[8]} differs from C = {geom[4]}")]
+_TAP_LIMIT = "pooling window {} has more than GN_POOL_MAX_TAPS (2^20) taps"
+# csrc/pool.c reads and writes C channels on both sides and keeps a table of a window's
+# taps per thread (it refuses, GN_ERR_BAD_ARGS, what these refuse)
+_POOL_CHECKS = [("geom[GN_CG_O] == geom[GN_CG_C]",
+                 "pooling keeps the channels: O = {geom[8]} differs from C = {geom[4]}"),
+                ("prod(geom[GN_CG_K:GN_CG_K + 3]) <= GN_POOL_MAX_TAPS",
+                 _TAP_LIMIT.format("{geom[9]} x {geom[10]} x {geom[11]}"))]
+# the fused convolution + pooling's unpooled image: in the work buffer, or allocated
+_FUSED_POOL_CHECKS = [
+    ("prod(window) <= GN_POOL_MAX_TAPS", _TAP_LIMIT.format("{window}")),
+    ("work_len >= prod(geom[GN_CG_OUT:GN_CG_OUT + 3]) * geom[GN_CG_O] or "
+     "4 * prod(geom[GN_CG_OUT:GN_CG_OUT + 3]) * geom[GN_CG_O] <= MAX_SCRATCH_BYTES",
+     "one unpooled image fits neither the work buffer ({work_len} floats) nor the "
+     "scratch limit MAX_SCRATCH_BYTES (2 GiB)")]
 
 
 def _fused_extents(c, v):
@@ -197,12 +209,12 @@ KERNEL_LIST = [
            [enum("mode", "gn_pool_mode", "pooling mode"), slot("x"), slot("y"), geometry()],
            "gn_pool_forward(mode, geom, x, y)",
            reads=[Span("x", "conv_x(geom)")], writes=[Span("y", "conv_y(geom)")],
-           checks=_POOL_CHANNELS, reports=True, doc="The convolution geometry with O = C."),
+           checks=_POOL_CHECKS, reports=True, doc="The convolution geometry with O = C."),
     Kernel("GN_K_POOL_BACKWARD", 44, "csrc/pool.c",
            [enum("mode", "gn_pool_mode", "pooling mode"), slot("x"), slot("dy"), slot("dx"), geometry()],
            "gn_pool_backward(mode, geom, x, dy, dx)",
            reads=[Span("x", "conv_x(geom)"), Span("dy", "conv_y(geom)")],
-           writes=[Span("dx", "conv_x(geom)")], checks=_POOL_CHANNELS,
+           writes=[Span("dx", "conv_x(geom)")], checks=_POOL_CHECKS,
            reports=True),
     Kernel("GN_K_CONV_BIAS_ACT", 45, "csrc/conv.c",
            _CONV_HEAD + [slot("bias", optional=True), slot("residual", optional=True),
@@ -221,7 +233,7 @@ KERNEL_LIST = [
            "work_len)",
            reads=[Span("x", "conv_x(geom)"), Span("w", "conv_w(geom)"),
                   Span("bias", "geom[GN_CG_O]")],
-           writes=[Span("y", "pooled(geom, window)"), _WORK],
+           writes=[Span("y", "pooled(geom, window)"), _WORK], checks=_FUSED_POOL_CHECKS,
            doc="Max pooling fused: y is the pooled output over non-overlapping windows."),
     Kernel("GN_K_MULTI_ELTWISE", 50, "csrc/multi_eltwise.c",
            [count("ntensors", 1, 64), count("nin", 1, 16), count("ninstr", 1, 48),

@@ -10,6 +10,7 @@ CRC is checked by ``zipfile``). Every problem surfaces as ``FileFormatError``
 This module imports only the standard library and NumPy, so the runtime-only
 loader (``graphnet.export.compiled``) can use it.
 """
+import contextlib
 import io
 import json
 import os
@@ -31,6 +32,8 @@ class Limits:
 
     ``max_ratio`` applies to compressed entries larger than ``ratio_floor`` bytes
     (graphnet writes arrays uncompressed, so a high ratio only comes from a zip bomb).
+    ``max_buffer_bytes`` bounds each buffer a compiled plan runs with that the file does
+    not hold (its arena, each input and output), checked at load.
     """
     max_entries: int = 100_000
     max_entry_bytes: int = 8 << 30
@@ -38,6 +41,7 @@ class Limits:
     max_json_bytes: int = 64 << 20
     max_ratio: float = 200.0
     ratio_floor: int = 1 << 16
+    max_buffer_bytes: int = 4 << 30
 
     @classmethod
     def default(cls):
@@ -72,6 +76,9 @@ class ArchiveReader:
             raise FileNotFoundError(f"{kind} not found: {self.name}")
         try:
             self._zip = zipfile.ZipFile(path, "r")
+        except NotImplementedError as exc:  # an entry needs a newer zip than Python reads
+            raise self.error(f"{exc} is not supported (entries must be stored or deflated, "
+                             "zip version 6.3 at most)", _entry_needing_newer_zip(path)) from None
         except zipfile.BadZipFile as exc:
             raise self.error(f"not a valid zip archive ({exc}); the file is truncated, "
                              "corrupted, or not a graphnet file") from None
@@ -173,6 +180,30 @@ class ArchiveReader:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _entry_needing_newer_zip(path):
+    """The name of the first entry of zip ``path`` whose 'version needed to extract' is above
+    what zipfile reads, from its central directory; None if that cannot be told."""
+    try:
+        with open(path, "rb") if isinstance(path, (str, os.PathLike)) else \
+                contextlib.nullcontext(path) as f:
+            end = zipfile._EndRecData(f)
+            if not end:
+                return None
+            f.seek(end[zipfile._ECD_OFFSET])
+            directory = f.read(end[zipfile._ECD_SIZE])
+    except (OSError, ValueError, AttributeError):
+        return None
+    pos = 0
+    while pos + 46 <= len(directory) and directory[pos:pos + 4] == b"PK\x01\x02":
+        needed = int.from_bytes(directory[pos + 6:pos + 8], "little")
+        name_len, extra_len, comment_len = (int.from_bytes(directory[pos + i:pos + i + 2],
+                                                           "little") for i in (28, 30, 32))
+        if needed > zipfile.MAX_EXTRACT_VERSION:
+            return directory[pos + 46:pos + 46 + name_len].decode("utf-8", "replace")
+        pos += 46 + name_len + extra_len + comment_len
+    return None
 
 
 def parse_npy(data, error):
