@@ -82,21 +82,27 @@ bench: install install-compare
 
 # Every kernel under AddressSanitizer + UBSan: the standalone C tests, then the Python
 # kernel, op and layer tests against a sanitized build of the extension made in a copy
-# of the tree (build/sanitize), with the sanitizer runtimes preloaded into Python.
+# of the tree (build/sanitize), with the sanitizer runtimes preloaded into Python; then
+# FUZZ_CASES cases of the plan fuzzer (tests/plan_fuzz.py: verified one-step plans of
+# every kernel of the table, each buffer exactly as large as the verifier proved).
 SAN_DIR = build/sanitize
 SAN_TESTS = tests/test_kernels_gemm.py tests/test_kernels_eltwise.py tests/test_conv_fusion.py \
 	tests/test_conv_backward_kernels.py tests/test_layers_conv.py tests/test_ops_nn.py \
 	tests/test_ops.py tests/test_fuse_multi.py tests/test_train_step_plan.py \
 	tests/test_threadpool.py tests/test_tile.py tests/test_compiled_programs.py \
-	tests/test_pool_held.py tests/test_concurrency.py
+	tests/test_pool_held.py tests/test_concurrency.py tests/test_gather.py \
+	tests/test_plan_fuzz.py tests/test_compiled_safety.py
+SAN_RUN = LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
+	ASAN_OPTIONS=detect_leaks=0
+FUZZ_CASES ?= 100000
 sanitize: install-test install-compare
 	$(MAKE) -C tests/c sanitize
 	rm -rf $(SAN_DIR) && mkdir -p $(SAN_DIR)
 	cp -r graphnet csrc tests setup.py pyproject.toml $(SAN_DIR)/
 	rm -f $(SAN_DIR)/graphnet/_gn_c*.so
 	cd $(SAN_DIR) && GRAPHNET_SANITIZE=1 $(PY) setup.py -q build_ext --inplace
-	cd $(SAN_DIR) && LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
-		ASAN_OPTIONS=detect_leaks=0 $(PY) -m pytest -q -p no:cacheprovider $(SAN_TESTS)
+	cd $(SAN_DIR) && $(SAN_RUN) $(PY) -m pytest -q -p no:cacheprovider $(SAN_TESTS)
+	cd $(SAN_DIR) && $(SAN_RUN) $(PY) tests/plan_fuzz.py --cases $(FUZZ_CASES) --seed 1
 
 clean:
 	rm -rf build *.egg-info graphnet/_gn_c.* tests/c/bin

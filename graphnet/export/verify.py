@@ -25,6 +25,7 @@ class _Checker:
         self.slots = slots
         self.written = set()            # slot numbers a step writes
         self.writes = {}                # (step, slot) -> (lo, hi), the hull it writes
+        self.extents = {}               # slot -> (lo, hi), the bytes any step touches
         self.elem_size = {}             # slot -> widest element accessed through it
         self.step = None
 
@@ -48,6 +49,8 @@ class _Checker:
             self.fail(f"{what} accesses bytes [{lo}, {hi}) of {SLOT_KINDS[kind]} {index}, "
                       f"which has {size} bytes")
         self.elem_size[slot] = max(self.elem_size.get(slot, 1), elem_size)
+        old = self.extents.get(slot, (lo, hi))
+        self.extents[slot] = (min(old[0], lo), max(old[1], hi))
         if write:
             self.written.add(slot)
             key = (self.step[0], slot)
@@ -116,6 +119,16 @@ def verify_plan(plan, kernel_names=None, writable=None):
     offset is a multiple of the widest element a kernel accesses through it.
     ``writable``: the slot kinds (names from ``SLOT_KINDS``) a step may write, or None for
     any; a plan from a file may write only the arena and its outputs (``LOADED_WRITABLE``)."""
+    return _verify(plan, kernel_names, writable).written
+
+
+def plan_extents(plan):
+    """{slot: (lo, hi)}: the bytes of its buffer each slot's accesses span, as
+    ``verify_plan(plan)`` proved them (the plan fuzzer sizes buffers to exactly these)."""
+    return _verify(plan, None, None).extents
+
+
+def _verify(plan, kernel_names, writable):
     steps, iargs, fargs, slots = plan.steps, plan.iargs, plan.fargs, plan.slots
     if writable is not None and not set(writable) <= set(SLOT_KINDS):
         raise ValueError(f"writable must name slot kinds from {SLOT_KINDS}, got {writable!r}")
@@ -161,7 +174,7 @@ def verify_plan(plan, kernel_names=None, writable=None):
     if len(steps) == 0:
         raise PlanError("the plan has no steps (its outputs would never be written)")
     _check_slots(checker, sizes, writable)
-    return checker.written
+    return checker
 
 
 def _check_slots(checker, sizes, writable):
