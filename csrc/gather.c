@@ -1,7 +1,9 @@
 /* Gather rows by index and its gradient, the scatter-add (GN_K_GATHER, GN_K_SCATTER_ADD).
  *
  * Over an (outer, n, inner) view of the table: a negative index counts from the end, as
- * in NumPy and Keras; an index outside [-n, n) is never dereferenced. */
+ * in NumPy and Keras; an index outside [-n, n) is never dereferenced. With empty rows
+ * (inner 0) only the indices are checked: no loop runs over `outer`, which no buffer then
+ * bounds (the plan fuzzer's GATHER of outer 2^63 - 1, inner 0 ran for ever). */
 #include <string.h>
 #include "graphnet.h"
 
@@ -20,7 +22,7 @@ int gn_gather(int index_dtype, int elem_size, int64_t outer, int64_t n, int64_t 
     for (int64_t j = 0; j < m; j++) {
         const int64_t r = row_of(index_dtype, indices, j, n);
         bad |= r < 0;
-        for (int64_t o = 0; o < outer; o++) {
+        for (int64_t o = 0; row && o < outer; o++) {
             char *dst = (char *)y + ((size_t)o * (size_t)m + (size_t)j) * row;
             if (r < 0)
                 memset(dst, 0, row);
@@ -41,7 +43,7 @@ int gn_scatter_add(int index_dtype, int64_t outer, int64_t n, int64_t inner, int
             bad = 1;
             continue;
         }
-        for (int64_t o = 0; o < outer; o++) {
+        for (int64_t o = 0; inner > 0 && o < outer; o++) {
             const float *src = dy + (o * m + j) * inner;
             float *dst = dx + (o * n + r) * inner;
             for (int64_t c = 0; c < inner; c++) dst[c] += src[c];

@@ -39,6 +39,7 @@ GUARD_BYTE = 0xA5
 MAX_CASE_BYTES = 4 << 20    # cases needing more buffer than this are skipped, not run
 HUGE = 1 << 56              # buffer size while the extents are computed
 MAX_DRAWN_COUNT = 40        # counts the table leaves unbounded are drawn up to this
+MAX_DRAWN_NDIM = 4          # and numbers of dimensions up to this
 # kernels whose status depends on the data in their buffers (an index out of range)
 INDEX_KERNELS = {"GN_K_GATHER", "GN_K_SCATTER_ADD"}
 
@@ -88,9 +89,10 @@ def _geometry(r, pool=False):
 
 def _draw(arg, values, r):
     """A value for ``arg`` of the table by its kind (slots are numbered by the caller)."""
-    if arg.kind == "count":
-        hi = arg.hi if arg.hi is not None else arg.lo + MAX_DRAWN_COUNT
-        return _dim(r, min(hi, arg.lo + MAX_DRAWN_COUNT), arg.lo)
+    if arg.kind == "count":   # ndim small, so products of its sizes stay within int64
+        most = MAX_DRAWN_NDIM if arg.name == "ndim" else MAX_DRAWN_COUNT
+        hi = arg.hi if arg.hi is not None else arg.lo + most
+        return _dim(r, min(hi, arg.lo + most), arg.lo)
     if arg.kind in ("enum", "dtype"):
         return int(r.choice(sorted(arg.values)))
     if arg.kind == "int":

@@ -404,3 +404,23 @@ def test_zip_entry_needing_a_newer_zip_names_the_entry(mlp_file, tmp_path):
     with pytest.raises(FileFormatError, match=r"\(entry 'plan/fargs.npy'\): zip file "
                                               r"version 8.4 is not supported"):
         load_compiled(bad)
+
+
+# -- work no buffer bounds ---------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["GN_K_GATHER", "GN_K_SCATTER_ADD"])
+def test_index_kernels_with_empty_rows_do_not_loop_over_outer(name):
+    """The plan fuzzer's case 56453 (seed 1): a GATHER of outer 2^63 - 1 over empty rows
+    (inner 0) is in bounds (it touches no byte of x or y) but looped over outer for ever;
+    now only its indices are checked, and one out of range is still reported."""
+    values = {"index_dtype": lib.GN_I64, "elem_size": 4, "outer": (1 << 63) - 1, "n": 3,
+              "inner": 0, "m": 2, "indices": 0, "x": 1, "y": 2, "dy": 1, "dx": 2}
+    kernel = KERNELS[name]
+    args, _ = kernel.encode({a.name: values[a.name] for a in kernel.args})
+    for indices, status in (([0, 2], lib.GN_OK), ([0, 3], lib.GN_ERR_INDEX)):
+        plan = _one_step_plan(name, args, 0, [16, 0, 0])
+        weights = [np.array(indices, np.int64), np.zeros(0, np.uint8), np.zeros(0, np.uint8)]
+        verify_plan(plan)
+        exe = Executable(plan, [])
+        ptrs = ffi.new("void *[]", [ffi.cast("void *", w.ctypes.data) for w in weights])
+        nothing = ffi.new("void *[]", 1)
+        assert lib.gn_plan_run(exe.packed_state()[1], nothing, nothing, ptrs, ffi.NULL) == status
