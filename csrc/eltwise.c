@@ -54,14 +54,14 @@ static int64_t unary_grain(int op) {
     case GN_U_HARD_SILU: case GN_U_CLIP: case GN_U_AFFINE: case GN_U_ROUND:
     case GN_U_FLOOR: case GN_U_CEIL: case GN_U_SQRT: case GN_U_RSQRT: case GN_U_RECIPROCAL:
     case GN_U_SOFTSIGN:
-        return GN_PAR_MIN;
+        return GN_GRAIN_ELEMENTS;
     case GN_U_EXP: case GN_U_EXPM1: case GN_U_TANH: case GN_U_SIGMOID: case GN_U_SILU:
     case GN_U_ELU: case GN_U_SELU: case GN_U_GELU_TANH: case GN_U_SOFTPLUS:
     case GN_U_LOG_SIGMOID: case GN_U_MISH: case GN_U_LOG: case GN_U_LOG1P: case GN_U_GELU:
     case GN_U_ERF:
-        return GN_PAR_MIN / 4;
+        return GN_GRAIN_ELEMENTS / 4;
     default:
-        return GN_PAR_MIN / 16;
+        return GN_GRAIN_ELEMENTS / 16;
     }
 }
 
@@ -83,14 +83,13 @@ static void unary_chunk(void *arg, int tid, int nt) {
 void gn_unary(int op, int64_t n, const float *x, float *y, float alpha, float beta) {
     if (n <= 0) return;
     void (*fn)(int, int64_t, const float *, float *, float, float) = GN_PICK(unary_range);
-    int64_t nt = gn_get_num_threads(), grain = unary_grain(op);
-    if (nt > n / grain) nt = n / grain;
+    const int nt = gn_team_for((double)n, (double)unary_grain(op));
     if (nt <= 1) {
         fn(op, n, x, y, alpha, beta);
         return;
     }
     unary_task_t task = {fn, op, n, x, y, alpha, beta};
-    gn_parallel((int)nt, unary_chunk, &task);
+    gn_parallel(nt, unary_chunk, &task);
 }
 
 /* ---- binary ------------------------------------------------------------ */
@@ -217,7 +216,7 @@ static void binary_chunk(void *arg, int tid, int nt) {
 
 static int64_t binary_grain(int op) {
     return op == GN_B_POW || op == GN_B_MOD || op == GN_B_FLOOR_DIV || op == GN_B_ATAN2
-               ? GN_PAR_MIN / 16 : GN_PAR_MIN;
+               ? GN_GRAIN_ELEMENTS / 16 : GN_GRAIN_ELEMENTS;
 }
 
 void gn_binary(int op, int ndim, const int64_t *shape, const void *a, const int64_t *astrides,
@@ -236,14 +235,13 @@ void gn_binary(int op, int ndim, const int64_t *shape, const void *a, const int6
     int64_t total = 1;
     for (int d = 0; d < nd; d++) total *= cshape[d];
     binary_row_fn fn = GN_PICK(binary_row);
-    int64_t nt = gn_get_num_threads(), grain = binary_grain(op);
-    if (nt > total / grain) nt = total / grain;
+    const int nt = gn_team_for((double)total, (double)binary_grain(op));
     if (nt <= 1) {
         binary_range(fn, op, nd, cshape, a, as, b, bs, out, 0, total);
         return;
     }
     binary_task_t task = {fn, op, nd, cshape, a, as, b, bs, out, total};
-    gn_parallel((int)nt, binary_chunk, &task);
+    gn_parallel(nt, binary_chunk, &task);
 }
 
 /* ---- where ------------------------------------------------------------- */
@@ -333,12 +331,11 @@ void gn_where(int ndim, const int64_t *shape, const uint8_t *cond, const int64_t
     int64_t total = 1;
     for (int d = 0; d < nd; d++) total *= cshape[d];
     where_row_fn fn = GN_PICK(where_row);
-    int64_t nt = gn_get_num_threads();
-    if (nt > total / GN_PAR_MIN) nt = total / GN_PAR_MIN;
+    const int nt = gn_team_for((double)total, GN_GRAIN_ELEMENTS);
     if (nt <= 1) {
         where_range(fn, nd, cshape, cond, cs, a, as, b, bs, out, 0, total);
         return;
     }
     where_task_t task = {fn, nd, cshape, cond, cs, a, as, b, bs, out, total};
-    gn_parallel((int)nt, where_chunk, &task);
+    gn_parallel(nt, where_chunk, &task);
 }

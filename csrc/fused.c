@@ -137,8 +137,8 @@ void gn_fused_eltwise(int ndim, const int64_t *shape, int ninputs, const float *
     const int64_t tiles_per_row = (inner + TILE - 1) / TILE, ntiles = outer * tiles_per_row;
     eltwise_task_t task = {ndim, shape, ninputs, inputs, strides, ninstr, prog, fprog, out,
                            inner, tiles_per_row};
-    gn_parallel_for(outer * inner > GN_PAR_MIN ? gn_get_num_threads() : 1, ntiles, eltwise_tiles,
-                    &task);
+    gn_parallel_for(gn_team_for((double)outer * (double)inner, GN_GRAIN_ELEMENTS), ntiles,
+                    eltwise_tiles, &task);
 }
 
 static void eltwise_tiles(void *arg, int64_t t0, int64_t t1, int tid) {

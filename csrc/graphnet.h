@@ -19,6 +19,9 @@ unsigned long gn_pool_sleeps(void);
 /* For tests: while held (1), every task runs on its calling thread alone, nt = 1, as
  * when the team is busy with another application thread's kernel; 0 releases it. */
 void gn_pool_hold(int hold);
+/* Times a spinning pool worker found itself on the core of the thread that gave the last
+ * task and moved to another of its allowed cores. */
+unsigned long gn_pool_moves(void);
 /* Name of the SIMD path chosen at run time: "avx512", "avx2", "neon" or "ref". */
 const char *gn_isa_name(void);
 /* Whether plan runs flush subnormal floats to zero (1, the default, as TensorFlow does

@@ -37,9 +37,9 @@
 #define GN_PICK(name) name##_ref
 #endif
 
-/* Below this many elements (times an op's cost) a kernel runs on one thread. */
-#define GN_PAR_MIN 16384
-/* The same for the convolution and pooling kernels, whose per-thread setup (tap tables,
+/* The elementwise grain of the cost rule (threadpool.h, gn_team_for) is
+ * GN_GRAIN_ELEMENTS. The convolution and pooling kernels wake the team from this many
+ * multiply-adds: the same for the convolution and pooling kernels, whose per-thread setup (tap tables,
  * packing buffers) costs more than an elementwise loop's: mnist_cnn at batch 1 ran 5-10%
  * slower with its first layer (0.4 M multiply-adds) split at 16 x 16384. */
 #define GN_PAR_MIN_CONV 65536

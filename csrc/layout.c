@@ -150,9 +150,8 @@ static void copy_tiled(int nd, const int64_t *shape, const char *src, const int6
     for (int d = 0; d < nd; d++)
         if (d != p && d != q) outer *= shape[d];
     const int64_t items = outer * ((shape[p] + TILE - 1) / TILE);
-    int64_t nt = gn_get_num_threads();
-    const int64_t total = outer * shape[p] * shape[q];
-    if (nt > total / GN_PAR_MIN) nt = total / GN_PAR_MIN;
+    int64_t nt = gn_team_for((double)outer * (double)shape[p] * (double)shape[q],
+                             GN_GRAIN_ELEMENTS);
     if (nt > items) nt = items;
     if (nt <= 1) {
         copy_tiled_items(nd, shape, src, ss, dst, ds, es, p, q, 0, items);
@@ -189,14 +188,13 @@ void gn_strided_copy(int ndim, const int64_t *shape, const void *src,
             return;
         }
     }
-    int64_t nt = gn_get_num_threads();
-    if (nt > total / GN_PAR_MIN) nt = total / GN_PAR_MIN;
+    const int nt = gn_team_for((double)total, GN_GRAIN_ELEMENTS);
     if (nt <= 1) {
         copy_range(nd, cshape, src, ss, dst, ds, elem_size, 0, total);
         return;
     }
     copy_task_t task = {nd, cshape, src, ss, dst, ds, elem_size, 0, 0, total};
-    gn_parallel((int)nt, copy_chunk, &task);
+    gn_parallel(nt, copy_chunk, &task);
 }
 
 /* ---- cast -------------------------------------------------------------- */
@@ -294,12 +292,11 @@ void gn_cast(int64_t n, const void *src, int src_dtype, void *dst, int dst_dtype
         return;
     }
     void (*fn)(int64_t, const void *, int, void *, int) = GN_PICK(cast_range);
-    int64_t nt = gn_get_num_threads();
-    if (nt > n / GN_PAR_MIN) nt = n / GN_PAR_MIN;
+    const int nt = gn_team_for((double)n, GN_GRAIN_ELEMENTS);
     if (nt <= 1) {
         fn(n, src, src_dtype, dst, dst_dtype);
         return;
     }
     cast_task_t task = {fn, n, src, src_dtype, ss, dst, dst_dtype, ds};
-    gn_parallel((int)nt, cast_chunk, &task);
+    gn_parallel(nt, cast_chunk, &task);
 }

@@ -216,5 +216,5 @@ void gn_multi_eltwise(int ntensors, const int64_t *sizes, int ninputs, const flo
                          inputs, outputs, fprog, first_tile, ntensors,
                          c < 0 ? NULL : &compiled_programs[c],
                          c < 0 ? NULL : compiled_programs[c].pick(), {{0}}};
-    gn_parallel(total > GN_PAR_MIN ? gn_get_num_threads() : 1, multi_run, &task);
+    gn_parallel(gn_team_for((double)total, GN_GRAIN_ELEMENTS), multi_run, &task);
 }

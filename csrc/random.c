@@ -74,5 +74,5 @@ void gn_random(int dist, int64_t n, float a, float b, uint64_t *state, float *ou
         return;
     }
     random_task_t task = {dist, a, b, key, out};
-    gn_parallel_for(n > GN_PAR_MIN ? gn_get_num_threads() : 1, n, random_range, &task);
+    gn_parallel_for(gn_team_for((double)n, GN_GRAIN_ELEMENTS), n, random_range, &task);
 }

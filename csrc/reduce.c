@@ -308,10 +308,7 @@ void gn_reduce(int op, int64_t outer, int64_t n, int64_t inner, const void *x, v
     const char *xb = (const char *)x;
     reduce_block_fn fn = GN_PICK(reduce_block);
     const int64_t kblocks = (inner + KB - 1) / KB, units = outer * kblocks;
-    int64_t nt = gn_get_num_threads();
-    const int64_t work = outer * n * inner;
-    if (nt > work / GN_PAR_MIN) nt = work / GN_PAR_MIN;
-    if (nt < 1) nt = 1;
+    int64_t nt = gn_team_for((double)outer * (double)n * (double)inner, GN_GRAIN_ELEMENTS);
 
     if (nt == 1) {
         reduce_units(fn, op, xb, es, n, inner, y, 0, units);

@@ -168,9 +168,8 @@ void gn_softmax(int log, int64_t outer, int64_t n, int64_t inner, const float *x
     const int64_t units = outer * ((inner + KB - 1) / KB);
     void (*fn)(int, int64_t, int64_t, int64_t, int64_t, const float *, float *) =
         GN_PICK(softmax_units);
-    int64_t nt = gn_get_num_threads();
-    const int64_t work = outer * n * inner;
-    if (nt > work / (GN_PAR_MIN / 4)) nt = work / (GN_PAR_MIN / 4);
+    /* exp per element: a quarter of a cheap op's grain, as gn_unary's */
+    int64_t nt = gn_team_for((double)outer * (double)n * (double)inner, GN_GRAIN_ELEMENTS / 4);
     if (nt > units) nt = units;
     if (nt <= 1) {
         fn(log, n, inner, 0, units, x, y);

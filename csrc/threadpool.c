@@ -1,7 +1,17 @@
-/* graphnet's thread pool (see threadpool.h): one slot per worker, on its own cache
- * line; the caller writes a task into the slots it needs and bumps their sequence
- * numbers, runs thread 0 itself, then waits for each slot's done number. */
-#define _GNU_SOURCE /* sched_getaffinity */
+/* graphnet's thread pool (see threadpool.h).
+ *
+ * A task is published as one word, `claim`: its generation, its part count nt and the
+ * next part nobody has taken. The caller runs part 0, then takes every part still
+ * untaken; workers take parts by compare-and-swap on the same word. So the caller only
+ * ever waits for parts a running thread has started, never for a worker the OS has not
+ * run: on a 2-vCPU VM a worker woken while the other core is busy is placed on the
+ * caller's core, where the old pool (a fixed part per worker) had every call wait for
+ * it (and the worker then spun its 100 us there, slept, and was woken onto the same core
+ * at the next call): 128x10x512 blocks ran 216-246 us per call against 13 us, with one
+ * pool sleep per call. Spinning workers also yield every few microseconds, so a worker
+ * sharing a core with another library's thread gives the core back, and move to another
+ * core when they find themselves on the caller's (worker_give). */
+#define _GNU_SOURCE /* sched_getaffinity, sched_setaffinity, sched_getcpu */
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -24,27 +34,33 @@
 #define cpu_relax() ((void)0)
 #endif
 
-typedef struct {
-    unsigned long seq;  /* bumped by the caller for each task given to this worker */
-    unsigned long done; /* set to seq by the worker when it has finished the task */
+/* claim = generation << 16 | nt << 8 | next part (nt <= GN_TEAM_MAX < 256) */
+#define PART_BITS 8
+#define PART_MASK 0xffUL
+#define GEN_SHIFT (2 * PART_BITS)
+
+/* A spinning thread gives its core to any other runnable thread this often. */
+#define YIELD_NS 5000
+
+static unsigned long claim __attribute__((aligned(64)));
+static unsigned finished __attribute__((aligned(64))); /* parts of the task done */
+static struct {
     gn_task_fn fn;
     void *ctx;
-    int nt;
-    unsigned long fpmode; /* the caller's floating-point mode, which the task runs in */
-    int sleeping;       /* the worker is (about to be) asleep on the condition */
-} __attribute__((aligned(64))) slot_t;
-
-static slot_t slots[GN_TEAM_MAX];
-static int started;   /* workers running: slots 1 .. started */
+    unsigned long fpmode; /* the caller's floating-point mode, which every part runs in */
+} __attribute__((aligned(64))) task;
+static int started;   /* workers running */
 static int busy;      /* a task holds the team */
 static int held;      /* gn_pool_hold: the team counts as busy */
+static int sleepers;  /* workers asleep (or about to be) on sleep_cond */
 static unsigned bar_count, bar_gen;
 static long spin_ns = -1;
 static unsigned long sleeps; /* times a worker went to sleep (gn_pool_sleeps) */
+static unsigned long moves;  /* times a worker left the caller's core (gn_pool_moves) */
+static int caller_cpu = -1;  /* the core of the thread that gave the last task */
 static pthread_mutex_t sleep_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t sleep_cond = PTHREAD_COND_INITIALIZER;
 static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
-static __thread int tls_tid;
 static __thread int tls_in_task;
 
 static long long now_ns(void) {
@@ -54,64 +70,145 @@ static long long now_ns(void) {
 }
 
 static long spin_limit_ns(void) {
-    if (spin_ns < 0) {
+    long ns = __atomic_load_n(&spin_ns, __ATOMIC_RELAXED);
+    if (ns < 0) { /* every worker reads the same variable: who stores first does not matter */
         const char *env = getenv("GRAPHNET_SPIN_US");
-        long us = env ? atol(env) : 100;
-        spin_ns = (us < 0 ? 0 : us) * 1000L;
+        const long us = env ? atol(env) : 100;
+        ns = (us < 0 ? 0 : us) * 1000L;
+        __atomic_store_n(&spin_ns, ns, __ATOMIC_RELAXED);
     }
-    return spin_ns;
+    return ns;
 }
 
-/* Spin until *p != seen for the spin limit, then sleep on the pool's condition. */
-static unsigned long wait_change(slot_t *s, unsigned long seen) {
-    const long limit = spin_limit_ns();
-    long long t0 = 0;
-    unsigned long v;
-    for (unsigned k = 1; (v = LOAD(&s->seq)) == seen; k++) {
-        cpu_relax();
-        if (k % 64) continue;
-        if (!t0) { /* the spin's clock starts at the first check */
-            t0 = now_ns();
-            continue;
+/* Gives the core away, every YIELD_NS of a spin-wait: sched_yield, which returns at once
+ * when nothing else wants this core. */
+static void yield_core(void) { sched_yield(); }
+
+/* One step of a spin-wait: a pause, and every YIELD_NS `give` (yield_core or, for a
+ * worker, worker_give). *last is 0 at the wait's start. */
+static void relax(unsigned k, long long *last, void (*give)(void)) {
+    cpu_relax();
+    if (k % 64) return;
+    const long long t = now_ns();
+    if (!*last) {
+        *last = t;
+    } else if (t - *last >= YIELD_NS) {
+        give();
+        *last = now_ns();
+    }
+}
+
+/* The cores a worker may run on: the affinity it started with (its creator's). */
+static __thread cpu_set_t tls_allowed;
+
+/* A spinning worker on the core of the thread that gave the last task moves off it: the
+ * OS puts a woken thread there when the other cores are busy (a few ms after PyTorch's
+ * team ran, or beside another process), and keeps it there while it keeps running (a
+ * running thread is "cache hot" to the load balancer), where it can only take the core
+ * from the caller, who runs its parts anyway. Excluding the core from its affinity for
+ * a moment moves it to another allowed core; the affinity is then restored at once, so
+ * the OS stays free to place it anywhere later. */
+static void worker_give(void) {
+    const int cpu = sched_getcpu();
+    if (cpu < 0 || cpu != LOAD(&caller_cpu) || CPU_COUNT(&tls_allowed) < 2 ||
+        !CPU_ISSET(cpu, &tls_allowed)) {
+        sched_yield();
+        return;
+    }
+    cpu_set_t others = tls_allowed;
+    CPU_CLR(cpu, &others);
+    if (sched_setaffinity(0, sizeof others, &others) != 0) {
+        sched_yield();
+        return;
+    }
+    __atomic_add_fetch(&moves, 1, __ATOMIC_RELAXED);
+    sched_setaffinity(0, sizeof tls_allowed, &tls_allowed);
+}
+
+static int word_nt(unsigned long w) { return (int)((w >> PART_BITS) & PART_MASK); }
+static int word_part(unsigned long w) { return (int)(w & PART_MASK); }
+static int has_parts(unsigned long w) { return word_part(w) < word_nt(w); }
+
+/* Take the next part of the task whose claim word was *w; -1 when every part is taken.
+ * *w becomes the word last seen. */
+static int take_part(unsigned long *w) {
+    unsigned long v = *w;
+    while (has_parts(v)) {
+        if (__atomic_compare_exchange_n(&claim, &v, v + 1, 0, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_ACQUIRE)) {
+            *w = v + 1;
+            return word_part(v);
         }
-        if (now_ns() - t0 < limit) continue;
+    }
+    *w = v;
+    return -1;
+}
+
+/* Run a part taken from the current task (its fields are stable until it finishes). */
+static void run_part(int part, int nt) {
+    if (gn_fpmode_get() != task.fpmode) gn_fpmode_set(task.fpmode);
+    task.fn(task.ctx, part, nt);
+    __atomic_add_fetch(&finished, 1, __ATOMIC_RELEASE);
+}
+
+/* Spin until a task has an untaken part; after the spin limit without a task, sleep on
+ * the pool's condition until the next task is published, then spin again (a woken worker
+ * that finds every part taken, by a caller that did not wait for it, stays awake for the
+ * next task rather than make that caller wake it again). Returns the claim word seen. */
+static unsigned long wait_for_parts(void) {
+    const long limit = spin_limit_ns();
+    unsigned long v = LOAD(&claim), gen = v >> GEN_SHIFT;
+    long long t0 = now_ns(), last_yield = 0;
+    for (unsigned k = 1; !has_parts(v = LOAD(&claim)); k++) {
+        relax(k, &last_yield, worker_give);
+        if (v >> GEN_SHIFT != gen) { /* a task came and went: the program is still busy */
+            gen = v >> GEN_SHIFT;
+            t0 = now_ns();
+        }
+        if (k % 64 || now_ns() - t0 < limit) continue;
         pthread_mutex_lock(&sleep_lock);
         __atomic_add_fetch(&sleeps, 1, __ATOMIC_RELAXED);
-        STORE(&s->sleeping, 1);
-        while (LOAD(&s->seq) == seen) pthread_cond_wait(&sleep_cond, &sleep_lock);
-        STORE(&s->sleeping, 0);
+        __atomic_add_fetch(&sleepers, 1, __ATOMIC_SEQ_CST);
+        while (LOAD(&claim) >> GEN_SHIFT == gen) pthread_cond_wait(&sleep_cond, &sleep_lock);
+        __atomic_sub_fetch(&sleepers, 1, __ATOMIC_SEQ_CST);
         pthread_mutex_unlock(&sleep_lock);
-        t0 = 0;
+        t0 = now_ns();
     }
     return v;
 }
 
 static void *worker_main(void *arg) {
-    slot_t *s = arg;
-    tls_tid = (int)(s - slots);
+    (void)arg;
     tls_in_task = 1; /* a worker's own gn_parallel calls run alone */
-    unsigned long seen = LOAD(&s->done);
+    if (sched_getaffinity(0, sizeof tls_allowed, &tls_allowed) != 0) CPU_ZERO(&tls_allowed);
     for (;;) {
-        seen = wait_change(s, seen);
-        if (gn_fpmode_get() != s->fpmode) gn_fpmode_set(s->fpmode);
-        s->fn(s->ctx, tls_tid, s->nt);
-        STORE(&s->done, seen);
+        unsigned long w = wait_for_parts();
+        for (int part; (part = take_part(&w)) >= 0;) run_part(part, word_nt(w));
     }
     return NULL;
 }
 
+/* Wake up to n sleeping workers for a task just published. */
+static void wake_workers(int n) {
+    if (!LOAD(&sleepers)) return;
+    pthread_mutex_lock(&sleep_lock);
+    const int asleep = LOAD(&sleepers);
+    for (int i = 0; i < n && i < asleep; i++) pthread_cond_signal(&sleep_cond);
+    pthread_mutex_unlock(&sleep_lock);
+}
+
 static void reset_after_fork(void) {
     /* the child has only the forking thread: workers are started again on demand */
-    for (int i = 0; i < GN_TEAM_MAX; i++) slots[i].seq = slots[i].done = 0, slots[i].sleeping = 0;
-    started = 0;
-    busy = 0;
+    claim = 0;
+    finished = 0;
+    started = busy = sleepers = 0;
     bar_count = bar_gen = 0;
     pthread_mutex_init(&sleep_lock, NULL);
     pthread_cond_init(&sleep_cond, NULL);
     pthread_mutex_init(&start_lock, NULL);
 }
 
-/* Start workers until slots 1 .. want - 1 run; returns the threads a task can use. */
+/* Start workers until want - 1 run; returns the threads a task can use. */
 static int ensure_workers(int want) {
     if (want <= started + 1) return want;
     pthread_mutex_lock(&start_lock);
@@ -124,9 +221,7 @@ static int ensure_workers(int want) {
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     while (started + 1 < want) {
         pthread_t th;
-        slot_t *s = &slots[started + 1];
-        s->done = s->seq;
-        if (pthread_create(&th, &attr, worker_main, s) != 0) break;
+        if (pthread_create(&th, &attr, worker_main, NULL) != 0) break;
         started++;
     }
     pthread_attr_destroy(&attr);
@@ -140,43 +235,43 @@ int gn_in_parallel(void) { return tls_in_task; }
 unsigned long gn_pool_sleeps(void) { return LOAD(&sleeps); }
 
 void gn_pool_hold(int hold) { STORE(&held, hold != 0); }
+unsigned long gn_pool_moves(void) { return LOAD(&moves); }
+
+static void run_alone(gn_task_fn fn, void *ctx) {
+    const int in_task = tls_in_task;
+    tls_in_task = 1;
+    fn(ctx, 0, 1);
+    tls_in_task = in_task;
+}
 
 void gn_parallel(int nt, gn_task_fn fn, void *ctx) {
     if (nt > GN_TEAM_MAX) nt = GN_TEAM_MAX;
     int expected = 0;
     if (nt <= 1 || tls_in_task || LOAD(&held) ||
         !__atomic_compare_exchange_n(&busy, &expected, 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
-        const int tid = tls_tid, in_task = tls_in_task;
-        tls_tid = 0, tls_in_task = 1;
-        fn(ctx, 0, 1);
-        tls_tid = tid, tls_in_task = in_task;
+        run_alone(fn, ctx);
         return;
     }
     nt = ensure_workers(nt);
-    const unsigned long fpmode = gn_fpmode_get();
-    for (int t = 1; t < nt; t++) {
-        slot_t *s = &slots[t];
-        s->fn = fn, s->ctx = ctx, s->nt = nt, s->fpmode = fpmode;
-        STORE(&s->seq, s->seq + 1);
+    if (nt <= 1) { /* no worker could be started */
+        STORE(&busy, 0);
+        run_alone(fn, ctx);
+        return;
     }
-    for (int t = 1; t < nt; t++) {
-        if (LOAD(&slots[t].sleeping)) {
-            pthread_mutex_lock(&sleep_lock);
-            pthread_cond_broadcast(&sleep_cond);
-            pthread_mutex_unlock(&sleep_lock);
-            break;
-        }
-    }
-    tls_in_task = 1, tls_tid = 0;
-    fn(ctx, 0, nt);
+    task.fn = fn, task.ctx = ctx, task.fpmode = gn_fpmode_get();
+    STORE(&caller_cpu, sched_getcpu());
+    __atomic_store_n(&finished, 0, __ATOMIC_RELAXED);
+    const unsigned long gen = (LOAD(&claim) >> GEN_SHIFT) + 1;
+    unsigned long w = gen << GEN_SHIFT | (unsigned long)nt << PART_BITS | 1; /* part 0 taken */
+    STORE(&claim, w);
+    wake_workers(nt - 1);
+    tls_in_task = 1;
+    run_part(0, nt);
+    for (int part; (part = take_part(&w)) >= 0;) run_part(part, nt);
+    long long last_yield = 0;
+    for (unsigned k = 1; __atomic_load_n(&finished, __ATOMIC_ACQUIRE) != (unsigned)nt; k++)
+        relax(k, &last_yield, yield_core);
     tls_in_task = 0;
-    for (int t = 1; t < nt; t++) {
-        const unsigned long want = slots[t].seq;
-        for (unsigned k = 1; LOAD(&slots[t].done) != want; k++) {
-            cpu_relax();
-            if (k % 4096 == 0) sched_yield(); /* the worker may have lost its core */
-        }
-    }
     STORE(&busy, 0);
 }
 
@@ -188,10 +283,8 @@ void gn_barrier(int nt) {
         STORE(&bar_gen, gen + 1);
         return;
     }
-    for (unsigned k = 1; LOAD(&bar_gen) == gen; k++) {
-        cpu_relax();
-        if (k % 4096 == 0) sched_yield();
-    }
+    long long last_yield = 0;
+    for (unsigned k = 1; LOAD(&bar_gen) == gen; k++) relax(k, &last_yield, yield_core);
 }
 
 typedef struct {

@@ -1,9 +1,12 @@
-"""graphnet's own thread pool (csrc/threadpool.c), through the kernels that use it.
+"""graphnet's own thread pool (csrc/threadpool.c), directly and through the kernels.
 
-A kernel started while the team is busy (another application thread's call) runs on its
-caller alone; a forked child starts its own workers; workers that sleep (spin time 0)
-wake for the next task; workers spin for the whole spin time before sleeping. Each case
-checks the numbers against NumPy.
+Any thread may run any part of a task (the caller takes the parts no worker has started):
+every part runs once (tests/c/test_threadpool.c, also under ThreadSanitizer), products
+after idle spells and back to back give the answers of the team awake, several Python
+threads at once get the one-thread answers. A kernel started while the team is busy
+runs on its caller alone; a forked child starts its own workers; workers that sleep
+(spin time 0) wake for the next task; workers spin for the whole spin time before
+sleeping. Each case checks the numbers against NumPy or a one-thread run.
 """
 import os
 import subprocess
@@ -29,25 +32,30 @@ def sgemm(a, b):
     return c
 
 
+def wrong_answers_from_threads(fn, args, want, rounds, rtol, atol):
+    """Call fn(*args[i]) `rounds` times on thread i, all threads at once; the indices i
+    of the calls whose answer was not close to want[i]."""
+    errors = []
+
+    def work(i):
+        for _ in range(rounds):
+            if not np.allclose(fn(*args[i]), want[i], rtol=rtol, atol=atol):
+                errors.append(i)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(args))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
+
+
 def test_concurrent_application_threads_get_right_results(threads2):
     rng = np.random.default_rng(0)
     pairs = [(rng.standard_normal((300, 200), dtype=np.float32),
               rng.standard_normal((200, 250), dtype=np.float32)) for _ in range(6)]
     want = [a.astype(np.float64) @ b for a, b in pairs]
-    errors = []
-
-    def work(i):
-        for _ in range(20):
-            got = sgemm(*pairs[i])
-            if not np.allclose(got, want[i], rtol=1e-4, atol=1e-3):
-                errors.append(i)
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(pairs))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert wrong_answers_from_threads(sgemm, pairs, want, 20, 1e-4, 1e-3) == []
 
 
 CHILD = textwrap.dedent("""
@@ -142,3 +150,103 @@ def test_nested_kernels_inside_a_task_match_serial(threads2, avx2_or_ref):
     for a, b, r in zip(two, one, ref):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-3)
         np.testing.assert_allclose(a, r, rtol=1e-4, atol=1e-2 * np.abs(r).max())
+
+
+# -- the pool's parts under the new rules: any thread may run any part -------------------
+C_TEST = os.path.join(os.path.dirname(os.path.abspath(__file__)), "c", "test_threadpool.c")
+CSRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "csrc")
+
+
+@pytest.mark.parametrize("sanitizer", [None, "thread"])
+def test_every_part_runs_once_whoever_runs_it(tmp_path, sanitizer):
+    """tests/c/test_threadpool.c through gn_parallel itself: 400,000 tiny tasks back to
+    back (the caller takes the parts no worker has started), tasks after idle spells that
+    put the workers to sleep, four application threads at once, barriers, nested tasks;
+    under ThreadSanitizer too, which must report no race."""
+    import shutil
+    cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler")
+    exe = tmp_path / "test_threadpool"
+    flags = ["-O2"] if sanitizer is None else ["-O1", "-g", f"-fsanitize={sanitizer}"]
+    sources = [C_TEST] + [os.path.join(CSRC, f) for f in ("threadpool.c", "runtime.c",
+                                                          "fpmode.c")]
+    build = subprocess.run([cc, *flags, "-std=c99", "-pthread", "-I", CSRC, "-o", str(exe),
+                            *sources, "-lm"], capture_output=True, text=True)
+    if sanitizer and build.returncode != 0:
+        pytest.skip(f"{sanitizer} sanitizer unavailable: {build.stderr[-300:]}")
+    assert build.returncode == 0, build.stderr
+    env = dict(os.environ, TSAN_OPTIONS="halt_on_error=1 exitcode=66")
+    out = subprocess.run([str(exe)], capture_output=True, text=True, timeout=600, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "all checks passed" in out.stdout
+    assert "ThreadSanitizer" not in out.stderr
+
+
+def sgemm_threads(a, b, threads):
+    old = lib.gn_get_num_threads()
+    lib.gn_set_num_threads(threads)
+    try:
+        return sgemm(a, b)
+    finally:
+        lib.gn_set_num_threads(old)
+
+
+#: products that take a team on two threads: a grid of blocks of C, or depth slices
+#: summed in a fixed order (equal run to run whichever thread ran a slice, close to the
+#: one-thread product)
+TEAM_SHAPES = [(128, 10, 512), (64, 64, 64), (200, 300, 100), (1, 784, 512), (3, 512, 784),
+               (16, 100, 4096)]
+
+
+def test_products_after_long_idle_spells_equal_those_with_the_team_awake(threads2):
+    """Each round waits long enough for the workers to sleep (100 us spin), so its first
+    product wakes them: every product equals, bit for bit, the same product run back to
+    back with the team awake, and is close to the one-thread product."""
+    import time
+    rng = np.random.default_rng(3)
+    pairs = [(rng.standard_normal((m, k), dtype=np.float32),
+              rng.standard_normal((k, n), dtype=np.float32)) for m, n, k in TEAM_SHAPES]
+    one = [sgemm_threads(a, b, 1) for a, b in pairs]
+    awake = [sgemm(a, b) for a, b in pairs]
+    for got, want in zip(awake, one):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    sleeps = lib.gn_pool_sleeps()
+    for _ in range(8):
+        time.sleep(0.05)
+        for (a, b), want in zip(pairs, awake):
+            np.testing.assert_array_equal(sgemm(a, b), want)
+    assert lib.gn_pool_sleeps() > sleeps  # the workers did sleep between rounds
+
+
+def test_many_small_products_in_a_row_give_one_answer(threads2):
+    """Thousands of small products that take a team, back to back (the caller takes
+    over whatever part its worker has not started, a different split of the work between
+    threads call by call): each equals the first, and the first the one-thread product
+    but for rounding."""
+    rng = np.random.default_rng(4)
+    for m, n, k in [(64, 64, 64), (128, 10, 512), (1, 784, 512)]:
+        a = rng.standard_normal((m, k), dtype=np.float32)
+        b = rng.standard_normal((k, n), dtype=np.float32)
+        first = sgemm(a, b)
+        np.testing.assert_allclose(first, sgemm_threads(a, b, 1), rtol=1e-4, atol=1e-4)
+        mismatches = sum(not np.array_equal(sgemm(a, b), first) for _ in range(1500))
+        assert mismatches == 0, (m, n, k)
+
+
+def test_several_python_threads_predict_like_one_thread(threads2):
+    """Four Python threads predict at batch 1 and 32 at once (one holds the team, the
+    others run alone, and which one changes call by call): every answer equals the
+    answer of a one-thread process."""
+    import graphnet as gn
+    model = gn.Sequential([gn.Input(shape=(784,)), gn.layers.Dense(512, activation="relu"),
+                           gn.layers.Dense(512, activation="relu"),
+                           gn.layers.Dense(10, activation="softmax")])
+    rng = np.random.default_rng(5)
+    inputs = [rng.random((batch, 784), dtype=np.float32) for batch in (1, 32, 1, 32)]
+    lib.gn_set_num_threads(1)
+    want = [model.predict_on_batch(x) for x in inputs]
+    lib.gn_set_num_threads(2)
+    args = [(x,) for x in inputs]
+    assert wrong_answers_from_threads(model.predict_on_batch, args, want, 150, 1e-5,
+                                      1e-6) == []

@@ -380,14 +380,17 @@ static void depth_slice(const product_t *g, int64_t p0, int64_t p1, float beta, 
 /* K split, for a small C over a long depth (a dense layer on a flattened feature map:
  * 128 x 128 x 9216): a grid of blocks of C would have every thread pack the whole of A
  * or of B, so instead each thread takes a slice of the depth into its own C (thread 0
- * into the caller's C with beta, the others into partials), then after a barrier each
- * sums the partials into a band of rows and runs the hook on it. */
+ * into the caller's C with beta, the others into partials); the caller then sums the
+ * partials into C and runs the hook (no barrier inside the task, so the caller can take
+ * over a slice no worker has started; the sum is m n (nt - 1) adds against m n k / nt
+ * multiply-adds per slice, and k is long). */
 typedef struct {
     product_t p;
     float *partial;  /* (threads - 1) x m x n */
     float *sweeps;   /* per thread, `stride` floats of depth_slice's partials */
     int64_t stride;
     int backward;
+    int parts; /* slices the pool ran: fewer than asked when the team was busy */
 } ksplit_task_t;
 
 /* Thread tid's share of the depth: as many whole blocks of the prepacked B for each, if
@@ -398,16 +401,21 @@ static int64_t depth_start(const product_t *g, int tid, int nt) {
 }
 
 static void gemm_ksplit(void *arg, int tid, int nt) {
-    const ksplit_task_t *task = arg;
+    ksplit_task_t *task = arg;
     const product_t *g = &task->p;
+    if (tid == 0) task->parts = nt;
     const int64_t p0 = depth_start(g, tid, nt), p1 = depth_start(g, tid + 1, nt);
-    const int64_t mn = g->m * g->n;
-    float *c = tid ? task->partial + (tid - 1) * mn : g->c;
+    float *c = tid ? task->partial + (tid - 1) * g->m * g->n : g->c;
     depth_slice(g, p0, p1, tid ? 0.0f : g->beta, c, tid ? g->n : g->ldc,
                 task->sweeps + tid * task->stride, task->backward);
-    gn_barrier(nt);
-    const int64_t i0 = g->m * tid / nt, i1 = g->m * (tid + 1) / nt;
-    for (int64_t i = i0; i < i1; i++) {
+}
+
+/* C += the partials of slices 1 .. parts - 1, then the hook on all of C. */
+static void ksplit_sum(const ksplit_task_t *task) {
+    const product_t *g = &task->p;
+    const int nt = task->parts;
+    const int64_t mn = g->m * g->n;
+    for (int64_t i = 0; i < g->m; i++) {
         float *ci = g->c + i * g->ldc;
         for (int t = 1; t < nt; t++) {
             const float *pi = task->partial + (t - 1) * mn + i * g->n;
@@ -415,7 +423,7 @@ static void gemm_ksplit(void *arg, int tid, int nt) {
         }
     }
     const hook_t h = {g->done, g->ctx, 0, 0};
-    if (i1 > i0) finish(&h, i0, 0, i1 - i0, g->n, g->c + i0 * g->ldc, g->ldc);
+    finish(&h, 0, 0, g->m, g->n, g->c, g->ldc);
 }
 
 /* The floats of partials of C a depth split over nt threads writes, and whether they
@@ -455,10 +463,11 @@ static int gemm_depth(const product_t *g, int nt) {
     float *partial = malloc(sizeof(float) * (size_t)(mn * (nt - 1) + stride * nt + 1));
     if (!partial) return 0;
     ksplit_task_t task = {*g, partial, partial + mn * (nt - 1), stride,
-                          stride ? next_sweep_backward(g->b) : 0};
+                          stride ? next_sweep_backward(g->b) : 0, 1};
     if (g->pre && cdiv(g->k, g->pre->kc) % nt) task.p.pre = NULL; /* uneven in whole blocks */
     if (nt == 1) gemm_ksplit(&task, 0, 1);
     else gn_parallel(nt, gemm_ksplit, &task);
+    ksplit_sum(&task);
     free(partial);
     return 1;
 }
@@ -524,9 +533,8 @@ static void gemm(int transa, int transb, int64_t m, int64_t n, int64_t k, float 
      * grid that packs least, or split the depth when that packs less still. Blocks are
      * whole register tiles. */
     const int64_t mtiles = cdiv(m, K->mr), ntiles = cdiv(n, K->nr);
-    int nt = gn_get_num_threads(), tm = 1, tn = 1;
+    int nt = gn_team_for((double)m * (double)n * (double)k, GN_GRAIN_MACS), tm = 1, tn = 1;
     if (nt > GN_MAX_THREADS) nt = GN_MAX_THREADS;
-    if ((double)m * (double)n * (double)k < 262144.0) nt = 1; /* a team costs ~1 us */
     if (gn_in_parallel()) nt = 1; /* the caller's task already has the cores */
     prepacked_t pre;
     const product_t prod = {K, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
