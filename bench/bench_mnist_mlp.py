@@ -153,7 +153,8 @@ def torch_model(weights, softmax=True):
     return model
 
 
-def onnx_session(tmodel, path, threads):
+def export_onnx(tmodel, path):
+    """Write the torch model to ``path`` as ONNX (input "pixels", output "probs")."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         kwargs = dict(input_names=["pixels"], output_names=["probs"],
@@ -162,6 +163,15 @@ def onnx_session(tmodel, path, threads):
             torch.onnx.export(tmodel, (torch.zeros(1, 784),), path, dynamo=False, **kwargs)
         except TypeError:
             torch.onnx.export(tmodel, (torch.zeros(1, 784),), path, **kwargs)
+
+
+def onnx_session(tmodel, path, threads):
+    export_onnx(tmodel, path)
+    return ort_session(path, threads)
+
+
+def ort_session(path, threads):
+    """An ONNX Runtime session on the CPU with ``threads`` intra-op threads."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
