@@ -36,13 +36,13 @@
 
 /* claim = generation << 16 | nt << 8 | next part (nt <= GN_TEAM_MAX < 256) */
 #define PART_BITS 8
-#define PART_MASK 0xffUL
+#define PART_MASK 0xffu
 #define GEN_SHIFT (2 * PART_BITS)
 
 /* A spinning thread gives its core to any other runnable thread this often. */
 #define YIELD_NS 5000
 
-static unsigned long claim __attribute__((aligned(64)));
+static uint64_t claim __attribute__((aligned(64)));
 static unsigned finished __attribute__((aligned(64))); /* parts of the task done */
 static struct {
     gn_task_fn fn;
@@ -125,14 +125,14 @@ static void worker_give(void) {
     sched_setaffinity(0, sizeof tls_allowed, &tls_allowed);
 }
 
-static int word_nt(unsigned long w) { return (int)((w >> PART_BITS) & PART_MASK); }
-static int word_part(unsigned long w) { return (int)(w & PART_MASK); }
-static int has_parts(unsigned long w) { return word_part(w) < word_nt(w); }
+static int word_nt(uint64_t w) { return (int)((w >> PART_BITS) & PART_MASK); }
+static int word_part(uint64_t w) { return (int)(w & PART_MASK); }
+static int has_parts(uint64_t w) { return word_part(w) < word_nt(w); }
 
 /* Take the next part of the task whose claim word was *w; -1 when every part is taken.
  * *w becomes the word last seen. */
-static int take_part(unsigned long *w) {
-    unsigned long v = *w;
+static int take_part(uint64_t *w) {
+    uint64_t v = *w;
     while (has_parts(v)) {
         if (__atomic_compare_exchange_n(&claim, &v, v + 1, 0, __ATOMIC_ACQ_REL,
                                         __ATOMIC_ACQUIRE)) {
@@ -155,9 +155,9 @@ static void run_part(int part, int nt) {
  * the pool's condition until the next task is published, then spin again (a woken worker
  * that finds every part taken, by a caller that did not wait for it, stays awake for the
  * next task rather than make that caller wake it again). Returns the claim word seen. */
-static unsigned long wait_for_parts(void) {
+static uint64_t wait_for_parts(void) {
     const long limit = spin_limit_ns();
-    unsigned long v = LOAD(&claim), gen = v >> GEN_SHIFT;
+    uint64_t v = LOAD(&claim), gen = v >> GEN_SHIFT;
     long long t0 = now_ns(), last_yield = 0;
     for (unsigned k = 1; !has_parts(v = LOAD(&claim)); k++) {
         relax(k, &last_yield, worker_give);
@@ -182,7 +182,7 @@ static void *worker_main(void *arg) {
     tls_in_task = 1; /* a worker's own gn_parallel calls run alone */
     if (sched_getaffinity(0, sizeof tls_allowed, &tls_allowed) != 0) CPU_ZERO(&tls_allowed);
     for (;;) {
-        unsigned long w = wait_for_parts();
+        uint64_t w = wait_for_parts();
         for (int part; (part = take_part(&w)) >= 0;) run_part(part, word_nt(w));
     }
     return NULL;
@@ -261,8 +261,8 @@ void gn_parallel(int nt, gn_task_fn fn, void *ctx) {
     task.fn = fn, task.ctx = ctx, task.fpmode = gn_fpmode_get();
     STORE(&caller_cpu, sched_getcpu());
     __atomic_store_n(&finished, 0, __ATOMIC_RELAXED);
-    const unsigned long gen = (LOAD(&claim) >> GEN_SHIFT) + 1;
-    unsigned long w = gen << GEN_SHIFT | (unsigned long)nt << PART_BITS | 1; /* part 0 taken */
+    const uint64_t gen = (LOAD(&claim) >> GEN_SHIFT) + 1;
+    uint64_t w = gen << GEN_SHIFT | (uint64_t)nt << PART_BITS | 1; /* part 0 taken */
     STORE(&claim, w);
     wake_workers(nt - 1);
     tls_in_task = 1;
