@@ -54,14 +54,18 @@ int gn_in_parallel(void);
  * A kernel wakes the team only when every thread it wakes gets at least one grain of
  * work; smaller problems run on the calling thread. Measured on an AMD EPYC (Zen 4)
  * 2-vCPU VM, one against two threads with the workers awake (bench/RESULTS.md, "Thread
- * pool"): a cheap elementwise op or sum over n floats ran no faster on two threads up to
+ * pool"; bench/bench_team_grain.py): a cheap elementwise op or sum over n floats ran no faster on two threads up to
  * n = 4096, 0.86-0.95x the time at 8192 and 0.68-0.77x at 16384; a GEMM of 16 K-65 K
  * multiply-adds ran 1.2x slower on two threads (16x16x64, 32x32x64), 131 K 0.85-0.91x
  * (32x64x64, 8x128x128), 262 K 0.53-0.74x. So two threads need 16384 elements or
  * 131072 multiply-adds: a grain each of 8192 and 65536 (ops calling libm per element
  * divide the elements' grain by their cost). */
-#define GN_GRAIN_ELEMENTS 8192
+#ifndef GN_GRAIN_ELEMENTS /* -DGN_GRAIN_ELEMENTS=1 -DGN_GRAIN_MACS=1: every kernel on the */
+#define GN_GRAIN_ELEMENTS 8192 /* team, the build bench/bench_team_grain.py measures */
+#endif
+#ifndef GN_GRAIN_MACS
 #define GN_GRAIN_MACS 65536
+#endif
 
 /* Threads for `work` units of which each thread needs `grain`: min(gn_get_num_threads(),
  * work / grain), and 1 below two grains. */
