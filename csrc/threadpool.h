@@ -53,18 +53,18 @@ int gn_in_parallel(void);
 /* ---- the cost rule ------------------------------------------------------------------
  * A kernel wakes the team only when every thread it wakes gets at least one grain of
  * work; smaller problems run on the calling thread. Measured on an AMD EPYC (Zen 4)
- * 2-vCPU VM, one against two threads with the workers awake (bench/RESULTS.md, "Thread
- * pool"; bench/bench_team_grain.py): a cheap elementwise op or sum over n floats ran no faster on two threads up to
- * n = 4096, 0.86-0.95x the time at 8192 and 0.68-0.77x at 16384; a GEMM of 16 K-65 K
- * multiply-adds ran 1.2x slower on two threads (16x16x64, 32x32x64), 131 K 0.85-0.91x
- * (32x64x64, 8x128x128), 262 K 0.53-0.74x. So two threads need 16384 elements or
- * 131072 multiply-adds: a grain each of 8192 and 65536 (ops calling libm per element
- * divide the elements' grain by their cost). */
+ * 2-vCPU VM, one against two threads, best of 40 rounds (bench/bench_team_grain.py,
+ * bench/RESULTS.md "thread pool latency"): a cheap elementwise op or sum over n floats
+ * ran slower on two threads up to n = 4096, 0.86-1.00x the time at 8192, 0.74-0.91x at
+ * 16384 (exp: 0.6x from 4096); a GEMM of 16 K-65 K multiply-adds ran 1.2-1.6x slower on
+ * two threads, 131 K 0.85-1.18x (a wash), 262 K 0.53-1.05x, 655 K 0.56-0.72x. So two
+ * threads need 16384 elements or 262144 multiply-adds: grains of 8192 and 131072 (ops
+ * calling libm per element divide the elements' grain by their cost). */
 #ifndef GN_GRAIN_ELEMENTS /* -DGN_GRAIN_ELEMENTS=1 -DGN_GRAIN_MACS=1: every kernel on the */
 #define GN_GRAIN_ELEMENTS 8192 /* team, the build bench/bench_team_grain.py measures */
 #endif
 #ifndef GN_GRAIN_MACS
-#define GN_GRAIN_MACS 65536
+#define GN_GRAIN_MACS 131072
 #endif
 
 /* Threads for `work` units of which each thread needs `grain`: min(gn_get_num_threads(),
