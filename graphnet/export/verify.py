@@ -9,6 +9,8 @@ table's extents; a range outside the slot's buffer (the arena, an input, an outp
 weight or a constant) is an error. A hand-edited or corrupted plan is refused with
 ``PlanError`` naming the step, never run. Uses only NumPy and the kernel table.
 """
+import math
+
 import numpy as np
 
 from ..runtime.abi import DTYPE_CODE, DTYPE_SIZE, SLOT_KINDS  # noqa: F401  (re-exported)
@@ -65,7 +67,7 @@ class _Checker:
         for d, s in zip(shape, strides):
             span = (d - 1) * s
             lo, hi = (lo + span, hi) if span < 0 else (lo, hi + span)
-        self.bounded_work(_prod(shape), hi + 1 - lo, write, what)
+        self.bounded_work(math.prod(shape), hi + 1 - lo, write, what)
         self.access(slot, lo, hi + 1, elem_size, write, what)
 
     def bounded_work(self, count, span, write, what):
@@ -85,12 +87,6 @@ class _Checker:
         self.access(slot, base, base + (rows - 1) * ld + cols, 4, write, what)
 
 
-def _prod(dims):
-    out = 1
-    for d in dims:
-        out *= d
-    return out
-
 
 def unverified_kernels():
     """Kernel names of the C API (this build's extension) the kernel table lacks."""
@@ -100,7 +96,7 @@ def unverified_kernels():
 
 def _buffer_sizes(arena_bytes, input_specs, output_specs, weight_specs, const_arrays):
     def nbytes(shape, dtype):
-        return _prod(shape) * np.dtype(dtype).itemsize
+        return math.prod(shape) * np.dtype(dtype).itemsize
     sizes = {(0, 0): int(arena_bytes)}
     for kind, specs in ((1, input_specs), (2, output_specs), (3, weight_specs)):
         for i, (shape, dtype) in enumerate(specs):

@@ -3,6 +3,8 @@
 Indices are int32 or int64; a negative index counts from the end of the axis. An index
 outside [-n, n) raises IndexError in the NumPy reference and stops a compiled run with
 an error (the C kernels never read or write out of bounds; csrc/gather.c)."""
+import math
+
 import numpy as np
 
 from ..graph.node import Node
@@ -13,12 +15,6 @@ from .registry import LAYOUT, Op, OpError, register
 INDEX_DTYPES = ("int32", "int64")
 
 
-def _prod(dims):
-    out = 1
-    for d in dims:
-        out *= d
-    return out
-
 
 def _check_indices(op_name, dtype):
     if dtype not in INDEX_DTYPES:
@@ -27,7 +23,7 @@ def _check_indices(op_name, dtype):
 
 def _view(table_shape, axis, indices_size):
     """(outer, n, inner, m) of the kernels' views."""
-    return (_prod(table_shape[:axis]), table_shape[axis], _prod(table_shape[axis + 1:]),
+    return (math.prod(table_shape[:axis]), table_shape[axis], math.prod(table_shape[axis + 1:]),
             indices_size)
 
 

@@ -2,6 +2,8 @@
 
 RESHAPE and RESHAPE_LIKE are views (no kernel); the others lower to the strided-copy kernel.
 """
+import math
+
 import numpy as np
 
 from . import builders as ad
@@ -9,12 +11,6 @@ from .dtypes import (broadcast_shapes, broadcast_strides, contiguous_strides, no
                      require_float)
 from .registry import LAYOUT, Op, OpError, register
 
-
-def _prod(dims):
-    out = 1
-    for d in dims:
-        out *= d
-    return out
 
 
 def _elem_size(dtype):
@@ -58,13 +54,13 @@ class Reshape(Op):
             if not known:
                 out[infer_at] = None
             else:
-                denom = _prod(rest_out)
-                total = _prod(rest_src)
+                denom = math.prod(rest_out)
+                total = math.prod(rest_src)
                 if denom == 0 or total % denom:
                     raise OpError(f"RESHAPE: cannot reshape {tuple(src)} into {_show(spec)}")
                 out[infer_at] = total // denom
-        elif known and _prod(rest_src) != _prod(rest_out):
-            raise OpError(f"RESHAPE: cannot reshape {tuple(src)} ({_prod(rest_src)} elements "
+        elif known and math.prod(rest_src) != math.prod(rest_out):
+            raise OpError(f"RESHAPE: cannot reshape {tuple(src)} ({math.prod(rest_src)} elements "
                           f"besides copied dims) into {_show(spec)}")
         return tuple(out), dtypes[0]
 
@@ -101,9 +97,9 @@ class ReshapeLike(Op):
     def infer(self, shapes, dtypes, attrs):
         self.check_arity(shapes)
         x, like = shapes
-        if None not in x and None not in like and _prod(x) != _prod(like):
-            raise OpError(f"RESHAPE_LIKE: cannot reshape {tuple(x)} ({_prod(x)} elements) "
-                          f"like {tuple(like)} ({_prod(like)} elements)")
+        if None not in x and None not in like and math.prod(x) != math.prod(like):
+            raise OpError(f"RESHAPE_LIKE: cannot reshape {tuple(x)} ({math.prod(x)} elements) "
+                          f"like {tuple(like)} ({math.prod(like)} elements)")
         return tuple(like), dtypes[0]
 
     def perform(self, inputs, attrs):

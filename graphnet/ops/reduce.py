@@ -3,6 +3,8 @@
 All lower to kernels over an (outer, n, inner) view; reduced axes that are not
 adjacent are first moved to the end by one strided copy.
 """
+import math
+
 import numpy as np
 
 from . import builders as ad
@@ -11,12 +13,6 @@ from .elementwise import require_f32
 from .layout import emit_copy
 from .registry import NN, REDUCE, Op, OpError, register_instance
 
-
-def _prod(dims):
-    out = 1
-    for d in dims:
-        out *= d
-    return out
 
 
 def normalize_axes(op_name, axes, rank):
@@ -35,11 +31,11 @@ def reduced_shape(shape, axes, keepdims):
 def outer_n_inner(shape, axes):
     """(outer, n, inner) when ``axes`` are adjacent, else None."""
     if not axes:
-        return _prod(shape), 1, 1
+        return math.prod(shape), 1, 1
     if list(axes) != list(range(axes[0], axes[-1] + 1)):
         return None
-    return (_prod(shape[:axes[0]]), _prod(shape[axes[0]:axes[-1] + 1]),
-            _prod(shape[axes[-1] + 1:]))
+    return (math.prod(shape[:axes[0]]), math.prod(shape[axes[0]:axes[-1] + 1]),
+            math.prod(shape[axes[-1] + 1:]))
 
 
 class Reduce(Op):
@@ -103,7 +99,7 @@ class Reduce(Op):
             emit_copy(ctx, moved, src, [base[p] for p in perm], tmp,
                       contiguous_strides(moved), x.dtype)
             src = tmp
-            view = (_prod(moved[:len(kept)]), _prod(moved[len(kept):]), 1)
+            view = (math.prod(moved[:len(kept)]), math.prod(moved[len(kept):]), 1)
         outer, n, inner = view
         ctx.emit("GN_K_REDUCE", op=ctx.c(self.c_name), outer=outer, n=n, inner=inner, x=src,
                  y=ctx.out(node))

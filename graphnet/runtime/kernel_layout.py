@@ -19,6 +19,8 @@ values of graphnet/runtime/abi.py and the helpers in ``HELPERS``; an array's len
 only + - * so the same text is its C offset. Pure Python: importable without the built
 extension.
 """
+import math
+
 from .abi import DTYPE_SIZE, VALUES, enum_values
 
 MAX_NDIM = 32    # kernels keep per-dimension arrays on the stack
@@ -34,12 +36,6 @@ class KernelArgError(ValueError):
     """A step's arguments do not match its kernel's layout."""
 
 
-def _prod(values):
-    out = 1
-    for v in values:
-        out *= v
-    return out
-
 
 def _geom_parts(g):
     return g[0], g[1:4], g[4], g[5:8], g[8], g[9:12], g[21]
@@ -48,30 +44,30 @@ def _geom_parts(g):
 def conv_x(g):
     """Elements of a convolution's input x: N * D * H * W * C."""
     n, ins, c, _, _, _, _ = _geom_parts(g)
-    return n * _prod(ins) * c
+    return n * math.prod(ins) * c
 
 
 def conv_w(g):
     """Elements of its weights: KD * KH * KW * (C / groups) * O."""
     _, _, c, _, o, k, groups = _geom_parts(g)
-    return _prod(k) * (c // groups) * o
+    return math.prod(k) * (c // groups) * o
 
 
 def conv_y(g):
     """Elements of its output y: N * OD * OH * OW * O."""
     n, _, _, outs, o, _, _ = _geom_parts(g)
-    return n * _prod(outs) * o
+    return n * math.prod(outs) * o
 
 
 def pooled(g, window):
     """Elements of a fused convolution's max-pooled output: each output size divided by the
     window, rounded down."""
     n, _, _, outs, o, _, _ = _geom_parts(g)
-    return n * _prod(s // w for s, w in zip(outs, window)) * o
+    return n * math.prod(s // w for s, w in zip(outs, window)) * o
 
 
 #: the functions extents may call
-HELPERS = {"prod": _prod, "dtype_size": DTYPE_SIZE.__getitem__, "conv_x": conv_x,
+HELPERS = {"prod": math.prod, "dtype_size": DTYPE_SIZE.__getitem__, "conv_x": conv_x,
            "conv_w": conv_w, "conv_y": conv_y, "pooled": pooled}
 #: the limits checks may name, besides the enum values
 LIMITS = {"MAX_SCRATCH_BYTES": MAX_SCRATCH_BYTES}
@@ -272,12 +268,12 @@ class Matrix:
             shape, strides = self.batch[0](env), self.batch[1](env)
             if any(s < 0 for s in strides):
                 c.fail(f"{self.slot}: negative batch stride in {strides}")
-            if _prod(shape) == 0:
+            if math.prod(shape) == 0:
                 c.slot_ok(env[self.slot], self.slot)
                 return
             bases.append(sum((d - 1) * s for d, s in zip(shape, strides)))
             rows, cols, ld = self.rows(env), self.cols(env), self.ld(env)
-            c.bounded_work(_prod(shape) * rows * cols, bases[-1] + (rows - 1) * ld + cols,
+            c.bounded_work(math.prod(shape) * rows * cols, bases[-1] + (rows - 1) * ld + cols,
                            write, self.slot)
         for base in bases:
             c.matrix(env[self.slot], self.rows(env), self.cols(env), self.ld(env), base,
