@@ -48,7 +48,12 @@ class Variable:
         return self._value.copy()
 
     def assign(self, value):
-        """Copy ``value`` into the weight's existing buffer (shape must match)."""
+        """Copy ``value`` into the weight's existing buffer (shape must match).
+
+        A symbolic ``value`` (inside a traced step, see graph/trace.py) is recorded as
+        an update of the step instead; outside a trace it is an error."""
+        if _is_symbolic(value):
+            return self._assign_traced(value)
         value = np.asarray(value)
         if value.shape != self._value.shape:
             raise ValueError(f"variable {self.name!r} has shape {self._value.shape}, "
@@ -56,5 +61,34 @@ class Variable:
         np.copyto(self._value, value, casting="unsafe")
         self.version += 1
 
+    def assign_add(self, delta):
+        """``assign(value + delta)``; symbolic ``delta`` inside a traced step too."""
+        if _is_symbolic(delta):
+            from .. import ops
+            return self._assign_traced(ops.add(self, delta))
+        self.assign(self._value + np.asarray(delta))
+
+    def assign_sub(self, delta):
+        """``assign(value - delta)``; symbolic ``delta`` inside a traced step too."""
+        if _is_symbolic(delta):
+            from .. import ops
+            return self._assign_traced(ops.subtract(self, delta))
+        self.assign(self._value - np.asarray(delta))
+
+    def _assign_traced(self, tensor):
+        from .trace import current_trace
+        trace = current_trace()
+        if trace is None:
+            raise TypeError(f"variable {self.name!r}: cannot assign a symbolic tensor "
+                            "outside a traced step (train_step / test_step / a Metric's "
+                            "update_state run by fit); assign an array instead")
+        from .. import ops
+        trace.assign(self, ops.cast(tensor, self.dtype))
+
     def __repr__(self):
         return f"<Variable {self.name} shape={self.shape} dtype={self.dtype}>"
+
+
+def _is_symbolic(value):
+    from .tensor import SymbolicTensor
+    return isinstance(value, SymbolicTensor)

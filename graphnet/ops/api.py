@@ -10,6 +10,7 @@ import numpy as np
 
 from ..graph.node import Node
 from ..graph.tensor import SymbolicTensor
+from ..graph.trace import current_trace
 from ..graph.variable import Variable
 from .source import ConstantValue
 
@@ -28,7 +29,9 @@ def as_node(x, dtype=None):
     if isinstance(x, Node):
         return x
     if isinstance(x, Variable):
-        return Node("VARIABLE", (), {"var": x})
+        trace = current_trace()
+        latest = None if trace is None else trace.read(x)
+        return latest.node if latest is not None else Node("VARIABLE", (), {"var": x})
     array = np.asarray(x)
     if dtype is None:
         dtype = _default_dtype(x, array)
