@@ -17,6 +17,7 @@ from ..ops.registry import OpError
 from ..serialization import Registry
 from .input_spec import InputSpec, check_input_spec
 from .layer_call import LayerCall, flatten, pack_like
+from .tracking import track_assigned_variables, tracked_attributes
 
 layer_registry = Registry("layer")
 
@@ -74,6 +75,10 @@ class Layer:
             batch_input_shape = (batch_size,) + tuple(input_shape)
         self._batch_input_shape = tuple(batch_input_shape) if batch_input_shape else None
 
+    def __setattr__(self, name, value):
+        track_assigned_variables(self, name, value, Variable)
+        super().__setattr__(name, value)
+
     # -- weights -------------------------------------------------------------
     def add_weight(self, shape=None, initializer=None, dtype=None, trainable=True,
                    regularizer=None, constraint=None, name=None, **kwargs):
@@ -103,13 +108,22 @@ class Layer:
         budget[0] -= nbytes
 
     def _tracked_layers(self):
-        """The layers whose weights this one owns too: none for a plain layer (models
-        override it with their layers)."""
-        return []
+        """The layers whose weights this one owns too: those its attributes hold (alone or
+        in nested lists, tuples and dicts), in assignment order as Keras 3 tracks them
+        (Functional and Sequential override it with their layers)."""
+        return tracked_attributes(self, Layer)
+
+    def _own_variables(self):
+        """Its own Variables as Keras 3 orders them: the trainable ones, then the others,
+        each in the order they were created or assigned (``add_weight`` or an attribute);
+        Variables put into a tracked list after its assignment come last."""
+        own = list(self._weights)
+        own += [v for v in tracked_attributes(self, Variable) if all(v is not o for o in own)]
+        return [v for v in own if v.trainable] + [v for v in own if not v.trainable]
 
     @property
     def weights(self):
-        out = list(self._weights)
+        out = self._own_variables()
         for layer in self._tracked_layers():
             out += [w for w in layer.weights if all(w is not o for o in out)]
         return out
@@ -118,7 +132,7 @@ class Layer:
     def trainable_weights(self):
         if not self.trainable:
             return []
-        out = [w for w in self._weights if w.trainable]
+        out = [w for w in self._own_variables() if w.trainable]
         for layer in self._tracked_layers():
             out += [w for w in layer.trainable_weights if all(w is not o for o in out)]
         return out
