@@ -5,11 +5,12 @@ import numpy as np
 
 from ..runtime.function import Function
 from .functional import Functional
+from .subclassed import SubclassedModel
 from .summary import print_summary
 from .training import Trainer
 
 
-class Model(Trainer, Functional):
+class Model(SubclassedModel, Trainer, Functional):
     """``gn.Model(inputs, outputs, name=None)``: a model from its input and output tensors.
 
     Run it with ``predict`` / ``predict_on_batch`` (compiled to C kernels, one plan per
@@ -18,6 +19,9 @@ class Model(Trainer, Functional):
     """
 
     def __init__(self, inputs=None, outputs=None, name=None, trainable=True, **kwargs):
+        if inputs is None and outputs is None and type(self).call is not Functional.call:
+            self._init_subclassed(name=name, trainable=trainable, **kwargs)
+            return
         if inputs is None or outputs is None:
             raise TypeError("Model needs `inputs` and `outputs`: gn.Model(inputs, outputs)")
         from .. import backend
@@ -38,6 +42,8 @@ class Model(Trainer, Functional):
         return self._predict_fn
 
     def _standardize_inputs(self, x):
+        if self._is_subclassed:  # traced for these shapes on first use
+            self._trace_arrays(x, False)
         if type(x) is np.ndarray and len(self.inputs) == 1:
             return [x]
         if isinstance(x, dict):

@@ -17,7 +17,8 @@ def serialize_layer(layer):
 def _class_name(layer):
     from .model import Model
     from .sequential import Sequential
-    if isinstance(layer, Model) and not isinstance(layer, Sequential):
+    if isinstance(layer, Model) and not isinstance(layer, Sequential) and \
+            not layer._is_subclassed:
         return "Functional"
     return type(layer).__name__
 

@@ -45,6 +45,18 @@ def _rows(model, connected):
     return rows
 
 
+def _tracked_rows(model):
+    """(name (type), output shape, params) for each layer a subclassed model tracks: the
+    shapes of its latest call (``?`` when never called), as Keras 3 lists them."""
+    rows = []
+    for layer in model.layers:
+        shape = _shape_text([t.shape for t in layer._calls[-1].outputs]) if layer._calls \
+            else "?"
+        params = layer.count_params() if layer.built else 0
+        rows.append((f"{layer.name} ({type(layer).__name__})", shape, f"{params:,}"))
+    return rows
+
+
 def _box(widths, left, mid, right, fill):
     return left + mid.join(fill * w for w in widths) + right
 
@@ -55,7 +67,8 @@ def print_summary(model, line_length=None, positions=None, print_fn=None, show_t
                          "by calling `build()` or by calling the model on a batch of data.")
     print_fn = print_fn or print
     from .sequential import Sequential
-    connected = not isinstance(model, Sequential)
+    subclassed = getattr(model, "_is_subclassed", False)
+    connected = not isinstance(model, Sequential) and not subclassed
     headers = ["Layer (type)", "Output Shape", "Param #"] + (["Connected to"] if connected else [])
     line_length = line_length or (98 if connected else 79)
     positions = positions or ([0.3, 0.6, 0.73, 1.0] if connected else [0.42, 0.78, 1.0])
@@ -63,7 +76,7 @@ def print_summary(model, line_length=None, positions=None, print_fn=None, show_t
         positions = [int(line_length * p) for p in positions]
     widths = [positions[0] - 3] + [positions[i] - positions[i - 1] - 3
                                    for i in range(1, len(positions))]
-    rows = _rows(model, connected)
+    rows = _tracked_rows(model) if subclassed else _rows(model, connected)
 
     def line(cells, bar="│", align_right=(2,)):
         wrapped = [textwrap.wrap(c, w, break_on_hyphens=False) or [""]
