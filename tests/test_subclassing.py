@@ -158,3 +158,26 @@ def test_save_needs_get_config_when_init_takes_arguments(tmp_path):
     net.build((None, 4))
     with pytest.raises(NotImplementedError, match=r"\['units'\].*get_config"):
         net.save(str(tmp_path / "sized.keras"))
+
+
+def test_save_and_load_model_with_get_config_and_custom_objects(tmp_path):
+    class Scaled(gn.Model):
+        def __init__(self, units, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+            self.dense = gn.layers.Dense(units)
+
+        def call(self, inputs):
+            return self.dense(inputs) * 2.0
+
+        def get_config(self):
+            return dict(super().get_config(), units=self.units)
+
+    x = np.random.default_rng(1).normal(size=(4, 3)).astype("float32")
+    net = Scaled(2, name="scaled")
+    want = net.predict(x, verbose=0)
+    path = str(tmp_path / "scaled.keras")
+    net.save(path)
+    loaded = gn.models.load_model(path, custom_objects={"Scaled": Scaled})
+    assert type(loaded) is Scaled and loaded.units == 2 and loaded.name == "scaled"
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), want, atol=1e-6)

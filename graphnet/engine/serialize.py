@@ -120,18 +120,27 @@ def sequential_from_config(cls, config, custom_objects=None):
 
 
 def serialize_model(model):
-    return {"class_name": _class_name(model), "config": model.get_config(),
-            "graphnet_version": "0.1.0"}
+    from .subclassed import build_config
+    out = {"class_name": _class_name(model), "config": model.get_config(),
+           "graphnet_version": "0.1.0"}
+    built = build_config(model) if hasattr(model, "_is_subclassed") else None
+    if built is not None:
+        out["build_config"] = built
+    return out
 
 
 def model_from_config(config, custom_objects=None, safe_mode=True):
     """Rebuild a model from its config. Python lambdas (bytecode) load only with
     ``safe_mode=False``: never for configs from an untrusted source."""
+    from .subclassed import build_from_config
     if safe_mode is False:
         from ..layers.lambda_layer import unsafe_deserialization
         with unsafe_deserialization():
-            return deserialize_layer(config, custom_objects)
-    return deserialize_layer(config, custom_objects)
+            model = deserialize_layer(config, custom_objects)
+    else:
+        model = deserialize_layer(config, custom_objects)
+    build_from_config(model, config.get("build_config"))
+    return model
 
 
 def model_from_json(json_string, custom_objects=None, safe_mode=True):

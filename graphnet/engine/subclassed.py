@@ -192,7 +192,7 @@ class SubclassedModel:
             return super().get_config()
         own = [p for p in inspect.signature(type(self).__init__).parameters.values()
                if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
-        if own:
+        if own and type(self).get_config is SubclassedModel.get_config:
             raise NotImplementedError(
                 f"Model '{self.name}' ({type(self).__name__}) takes the arguments "
                 f"{[p.name for p in own]} in __init__(), so it must define get_config() "
@@ -204,6 +204,23 @@ class SubclassedModel:
         if cls.call is _functional_call():
             return super().from_config(config, custom_objects)
         return cls(**config)
+
+
+def build_config(model):
+    """{"input_shape": ...} of a built subclassed model (None for other models): what
+    ``load_model`` builds the model from before loading its weights, as Keras does."""
+    if not model._is_subclassed or model._active is None:
+        return None
+    shapes = [list(t.shape) for t in model._active.inputs]
+    structure = model._active.structure
+    return {"input_shape": shapes if isinstance(structure, (list, tuple)) else shapes[0]}
+
+
+def build_from_config(model, config):
+    if config is not None:
+        shape = config["input_shape"]
+        model.build([tuple(s) for s in shape] if shape and isinstance(shape[0], list)
+                    else tuple(shape))
 
 
 def _functional_call():
