@@ -10,8 +10,10 @@ _FLOATX = "float32"
 
 
 def snake_case(name):
+    """Keras 3's ``to_snake_case``: 'Conv2DTranspose' -> 'conv2d_transpose'."""
+    name = re.sub(r"\W+", "", name)
     name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def unique_name(base):

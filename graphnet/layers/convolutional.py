@@ -154,10 +154,14 @@ class _Conv(_ConvBase):
 
     def call(self, inputs):
         self._check_call(inputs, self.kernel.shape, self.input_channels)
-        x = to_channels_last(inputs, self.data_format)
-        y = ops.conv(x, self.kernel, self.strides, self.padding, "channels_last",
-                     self.dilation_rate)
+        y = to_channels_last(self.convolution_op(inputs, self.kernel), self.data_format)
         return self._finish(y)
+
+    def convolution_op(self, inputs, kernel):
+        """The layer's convolution of ``inputs`` (in the layer's data_format) with ``kernel``,
+        without bias or activation: what a subclass overriding ``call`` builds on (Keras 3)."""
+        return ops.conv(inputs, kernel, self.strides, self.padding, self.data_format,
+                        self.dilation_rate)
 
     def get_config(self):
         config = self._base_config()
