@@ -134,3 +134,13 @@ def test_a_gather_model_round_trips_through_gnx(tmp_path):
     np.testing.assert_allclose(loaded(x), model.predict(x), rtol=1e-5, atol=1e-6)
     with pytest.raises(IndexError):
         loaded(np.array([[0, 10, 0], [0, 0, 0]], np.int32))
+
+
+def test_the_profiler_stops_at_a_failing_step_and_names_it():
+    table = np.ones((5, 3), "f4")
+    fn = _take_fn(table, (3,), 0, "int64")
+    kernels = fn.executable([(3,)]).plan.kernels
+    step = kernels.index("GN_K_GATHER")
+    with pytest.raises(IndexError, match=rf"plan step {step} \(GN_K_GATHER\).*outside"):
+        fn.profile(np.array([0, 7, 1], np.int64), repeats=2)
+    assert fn.profile(np.array([0, 4, 1], np.int64), repeats=2).kernels == kernels

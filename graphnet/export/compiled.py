@@ -67,9 +67,6 @@ class LoadedPlan:
     def kernel_count(self):
         return len(self.steps)
 
-    def describe(self):
-        return "\n".join(f"{i:4d} {k}" for i, k in enumerate(self.kernels))
-
 
 class _Weight:
     """The light holder Executable binds a weight through (it reads ``.value`` and

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .cext import ffi
+from .cext import ffi, lib
 
 
 @dataclass
@@ -77,8 +77,10 @@ def profile_plan(executable, inputs, repeats=20):
             for i in range(len(steps)):
                 one.steps = first + 4 * i
                 start = time.perf_counter_ns()
-                call(one)
+                status = call(one)
                 times[r, i] = time.perf_counter_ns() - start
+                if status != 0:          # the one-step plan reports step 0: name step i
+                    raise executable.run_error(status + lib.GN_ERR_COUNT * i)
     finally:
         for var, value in zip(executable.weights, saved):
             var.assign(value)
