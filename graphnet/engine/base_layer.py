@@ -17,6 +17,7 @@ from ..ops.registry import OpError
 from ..serialization import Registry
 from .input_spec import InputSpec, check_input_spec
 from .layer_call import LayerCall, flatten, pack_like
+from .masking import output_masks, prepare_mask
 from .tracking import track_assigned_variables, tracked_attributes
 
 layer_registry = Registry("layer")
@@ -196,6 +197,24 @@ class Layer:
     def call(self, inputs, **kwargs):
         return inputs
 
+    @property
+    def supports_masking(self):
+        """Whether ``compute_mask`` gives this layer's outputs a mask (Keras 3: True when
+        the class overrides ``compute_mask`` unless set otherwise)."""
+        explicit = self.__dict__.get("_supports_masking")
+        if explicit is not None:
+            return explicit
+        return type(self).compute_mask is not Layer.compute_mask
+
+    @supports_masking.setter
+    def supports_masking(self, value):
+        self._supports_masking = bool(value)
+
+    def compute_mask(self, inputs, mask=None):
+        """The outputs' mask from the inputs and their mask: by default the input's mask
+        passes through unchanged."""
+        return mask
+
     def compute_output_shape(self, input_shape):
         """Shapes are inferred by the op rules: trace ``call`` on placeholder inputs."""
         structure = input_shape
@@ -234,16 +253,18 @@ class Layer:
             params = inspect.signature(self.call).parameters
             if "training" not in params:
                 kwargs.pop("training", None)
-            outputs = self.call(inputs, *args, **kwargs)
+            call_kwargs, previous_mask = prepare_mask(self, inputs, params, kwargs)
+            outputs = self.call(inputs, *args, **call_kwargs)
+            flat_out = flatten(outputs)
+            masks = output_masks(self, inputs, flat_out, previous_mask)
         except OpError as exc:
             shapes = ", ".join(str(t.shape) for t in flat)
             raise ValueError(f"Layer '{self.name}' ({type(self).__name__}) cannot be called "
                              f"on input shape(s) {shapes}: {exc}") from None
-        flat_out = flatten(outputs)
         call = LayerCall(self, flat, [], dict(kwargs, **({} if not args else {"args": args})),
                          isinstance(inputs, (list, tuple)))
-        wrapped = [SymbolicTensor(t.node, history=(call, i), name=f"{self.name}_out{i}")
-                   for i, t in enumerate(flat_out)]
+        wrapped = [SymbolicTensor(t.node, history=(call, i), name=f"{self.name}_out{i}",
+                                  mask=mask) for i, (t, mask) in enumerate(zip(flat_out, masks))]
         call.outputs.extend(wrapped)
         self._calls.append(call)
         return pack_like(outputs, wrapped)

@@ -11,18 +11,21 @@ _input_uids = itertools.count(1)
 
 class SymbolicTensor:
     """A value in a graph being defined: an op-graph node plus, when a layer made
-    it, the layer call that did (``history``), which models walk to find layers.
+    it, the layer call that did (``history``), which models walk to find layers, and
+    the Keras mask the layer computed for it (``mask``: a bool symbolic tensor over
+    its leading axes, e.g. ``(batch, timesteps)``, or None).
 
     Immutable: a layer call wraps its outputs in new tensors rather than
     annotating existing ones.
     """
 
-    __slots__ = ("node", "history", "name")
+    __slots__ = ("node", "history", "name", "mask")
 
-    def __init__(self, node, history=None, name=None):
+    def __init__(self, node, history=None, name=None, mask=None):
         object.__setattr__(self, "node", node)
         object.__setattr__(self, "history", history)
         object.__setattr__(self, "name", name)
+        object.__setattr__(self, "mask", mask)
 
     def __setattr__(self, key, value):
         raise AttributeError("symbolic tensors are immutable")
@@ -38,6 +41,11 @@ class SymbolicTensor:
     @property
     def ndim(self):
         return len(self.node.shape)
+
+    @property
+    def _keras_mask(self):
+        """Keras's name for ``mask`` (code written for Keras reads it)."""
+        return self.mask
 
     def __repr__(self):
         name = f" name={self.name}" if self.name else ""

@@ -55,6 +55,8 @@ class ReLU(Layer):
         Same as the input.
     """
 
+    supports_masking = True  # as in Keras 3: the mask passes through
+
     def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, **kwargs):
         super().__init__(**kwargs)
         self.max_value = _number(self, "max_value", max_value, allow_none=True)
@@ -87,6 +89,8 @@ class LeakyReLU(Layer):
     Output shape:
         Same as the input.
     """
+
+    supports_masking = True  # as in Keras 3: the mask passes through
 
     def __init__(self, negative_slope=0.3, **kwargs):
         if "alpha" in kwargs:
@@ -127,6 +131,8 @@ class PReLU(Layer):
 
     Weights: ``alpha`` of shape ``input_shape[1:]`` with the shared axes set to 1.
     """
+
+    supports_masking = True  # as in Keras 3: the mask passes through
 
     def __init__(self, alpha_initializer="zeros", alpha_regularizer=None,
                  alpha_constraint=None, shared_axes=None, **kwargs):
@@ -195,6 +201,8 @@ class ELU(Layer):
         Same as the input.
     """
 
+    supports_masking = True  # as in Keras 3: the mask passes through
+
     def __init__(self, alpha=1.0, **kwargs):
         super().__init__(**kwargs)
         if alpha is None or isinstance(alpha, bool) or not isinstance(alpha, (int, float)):
@@ -225,6 +233,8 @@ class ThresholdedReLU(Layer):
     Output shape:
         Same as the input.
     """
+
+    supports_masking = True  # as in Keras 3: the mask passes through
 
     def __init__(self, theta=1.0, **kwargs):
         super().__init__(**kwargs)
@@ -259,6 +269,8 @@ class Softmax(Layer):
     Output shape:
         Same as the input.
     """
+
+    supports_masking = True  # as in Keras 3: the mask passes through
 
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)

@@ -24,6 +24,8 @@ class Dense(Layer):
     Weights: ``kernel`` of shape ``(input_dim, units)``, then ``bias`` of shape ``(units,)``.
     """
 
+    supports_masking = True  # as in Keras 3: the mask passes through
+
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
                  activity_regularizer=None, kernel_constraint=None, bias_constraint=None,
@@ -93,6 +95,8 @@ class Activation(Layer):
     Input shape: arbitrary. Output shape: same as the input.
     """
 
+    supports_masking = True  # as in Keras 3: the mask passes through
+
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
@@ -117,6 +121,8 @@ class Dropout(Layer):
 
     Input shape: arbitrary. Output shape: same as the input.
     """
+
+    supports_masking = True  # as in Keras 3: the mask passes through
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)

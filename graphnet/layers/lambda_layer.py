@@ -169,8 +169,8 @@ class Lambda(Layer):
             as first argument and builds the output from ``gn.ops``.
         output_shape: the expected output shape: a tuple without the batch dimension, or a
             function of the full input shape. Inferred from the ops when None.
-        mask: None, or a callable ``mask(inputs, mask)`` / a value returned by
-            ``compute_mask`` (graphnet does not propagate masks; kept for Keras parity).
+        mask: None (the layer does not support masking: an input's mask is dropped), a
+            callable ``mask(inputs, mask)`` returning the output's mask, or the mask itself.
         arguments: optional dict of keyword arguments passed to ``function``.
 
     Input shape:
@@ -197,6 +197,7 @@ class Lambda(Layer):
         self.function = function
         self.arguments = dict(arguments or {})
         self.mask = mask
+        self.supports_masking = mask is not None  # as Keras 3
         self._output_shape = output_shape
         try:
             params = inspect.signature(function).parameters
@@ -205,10 +206,10 @@ class Lambda(Layer):
         self._fn_expects_training_arg = "training" in params
         self._fn_expects_mask_arg = "mask" in params
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, mask=None, training=None):
         kwargs = dict(self.arguments)
         if self._fn_expects_mask_arg:
-            kwargs["mask"] = None
+            kwargs["mask"] = mask
         if self._fn_expects_training_arg:
             kwargs["training"] = training
         return self.function(inputs, **kwargs)

@@ -10,6 +10,8 @@ import math
 from .. import backend, ops
 from ..engine.base_layer import Layer
 from ..ops.api import reshape_dims
+from .merge_masks import check_mask_list, concatenated_mask, masked_fold, masked_product, \
+    or_masks
 
 
 def _show(shapes):
@@ -39,6 +41,8 @@ class Merge(Layer):
     Output shape:
         ``(batch_size, *broadcast non-batch shape)``.
     """
+
+    supports_masking = True  # compute_mask combines the inputs' masks, as in Keras 3
 
     #: exact number of inputs the layer takes (None: one or more)
     n_inputs = None
@@ -108,6 +112,13 @@ class Merge(Layer):
         self._check_list(input_shape)
         return (_batch_size(input_shape),) + tuple(self._broadcast(input_shape))
 
+    def compute_mask(self, inputs, mask=None):
+        """The OR of the inputs' masks (None unless every input has one), as Keras 3."""
+        if mask is None:
+            return None
+        check_mask_list(self, inputs, mask)
+        return or_masks(list(mask))
+
 
 class Add(Merge):
     """Elementwise sum of a list of inputs.
@@ -150,7 +161,7 @@ class Multiply(Merge):
     """
 
     def _merge_function(self, inputs):
-        return _fold(ops.multiply, inputs)
+        return masked_product(inputs)
 
 
 class Average(Merge):
@@ -179,7 +190,7 @@ class Maximum(Merge):
     """
 
     def _merge_function(self, inputs):
-        return _fold(ops.maximum, inputs)
+        return masked_fold(ops.maximum, inputs)
 
 
 class Minimum(Merge):
@@ -193,7 +204,7 @@ class Minimum(Merge):
     """
 
     def _merge_function(self, inputs):
-        return _fold(ops.minimum, inputs)
+        return masked_fold(ops.minimum, inputs)
 
 
 class Concatenate(Merge):
@@ -257,6 +268,16 @@ class Concatenate(Merge):
         if out[0] is None:
             out = (_batch_size(input_shape),) + out[1:]
         return out
+
+    def compute_mask(self, inputs, mask=None):
+        """The inputs' masks joined along ``axis`` (an unmasked input counts as all
+        True), as Keras 3."""
+        if mask is None:
+            return None
+        check_mask_list(self, inputs, mask)
+        if all(m is None for m in mask):
+            return None
+        return concatenated_mask(list(inputs), list(mask), self.axis)
 
     def get_config(self):
         config = super().get_config()
@@ -412,6 +433,10 @@ class Dot(Merge):
         if self.normalize:
             x, y = _l2_normalize(x, a0), _l2_normalize(y, a1)
         return batch_dot(x, y, (a0, a1), where=self._where())
+
+    def compute_mask(self, inputs, mask=None):
+        """No mask: the dot product sums over the masked axis (Keras 3)."""
+        return None
 
     def compute_output_shape(self, input_shape):
         a0, a1 = self._check(input_shape)

@@ -95,6 +95,8 @@ class GaussianNoise(Layer):
     Input shape: arbitrary. Output shape: same.
     """
 
+    supports_masking = True  # as in Keras 3: the mask passes through
+
     def __init__(self, stddev, seed=None, **kwargs):
         super().__init__(**kwargs)
         if stddev < 0:
@@ -123,6 +125,8 @@ class GaussianDropout(Layer):
 
     Input shape: arbitrary. Output shape: same.
     """
+
+    supports_masking = True  # as in Keras 3: the mask passes through
 
     def __init__(self, rate, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -154,6 +158,8 @@ class AlphaDropout(Layer):
 
     Input shape: arbitrary. Output shape: same.
     """
+
+    supports_masking = True  # as in Keras 3: the mask passes through
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)

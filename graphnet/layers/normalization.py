@@ -35,6 +35,8 @@ class BatchNormalization(Layer):
     ``moving_variance`` (the last two non-trainable), each ``(channels,)``.
     """
 
+    supports_masking = True  # as in Keras 3: the mask passes through
+
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones",
                  moving_mean_initializer="zeros", moving_variance_initializer="ones",
@@ -142,6 +144,8 @@ class LayerNormalization(Layer):
 
     Weights: ``gamma``, then ``beta`` (when enabled).
     """
+
+    supports_masking = True  # as in Keras 3: the mask passes through
 
     def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, rms_scaling=False,
                  beta_initializer="zeros", gamma_initializer="ones", beta_regularizer=None,

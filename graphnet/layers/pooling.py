@@ -166,9 +166,20 @@ class GlobalMaxPooling3D(_GlobalPooling):
 
 class GlobalAveragePooling1D(_GlobalPooling):
     rank, mode = 1, "avg"
+    supports_masking = True
 
     def call(self, inputs, mask=None):
-        return super().call(inputs)
+        """With a ``(batch, steps)`` mask, the mean over the unmasked steps (Keras 3)."""
+        if mask is None:
+            return super().call(inputs)
+        steps_axis = 1 if self.data_format == "channels_last" else 2
+        kept = ops.expand_dims(ops.cast(mask, "bool"), 2 if steps_axis == 1 else 1)
+        total = ops.sum(ops.where(kept, inputs, 0.0), axis=steps_axis, keepdims=self.keepdims)
+        count = ops.sum(ops.cast(kept, inputs.dtype), axis=steps_axis, keepdims=self.keepdims)
+        return ops.divide(total, count)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
 
 
 class GlobalAveragePooling2D(_GlobalPooling):
