@@ -417,6 +417,14 @@ def apply_mask(sample_weight, mask, dtype, reduction):
     return mask * sw
 
 
+def both_masks(first, second):
+    """Keras's ``in_mask & out_mask``: the AND of two masks, either of which may be None
+    (the mask a prediction carries, ``SymbolicTensor.mask``, and the losses' own)."""
+    if first is None or second is None:
+        return second if first is None else first
+    return ops.logical_and(ops.cast(first, "bool"), ops.cast(second, "bool"))
+
+
 def reduce_weighted_values(values, sample_weight=None, reduction="sum_over_batch_size",
                            mask=None):
     """Keras's reduction: mask and weight, then sum / (sum / number of values) / keep."""
@@ -459,6 +467,7 @@ class Loss:
         if not is_symbolic(y_true, y_pred, sample_weight):
             return run_eagerly(lambda t, p, w: self(t, p, w), y_true, y_pred, sample_weight)
         values, mask = self.call_with_mask(y_true, y_pred)
+        mask = both_masks(getattr(y_pred, "mask", None), mask)
         return reduce_weighted_values(values, sample_weight, self.reduction, mask)
 
     def call(self, y_true, y_pred):

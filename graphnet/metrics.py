@@ -239,12 +239,19 @@ class MeanMetricWrapper(Metric):
         return self.fn(y_true, y_pred, **self._fn_kwargs)
 
     def totals(self, y_true, y_pred, sample_weight=None):
-        """As Keras's MeanMetricWrapper: the mask of the values (sparse cross-entropy's
-        ``ignore_class``) narrows the sample weights when there are any; without them
-        every value counts (ignored entries as 0). So in ``fit``, as in Keras, compile's
-        ``metrics`` (given no weights) count ignored entries as 0, and its
-        ``weighted_metrics`` leave them out when sample weights are given."""
+        """As Keras's MeanMetricWrapper: the mask the prediction carries
+        (``y_pred.mask``, e.g. from a Masking layer) becomes part of the sample weights
+        (it is them when there are none), so masked entries are left out of the mean.
+        Then the mask of the values (sparse cross-entropy's ``ignore_class``) narrows
+        the sample weights when there are any; without them every value counts (ignored
+        entries as 0). So in ``fit``, as in Keras, compile's ``metrics`` (given no
+        weights) count ignored entries as 0, and its ``weighted_metrics`` leave them out
+        when sample weights are given."""
         values, mask = losses.values_and_mask(self.fn, y_true, y_pred, **self._fn_kwargs)
+        prediction_mask = getattr(y_pred, "mask", None)
+        if prediction_mask is not None:
+            sample_weight = losses.apply_mask(sample_weight, prediction_mask,
+                                              backend.floatx(), "sum")
         if mask is not None and sample_weight is not None:
             sample_weight = losses.apply_mask(sample_weight, mask, backend.floatx(), "sum")
         return weighted_totals(values, sample_weight)

@@ -4,12 +4,13 @@ Its computation is the op graph the layers emitted; the layer calls (found by
 walking ``history`` back from the outputs) give its layers, summary and config.
 Calling it on new tensors clones the op graph onto them (weights shared).
 """
-from ..graph.graph import rebuild, topological_order
+from ..graph.graph import topological_order
 from ..graph.tensor import SymbolicTensor
 from ..ops.phase import resolve_phase
 from .base_layer import Layer
 from .input_layer import InputLayer
 from .layer_call import flatten, pack_like
+from .masking import rebuild_with_masks
 
 
 class Functional(Layer):
@@ -196,8 +197,7 @@ class Functional(Layer):
                 return node.with_inputs(new_inputs)
             return resolve_phase(node, new_inputs, training)
 
-        nodes = rebuild([t.node for t in self.outputs], rule)
-        return pack_like(self._output_structure, [SymbolicTensor(n) for n in nodes])
+        return pack_like(self._output_structure, rebuild_with_masks(self.outputs, rule))
 
     def compute_output_shape(self, input_shape):
         return self.output_shape

@@ -11,6 +11,7 @@ import warnings
 
 import numpy as np
 
+from ..graph.tensor import SymbolicTensor
 from .layer_call import flatten, pack_like
 
 
@@ -111,3 +112,17 @@ def _broadcasts(mask_shape, shape):
         return False
     return all(a == 1 or _same_dim(a, b)
                for a, b in zip(reversed(mask_shape), reversed(shape)))
+
+
+def rebuild_with_masks(outputs, rule):
+    """New tensors for ``outputs`` (symbolic tensors) whose graph, and their masks' graph,
+    is rebuilt with ``rule`` (``graph.rebuild``): a model called on new tensors gives
+    outputs carrying the masks its layers computed, as Keras's outputs do when a nested
+    model runs."""
+    from ..graph.graph import rebuild
+    masks = [t.mask for t in outputs]
+    roots = [t.node for t in outputs] + [m.node for m in masks if m is not None]
+    nodes = rebuild(roots, rule)
+    rebuilt_masks = iter(nodes[len(outputs):])
+    return [SymbolicTensor(n, mask=None if m is None else SymbolicTensor(next(rebuilt_masks)))
+            for n, m in zip(nodes[:len(outputs)], masks)]

@@ -288,6 +288,7 @@ class Softmax(Layer):
                                  f"input shape {inputs.shape}")
         if mask is not None:
             mask = ops.convert_to_tensor(mask)
+            self._check_mask(inputs, mask)
             if mask.dtype != "bool":
                 mask = ops.greater(mask, 0.5)
             inputs = ops.where(mask, inputs, -1e9)
@@ -299,6 +300,18 @@ class Softmax(Layer):
         if mask is not None:
             out = ops.where(mask, out, 0.0)
         return out
+
+    def _check_mask(self, inputs, mask):
+        """Keras 3's rule: the mask broadcasts to the inputs (a propagated ``(batch,
+        steps)`` mask of ``(batch, steps, features)`` logits does not)."""
+        fits = mask.ndim <= inputs.ndim and all(
+            m is None or i is None or m in (1, i)
+            for m, i in zip(reversed(mask.shape), reversed(inputs.shape)))
+        if not fits:
+            raise ValueError(f"Softmax '{self.name}': the `mask` must be broadcastable to "
+                             "`inputs`: each mask dimension must be 1 or match the "
+                             f"input's, from the last. Received: inputs.shape={inputs.shape}, "
+                             f"mask.shape={mask.shape}")
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
