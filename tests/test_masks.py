@@ -374,3 +374,29 @@ def test_sparse_crossentropy_and_accuracy_with_masks_and_sample_weights_match_ke
         assert set(ours) == set(theirs)
         for key in ours:
             np.testing.assert_allclose(ours[key], theirs[key], atol=ATOL, err_msg=key)
+
+
+@needs(keras)
+def test_batch_normalization_trains_on_the_statistics_of_the_unmasked_steps_as_keras_3():
+    def build(lib):
+        i = lib.Input((6, 3))
+        h = lib.layers.BatchNormalization(momentum=0.5)(lib.layers.Masking()(i))
+        return lib.Model(i, lib.layers.Dense(2)(h))
+    x = _padded_sequences()
+    y = np.random.default_rng(4).normal(size=(5, 6, 2)).astype("float32")
+    km, gm = build(keras), build(gn)
+    gm.set_weights(km.get_weights())
+    km.compile(keras.optimizers.SGD(0.1), "mse")
+    gm.compile(gn.optimizers.SGD(0.1), "mse")
+    for _ in range(5):
+        np.testing.assert_allclose(gm.train_on_batch(x, y), km.train_on_batch(x, y),
+                                   atol=ATOL)
+    for ours, theirs in zip(gm.get_weights(), km.get_weights()):
+        np.testing.assert_allclose(ours, theirs, atol=ATOL)
+
+
+def test_batch_normalization_refuses_a_mask_of_the_wrong_rank():
+    i = gn.Input((6, 3))
+    with pytest.raises(ValueError, match=r"BatchNormalization 'bn': the mask provided "
+                                         r"should be one dimension less than the inputs"):
+        gn.layers.BatchNormalization(name="bn")(i, mask=gn.Input((6, 3), dtype="bool"))

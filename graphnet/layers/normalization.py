@@ -5,7 +5,7 @@ those primitives). BatchNormalization's moving statistics are updated inside the
 compiled training step: each call records them with ``Layer.add_state_update``, and a
 model's ``state_updates`` (graphnet/engine) gathers the ones that belong to it.
 """
-from .. import constraints, initializers, ops, regularizers
+from .. import backend, constraints, initializers, ops, regularizers
 from ..engine.base_layer import Layer
 from ..engine.input_spec import InputSpec
 
@@ -18,7 +18,9 @@ class BatchNormalization(Layer):
     the mean and (biased) variance of the batch over every axis but ``axis``, and the
     step assigns ``moving = moving * momentum + batch_stat * (1 - momentum)`` to
     ``moving_mean`` and ``moving_variance``. A non-trainable layer always runs in
-    inference mode (Keras 3).
+    inference mode (Keras 3). With a mask (``(batch, steps)`` of ``(batch, steps,
+    channels)`` inputs, e.g. from Masking) the batch statistics are those of the
+    unmasked entries, as in Keras 3.
 
     Args:
         axis: the channel axis (default -1).
@@ -91,13 +93,18 @@ class BatchNormalization(Layer):
         self.built = True
 
     def call(self, inputs, training=None, mask=None):
+        if mask is not None and mask.ndim != inputs.ndim - 1:
+            raise ValueError(f"BatchNormalization '{self.name}': the mask provided should be "
+                             "one dimension less than the inputs. Received: "
+                             f"mask.shape={mask.shape}, inputs.shape={inputs.shape}")
         axis = self.axis % inputs.ndim
         infer = ops.batch_normalization(inputs, self.moving_mean, self.moving_variance, axis,
                                         self.beta, self.gamma, self.epsilon)
         if training is False or not self.trainable:
             return infer
         reduction = [a for a in range(inputs.ndim) if a != axis]
-        mean, variance = ops.moments(inputs, reduction)
+        mean, variance = ops.moments(inputs, reduction) if mask is None else \
+            _masked_moments(inputs, mask, reduction)
         train = ops.batch_normalization(inputs, mean, variance, axis, self.beta, self.gamma,
                                         self.epsilon)
         m = self.momentum
@@ -124,6 +131,21 @@ class BatchNormalization(Layer):
             "synchronized": self.synchronized, "renorm": False,
             "renorm_clipping": self.renorm_clipping, "renorm_momentum": self.renorm_momentum})
         return config
+
+
+def _masked_moments(inputs, mask, reduction):
+    """Keras 3's masked batch statistics: the mean and variance over the unmasked entries
+    (``mask`` covers every axis but the last), each sum divided by the number of them
+    plus epsilon."""
+    kept = ops.logical_and(ops.expand_dims(ops.cast(mask, "bool"), -1),
+                           ops.not_equal(ops.ones_like(inputs), 0.0))
+    weights = ops.sum(ops.cast(kept, inputs.dtype), axis=reduction, keepdims=True) + \
+        backend.epsilon()
+    mean = ops.sum(ops.where(kept, inputs, 0.0), axis=reduction, keepdims=True) / weights
+    variance = ops.sum(ops.square(ops.where(kept, inputs - mean, 0.0)), axis=reduction,
+                       keepdims=True) / weights
+    channels = (inputs.shape[[a for a in range(inputs.ndim) if a not in reduction][0]],)
+    return ops.reshape(mean, channels), ops.reshape(variance, channels)
 
 
 class LayerNormalization(Layer):
