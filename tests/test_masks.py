@@ -400,3 +400,30 @@ def test_batch_normalization_refuses_a_mask_of_the_wrong_rank():
     with pytest.raises(ValueError, match=r"BatchNormalization 'bn': the mask provided "
                                          r"should be one dimension less than the inputs"):
         gn.layers.BatchNormalization(name="bn")(i, mask=gn.Input((6, 3), dtype="bool"))
+
+
+def test_a_model_given_an_explicit_mask_input_reaches_it_and_saves_and_loads():
+    i, given = gn.Input((6,)), gn.Input((6,), dtype="bool")
+    model = gn.Model([i, given], gn.layers.Softmax()(i, mask=given))
+    assert len([layer for layer in model.layers if isinstance(layer, gn.layers.InputLayer)]) \
+        == 2
+    loaded = gn.models.model_from_json(model.to_json())
+    x = np.random.default_rng(6).normal(size=(3, 6)).astype("float32")
+    m = np.random.default_rng(7).uniform(size=(3, 6)) > 0.5
+    m[:, 0] = True
+    expected = np.where(m, np.exp(x), 0.0) / np.where(m, np.exp(x), 0.0).sum(-1,
+                                                                             keepdims=True)
+    np.testing.assert_allclose(model.predict([x, m], verbose=0), expected, atol=ATOL)
+    np.testing.assert_allclose(loaded.predict([x, m], verbose=0), expected, atol=ATOL)
+
+
+def test_a_masking_model_saves_and_loads_with_its_masks():
+    i = gn.Input((6, 3))
+    h = gn.layers.Dense(2)(gn.layers.Masking(mask_value=0.0)(i))
+    model = gn.Model(i, h)
+    loaded = gn.models.model_from_json(model.to_json())
+    loaded.set_weights(model.get_weights())
+    x = _padded_sequences()
+    np.testing.assert_array_equal(_run(loaded.inputs, [loaded.outputs[0].mask], x)[0],
+                                  _kept(x))
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))

@@ -10,7 +10,7 @@ from ..ops.phase import resolve_phase
 from .base_layer import Layer
 from .input_layer import InputLayer
 from .layer_call import flatten, pack_like
-from .masking import rebuild_with_masks
+from .masking import call_parents, rebuild_with_masks
 
 
 class Functional(Layer):
@@ -59,7 +59,7 @@ class Functional(Layer):
                         f"input '{call.layer.name}' {tensor.shape} needed by layer "
                         f"'{consumer}'. Pass it among the model's inputs.")
                 reached.add(id(tensor.node))
-            for parent in call.inputs:
+            for parent in call_parents(call):
                 visit(parent, call.layer.name)
             seen.add(id(call))
             order.append(call)
@@ -85,7 +85,7 @@ class Functional(Layer):
                 return
             first_seen.setdefault(id(call.layer), len(first_seen))
             if not (id(tensor.node) in input_nodes and not call.inputs):
-                for parent in call.inputs:
+                for parent in call_parents(call):
                     visit(parent)
             visited.add(id(call))
             post.append(call)
@@ -97,7 +97,7 @@ class Functional(Layer):
             depth = max(call_depth.setdefault(id(call), 0), layer_depth.get(id(call.layer), 0))
             layer_depth[id(call.layer)] = call_depth[id(call)] = depth
             layers[id(call.layer)] = call.layer
-            for parent in call.inputs:
+            for parent in call_parents(call):
                 pc = parent.history[0]
                 call_depth[id(pc)] = max(depth + 1, call_depth.get(id(pc), 0))
         return sorted(layers.values(),

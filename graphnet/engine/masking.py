@@ -40,6 +40,14 @@ def prepare_mask(layer, inputs, call_params, kwargs):
     return kwargs, carried
 
 
+def call_parents(call):
+    """The tensors a layer call reads: its inputs, then the symbolic masks it was given
+    as ``mask=`` (Keras 3's node records tensor arguments too), so a model walking its
+    calls reaches the layers computing those masks."""
+    given = [m for m in flatten(call.kwargs.get("mask")) if isinstance(m, SymbolicTensor)]
+    return list(call.inputs) + given
+
+
 def output_masks(layer, inputs, flat_outputs, previous_mask):
     """The mask of each output tensor (Keras's ``_set_mask_metadata``): a mask the call's
     output already carries is kept (a nested model's); the others come from

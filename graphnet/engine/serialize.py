@@ -6,6 +6,7 @@ nothing named in a config is ever imported.
 import inspect
 import json
 
+from ..graph.tensor import SymbolicTensor
 from .base_layer import layer_registry
 from .input_layer import InputLayer
 
@@ -44,6 +45,52 @@ def _tensor_ref(tensor, calls_of):
     return [call.layer.name, calls_of[id(call.layer)].index(call), index]
 
 
+def _tensors_to_refs(value, calls_of):
+    """A call argument with its symbolic tensors (an explicit ``mask=``) as Keras 3
+    writes them: ``{"class_name": "__keras_tensor__", "config": {"shape", "dtype",
+    "keras_history": [layer, node, index]}}``."""
+    if isinstance(value, (list, tuple)):
+        return [_tensors_to_refs(v, calls_of) for v in value]
+    if isinstance(value, SymbolicTensor):
+        return {"class_name": "__keras_tensor__",
+                "config": {"shape": list(value.shape), "dtype": value.dtype,
+                           "keras_history": _tensor_ref(value, calls_of)}}
+    return value
+
+
+def _is_tensor_ref(value):
+    return isinstance(value, dict) and value.get("class_name") == "__keras_tensor__"
+
+
+def _refs_in(value):
+    """The ``[layer, node, index]`` references of the tensors in a call argument."""
+    if isinstance(value, dict) and not _is_tensor_ref(value):
+        return [ref for v in value.values() for ref in _refs_in(v)]
+    if isinstance(value, list):
+        return [ref for v in value for ref in _refs_in(v)]
+    return [value["config"]["keras_history"]] if _is_tensor_ref(value) else []
+
+
+def _node_kwargs(node):
+    return node[0][3] if node and len(node[0]) > 3 else {}
+
+
+def _node_refs(node):
+    """The tensors a serialized call reads: its inputs, then those in its arguments."""
+    return list(node) + _refs_in(_node_kwargs(node))
+
+
+def _refs_to_tensors(value, made):
+    if isinstance(value, dict) and not _is_tensor_ref(value):
+        return {k: _refs_to_tensors(v, made) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_refs_to_tensors(v, made) for v in value]
+    if _is_tensor_ref(value):
+        layer, node, index = value["config"]["keras_history"]
+        return made[(layer, node)][index]
+    return value
+
+
 def functional_config(model):
     calls_of = _model_calls(model)
     layers = []
@@ -52,7 +99,8 @@ def functional_config(model):
         for call in calls_of[id(layer)]:
             if isinstance(layer, InputLayer):
                 continue
-            kwargs = {k: v for k, v in call.kwargs.items() if v is not None}
+            kwargs = {k: _tensors_to_refs(v, calls_of) for k, v in call.kwargs.items()
+                      if v is not None}
             inbound.append([_tensor_ref(t, calls_of) + [kwargs] for t in call.inputs])
         entry = serialize_layer(layer)
         entry["name"] = layer.name
@@ -80,16 +128,16 @@ def functional_from_config(cls, config, custom_objects=None):
         progress = False
         for item in list(pending):
             name, k, node, list_input = item
-            if not all((ref[0], ref[1]) in made for ref in node):
+            if not all((ref[0], ref[1]) in made for ref in _node_refs(node)):
                 continue
             inputs = [made[(ref[0], ref[1])][ref[2]] for ref in node]
-            kwargs = node[0][3] if node and len(node[0]) > 3 else {}
+            kwargs = _refs_to_tensors(_node_kwargs(node), made)
             out = layers[name](inputs if list_input else inputs[0], **kwargs)
             made[(name, k)] = list(out) if isinstance(out, (list, tuple)) else [out]
             pending.remove(item)
             progress = True
         if not progress:
-            missing = sorted({ref[0] for _, _, node, _ in pending for ref in node
+            missing = sorted({ref[0] for _, _, node, _ in pending for ref in _node_refs(node)
                               if (ref[0], ref[1]) not in made})
             raise ValueError(f"model config is inconsistent: layer inputs never produced: "
                              f"{missing}")
