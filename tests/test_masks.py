@@ -336,14 +336,11 @@ def test_the_loss_and_metrics_leave_out_masked_timesteps():
     assert abs(loss - per_step.mean()) > 1e-3   # the mask changed the value
 
 
-@needs(keras)
-def test_five_sgd_steps_with_a_masked_loss_match_keras_3():
-    x = _padded_sequences()
-    y = np.random.default_rng(4).normal(size=(5, 6, 2)).astype("float32")
-    km, gm = _sequence_regressor(keras), _sequence_regressor(gn)
-    gm.set_weights(km.get_weights())
-    km.compile(keras.optimizers.SGD(0.1), "mse", metrics=["mae"])
-    gm.compile(gn.optimizers.SGD(0.1), "mse", metrics=["mae"])
+def _five_sgd_steps_alike(gm, km, x, y, metrics=()):
+    """Compile both with SGD(0.1) and mse; evaluate, then 5 steps: the same losses
+    (and metrics), then the same weights."""
+    km.compile(keras.optimizers.SGD(0.1), "mse", metrics=list(metrics))
+    gm.compile(gn.optimizers.SGD(0.1), "mse", metrics=list(metrics))
     np.testing.assert_allclose(gm.evaluate(x, y, verbose=0), km.evaluate(x, y, verbose=0),
                                atol=ATOL)
     for _ in range(5):
@@ -351,6 +348,15 @@ def test_five_sgd_steps_with_a_masked_loss_match_keras_3():
                                    atol=ATOL)
     for ours, theirs in zip(gm.get_weights(), km.get_weights()):
         np.testing.assert_allclose(ours, theirs, atol=ATOL)
+
+
+@needs(keras)
+def test_five_sgd_steps_with_a_masked_loss_match_keras_3():
+    x = _padded_sequences()
+    y = np.random.default_rng(4).normal(size=(5, 6, 2)).astype("float32")
+    km, gm = _sequence_regressor(keras), _sequence_regressor(gn)
+    gm.set_weights(km.get_weights())
+    _five_sgd_steps_alike(gm, km, x, y, metrics=["mae"])
 
 
 @needs(keras)
@@ -386,13 +392,7 @@ def test_batch_normalization_trains_on_the_statistics_of_the_unmasked_steps_as_k
     y = np.random.default_rng(4).normal(size=(5, 6, 2)).astype("float32")
     km, gm = build(keras), build(gn)
     gm.set_weights(km.get_weights())
-    km.compile(keras.optimizers.SGD(0.1), "mse")
-    gm.compile(gn.optimizers.SGD(0.1), "mse")
-    for _ in range(5):
-        np.testing.assert_allclose(gm.train_on_batch(x, y), km.train_on_batch(x, y),
-                                   atol=ATOL)
-    for ours, theirs in zip(gm.get_weights(), km.get_weights()):
-        np.testing.assert_allclose(ours, theirs, atol=ATOL)
+    _five_sgd_steps_alike(gm, km, x, y)
 
 
 def test_batch_normalization_refuses_a_mask_of_the_wrong_rank():
@@ -427,3 +427,36 @@ def test_a_masking_model_saves_and_loads_with_its_masks():
     np.testing.assert_array_equal(_run(loaded.inputs, [loaded.outputs[0].mask], x)[0],
                                   _kept(x))
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def _outer_masking_inner_pooling(lib):
+    """Masking outside; Dense, BatchNormalization and the masked mean in a nested model."""
+    inner = lib.Sequential([lib.Input((6, 3)), lib.layers.Dense(4, activation="tanh"),
+                            lib.layers.BatchNormalization(momentum=0.5),
+                            lib.layers.GlobalAveragePooling1D()])
+    i = lib.Input((6, 3))
+    return lib.Model(i, lib.layers.Dense(2)(inner(lib.layers.Masking()(i))))
+
+
+def test_a_nested_model_uses_the_mask_of_its_input():
+    x = _padded_sequences()
+    model = _outer_masking_inner_pooling(gn)
+    inner = next(layer for layer in model.layers if isinstance(layer, gn.Sequential))
+    steps = _run(inner.inputs, [inner.layers[1].output], x)[0]   # inference: moving stats
+    kept = _kept(x)[..., None]
+    pooled = (steps * kept).sum(1) / kept.sum(1)
+    dense = model.layers[-1]
+    kernel, bias = dense.get_weights()
+    np.testing.assert_allclose(model.predict(x, verbose=0), pooled @ kernel + bias,
+                               atol=ATOL)
+
+
+@needs(keras)
+def test_five_sgd_steps_of_a_nested_model_given_a_mask_match_keras_3():
+    x = _padded_sequences()
+    y = np.random.default_rng(4).normal(size=(5, 2)).astype("float32")
+    km, gm = _outer_masking_inner_pooling(keras), _outer_masking_inner_pooling(gn)
+    gm.set_weights(km.get_weights())
+    np.testing.assert_allclose(gm.predict(x, verbose=0), km.predict(x, verbose=0),
+                               atol=ATOL)
+    _five_sgd_steps_alike(gm, km, x, y)

@@ -10,7 +10,7 @@ from ..ops.phase import resolve_phase
 from .base_layer import Layer
 from .input_layer import InputLayer
 from .layer_call import flatten, pack_like
-from .masking import call_parents, rebuild_with_masks
+from .masking import call_parents, rebuild_with_masks, replay_with_masks
 
 
 class Functional(Layer):
@@ -176,8 +176,10 @@ class Functional(Layer):
         return shapes[0] if len(shapes) == 1 else shapes
 
     # -- calling on new tensors ---------------------------------------------------
-    def call(self, inputs, training=None):
-        """Clone this model's op graph onto ``inputs`` (weights are shared)."""
+    def call(self, inputs, training=None, mask=None):
+        """Clone this model's op graph onto ``inputs`` (weights are shared); when an input
+        carries a mask (``mask``, one per input), run its layer calls again on them so
+        the masks reach its layers (Keras 3)."""
         flat = flatten(inputs)
         if len(flat) != len(self.inputs):
             raise ValueError(f"Model '{self.name}' expects {len(self.inputs)} input(s), got "
@@ -188,6 +190,10 @@ class Functional(Layer):
                     for a, b in zip(mine.shape, given.shape)):
                 raise ValueError(f"Model '{self.name}': input '{mine.node.attrs['name']}' "
                                  f"expects shape {mine.shape}, got {given.shape}")
+        masks = [None] * len(flat) if mask is None else flatten(mask)
+        if any(m is not None for m in masks):
+            return pack_like(self._output_structure,
+                             replay_with_masks(self, flat, masks, training))
         replace = {id(m.node): g.node for m, g in zip(self.inputs, flat)}
 
         def rule(node, new_inputs):

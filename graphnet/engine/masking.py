@@ -134,3 +134,31 @@ def rebuild_with_masks(outputs, rule):
     rebuilt_masks = iter(nodes[len(outputs):])
     return [SymbolicTensor(n, mask=None if m is None else SymbolicTensor(next(rebuilt_masks)))
             for n, m in zip(nodes[:len(outputs)], masks)]
+
+
+def replay_with_masks(model, inputs, masks, training):
+    """The outputs of ``model`` (a Functional) called on ``inputs`` that carry ``masks``
+    (one per input, None for an unmasked one): its layer calls run again, in order, on
+    the new tensors, so every layer sees the masks that reach it, as Keras 3's nested
+    model does when it runs. ``training`` (None: the phase is resolved later) goes to
+    the layers that take it."""
+    from .input_layer import InputLayer
+    values = {id(mine): SymbolicTensor(given.node, history=given.history, mask=mask)
+              for mine, given, mask in zip(model.inputs, inputs, masks)}
+
+    def new(value):
+        if isinstance(value, (list, tuple)):
+            return type(value)(new(v) for v in value)
+        return values.get(id(value), value) if isinstance(value, SymbolicTensor) else value
+
+    for call in model._calls_in_order:
+        if isinstance(call.layer, InputLayer):
+            continue
+        kwargs = {k: new(v) for k, v in call.kwargs.items()}
+        args = kwargs.pop("args", ())
+        if training is not None:
+            kwargs["training"] = training
+        given = [values[id(t)] for t in call.inputs]
+        outputs = call.layer(given if call.list_input else given[0], *args, **kwargs)
+        values.update((id(mine), out) for mine, out in zip(call.outputs, flatten(outputs)))
+    return [values[id(t)] for t in model.outputs]
