@@ -71,21 +71,24 @@ def test_the_mask_passes_through_dense_and_activations_on_3d_inputs():
 
 
 def test_supports_masking_is_set_on_the_layers_keras_3_sets_it_on():
-    cases = [("ReLU", {}), ("LeakyReLU", {}), ("PReLU", {}), ("ELU", {}), ("Softmax", {}),
-             ("BatchNormalization", {}), ("LayerNormalization", {}),
-             ("GaussianNoise", {"stddev": 0.1}), ("GaussianDropout", {"rate": 0.1}),
-             ("AlphaDropout", {"rate": 0.1}), ("Dropout", {"rate": 0.1}),
-             ("Activation", {"activation": "relu"}), ("Dense", {"units": 2}),
-             ("Masking", {}), ("Add", {}), ("Concatenate", {}), ("Multiply", {}),
-             ("Dot", {"axes": 1}), ("GlobalAveragePooling1D", {}),
-             ("Flatten", {}), ("Conv1D", {"filters": 2, "kernel_size": 1}),
-             ("GlobalMaxPooling1D", {}), ("Lambda", {"function": lambda t: t})]
-    for name, kwargs in cases:
-        ours = getattr(gn.layers, name)(**kwargs).supports_masking
-        assert ours is (name not in ("Flatten", "Conv1D", "GlobalMaxPooling1D", "Lambda")), \
-            name
-        if compare_with(keras, "Keras 3's supports_masking of the same layers"):
-            assert ours is getattr(keras.layers, name)(**kwargs).supports_masking, name
+    masking = [("ReLU", {}), ("LeakyReLU", {}), ("PReLU", {}), ("ELU", {}), ("Softmax", {}),
+               ("BatchNormalization", {}), ("LayerNormalization", {}),
+               ("GaussianNoise", {"stddev": 0.1}), ("GaussianDropout", {"rate": 0.1}),
+               ("AlphaDropout", {"rate": 0.1}), ("Dropout", {"rate": 0.1}),
+               ("SpatialDropout1D", {"rate": 0.1}), ("Activation", {"activation": "relu"}),
+               ("Dense", {"units": 2}), ("Masking", {}), ("Add", {}), ("Subtract", {}),
+               ("Average", {}), ("Maximum", {}), ("Concatenate", {}), ("Multiply", {}),
+               ("Dot", {"axes": 1}), ("GlobalAveragePooling1D", {})]
+    not_masking = [("Flatten", {}), ("Reshape", {"target_shape": (2,)}),
+                   ("Conv1D", {"filters": 2, "kernel_size": 1}), ("MaxPooling1D", {}),
+                   ("GlobalMaxPooling1D", {}), ("GlobalAveragePooling2D", {}),
+                   ("Lambda", {"function": lambda t: t})]
+    for expected, cases in ((True, masking), (False, not_masking)):
+        for name, kwargs in cases:
+            ours = getattr(gn.layers, name)(**kwargs).supports_masking
+            assert ours is expected, name
+            if compare_with(keras, "Keras 3's supports_masking of the same layers"):
+                assert getattr(keras.layers, name)(**kwargs).supports_masking is expected, name
     assert gn.layers.ThresholdedReLU().supports_masking  # as Keras 3's legacy layer
     assert gn.layers.Lambda(lambda t: t, mask=lambda t, m: m).supports_masking
 
