@@ -227,6 +227,16 @@ class Mean(Metric):
         self.update_totals(total, count)
 
 
+def _with_prediction_mask(y_pred, sample_weight):
+    """The sample weights with the mask ``y_pred`` carries (``SymbolicTensor.mask``)
+    merged in, as Keras's MeanMetricWrapper: masked entries weigh 0 (the mask is the
+    weights when there are none)."""
+    mask = getattr(y_pred, "mask", None)
+    if mask is None:
+        return sample_weight
+    return losses.apply_mask(sample_weight, mask, backend.floatx(), "sum")
+
+
 class MeanMetricWrapper(Metric):
     """A metric function as a Metric: ``MeanMetricWrapper(fn, name=None, **fn_kwargs)``."""
 
@@ -248,10 +258,7 @@ class MeanMetricWrapper(Metric):
         weights) count ignored entries as 0, and its ``weighted_metrics`` leave them out
         when sample weights are given."""
         values, mask = losses.values_and_mask(self.fn, y_true, y_pred, **self._fn_kwargs)
-        prediction_mask = getattr(y_pred, "mask", None)
-        if prediction_mask is not None:
-            sample_weight = losses.apply_mask(sample_weight, prediction_mask,
-                                              backend.floatx(), "sum")
+        sample_weight = _with_prediction_mask(y_pred, sample_weight)
         if mask is not None and sample_weight is not None:
             sample_weight = losses.apply_mask(sample_weight, mask, backend.floatx(), "sum")
         return weighted_totals(values, sample_weight)
@@ -444,6 +451,12 @@ class _LossMetric(Metric):
 
     def values(self, y_true, y_pred):
         return self.loss.call(y_true, y_pred)
+
+    def totals(self, y_true, y_pred, sample_weight=None):
+        """The mean of the loss's values over the entries the prediction's mask keeps
+        (Keras 3 fails on a masked prediction here; this is MeanMetricWrapper's rule)."""
+        return weighted_totals(self.values(y_true, y_pred),
+                               _with_prediction_mask(y_pred, sample_weight))
 
 
 def serialize(metric):

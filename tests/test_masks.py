@@ -463,3 +463,16 @@ def test_five_sgd_steps_of_a_nested_model_given_a_mask_match_keras_3():
     np.testing.assert_allclose(gm.predict(x, verbose=0), km.predict(x, verbose=0),
                                atol=ATOL)
     _five_sgd_steps_alike(gm, km, x, y)
+
+
+def test_a_loss_object_as_a_metric_leaves_out_masked_timesteps_too():
+    x = _padded_sequences()
+    y = np.random.default_rng(4).normal(size=(5, 6, 2)).astype("float32")
+    gm = _sequence_regressor(gn)
+    gm.compile("sgd", "mse", metrics=[gn.losses.MeanAbsoluteError(),
+                                      gn.metrics.MeanAbsoluteError()])
+    logs = gm.evaluate(x, y, verbose=0, return_dict=True)
+    pred = gm.predict(x, verbose=0)
+    expected = np.abs(pred - y).mean(-1)[_kept(x)].mean()
+    np.testing.assert_allclose(logs["mean_absolute_error"], expected, rtol=1e-5)
+    np.testing.assert_allclose(logs["mean_absolute_error_1"], expected, rtol=1e-5)
