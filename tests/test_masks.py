@@ -476,3 +476,29 @@ def test_a_loss_object_as_a_metric_leaves_out_masked_timesteps_too():
     expected = np.abs(pred - y).mean(-1)[_kept(x)].mean()
     np.testing.assert_allclose(logs["mean_absolute_error"], expected, rtol=1e-5)
     np.testing.assert_allclose(logs["mean_absolute_error_1"], expected, rtol=1e-5)
+
+
+def _subclassed_regressor(lib):
+    class MaskedRegressor(lib.Model):
+        def __init__(self):
+            super().__init__()
+            self.masking = lib.layers.Masking()
+            self.hidden = lib.layers.Dense(4, activation="tanh")
+            self.head = lib.layers.Dense(2)
+
+        def call(self, inputs, training=None, mask=None):
+            return self.head(self.hidden(self.masking(inputs)))
+    return MaskedRegressor()
+
+
+def test_a_subclassed_model_trains_on_its_masked_output_as_keras_3():
+    x = _padded_sequences()
+    y = np.random.default_rng(4).normal(size=(5, 6, 2)).astype("float32")
+    gm = _subclassed_regressor(gn)
+    gm.build((None, 6, 3))
+    assert gm.outputs[0].mask is not None
+    if compare_with(keras, "5 SGD steps of the same subclassed Keras model"):
+        km = _subclassed_regressor(keras)
+        km(x)
+        gm.set_weights(km.get_weights())
+        _five_sgd_steps_alike(gm, km, x, y)
