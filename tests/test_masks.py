@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import graphnet as gn
-from extras import compare_with, keras, needs
+from extras import compare_with, keras, needs, onnx, onnxruntime
 from graphnet.runtime.function import Function
 
 ATOL = 1e-5
@@ -502,3 +502,16 @@ def test_a_subclassed_model_trains_on_its_masked_output_as_keras_3():
         km(x)
         gm.set_weights(km.get_weights())
         _five_sgd_steps_alike(gm, km, x, y)
+
+
+@needs(onnx, onnxruntime)
+def test_a_masked_model_exports_to_onnx_with_its_masked_mean(tmp_path):
+    from graphnet.export import to_onnx
+    i = gn.Input((6, 3))
+    h = gn.layers.Dense(4)(gn.layers.Masking()(i))
+    model = gn.Model(i, gn.layers.GlobalAveragePooling1D()(h))
+    to_onnx(model, str(tmp_path / "masked.onnx"))
+    session = onnxruntime.InferenceSession(str(tmp_path / "masked.onnx"))
+    x = _padded_sequences()
+    ours = session.run(None, {session.get_inputs()[0].name: x})[0]
+    np.testing.assert_allclose(ours, model.predict(x, verbose=0), atol=ATOL)
