@@ -196,7 +196,7 @@ def test_softmax_refuses_a_propagated_mask_that_does_not_broadcast_as_keras_3():
 
 # -- models and layers against Keras ------------------------------------------------------
 
-def _same_model(build, x, check_mask=True):
+def _same_model(build, x):
     """Build with gn and keras, share the weights, compare outputs and output masks."""
     gm = build(gn)
     xs = x if isinstance(x, list) else [x]
@@ -211,11 +211,10 @@ def _same_model(build, x, check_mask=True):
         k_out = k_out if isinstance(k_out, (list, tuple)) else [k_out]
         for ours, theirs, mask in zip(values, k_out, masks):
             np.testing.assert_allclose(ours, keras.ops.convert_to_numpy(theirs), atol=ATOL)
-            if check_mask:
-                theirs_mask = _keras_mask(theirs)
-                assert (mask is None) == (theirs_mask is None)
-                if mask is not None:
-                    np.testing.assert_array_equal(mask, theirs_mask)
+            theirs_mask = _keras_mask(theirs)
+            assert (mask is None) == (theirs_mask is None)
+            if mask is not None:
+                np.testing.assert_array_equal(mask, theirs_mask)
     return values, masks
 
 
@@ -247,7 +246,7 @@ def test_merge_layers_combine_masks_as_keras_3(merge, masked):
         return lib.Model([a, b], getattr(lib.layers, merge)()([ha, hb]))
     x1, x2 = _padded_sequences(0), _padded_sequences(1)
     x2[4, :3] = 0.0
-    (out,), (mask,) = _same_model(build, [x1, x2])
+    _, (mask,) = _same_model(build, [x1, x2])
     if masked == "both":
         np.testing.assert_array_equal(mask, _kept(x1) | _kept(x2))
     elif merge == "Concatenate":
