@@ -1,5 +1,6 @@
 """Weight constraints, applied to a weight after each optimizer update."""
 from . import ops
+from .config import epsilon
 from .serialization import Registry
 
 _registry = Registry("constraint")
@@ -33,7 +34,7 @@ class MaxNorm(Constraint):
     def __call__(self, w):
         norms = _norms(w, self.axis)
         desired = ops.clip(norms, 0.0, float(self.max_value))
-        return ops.multiply(w, ops.divide(desired, ops.add(norms, 1e-7)))
+        return ops.multiply(w, ops.divide(desired, ops.add(norms, epsilon())))
 
     def get_config(self):
         return {"max_value": self.max_value, "axis": self.axis}
@@ -53,7 +54,7 @@ class UnitNorm(Constraint):
         self.axis = axis
 
     def __call__(self, w):
-        return ops.divide(w, ops.add(_norms(w, self.axis), 1e-7))
+        return ops.divide(w, ops.add(_norms(w, self.axis), epsilon()))
 
     def get_config(self):
         return {"axis": self.axis}
@@ -70,7 +71,7 @@ class MinMaxNorm(Constraint):
         clipped = ops.clip(norms, float(self.min_value), float(self.max_value))
         desired = ops.add(ops.multiply(clipped, float(self.rate)),
                           ops.multiply(norms, 1.0 - float(self.rate)))
-        return ops.multiply(w, ops.divide(desired, ops.add(norms, 1e-7)))
+        return ops.multiply(w, ops.divide(desired, ops.add(norms, epsilon())))
 
     def get_config(self):
         return {"min_value": self.min_value, "max_value": self.max_value, "rate": self.rate,

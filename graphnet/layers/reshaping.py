@@ -7,6 +7,7 @@ import math
 
 from .. import ops
 from ..engine.base_layer import Layer
+from ..config import image_data_format
 from ..ops.api import reshape_dims
 from ..engine.input_spec import InputSpec
 
@@ -14,9 +15,9 @@ DATA_FORMATS = ("channels_last", "channels_first")
 
 
 def standardize_data_format(data_format, layer_name):
-    """None means Keras's default image data format, channels_last."""
+    """None means gn.config.image_data_format() (channels_last unless set)."""
     if data_format is None:
-        return "channels_last"
+        return image_data_format()
     value = str(data_format).lower()
     if value not in DATA_FORMATS:
         raise ValueError(f"{layer_name}: data_format must be one of {DATA_FORMATS}, got "

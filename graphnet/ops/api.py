@@ -12,6 +12,9 @@ from ..graph.node import Node
 from ..graph.tensor import SymbolicTensor
 from ..graph.trace import current_trace
 from ..graph.variable import Variable
+from ..config import floatx
+from ..config import standardize_data_format as _config_data_format
+from .promotion import promote
 from .source import ConstantValue
 
 __all__ = []
@@ -39,28 +42,45 @@ def as_node(x, dtype=None):
 
 
 def _default_dtype(x, array):
-    """numpy arrays keep their dtype (float64 becomes float32); Python numbers are float32."""
+    """As Keras's convert_to_tensor: numpy arrays keep their dtype (float64 becomes floatx,
+    float32 unless set: the C kernels' dtype); Python bools are bool, ints int32, floats
+    floatx."""
     if array.dtype == bool:
         return "bool"
-    if isinstance(x, (np.ndarray, np.generic)) and array.dtype != np.float64:
+    if array.dtype == np.float64:
+        return floatx()
+    if isinstance(x, (np.ndarray, np.generic)):
         return str(array.dtype)
-    return "float32"
+    return "int32" if array.dtype.kind in "iu" else floatx()
 
 
 def _wrap(node):
     return SymbolicTensor(node)
 
 
+def _input_dtype(x):
+    """The dtype promotion sees for one argument: a tensor's dtype, the Python types of
+    Python numbers (int and float are weak, bool is not), the default dtype otherwise."""
+    if isinstance(x, (SymbolicTensor, Node, Variable)):
+        return x.dtype
+    if type(x) in (bool, int, float):
+        return type(x)
+    return _default_dtype(x, np.asarray(x))
+
+
+def _cast_node(node, dtype):
+    return node if node.dtype == dtype else Node("CAST", (node,), {"dtype": dtype})
+
+
 def _apply(op, *args, **attrs):
-    """Build ``op`` over args; plain numbers take the dtype of the first tensor argument."""
-    like = next((a.dtype for a in args if isinstance(a, (SymbolicTensor, Node, Variable))), None)
-    if like == "bool" and op not in _BOOL_OPS:
-        like = None
-    nodes = [as_node(a, like) for a in args]
-    return _wrap(Node(op, nodes, attrs))
-
-
-_BOOL_OPS = {"LOGICAL_AND", "LOGICAL_OR", "LOGICAL_XOR", "EQUAL", "NOT_EQUAL"}
+    """Build ``op`` over args with Keras's dtype promotion (graphnet/ops/promotion.py):
+    inputs are cast to the dtype the kernel computes in, Python numbers become constants
+    of it, and the output is cast to the dtype Keras gives the op."""
+    compute, result = promote(op, [_input_dtype(a) for a in args])
+    inputs = [_cast_node(as_node(a), d) if isinstance(a, (SymbolicTensor, Node, Variable))
+              else as_node(a, d) for a, d in zip(args, compute)]
+    node = Node(op, inputs, attrs)
+    return _wrap(node if result is None else _cast_node(node, result))
 
 
 @export
@@ -161,9 +181,7 @@ for _fname, _op in [("add", "ADD"), ("subtract", "SUB"), ("multiply", "MUL"),
 @export
 def where(condition, x1, x2):
     """x1 where condition else x2 (broadcasting)."""
-    like = next((a.dtype for a in (x1, x2) if isinstance(a, SymbolicTensor)), "float32")
-    return _wrap(Node("WHERE", [as_node(condition, "bool"), as_node(x1, like),
-                                as_node(x2, like)]))
+    return _apply("WHERE", condition, x1, x2)
 
 
 @export
@@ -232,7 +250,7 @@ def concatenate(xs, axis=0):
     xs = [convert_to_tensor(x) for x in xs]
     if len(xs) == 1:
         return xs[0]
-    return _wrap(Node("CONCATENATE", [x.node for x in xs], {"axis": int(axis)}))
+    return _apply("CONCATENATE", *xs, axis=int(axis))
 
 
 @export
@@ -551,11 +569,8 @@ def standardize_tuple(value, rank, name):
 
 
 def standardize_data_format(data_format):
-    data_format = "channels_last" if data_format is None else str(data_format).lower()
-    if data_format not in ("channels_last", "channels_first"):
-        raise ValueError(f"data_format must be 'channels_last' or 'channels_first', got "
-                         f"{data_format!r}")
-    return data_format
+    """'channels_last' or 'channels_first'; None is gn.config.image_data_format()."""
+    return _config_data_format(data_format)
 
 
 def to_channels_last(x, data_format):

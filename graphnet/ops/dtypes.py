@@ -68,3 +68,94 @@ def broadcast_strides(shape, out_shape):
         j = i - pad
         strides.append(0 if j < 0 or shape[j] == 1 and d != 1 else base[j])
     return tuple(strides)
+
+
+# ---- Keras 3's type promotion lattice (keras/src/backend/common/dtypes.py, after JAX) ----
+# Python int and float are the weak types "int" and "float": they take the dtype of the
+# tensors they meet, so ``int32_tensor + 1`` stays int32 and ``int32_tensor + 1.5`` is float.
+WEAK_INT, WEAK_FLOAT = "int", "float"
+_LATTICE = {
+    "bool": ["int"], "int": ["uint8", "int8", "complex64"],
+    "uint8": ["int16", "uint16"], "uint16": ["int32", "uint32"],
+    "uint32": ["int64", "uint64"], "uint64": ["float"],
+    "int8": ["int16"], "int16": ["int32"], "int32": ["int64"], "int64": ["float"],
+    "float": ["bfloat16", "float16"], "bfloat16": ["float32"], "float16": ["float32"],
+    "float32": ["float64", "complex64"], "float64": ["complex128"],
+    "complex64": ["complex128"], "complex128": [],
+}
+
+
+def _upper_bounds():
+    bounds = {}
+    for node in _LATTICE:
+        seen, todo = {node}, [node]
+        while todo:
+            for up in _LATTICE[todo.pop()]:
+                if up not in seen:
+                    seen.add(up)
+                    todo.append(up)
+        bounds[node] = seen
+    return bounds
+
+
+_UPPER = _upper_bounds()
+
+
+def _least_upper_bound(nodes):
+    common = set.intersection(*(_UPPER[n] for n in nodes))
+    least = (common & set(nodes)) or {c for c in common if common <= _UPPER[c]}
+    if len(least) != 1:
+        raise TypeError(f"dtypes {sorted(nodes)} have no implicit promotion; cast first "
+                        "(gn.ops.cast)")
+    return least.pop()
+
+
+def dtype_and_weakness(value):
+    """``(dtype name, weak)`` of a dtype name, a numpy dtype, or a Python type (int and
+    float are weak, bool is not)."""
+    if value is int:
+        return "int32", True
+    if value is float:
+        return "float32", True
+    if value is bool or isinstance(value, str) and value in _LATTICE:
+        name = "bool" if value is bool else value
+    else:
+        try:
+            name = str(np.dtype(value))
+        except TypeError:
+            name = str(value)
+    if name not in _LATTICE:
+        raise TypeError(f"dtype {name!r} has no place in Keras's type promotion")
+    return name, False
+
+
+def promote_dtypes(*values, floatx="float32", keep_64bit=True):
+    """Keras 3's ``result_type``: the least upper bound of ``values`` on the promotion
+    lattice, weak Python types resolved at ``floatx``'s precision. Keras's torch and JAX
+    backends then narrow 64-bit results to 32 bits (``keep_64bit=False``); graphnet's ops
+    keep int64 and float64 as torch's own operators do."""
+    if not values:
+        return floatx
+    pairs = [dtype_and_weakness(v) for v in values]
+    names = {n for n, _ in pairs}
+    if len(pairs) == 1 or (len(names) == 1 and not all(w for _, w in pairs)):
+        out, weak = pairs[0][0], pairs[0][1] and len(pairs) == 1
+    elif all(w for _, w in pairs):
+        out, weak = _least_upper_bound(names), True
+    else:
+        out = _least_upper_bound({_weak_node(n) if w else n for n, w in pairs})
+        weak = out in (WEAK_INT, WEAK_FLOAT)
+    if weak and out != "bool":
+        bits = floatx[-2:]
+        out = {"i": f"int{bits}", "u": f"uint{bits}", "b": "bool"}.get(
+            "f" if out == "bfloat16" else out[:1], f"float{bits}")
+    if not keep_64bit:
+        out = {"int64": "int32", "uint64": "uint32", "float64": "float32",
+               "complex128": "complex64"}.get(out, out)
+    return out
+
+
+def _weak_node(name):
+    if name == "bool":
+        return name
+    return WEAK_FLOAT if "float" in name else WEAK_INT
