@@ -11,6 +11,7 @@ import inspect
 import numpy as np
 
 from .. import backend, initializers
+from ..graph.scope import layer_call_scope
 from ..graph.tensor import SymbolicTensor, placeholder
 from ..graph.variable import Variable
 from ..ops.registry import OpError
@@ -204,7 +205,8 @@ class Layer:
         inputs = placeholders if _is_shape_list(structure) else placeholders[0]
         if not self.built:
             self._build_from(inputs)
-        outputs = self.call(inputs, **self._call_defaults())
+        with layer_call_scope():
+            outputs = self.call(inputs, **self._call_defaults())
         flat = flatten(outputs)
         result = [tuple(t.shape) for t in flat]
         return result if isinstance(outputs, (list, tuple)) else result[0]
@@ -234,7 +236,8 @@ class Layer:
             params = inspect.signature(self.call).parameters
             if "training" not in params:
                 kwargs.pop("training", None)
-            outputs = self.call(inputs, *args, **kwargs)
+            with layer_call_scope():   # ops in call are plain nodes (graph/scope.py)
+                outputs = self.call(inputs, *args, **kwargs)
         except OpError as exc:
             shapes = ", ".join(str(t.shape) for t in flat)
             raise ValueError(f"Layer '{self.name}' ({type(self).__name__}) cannot be called "

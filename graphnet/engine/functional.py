@@ -9,6 +9,7 @@ from ..graph.tensor import SymbolicTensor
 from ..ops.phase import resolve_phase
 from .base_layer import Layer
 from .input_layer import InputLayer
+from .op_layer import is_op_layer
 from .layer_call import flatten, pack_like
 
 
@@ -105,7 +106,9 @@ class Functional(Layer):
     # -- structure -------------------------------------------------------------
     @property
     def layers(self):
-        return list(self._layers)
+        """Its layers; op layers (gn.ops calls between layers) left out, as Keras 3 lists
+        only Layers, not Operations."""
+        return [layer for layer in self._layers if not is_op_layer(layer)]
 
     def _tracked_layers(self):
         return [layer for layer in self._layers if layer is not self]

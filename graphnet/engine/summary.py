@@ -39,8 +39,8 @@ def _rows(model, connected):
             node_index = src_call.layer._calls.index(src_call)
             sources.append(f"{src_call.layer.name}[{node_index}][{index}]")
         params = layer.count_params() if layer.built else 0
-        rows.append((f"{layer.name} ({type(layer).__name__})",
-                     _shape_text([t.shape for t in call.outputs]),
+        kind = getattr(layer, "summary_class_name", type(layer).__name__)  # op layers: Keras's
+        rows.append((f"{layer.name} ({kind})", _shape_text([t.shape for t in call.outputs]),
                      f"{params:,}", ", ".join(sources) or "-"))
     return rows
 
