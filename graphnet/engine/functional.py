@@ -47,8 +47,9 @@ class Functional(Layer):
             if tensor.history is None:
                 raise ValueError(
                     f"Model '{self.name}': tensor {tensor} (input of layer "
-                    f"'{consumer}') was not produced by a layer. Wrap gn.ops calls in a "
-                    "gn.layers.Lambda layer.")
+                    f"'{consumer}') was not produced by a layer or by a gn.ops call on "
+                    "the model's tensors (a constant, or a tensor traced elsewhere): compute "
+                    "it from the model's inputs.")
             call = tensor.history[0]
             if id(call) in seen:
                 return
