@@ -48,8 +48,9 @@ class Functional(Layer):
                 raise ValueError(
                     f"Model '{self.name}': tensor {tensor} (input of layer "
                     f"'{consumer}') was not produced by a layer or by a gn.ops call on "
-                    "the model's tensors (a constant, or a tensor traced elsewhere): compute "
-                    "it from the model's inputs.")
+                    "the model's tensors (a constant, an op on a gn.Variable outside any "
+                    "layer, or a tensor traced elsewhere): compute it in a layer's call "
+                    "(weights belong to layers) or from the model's inputs.")
             call = tensor.history[0]
             if id(call) in seen:
                 return

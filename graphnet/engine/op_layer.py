@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import backend
 from ..graph.tensor import SymbolicTensor
-from ..graph.variable import Variable
+from ..ops.dispatch import set_op_recorder
 from .base_layer import Layer
 
 # Keras 3's class for the gn.ops functions whose name is not simply its CamelCase
@@ -44,11 +44,6 @@ def encode_arguments(value, tensors, where):
     if isinstance(value, SymbolicTensor):
         tensors.append(value)
         return {"__tensor__": len(tensors) - 1}
-    if isinstance(value, Variable):
-        raise TypeError(f"{where}: argument {value!r} is a gn.Variable; between layers ops "
-                        "take tensors, numbers and arrays (a Variable's value would be "
-                        "frozen into the model). Use a layer that owns the weight "
-                        "(add_weight) and apply the op in its call()")
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, (np.ndarray, np.generic)):
@@ -159,3 +154,6 @@ def record_op_call(function, args, kwargs):
     arguments = {"args": encode_arguments(list(args), tensors, where),
                  "kwargs": encode_arguments(dict(kwargs), tensors, where)["__dict__"]}
     return OpLayer(function, arguments)(tensors)
+
+
+set_op_recorder(record_op_call)

@@ -17,6 +17,7 @@ from ..graph.node import Node
 from ..graph.scope import inside_layer_call
 from ..graph.tensor import SymbolicTensor
 from ..graph.trace import current_trace
+from ..graph.variable import Variable
 
 # Functions whose results are Python values (shapes), never graph nodes or arrays
 NOT_DISPATCHED = frozenset({"shape", "ndim", "convert_to_numpy"})
@@ -34,18 +35,30 @@ def leaves(value):
         yield value
 
 
+_recorder = []   # engine/op_layer.py's record_op_call (the engine sits above the ops)
+
+
+def set_op_recorder(record):
+    """Called once by engine/op_layer.py: ``record(name, args, kwargs)`` makes op layers."""
+    _recorder[:] = [record]
+
+
 def _kind(args, kwargs):
-    """"recorded" (a tensor from a layer or gn.Input among the arguments), "symbolic"
-    (other graph values) or "eager" (none)."""
-    kind = "eager"
+    """"recorded" (a tensor from a layer or gn.Input among the arguments, and no Variable),
+    "symbolic" (other graph values: plain nodes, which a Variable's read is too) or
+    "eager" (none)."""
+    recorded, symbolic, variable = False, False, False
     for leaf in leaves((args, kwargs)):
         if isinstance(leaf, SymbolicTensor):
-            if leaf.history is not None:
-                return "recorded"
-            kind = "symbolic"
+            recorded = recorded or leaf.history is not None
+            symbolic = True
         elif isinstance(leaf, Node):
-            kind = "symbolic"
-    return kind
+            symbolic = True
+        elif isinstance(leaf, Variable):
+            variable = True
+    if recorded and not variable:
+        return "recorded"
+    return "symbolic" if symbolic else "eager"
 
 
 def dispatching(name, fn):
@@ -59,8 +72,7 @@ def dispatching(name, fn):
             return fn(*args, **kwargs)
         kind = _kind(args, kwargs)
         if kind == "recorded":
-            from ..engine.op_layer import record_op_call
-            return record_op_call(name, args, kwargs)
+            return _recorder[0](name, args, kwargs)
         if kind == "symbolic":
             return fn(*args, **kwargs)
         from .eager import run_eagerly
@@ -77,8 +89,7 @@ def _convert_to_tensor(fn):
             return x
         if not inside_layer_call() and current_trace() is None and \
                 _kind((x,), {}) == "recorded":
-            from ..engine.op_layer import record_op_call
-            return record_op_call("convert_to_tensor", (x,), {"dtype": dtype})
+            return _recorder[0]("convert_to_tensor", (x,), {"dtype": dtype})
         return fn(x, dtype)
     return convert_to_tensor
 

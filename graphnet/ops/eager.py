@@ -89,7 +89,6 @@ def _draws_randomly(outputs):
 
 def run_eagerly(name, fn, args, kwargs):
     """``fn(*args, **kwargs)`` computed now: numpy arrays in the structure ``fn`` returns."""
-    from ..engine.layer_call import flatten, pack_like
     from ..runtime.function import Function
     bound = _signature(name, fn).bind(*args, **kwargs)
     arrays, holders, lifted = [], [], {}
@@ -105,14 +104,15 @@ def run_eagerly(name, fn, args, kwargs):
     if entry is None:
         with layer_call_scope():
             outputs = fn(*bound.args, **bound.kwargs)
-        flat = flatten(outputs)
+        flat = list(outputs) if isinstance(outputs, tuple) else [outputs]
         if not all(isinstance(t, SymbolicTensor) for t in flat):
             return outputs
         entry = (Function(holders, flat, name=f"gn.ops.{name}"), outputs)
         if key is not None and not _draws_randomly([t.node for t in flat]):
             eager_plans.put(key, entry)
     function, structure = entry
-    return pack_like(structure, function(*arrays))
+    results = function(*arrays)
+    return tuple(results) if isinstance(structure, tuple) else results[0]
 
 
 def convert_to_numpy(x):
