@@ -50,7 +50,7 @@ def test_merge_reshapes_collapses_a_chain():
 
 def test_constant_folding_computes_constant_subgraphs_once():
     x = placeholder((3,))
-    c = gn.ops.exp(gn.ops.add(np.ones(3, "float32"), 1.0))
+    c = gn.ops.exp(gn.ops.add(gn.ops.convert_to_tensor(np.ones(3, "float32")), 1.0))
     y = gn.ops.multiply(x, c)
     plan, report = _compiled([x], [y], [(3,)])
     assert report.fired["fold_constants"] == 2

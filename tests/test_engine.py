@@ -172,7 +172,7 @@ def test_disconnected_and_unused_inputs_are_refused():
     with pytest.raises(ValueError, match="gn.Input"):
         gn.Model(out, L.Dense(1)(out))
     with pytest.raises(ValueError, match="not produced by a layer"):
-        gn.Model(a, gn.ops.relu(a))
+        gn.Model(a, [out, gn.ops.convert_to_tensor(np.ones(3, "float32"))])
 
 
 def test_set_weights_checks_every_shape_before_writing():

@@ -101,9 +101,10 @@ def test_updates_read_the_old_values_of_each_other():
     w0, w1 = gn.Variable(a0.copy()), gn.Variable(a1.copy())
     x = placeholder((5,))
     lr = 0.5
-    updates = [(w0, gn.ops.subtract(w0, gn.ops.multiply(w1, lr) + x)),
-               (w1, gn.ops.subtract(w1, gn.ops.multiply(w0, lr) + x))]
-    fn = gn.function([x], [gn.ops.exp(w0)], updates=updates)
+    r0, r1 = gn.ops.convert_to_tensor(w0), gn.ops.convert_to_tensor(w1)  # graph reads
+    updates = [(w0, gn.ops.subtract(r0, gn.ops.multiply(r1, lr) + x)),
+               (w1, gn.ops.subtract(r1, gn.ops.multiply(r0, lr) + x))]
+    fn = gn.function([x], [gn.ops.exp(r0)], updates=updates)
     out, = fn(np.zeros(5, "f4"))
     assert fn.executable([(5,)]).plan.kernels.count("GN_K_MULTI_ELTWISE") == 1
     np.testing.assert_allclose(out, np.exp(a0), rtol=1e-6)  # the old value, read as output

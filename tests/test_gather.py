@@ -39,8 +39,9 @@ def test_take_copies_any_element_size(dtype):
 
 def test_take_flattens_without_an_axis_and_accepts_lists():
     table = np.arange(12, dtype="f4").reshape(3, 4)
-    out = gn.function([], gn.ops.take(table, [11, 0, -1]))()
+    out = gn.function([], gn.ops.take(gn.ops.convert_to_tensor(table), [11, 0, -1]))()
     np.testing.assert_array_equal(out, [11, 0, 11])
+    np.testing.assert_array_equal(gn.ops.take(table, [11, 0, -1]), [11, 0, 11])  # eager
 
 
 @pytest.mark.parametrize("bad", [5, -6, 1 << 40])

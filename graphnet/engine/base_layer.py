@@ -11,6 +11,7 @@ import inspect
 import numpy as np
 
 from .. import backend, initializers
+from ..graph.scope import layer_call_scope
 from ..graph.tensor import SymbolicTensor, placeholder
 from ..graph.variable import Variable
 from ..ops.registry import OpError
@@ -223,7 +224,8 @@ class Layer:
         inputs = placeholders if _is_shape_list(structure) else placeholders[0]
         if not self.built:
             self._build_from(inputs)
-        outputs = self.call(inputs, **self._call_defaults())
+        with layer_call_scope():
+            outputs = self.call(inputs, **self._call_defaults())
         flat = flatten(outputs)
         result = [tuple(t.shape) for t in flat]
         return result if isinstance(outputs, (list, tuple)) else result[0]
@@ -253,10 +255,11 @@ class Layer:
             params = inspect.signature(self.call).parameters
             if "training" not in params:
                 kwargs.pop("training", None)
-            call_kwargs, previous_mask = prepare_mask(self, inputs, params, kwargs)
-            outputs = self.call(inputs, *args, **call_kwargs)
-            flat_out = flatten(outputs)
-            masks = output_masks(self, inputs, flat_out, previous_mask)
+            with layer_call_scope():   # ops in call and compute_mask are plain nodes
+                call_kwargs, previous_mask = prepare_mask(self, inputs, params, kwargs)
+                outputs = self.call(inputs, *args, **call_kwargs)
+                flat_out = flatten(outputs)
+                masks = output_masks(self, inputs, flat_out, previous_mask)
         except OpError as exc:
             shapes = ", ".join(str(t.shape) for t in flat)
             raise ValueError(f"Layer '{self.name}' ({type(self).__name__}) cannot be called "

@@ -9,6 +9,7 @@ from ..graph.tensor import SymbolicTensor
 from ..ops.phase import resolve_phase
 from .base_layer import Layer
 from .input_layer import InputLayer
+from .op_layer import is_op_layer
 from .layer_call import flatten, pack_like
 from .masking import call_parents, rebuild_with_masks, replay_with_masks
 
@@ -47,8 +48,10 @@ class Functional(Layer):
             if tensor.history is None:
                 raise ValueError(
                     f"Model '{self.name}': tensor {tensor} (input of layer "
-                    f"'{consumer}') was not produced by a layer. Wrap gn.ops calls in a "
-                    "gn.layers.Lambda layer.")
+                    f"'{consumer}') was not produced by a layer or by a gn.ops call on "
+                    "the model's tensors (a constant, an op on a gn.Variable outside any "
+                    "layer, or a tensor traced elsewhere): compute it in a layer's call "
+                    "(weights belong to layers) or from the model's inputs.")
             call = tensor.history[0]
             if id(call) in seen:
                 return
@@ -106,7 +109,9 @@ class Functional(Layer):
     # -- structure -------------------------------------------------------------
     @property
     def layers(self):
-        return list(self._layers)
+        """Its layers; op layers (gn.ops calls between layers) left out, as Keras 3 lists
+        only Layers, not Operations."""
+        return [layer for layer in self._layers if not is_op_layer(layer)]
 
     def _tracked_layers(self):
         return [layer for layer in self._layers if layer is not self]

@@ -12,6 +12,7 @@ import traceback
 
 import numpy as np
 
+from ..graph.scope import layer_call_scope
 from ..graph.tensor import SymbolicTensor
 from .base_layer import Layer
 from .input_layer import Input
@@ -94,7 +95,8 @@ class SubclassedModel:
         kwargs = {"training": training} if "training" in \
             inspect.signature(self.call).parameters else {}
         try:
-            outputs = self.call(structure, **kwargs)
+            with layer_call_scope():   # ops in call are plain nodes (graph/scope.py)
+                outputs = self.call(structure, **kwargs)
         except TypeError as exc:
             located = value_branch_error(self, exc)
             if located is None:

@@ -22,14 +22,15 @@ def _bytes(weights):
 
 
 def _shape_text(shapes):
-    texts = [str(tuple(s)) for s in shapes]
+    texts = ["(" + ", ".join(str(d) for d in s) + ")" for s in shapes]  # Keras's: "(None)"
     return texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"
 
 
 def _rows(model, connected):
     """(name (type), output shape, params, connected-to) for each layer call in the model."""
     rows = []
-    for call in model._calls_in_order:
+    position = {id(layer): i for i, layer in enumerate(model._layers)}  # Keras's operations
+    for call in sorted(model._calls_in_order, key=lambda c: position[id(c.layer)]):
         layer = call.layer
         if isinstance(layer, InputLayer) and not connected:
             continue
@@ -39,8 +40,8 @@ def _rows(model, connected):
             node_index = src_call.layer._calls.index(src_call)
             sources.append(f"{src_call.layer.name}[{node_index}][{index}]")
         params = layer.count_params() if layer.built else 0
-        rows.append((f"{layer.name} ({type(layer).__name__})",
-                     _shape_text([t.shape for t in call.outputs]),
+        kind = getattr(layer, "summary_class_name", type(layer).__name__)  # op layers: Keras's
+        rows.append((f"{layer.name} ({kind})", _shape_text([t.shape for t in call.outputs]),
                      f"{params:,}", ", ".join(sources) or "-"))
     return rows
 

@@ -83,11 +83,11 @@ class SymbolicTensor:
     def __rmul__(self, other):
         return _ops().multiply(other, self)
 
-    def __truediv__(self, other):
-        return _ops().divide(self, other)
+    def __truediv__(self, other):   # true_divide, as Keras 3 records ``/``
+        return _ops().true_divide(self, other)
 
     def __rtruediv__(self, other):
-        return _ops().divide(other, self)
+        return _ops().true_divide(other, self)
 
     def __pow__(self, other):
         return _ops().power(self, other)
