@@ -11,10 +11,11 @@ import csv
 import math
 import os
 import sys
-import time
 import warnings
 
 import numpy as np
+
+from .progbar import Progbar
 
 
 class Callback:
@@ -154,170 +155,84 @@ class History(Callback):
 
 # ---- the progress bar ------------------------------------------------------------------
 
-def _format_time(seconds):
-    if seconds >= 3600:
-        return f"{int(seconds // 3600)}:{int(seconds % 3600 // 60):02d}:{int(seconds % 60):02d}"
-    if seconds >= 60:
-        return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
-    return f"{int(round(seconds))}s"
-
-
-def _format_per_step(seconds):
-    if seconds >= 1:
-        return f"{seconds:.0f}s/step"
-    if seconds >= 1e-3:
-        return f"{seconds * 1e3:.0f}ms/step"
-    return f"{seconds * 1e6:.0f}us/step"
-
-
-def format_logs(logs):
-    parts = []
-    for key, value in logs.items():
-        if isinstance(value, (int, float, np.floating, np.integer)):
-            value = float(value)
-            text = f"{value:.4f}" if abs(value) >= 1e-3 or value == 0 else f"{value:.4e}"
-            parts.append(f"{key}: {text}")
-    return " - ".join(parts)
-
-
-class Progbar:
-    """Keras's progress bar for ``target`` steps: ``update(step, logs)`` after each
-    step, ``update(step, logs, finalize=True)`` once at the end.
-
-    verbose=1: a bar with the ETA and the running metrics, redrawn in place with
-    ``\\r`` when the stream is a terminal; written to a file or pipe, a few whole lines
-    instead (each quarter of the epoch, then the final line). verbose=2: only the final
-    line.
-    """
-
-    WIDTH = 30
-    LINES_PER_EPOCH = 4
-
-    def __init__(self, target, verbose=1, stream=None, width=WIDTH):
-        self.target = target
-        self.verbose = verbose
-        self.stream = stream
-        self.width = width
-        self.start = time.time()
-        self._last_len = 0
-        self._next_line = 1
-        self._last_draw = 0.0
-
-    @property
-    def _out(self):
-        return self.stream if self.stream is not None else sys.stdout
-
-    @property
-    def dynamic(self):
-        isatty = getattr(self._out, "isatty", None)
-        try:
-            return bool(isatty and isatty())
-        except ValueError:
-            return False
-
-    def _bar(self, current):
-        if self.target is None:
-            return f"{current:7d}/Unknown"
-        digits = len(str(self.target))
-        done = min(current / self.target, 1.0) if self.target else 1.0
-        filled = int(self.width * done)
-        bar = "=" * filled
-        if filled < self.width:
-            bar = (bar[:-1] + ">" if filled else ">") + "." * (self.width - max(filled, 1))
-        return f"{current:{digits}d}/{self.target} [{bar}]"
-
-    def update(self, current, logs=None, finalize=False):
-        if self.verbose == 0:
-            return
-        logs = logs or {}
-        now = time.time()
-        elapsed = now - self.start
-        per_step = elapsed / current if current else 0.0
-        metrics = format_logs(logs)
-        tail = f" - {metrics}" if metrics else ""
-        if finalize:
-            timing = f"{_format_time(elapsed)} {_format_per_step(per_step)}"
-        else:
-            remaining = (self.target - current) * per_step if self.target else 0.0
-            timing = f"ETA: {_format_time(remaining)}"
-        if self.verbose == 2:
-            if finalize:
-                steps = f"{current}/{self.target}" if self.target else f"{current}"
-                self._write(f"{steps} - {_format_time(elapsed)} - "
-                            f"{_format_per_step(per_step)}{tail}\n")
-            return
-        line = f"{self._bar(current)} - {timing}{tail}"
-        if self.dynamic:
-            if not finalize and now - self._last_draw < 0.05:
-                return
-            self._last_draw = now
-            pad = " " * max(self._last_len - len(line), 0)
-            self._last_len = len(line)
-            self._write("\r" + line + pad + ("\n" if finalize else ""))
-            return
-        # not a terminal: a few whole lines (each quarter of the epoch), then the final one
-        if finalize or (self.target and current < self.target and
-                        current * self.LINES_PER_EPOCH >= self._next_line * self.target):
-            while self.target and current * self.LINES_PER_EPOCH >= \
-                    self._next_line * self.target:
-                self._next_line += 1
-            self._write(line + "\n")
-
-    def _write(self, text):
-        self._out.write(text)
-        self._out.flush()
-
-
 class ProgbarLogger(Callback):
-    """Prints progress to stdout with Keras's verbose levels (set by ``fit``):
-    1 a progress bar per epoch, 2 one line per epoch."""
+    """Prints the progress of ``fit`` / ``evaluate`` / ``predict`` to stdout, as Keras 3's
+    ProgbarLogger: ``Epoch i/n`` (when n > 1) and a ``gn.utils.Progbar`` per epoch, the
+    running logs of each step (verbose=1) or one line at the epoch's end (verbose=2).
+    Validation inside ``fit`` is silent. With an unknown number of steps the first
+    epoch counts them and later ones show them as the target."""
 
-    def __init__(self, stream=None):
+    def __init__(self):
         super().__init__()
-        self.stream = stream
+        self.seen = 0
+        self.progbar = None
+        self.target = None
         self.verbose = 1
         self.epochs = 1
-        self.progbar = None
+        self._called_in_fit = False
 
     def set_params(self, params):
         super().set_params(params)
-        self.verbose = params.get("verbose", 1)
-        self.epochs = params.get("epochs", 1)
+        verbose = params["verbose"]
+        self.verbose = 1 if verbose == "auto" else verbose
+        self.epochs = params["epochs"]
+        self.target = params["steps"]
 
-    def _print(self, text):
-        out = self.stream if self.stream is not None else sys.stdout
-        out.write(text + "\n")
-        out.flush()
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if self.verbose:
-            self._print(f"Epoch {epoch + 1}/{self.epochs}")
-        self.progbar = Progbar(self.params.get("steps"), verbose=self.verbose,
-                               stream=self.stream)
-        self.seen = 0
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.seen = batch + 1
-        if self.progbar is not None and self.verbose == 1:
-            self.progbar.update(batch + 1, logs)
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self.progbar is not None and self.verbose:
-            self.progbar.update(self.seen, logs, finalize=True)
+    def on_train_begin(self, logs=None):
+        self._called_in_fit = True
 
     def on_test_begin(self, logs=None):
-        self.progbar = Progbar(self.params.get("steps"), verbose=self.verbose,
-                               stream=self.stream)
-        self.seen = 0
+        if not self._called_in_fit:
+            self._reset_progbar()
+
+    def on_predict_begin(self, logs=None):
+        self._reset_progbar()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._reset_progbar()
+        if self.verbose and self.epochs > 1:
+            sys.stdout.write(f"Epoch {epoch + 1}/{self.epochs}\n")
+            sys.stdout.flush()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._update_progbar(batch, logs)
 
     def on_test_batch_end(self, batch, logs=None):
-        self.seen = batch + 1
-        if self.progbar is not None and self.verbose == 1:
-            self.progbar.update(batch + 1, logs)
+        if not self._called_in_fit:
+            self._update_progbar(batch, logs)
+
+    def on_predict_batch_end(self, batch, logs=None):
+        self._update_progbar(batch, None)  # not the predictions
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._finalize_progbar(logs)
 
     def on_test_end(self, logs=None):
-        if self.progbar is not None and self.verbose:
-            self.progbar.update(self.seen, logs, finalize=True)
+        if not self._called_in_fit:
+            self._finalize_progbar(logs)
+
+    def on_predict_end(self, logs=None):
+        self._finalize_progbar(logs)
+
+    def _reset_progbar(self):
+        self.seen = 0
+        self.progbar = Progbar(target=self.target, verbose=self.verbose, unit_name="step",
+                               stateless_metrics=set())
+
+    def _update_progbar(self, batch, logs):
+        if self.progbar is None:
+            self._reset_progbar()
+        self.seen = batch + 1
+        if self.verbose == 1:
+            self.progbar.update(self.seen, list((logs or {}).items()), finalize=False)
+
+    def _finalize_progbar(self, logs):
+        if self.progbar is None:
+            self._reset_progbar()
+        if self.target is None:
+            self.target = self.seen
+            self.progbar.target = self.target
+        self.progbar.update(self.target, list((logs or {}).items()), finalize=True)
 
 
 # ---- monitoring a metric -------------------------------------------------------------

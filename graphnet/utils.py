@@ -1,7 +1,11 @@
 """``gn.utils``: helpers Keras users reach for."""
 import numpy as np
 
+from .engine.py_dataset import PyDataset  # noqa: F401
 from .initializers import set_random_seed  # noqa: F401
+from .progbar import Progbar  # noqa: F401
+
+Sequence = PyDataset  # Keras's other name for it
 
 
 def to_categorical(y, num_classes=None, dtype="float32"):

@@ -1,6 +1,5 @@
 """Callbacks: behaviour inside fit, and their rules on scripted logs."""
 import csv
-import io
 import os
 
 import numpy as np
@@ -205,40 +204,6 @@ def test_terminate_on_nan_and_lambda_callback():
         on_train_batch_end=lambda batch, logs: setattr(model, "stop_training", batch == 1))
     history = model.fit(x, y, epochs=5, batch_size=20, verbose=0, callbacks=[stopper])
     assert history.epoch == [0]
-
-
-def test_progress_bar_in_a_log_file(capsys):
-    x, y = _data(n=200)
-    model = _model()
-    model.fit(x, y, epochs=2, batch_size=10, verbose=1)
-    out = capsys.readouterr().out
-    assert "\r" not in out and "\b" not in out
-    lines = out.splitlines()
-    assert lines[0] == "Epoch 1/2"
-    epoch_lines = lines[1:lines.index("Epoch 2/2")]
-    # a few whole lines per epoch (each quarter), not one per step
-    assert 2 <= len(epoch_lines) <= 5
-    assert epoch_lines[0].startswith(" 5/20 [") and "ETA" in epoch_lines[0]
-    assert epoch_lines[-1].startswith("20/20 [==============================]")
-    assert sum(line.startswith("20/20") for line in epoch_lines) == 1
-    assert "step - loss: " in epoch_lines[-1] and " - mae: " in epoch_lines[-1]
-
-
-def test_progress_bar_on_a_terminal():
-    class Terminal(io.StringIO):
-        def isatty(self):
-            return True
-
-    stream = Terminal()
-    bar = callbacks.Progbar(5, stream=stream)
-    for step in range(1, 6):
-        bar._last_draw = 0.0
-        bar.update(step, {"loss": 1.0 / step})
-    assert "\n" not in stream.getvalue()
-    bar.update(5, {"loss": 0.2}, finalize=True)
-    text = stream.getvalue()
-    assert text.count("\r") == 6 and text.endswith("\n") and text.count("\n") == 1
-    assert "5/5 [==============================]" in text
 
 
 def test_verbose_2_prints_one_line_per_epoch(capsys):

@@ -4,7 +4,9 @@ import json
 import numpy as np
 
 from ..runtime.function import Function
+from . import data_adapters
 from .functional import Functional
+from .layer_call import flatten
 from .subclassed import SubclassedModel
 from .summary import print_summary
 from .training import Trainer
@@ -73,21 +75,49 @@ class Model(SubclassedModel, Trainer, Functional):
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None,
                 backend="c"):
-        """Outputs for every sample of ``x``, ``batch_size`` (32) samples at a time."""
-        arrays = self._standardize_inputs(x)
-        batch_size = 32 if batch_size is None else int(batch_size)
-        if batch_size < 1:
-            raise ValueError(f"predict: batch_size must be >= 1, got {batch_size}")
-        fn = self.predict_function(backend)
-        fn.check_inputs(arrays)
-        n = arrays[0].shape[0] if arrays[0].ndim else 1
-        starts = list(range(0, n, batch_size)) or [0]
-        if steps is not None:
-            starts = starts[:int(steps)]
+        """Outputs for every sample of ``x``, ``batch_size`` (32) samples at a time; ``x``
+        may be a generator / iterable / PyDataset / DataLoader of batches (``x`` or
+        ``(x, ...)``: any targets are ignored). verbose=1 shows Keras's progress bar."""
+        from .. import callbacks as callbacks_module
+        from ..progbar import resolve_verbose
+        verbose = resolve_verbose(verbose, "predict")
+        compiled = []  # the inference function, once the first batch has traced/built it
+
+        def prepare_arrays(x, y=None, sample_weight=None):
+            arrays = self._standardize_inputs(x)
+            if not compiled:
+                compiled.append(self.predict_function(backend))
+            compiled[0].check_inputs(arrays)
+            return arrays, [], []
+
+        def prepare_batch(x, y, sample_weight, where):
+            if hasattr(self, "_ensure_built") and not self.built:
+                self._ensure_built(flatten(x)[0] if not isinstance(x, dict) else
+                                   next(iter(x.values())))
+            try:
+                return prepare_arrays(x)
+            except ValueError as exc:
+                raise ValueError(f"predict: {where}: {exc}") from None
+        batches = data_adapters.batches_for(x, None, None, prepare_arrays, prepare_batch,
+                                            batch_size, steps, what="predict")
+        if isinstance(batches, data_adapters.ArrayBatches) and steps is not None:
+            batches.stop_after(steps)  # predict's steps cut one pass short, never wrap
+        cbs = callbacks_module.CallbackList(callbacks, add_progbar=verbose != 0, model=self,
+                                            verbose=verbose, epochs=1,
+                                            steps=batches.num_batches)
+        cbs.on_predict_begin()
         pieces = []
-        for start in starts:
-            batch = [a[start:start + batch_size] for a in arrays]
-            pieces.append(fn(*batch))
+        try:
+            for step, (arrays, _, _) in batches.epoch():
+                cbs.on_predict_batch_begin(step)
+                pieces.append(compiled[0](*arrays))
+                cbs.on_predict_batch_end(step, {"outputs": self._pack_outputs(pieces[-1])})
+        finally:
+            batches.close()
+        cbs.on_predict_end()
+        if not pieces:
+            raise ValueError("predict: the data gave no batch (an empty generator or "
+                             "dataset)")
         merged = [np.concatenate([p[i] for p in pieces], axis=0) for i in range(len(self.outputs))]
         return self._pack_outputs(merged)
 

@@ -1,5 +1,6 @@
 """Sequential: a plain stack of layers, each with one input and one output."""
 from .. import backend
+from .data_adapters import source_kind
 from .input_layer import Input, InputLayer
 from .model import Model
 
@@ -112,7 +113,8 @@ class Sequential(Model):
             self._rebuild()
 
     def predict(self, x, *args, **kwargs):
-        self._ensure_built(x)
+        if source_kind(x) is None:  # a data source builds the model from its first batch
+            self._ensure_built(x)
         return super().predict(x, *args, **kwargs)
 
     def predict_on_batch(self, x, *args, **kwargs):

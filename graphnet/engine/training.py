@@ -19,7 +19,6 @@ logged as ``weighted_<name>`` (``<output>_weighted_<name>``); repeated names get
 ``_1``, ``_2``, ... (Keras's CompileMetrics.result).
 """
 import copy
-import math
 
 import numpy as np
 
@@ -28,8 +27,9 @@ from .. import losses as losses_module
 from .. import metrics as metrics_module
 from .. import ops
 from .. import optimizers as optimizers_module
-from ..initializers import session_rng
+from ..progbar import resolve_verbose
 from ..runtime.function import Function, describe_shape
+from . import data_adapters
 from .input_layer import placeholder
 from .layer_call import flatten
 
@@ -583,18 +583,12 @@ class Trainer:
                                   if loss is not None] if len(names) > 1 else [])
         return _Trackers(loss_names, metrics)
 
-    def _iterate(self, fn_training, xs, ys, sws, batch_size, order, callbacks, hook_prefix,
-                 steps=None):
-        trackers = self._trackers()
-        n = xs[0].shape[0]
-        starts = list(range(0, n, batch_size)) or [0]
-        if steps is not None:
-            starts = [starts[i % len(starts)] for i in range(int(steps))]
-        logs = {}
-        for step, start in enumerate(starts):
-            idx = order[start:start + batch_size] if order is not None else \
-                slice(start, start + batch_size)
-            batch = ([a[idx] for a in xs], [a[idx] for a in ys], _take(sws, idx))
+    def _run_epoch(self, fn_training, batches, callbacks, hook_prefix):
+        """Run the step on each of ``batches``' batches of one epoch; the epoch's logs."""
+        trackers, logs = None, {}
+        for step, batch in batches.epoch():
+            if trackers is None:  # the first batch resolved the losses and metrics
+                trackers = self._trackers()
             if callbacks is not None:
                 getattr(callbacks, f"on_{hook_prefix}_batch_begin")(step)
             logs = self._run_batch(fn_training, *batch, trackers)
@@ -604,6 +598,23 @@ class Trainer:
                 break
         return logs
 
+    def _batches(self, x, y, sample_weight, class_weight, batch_size, steps, what,
+                 shuffle=False, continuing=False):
+        """The batches of ``x`` (arrays or a data source) for fit or evaluate."""
+        def prepare_arrays(x, y, sample_weight):
+            return self._prepare(x, y, sample_weight, class_weight, what=what)[:3]
+
+        def prepare_batch(x, y, sample_weight, where):
+            if y is None:
+                raise ValueError(f"{what}: {where} has inputs only; {what} needs targets: "
+                                 "yield (x, y) or (x, y, sample_weight) batches")
+            try:
+                return self._prepare(x, y, sample_weight, class_weight, what=what)[:3]
+            except ValueError as exc:
+                raise ValueError(f"{what}: {where}: {exc}") from None
+        return data_adapters.batches_for(x, y, sample_weight, prepare_arrays, prepare_batch,
+                                         batch_size, steps, shuffle, continuing, what)
+
     # -- public API ------------------------------------------------------------------------
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
@@ -611,87 +622,75 @@ class Trainer:
             validation_batch_size=None, validation_freq=1):
         """Train for ``epochs`` epochs of ``batch_size`` (32) samples; returns History.
 
-        ``validation_split`` holds out the last fraction of the samples (before
-        shuffling); ``validation_data`` is ``(x_val, y_val)`` or ``(x_val, y_val,
-        sample_weight_val)``. verbose: 0 silent, 1 progress bar, 2 one line per epoch."""
+        ``x`` is arrays (with ``y``), or a generator / iterable / ``gn.utils.PyDataset`` /
+        torch DataLoader of ``(x, y)`` or ``(x, y, sample_weight)`` batches (see
+        ``graphnet.engine.data_adapters``). ``validation_split`` holds out the last
+        fraction of the samples (before shuffling); ``validation_data`` is ``(x_val,
+        y_val)``, ``(x_val, y_val, sample_weight_val)`` or a data source.
+        verbose: 0 silent, 1 progress bar, 2 one line per epoch, "auto" 1 on a terminal
+        else 2."""
         self._assert_compiled("fit")
-        verbose = 1 if verbose == "auto" else int(verbose)
-        batch_size = 32 if batch_size is None else int(batch_size)
-        if batch_size < 1:
-            raise ValueError(f"fit: batch_size must be >= 1, got {batch_size}")
+        verbose = resolve_verbose(verbose, "fit")
         if validation_data is None and validation_split:
-            x, y, sample_weight, validation_data = _split_validation(
+            if data_adapters.source_kind(x) is not None:
+                raise ValueError("validation_split is only supported for arrays, got a "
+                                 f"{data_adapters.source_kind(x)}: pass validation_data")
+            x, y, sample_weight, validation_data = data_adapters.split_validation(
                 x, y, sample_weight, validation_split)
-        xs, ys, sws, n = self._prepare(x, y, sample_weight, class_weight, what="fit")
+        train = self._batches(x, y, sample_weight, class_weight, batch_size, steps_per_epoch,
+                              "fit", shuffle, continuing=True)
         val = None
         if validation_data is not None:
-            val = self._prepare(*_unpack_validation(validation_data),
-                                what="fit (validation data)")
-        steps = steps_per_epoch or max(1, math.ceil(n / batch_size))
+            vx, vy, vsw = data_adapters.unpack_validation(validation_data)
+            val_batch_size = validation_batch_size or (
+                batch_size if data_adapters.source_kind(vx) is None else None)
+            val = self._batches(vx, vy, vsw, None, val_batch_size, validation_steps,
+                                "fit (validation data)")
+        validate = data_adapters.validation_epochs(validation_freq)
         cbs = callbacks_module.CallbackList(callbacks, add_history=True,
                                             add_progbar=verbose != 0, model=self,
-                                            verbose=verbose, epochs=epochs, steps=steps)
+                                            verbose=verbose, epochs=epochs,
+                                            steps=train.num_batches)
         self.stop_training = False
         cbs.on_train_begin()
         epoch_logs = {}
-        stream = {"order": None, "cursor": 0}
-        for epoch in range(initial_epoch, epochs):
-            cbs.on_epoch_begin(epoch)
-            if steps_per_epoch is None:
-                order = session_rng().permutation(n) if shuffle else None
-                logs = self._iterate(True, xs, ys, sws, batch_size, order, cbs, "train")
-            else:
-                logs = self._iterate_steps(xs, ys, sws, batch_size, steps, shuffle, stream,
-                                           cbs)
-            epoch_logs = dict(logs)
-            if val is not None and (epoch + 1) % validation_freq == 0:
-                vxs, vys, vsws, _ = val
-                val_logs = self._iterate(False, vxs, vys, vsws,
-                                         validation_batch_size or batch_size, None, None,
-                                         "test", validation_steps)
-                epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
-            cbs.on_epoch_end(epoch, epoch_logs)
-            if self.stop_training:
-                break
+        try:
+            for epoch in range(initial_epoch, epochs):
+                cbs.on_epoch_begin(epoch)
+                epoch_logs = dict(self._run_epoch(True, train, cbs, "train"))
+                if train.exhausted:  # no batch at all this epoch: the source is used up
+                    break
+                if val is not None and validate(epoch):
+                    val_logs = self._run_epoch(False, val, None, "test")
+                    epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+                cbs.on_epoch_end(epoch, epoch_logs)
+                if self.stop_training:
+                    break
+        finally:
+            for batches in (train, val):
+                if batches is not None:
+                    batches.close()
         if epochs > 0:  # as Keras: the EMA weights replace the trained ones (use_ema)
             self.optimizer.finalize_variable_values(
                 [v for v in self.trainable_weights if np.dtype(v.dtype).kind == "f"])
         cbs.on_train_end(epoch_logs)
         return cbs.history
 
-    def _iterate_steps(self, xs, ys, sws, batch_size, steps, shuffle, stream, cbs):
-        """``steps`` batches continuing through the data from where the last epoch
-        stopped (``stream``: the current order and position), reshuffled when used up."""
-        n = xs[0].shape[0]
-        trackers = self._trackers()
-        logs = {}
-        for step in range(steps):
-            if stream["order"] is None or stream["cursor"] >= n:
-                stream["order"] = session_rng().permutation(n) if shuffle else np.arange(n)
-                stream["cursor"] = 0
-            idx = stream["order"][stream["cursor"]:stream["cursor"] + batch_size]
-            stream["cursor"] += batch_size
-            cbs.on_train_batch_begin(step)
-            logs = self._run_batch(True, [a[idx] for a in xs], [a[idx] for a in ys],
-                                   _take(sws, idx), trackers)
-            cbs.on_train_batch_end(step, dict(logs))
-            if self.stop_training:
-                break
-        return logs
-
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
                  steps=None, callbacks=None, return_dict=False):
         """Loss and metrics over ``x``/``y`` (inference mode): a scalar when there is
         only the loss, else a list in ``metrics_names`` order (or a dict)."""
         self._assert_compiled("evaluate")
-        verbose = 1 if verbose == "auto" else int(verbose)
-        batch_size = 32 if batch_size is None else int(batch_size)
-        xs, ys, sws, n = self._prepare(x, y, sample_weight, what="evaluate")
-        n_steps = steps or max(1, math.ceil(n / batch_size))
+        verbose = resolve_verbose(verbose, "evaluate")
+        batches = self._batches(x, y, sample_weight, None, batch_size, steps, "evaluate")
         cbs = callbacks_module.CallbackList(callbacks, add_progbar=verbose != 0, model=self,
-                                            verbose=verbose, epochs=1, steps=n_steps)
+                                            verbose=verbose, epochs=1,
+                                            steps=batches.num_batches)
         cbs.on_test_begin()
-        logs = self._iterate(False, xs, ys, sws, batch_size, None, cbs, "test", steps)
+        try:
+            logs = self._run_epoch(False, batches, cbs, "test")
+        finally:
+            batches.close()
         cbs.on_test_end(logs)
         return self._format_result(logs, return_dict)
 
@@ -729,11 +728,6 @@ class Trainer:
         xs, ys, sws, _ = self._prepare(x, y, sample_weight, what="test_on_batch")
         logs = self._run_batch(False, xs, ys, sws, self._trackers())
         return self._format_result(logs, return_dict)
-
-
-def _take(sws, idx):
-    """The sample weights of the samples ``idx`` (None stays None)."""
-    return [None if w is None else w[idx] for w in sws]
 
 
 def _target_fits(y_shape, out_shape, sparse):
@@ -774,43 +768,6 @@ class _Trackers:
         for _, name, m, _ in self.metrics:
             logs[name] = m.result()
         return logs
-
-
-def _slice(data, start, stop):
-    if data is None:
-        return None
-    if isinstance(data, dict):
-        return {k: _slice(v, start, stop) for k, v in data.items()}
-    if isinstance(data, (list, tuple)):
-        return [_slice(v, start, stop) for v in data]
-    return np.asarray(data)[start:stop]
-
-
-def _split_validation(x, y, sample_weight, validation_split):
-    """Hold out the last ``validation_split`` of the samples (before any shuffling)."""
-    if not 0 < validation_split < 1:
-        raise ValueError(f"validation_split must be in (0, 1), got {validation_split}")
-    first = flatten(x)[0] if not isinstance(x, dict) else next(iter(x.values()))
-    n = int(np.shape(first)[0])
-    split_at = int(math.floor(n * (1.0 - validation_split)))
-    if split_at == 0 or split_at == n:
-        raise ValueError(f"Training data contains {n} samples, which is not sufficient to "
-                         "split it into a validation and training set as specified by "
-                         f"`validation_split={validation_split}`. Either provide more data, "
-                         "or a different value for the `validation_split` argument.")
-    train = (_slice(x, 0, split_at), _slice(y, 0, split_at),
-             _slice(sample_weight, 0, split_at))
-    val = (_slice(x, split_at, n), _slice(y, split_at, n), _slice(sample_weight, split_at, n))
-    return train + (val,)
-
-
-def _unpack_validation(data):
-    if isinstance(data, (list, tuple)) and len(data) in (2, 3):
-        x, y = data[0], data[1]
-        sw = data[2] if len(data) == 3 else None
-        return x, y, sw
-    raise ValueError("validation_data must be a tuple (x_val, y_val) or (x_val, y_val, "
-                     f"val_sample_weight), got {type(data).__name__}")
 
 
 __all__ = ["Trainer", "class_weight_to_sample_weights"]
