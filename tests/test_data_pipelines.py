@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import graphnet as gn
-from extras import needs, torch
+from extras import keras, needs, torch
 
 N, BATCH = 48, 16
 RNG = np.random.RandomState(0)
@@ -334,3 +334,53 @@ def test_pydataset_without_super_init_warns_as_keras():
     with pytest.warns(UserWarning, match="should call `super\\(\\).__init__\\(\\*\\*kwargs\\)`"):
         _fit(NoInit())
     assert gn.utils.Sequence is gn.utils.PyDataset
+
+
+@needs(keras)
+@pytest.mark.parametrize("steps, epochs", [(None, 2), (2, 3), (5, 2), (1, 4)])
+def test_pydataset_read_and_trained_as_keras_does(steps, epochs):
+    """The batches fit reads (Keras's rules for steps_per_epoch continuing and running
+    out) and the weights it trains to, against Keras 3 on the same PyDataset."""
+    def fit(base, model):
+        class Recording(base):
+            def __init__(self):
+                super().__init__()
+                self.read = []
+
+            def __len__(self):
+                return 3
+
+            def __getitem__(self, index):
+                self.read.append(index)
+                rows = slice(index * BATCH, (index + 1) * BATCH)
+                return X[rows], Y[rows]
+        data = Recording()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # running out warns in both
+            model.fit(data, steps_per_epoch=steps, epochs=epochs, verbose=0, shuffle=False)
+        return data.read
+    ours = _model()
+    theirs = keras.Sequential([keras.Input((5,)), keras.layers.Dense(4, activation="tanh"),
+                               keras.layers.Dense(3)])
+    theirs.compile("sgd", "mse")
+    theirs.set_weights(ours.get_weights())
+    keras_reads = fit(keras.utils.PyDataset, theirs)
+    assert keras_reads[0] == 0  # Keras reads batch 0 once more first, to build
+    assert fit(gn.utils.PyDataset, ours) == keras_reads[1:]
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_allclose(a, np.asarray(b), rtol=1e-5, atol=1e-6)
+
+
+def test_sequential_and_subclassed_models_fit_from_a_generator():
+    class Net(gn.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = gn.layers.Dense(3)
+
+        def call(self, inputs):
+            return self.dense(inputs)
+    for model in (gn.Sequential([gn.layers.Dense(3)]), Net()):
+        model.compile("sgd", "mse")
+        history = model.fit(iter(_batches(X, Y)), verbose=0, shuffle=False)
+        assert len(history.history["loss"]) == 1 and model.built
+        assert model.predict(iter([(X,)]), verbose=0).shape == (N, 3)

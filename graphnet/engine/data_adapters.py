@@ -179,6 +179,8 @@ class _Prefetcher:
         self._closed = True
         self._granted.release()
         self._free.release(self._depth)
+        if not self._owned:  # the user's iterator may be read again: not from two threads
+            self._thread.join()
 
 
 class ArrayBatches:
