@@ -4,7 +4,9 @@ import json
 import numpy as np
 
 from ..runtime.function import Function
+from .dict_io import dict_inputs
 from .functional import Functional
+from .layer_call import pack_like
 from .subclassed import SubclassedModel
 from .summary import print_summary
 from .training import Trainer
@@ -46,7 +48,10 @@ class Model(SubclassedModel, Trainer, Functional):
             self._trace_arrays(x, False)
         if type(x) is np.ndarray and len(self.inputs) == 1:
             return [x]
-        if isinstance(x, dict):
+        structure = getattr(self, "_input_structure", None)
+        if isinstance(x, dict) and isinstance(structure, dict):
+            x = dict_inputs(self.name, structure, x)
+        elif isinstance(x, dict):
             missing = [n for n in self.input_names if n not in x]
             if missing:
                 raise ValueError(f"Model '{self.name}': missing input(s) {missing} in the "
@@ -64,6 +69,9 @@ class Model(SubclassedModel, Trainer, Functional):
         return arrays
 
     def _pack_outputs(self, outs):
+        structure = getattr(self, "_output_structure", None)
+        if isinstance(structure, dict):
+            return pack_like(structure, outs)
         return outs[0] if len(outs) == 1 else outs
 
     def predict_on_batch(self, x, backend="c"):

@@ -290,6 +290,9 @@ class Trainer:
 
     # -- per-output resolution -----------------------------------------------------------------
     def _output_names_for_logs(self):
+        structure = getattr(self, "_output_structure", None)
+        if isinstance(structure, dict):  # Keras 3 names a dict's outputs by their keys
+            return sorted(structure)
         return list(self.output_names)
 
     def _resolve(self, y_shapes):
