@@ -236,6 +236,8 @@ class Trainer:
             names = self._output_names_for_logs()
             self._metric_identifiers(names, metrics, "metrics")
             self._metric_identifiers(names, weighted_metrics, "weighted_metrics")
+            for value, what in ((loss, "loss"), (loss_weights, "loss_weights")):
+                _per_output(value, names, what)
         self.optimizer = optimizers_module.get(optimizer)
         self.loss = loss
         self._compiled = spec
