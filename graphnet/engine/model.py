@@ -35,12 +35,18 @@ class Model(SubclassedModel, Trainer, Functional):
     def _graph_changed(self):
         self._predict_fn = None
 
-    def predict_function(self, backend="c"):
-        """The compiled inference function (``backend="reference"`` for the NumPy oracle)."""
+    def predict_function(self, backend=None):
+        """The compiled inference function (``backend="reference"`` for the NumPy oracle;
+        None: as compile chose, the reference under ``run_eagerly=True``, no fusion phase
+        under ``jit_compile=False``)."""
+        options = self._execution
+        if backend is None:
+            backend = "c" if options is None else options.backend
         if backend != "c":
             return Function(self.inputs, self.outputs, backend=backend, name=self.name)
         if self._predict_fn is None:
-            self._predict_fn = Function(self.inputs, self.outputs, name=self.name)
+            self._predict_fn = Function(self.inputs, self.outputs, name=self.name,
+                                        phases=None if options is None else options.phases)
         return self._predict_fn
 
     def _standardize_inputs(self, x):
@@ -74,13 +80,13 @@ class Model(SubclassedModel, Trainer, Functional):
             return pack_like(structure, outs)
         return outs[0] if len(outs) == 1 else outs
 
-    def predict_on_batch(self, x, backend="c"):
+    def predict_on_batch(self, x, backend=None):
         """Outputs for one batch, computed in a single compiled call."""
         arrays = self._standardize_inputs(x)
         return self._pack_outputs(self.predict_function(backend)(*arrays))
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None,
-                backend="c"):
+                backend=None):
         """Outputs for every sample of ``x``, ``batch_size`` (32) samples at a time."""
         arrays = self._standardize_inputs(x)
         batch_size = 32 if batch_size is None else int(batch_size)
