@@ -30,8 +30,10 @@ from .. import ops
 from .. import optimizers as optimizers_module
 from ..initializers import session_rng
 from ..runtime.function import Function, describe_shape
+from .compile_options import execution_options
 from .input_layer import placeholder
 from .layer_call import flatten
+from .multi_step import run_in_groups
 
 _SPARSE_LOSSES = (losses_module.sparse_categorical_crossentropy,)
 _SPARSE_METRICS = (metrics_module.SparseCategoricalAccuracy,
@@ -198,6 +200,7 @@ class Trainer:
     """The training API of ``Model`` (Keras's compile/fit/evaluate)."""
 
     _compiled = None
+    _execution = None
     optimizer = None
     stop_training = False
     history = None
@@ -224,8 +227,8 @@ class Trainer:
         if kwargs:
             raise TypeError(f"compile: unexpected keyword argument(s) "
                             f"{', '.join(sorted(kwargs))}")
-        if backend not in ("c", "reference"):
-            raise ValueError(f"compile: backend must be 'c' or 'reference', got {backend!r}")
+        options = execution_options(run_eagerly, steps_per_execution, jit_compile,
+                                    auto_scale_loss, sample_weight_mode, backend)
         _check_names(loss, metrics, "metrics")
         _check_names(None, weighted_metrics, "weighted_metrics")
         spec = _Compiled(loss, loss_weights, metrics, weighted_metrics)
@@ -233,14 +236,54 @@ class Trainer:
             names = self._output_names_for_logs()
             self._metric_identifiers(names, metrics, "metrics")
             self._metric_identifiers(names, weighted_metrics, "weighted_metrics")
+            for value, what in ((loss, "loss"), (loss_weights, "loss_weights")):
+                _per_output(value, names, what)
         self.optimizer = optimizers_module.get(optimizer)
         self.loss = loss
         self._compiled = spec
-        self._backend = backend
+        self._set_execution_options(options)
         self._step_fns = {}
         self._repeat_steps = {}
         self._resolved = None
         self.stop_training = False
+
+    def _set_execution_options(self, options):
+        """Use ``options`` (compile_options.ExecutionOptions) for the steps from now on."""
+        self._execution = options
+        self._backend = options.backend
+        self._steps_per_execution = options.steps_per_execution
+        self._step_fns = {}
+        self._graph_changed()
+
+    def _execution_option(self, name):
+        options = getattr(self, "_execution", None)
+        if options is None:
+            raise AttributeError(f"Model '{self.name}' is not compiled: {name} is set by "
+                                 "compile()")
+        return getattr(options, name)
+
+    def _replace_execution_option(self, **changes):
+        """Re-check the options with ``changes`` (as compile would) and use them."""
+        old = self._execution
+        if old is None:
+            raise AttributeError(f"Model '{self.name}' is not compiled: pass "
+                                 f"{', '.join(changes)} to compile()")
+        values = {"run_eagerly": old.run_eagerly, "jit_compile": old.jit_request,
+                  "steps_per_execution": old.steps_per_execution, **changes}
+        self._set_execution_options(execution_options(
+            values["run_eagerly"], values["steps_per_execution"], values["jit_compile"],
+            True, None, "c"))
+
+    run_eagerly = property(lambda self: self._execution_option("run_eagerly"),
+                           lambda self, v: self._replace_execution_option(run_eagerly=v),
+                           doc="Whether the steps run op by op on the NumPy reference.")
+    jit_compile = property(lambda self: self._execution_option("jit_compile"),
+                           lambda self, v: self._replace_execution_option(jit_compile=v),
+                           doc="Whether the steps are lowered with the fusion phase.")
+    steps_per_execution = property(
+        lambda self: self._execution_option("steps_per_execution"),
+        lambda self, v: self._replace_execution_option(steps_per_execution=v),
+        doc="How many steps one C call runs.")
 
     def _assert_compiled(self, what):
         if self._compiled is None:
@@ -249,6 +292,9 @@ class Trainer:
 
     # -- per-output resolution -----------------------------------------------------------------
     def _output_names_for_logs(self):
+        structure = getattr(self, "_output_structure", None)
+        if isinstance(structure, dict):  # Keras 3 names a dict's outputs by their keys
+            return sorted(structure)
         return list(self.output_names)
 
     def _resolve(self, y_shapes):
@@ -392,7 +438,7 @@ class Trainer:
         if training:
             updates = self._training_updates(total)
         fn = Function(list(self.inputs) + ys + sws, outputs, updates=updates,
-                      training=training, backend=self._backend,
+                      training=training, backend=self._backend, phases=self._execution.phases,
                       name=f"{self.name}_{'train' if training else 'test'}_step")
         self._step_fns[key] = fn
         return fn
@@ -590,19 +636,10 @@ class Trainer:
         starts = list(range(0, n, batch_size)) or [0]
         if steps is not None:
             starts = [starts[i % len(starts)] for i in range(int(steps))]
-        logs = {}
-        for step, start in enumerate(starts):
-            idx = order[start:start + batch_size] if order is not None else \
-                slice(start, start + batch_size)
-            batch = ([a[idx] for a in xs], [a[idx] for a in ys], _take(sws, idx))
-            if callbacks is not None:
-                getattr(callbacks, f"on_{hook_prefix}_batch_begin")(step)
-            logs = self._run_batch(fn_training, *batch, trackers)
-            if callbacks is not None:
-                getattr(callbacks, f"on_{hook_prefix}_batch_end")(step, dict(logs))
-            if fn_training and self.stop_training:
-                break
-        return logs
+        selectors = [order[start:start + batch_size] if order is not None else
+                     slice(start, start + batch_size) for start in starts]
+        return run_in_groups(self, fn_training, (xs, ys, sws), selectors, trackers, callbacks,
+                             hook_prefix)
 
     # -- public API ------------------------------------------------------------------------
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
@@ -663,21 +700,18 @@ class Trainer:
         """``steps`` batches continuing through the data from where the last epoch
         stopped (``stream``: the current order and position), reshuffled when used up."""
         n = xs[0].shape[0]
-        trackers = self._trackers()
-        logs = {}
-        for step in range(steps):
-            if stream["order"] is None or stream["cursor"] >= n:
-                stream["order"] = session_rng().permutation(n) if shuffle else np.arange(n)
-                stream["cursor"] = 0
-            idx = stream["order"][stream["cursor"]:stream["cursor"] + batch_size]
-            stream["cursor"] += batch_size
-            cbs.on_train_batch_begin(step)
-            logs = self._run_batch(True, [a[idx] for a in xs], [a[idx] for a in ys],
-                                   _take(sws, idx), trackers)
-            cbs.on_train_batch_end(step, dict(logs))
-            if self.stop_training:
-                break
-        return logs
+
+        def selectors():
+            for _ in range(steps):
+                if stream["order"] is None or stream["cursor"] >= n:
+                    stream["order"] = session_rng().permutation(n) if shuffle else \
+                        np.arange(n)
+                    stream["cursor"] = 0
+                start = stream["cursor"]
+                stream["cursor"] += batch_size  # before the yield: a stop leaves it moved
+                yield stream["order"][start:start + batch_size]
+        return run_in_groups(self, True, (xs, ys, sws), selectors(), self._trackers(), cbs,
+                             "train")
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
                  steps=None, callbacks=None, return_dict=False):
@@ -729,11 +763,6 @@ class Trainer:
         xs, ys, sws, _ = self._prepare(x, y, sample_weight, what="test_on_batch")
         logs = self._run_batch(False, xs, ys, sws, self._trackers())
         return self._format_result(logs, return_dict)
-
-
-def _take(sws, idx):
-    """The sample weights of the samples ``idx`` (None stays None)."""
-    return [None if w is None else w[idx] for w in sws]
 
 
 def _target_fits(y_shape, out_shape, sparse):
