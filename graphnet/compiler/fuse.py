@@ -16,7 +16,7 @@ Whole-graph passes, in order:
 
 Graph outputs (and training-step updates) are never swallowed into a group.
 """
-from ..graph.graph import consumers, rebuild, topological_order
+from ..graph.graph import order_and_consumers, rebuild
 from ..graph.node import Node
 from ..ops.elementwise import Binary, Unary
 from ..ops.elementwise import UNARY
@@ -25,10 +25,8 @@ from .phases import graph_pass
 
 
 def _readers(outputs):
-    order = topological_order(outputs)
-    users = consumers(order)
-    pinned = {id(n) for n in outputs}
-    return order, users, pinned
+    order, users = order_and_consumers(outputs)
+    return order, users, {id(n) for n in outputs}
 
 
 def _only_reader(node, users, pinned):
