@@ -29,6 +29,7 @@ from .. import metrics as metrics_module
 from .. import ops
 from .. import optimizers as optimizers_module
 from ..initializers import session_rng
+from ..compiler import PHASES
 from ..runtime.function import Function, describe_shape
 from .compile_options import execution_options
 from .input_layer import placeholder
@@ -249,11 +250,13 @@ class Trainer:
 
     def _set_execution_options(self, options):
         """Use ``options`` (compile_options.ExecutionOptions) for the steps from now on."""
+        before = getattr(self, "_execution", None)
         self._execution = options
         self._backend = options.backend
         self._steps_per_execution = options.steps_per_execution
         self._step_fns = {}
-        self._graph_changed()
+        if (before.phases if before else tuple(PHASES)) != options.phases:
+            self._graph_changed()    # the inference plans were lowered with other phases
 
     def _execution_option(self, name):
         options = getattr(self, "_execution", None)
