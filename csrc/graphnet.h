@@ -285,5 +285,15 @@ unsigned long gn_no_memory_count(void);
  * arguments its kernel refused, or an unknown kernel. No step after it runs. */
 int gn_plan_run(const gn_plan *plan, void *const *inputs, void *const *outputs,
                 void *const *weights, void *arena);
+/* Run the plan nruns times in one call (compile's steps_per_execution): run r reads input i
+ * at inputs[i] + r * input_strides[i] bytes and writes output o at outputs[o] +
+ * r * output_strides[o] (a stride of 0: the same buffer every run); the weights carry over
+ * from run to run. *runs_done is set to the number of runs that completed. Returns GN_OK,
+ * or the failing run's gn_plan_run status (no run after it starts); GN_ERR_NO_MEMORY when
+ * the pointer tables cannot be allocated (no run starts). */
+int gn_plan_run_steps(const gn_plan *plan, int64_t nruns, int64_t ninputs, void *const *inputs,
+                      const int64_t *input_strides, int64_t noutputs, void *const *outputs,
+                      const int64_t *output_strides, void *const *weights, void *arena,
+                      int64_t *runs_done);
 
 #endif

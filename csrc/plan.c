@@ -101,3 +101,25 @@ int gn_plan_run(const gn_plan *p, void *const *inputs, void *const *outputs,
     gn_fpmode_leave(fpmode);
     return status;
 }
+
+int gn_plan_run_steps(const gn_plan *p, int64_t nruns, int64_t ninputs, void *const *inputs,
+                      const int64_t *input_strides, int64_t noutputs, void *const *outputs,
+                      const int64_t *output_strides, void *const *weights, void *arena,
+                      int64_t *runs_done) {
+    void *stack_ptrs[128];
+    const int64_t nptrs = ninputs + noutputs;
+    void **ptrs = nptrs <= 128 ? stack_ptrs : malloc(sizeof(void *) * (size_t)nptrs);
+    *runs_done = 0;
+    if (!ptrs) return GN_ERR_NO_MEMORY; /* as step 0's */
+    void **in = ptrs, **out = ptrs + ninputs;
+    int status = GN_OK;
+    for (int64_t r = 0; r < nruns && status == GN_OK; r++) {
+        for (int64_t i = 0; i < ninputs; i++) in[i] = (char *)inputs[i] + r * input_strides[i];
+        for (int64_t o = 0; o < noutputs; o++)
+            out[o] = (char *)outputs[o] + r * output_strides[o];
+        status = gn_plan_run(p, in, out, weights, arena);
+        if (status == GN_OK) *runs_done = r + 1;
+    }
+    if (ptrs != stack_ptrs) free(ptrs);
+    return status;
+}

@@ -161,7 +161,7 @@ def test_mnist_arenas_are_no_larger_than_before(name, batch):
     model.predict_on_batch(x)
     model.compile(loss="categorical_crossentropy", optimizer="rmsprop")
     model.train_on_batch(x, y)
-    predict_plan = model._predict_fn.executable([x.shape]).plan
+    predict_plan = model.predict_function().executable([x.shape]).plan
     step, = model._step_fns.values()
     step_plan = step.executable([x.shape, y.shape, (batch,)]).plan
     predict_before, step_before = ARENA_BEFORE[name, batch]

@@ -9,7 +9,8 @@ import graphnet as gn
 import graphnet.compiler as compiler
 from graphnet.compiler import compile_plan
 from graphnet.graph import graph as graph_module
-from graphnet.graph.graph import memoized_orders, topological_order
+from graphnet.graph.graph import (consumers, memoized_orders, order_and_consumers,
+                                  topological_order)
 from graphnet.runtime.kernel_layout import KernelArgError
 from graphnet.runtime.kernels import KERNELS
 
@@ -98,6 +99,20 @@ def test_memoized_orders_answer_as_a_fresh_walk_and_end_with_the_context():
     assert [id(n) for n in other] == [id(n) for n in topological_order(outputs[0].inputs)]
     assert len(other) == len(fresh) - 1
     assert getattr(graph_module._orders, "last", None) is None
+
+
+def test_the_readers_map_is_computed_once_per_graph_while_orders_are_memoized():
+    outputs = list(_chain().output_nodes)
+    fresh = consumers(topological_order(outputs))
+    with memoized_orders():
+        order, first = order_and_consumers(outputs)
+        _, second = order_and_consumers(outputs)
+        _, other = order_and_consumers(outputs[0].inputs)
+    assert second is first and other is not first
+    assert {k: [id(n) for n in v] for k, v in first.items()} == \
+        {k: [id(n) for n in v] for k, v in fresh.items()}
+    assert [id(n) for n in order] == [id(n) for n in topological_order(outputs)]
+    assert order_and_consumers(outputs)[1] is not order_and_consumers(outputs)[1]
 
 
 FUSED_ARGS = dict(ndim=2, nin=1, ninstr=1, out=3, shape=(2, 8), inputs=[1, 8, 1],

@@ -636,3 +636,16 @@ def test_weighted_metrics_bad_input():
     with pytest.raises(ValueError, match=r"Unknown entries in weighted_metrics dictionary: "
                                          r"\['logits'\]"):
         lazy.fit(x, y, verbose=0)
+
+
+def test_compile_keeps_the_inference_plans_unless_jit_compile_changes_their_phases():
+    model = gn.Sequential([gn.Input((4,)), gn.layers.Dense(2)])
+    x = np.ones((3, 4), "f4")
+    model.predict(x, verbose=0)
+    first = model.predict_function()
+    model.compile(optimizer="sgd", loss="mse")
+    assert model.predict_function() is first
+    model.compile(optimizer="sgd", loss="mse", jit_compile=False)
+    unfused = model.predict_function()
+    assert unfused is not first and "fuse" not in unfused.phases
+    np.testing.assert_allclose(unfused(x), first(x), atol=1e-6)

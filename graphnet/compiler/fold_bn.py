@@ -33,7 +33,7 @@ statistics read the convolution's output, so nothing folds there. BN over anothe
 (channels_first inputs, whose convolution output is transposed first), CONV_TRANSPOSE
 and matmuls with transposed or batched kernels are left alone.
 """
-from ..graph.graph import consumers, rebuild, topological_order
+from ..graph.graph import order_and_consumers, rebuild
 from ..graph.node import Node
 from ..ops.registry import RANDOM
 from .fold import fold_constants
@@ -158,8 +158,7 @@ def fold_batch_norm(outputs, report):
     """(conv(x, W) [+ c]) * a + b -> conv(x, W * a) + (c * a + b) for per-output-channel
     a, b, c computed from weights (BatchNormalization at inference); the same for
     matmul(x, W) with a 2-D kernel W."""
-    order = topological_order(outputs)
-    users = consumers(order)
+    order, users = order_and_consumers(outputs)
     pinned = {id(n) for n in outputs}
     from_weights = _Weights()
     roots = {}

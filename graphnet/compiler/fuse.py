@@ -16,7 +16,7 @@ Whole-graph passes, in order:
 
 Graph outputs (and training-step updates) are never swallowed into a group.
 """
-from ..graph.graph import consumers, rebuild, topological_order
+from ..graph.graph import order_and_consumers, topological_order
 from ..graph.node import Node
 from ..ops.elementwise import Binary, Unary
 from ..ops.elementwise import UNARY
@@ -25,10 +25,8 @@ from .phases import graph_pass
 
 
 def _readers(outputs):
-    order = topological_order(outputs)
-    users = consumers(order)
-    pinned = {id(n) for n in outputs}
-    return order, users, pinned
+    order, users = order_and_consumers(outputs)
+    return order, users, {id(n) for n in outputs}
 
 
 def _only_reader(node, users, pinned):
@@ -191,19 +189,27 @@ def fuse_conv_bias_act(outputs, report):
 
 def _replace_roots(outputs, roots):
     """Rebuild the graph with each node id in ``roots`` replaced by ``(op, inputs, attrs)``
-    over the rebuilt inputs; what the roots swallowed is left unreferenced."""
+    over the rebuilt inputs. What the roots swallowed is not rebuilt: a walk from the
+    outputs back through the roots' inputs finds the nodes the new graph still reads."""
+    order = topological_order(outputs)
+    kept = {id(n) for n in outputs}
+    for node in reversed(order):
+        key = id(node)
+        if key in kept:
+            root = roots.get(key)
+            kept.update(map(id, node.inputs if root is None else root[1]))
     new_of = {}
-
-    def replace(node, new_inputs):
-        if id(node) in roots:
-            op, inputs, attrs = roots[id(node)]
-            new = Node(op, [new_of[id(x)] for x in inputs], attrs)
+    for node in order:
+        key = id(node)
+        if key not in kept:
+            continue
+        root = roots.get(key)
+        if root is not None:
+            op, inputs, attrs = root
+            new_of[key] = Node(op, [new_of[id(x)] for x in inputs], attrs)
         else:
-            new = node.with_inputs(new_inputs)
-        new_of[id(node)] = new
-        return new
-
-    return rebuild(outputs, replace)
+            new_of[key] = node.with_inputs(tuple([new_of[id(x)] for x in node.inputs]))
+    return [new_of[id(n)] for n in outputs]
 
 
 def _fusible(node):

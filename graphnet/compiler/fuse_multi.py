@@ -15,7 +15,7 @@ tensors (RMSprop: the new velocity, then the new weight from it). ``fuse_multi_t
 Lowering writes each part straight into the variable it updates when nothing reads the
 variable's old value afterwards, so the updates need no copies either.
 """
-from ..graph.graph import consumers, topological_order
+from ..graph.graph import order_and_consumers
 from ..graph.node import Node
 from ..ops.elementwise import Binary, Unary
 from ..ops.fused import MAX_INPUTS, MAX_INSTRUCTIONS
@@ -106,8 +106,8 @@ def _joint_program(nodes, results):
 def fuse_multi_tensor(outputs, report):
     """Elementwise update groups of several tensors with the same program ->
     FUSED_MULTI_ELTWISE (one call), each result a MULTI_PART of it."""
-    order = topological_order(outputs)
-    users, pinned = consumers(order), {id(n) for n in outputs}
+    order, users = order_and_consumers(outputs)
+    pinned = {id(n) for n in outputs}
     by_program = {}
     for nodes, results in _tensor_groups(order, users, pinned):
         joint = _joint_program(nodes, results)

@@ -16,7 +16,7 @@ intermediates, so chains are short and their results as large as what tiling wou
 """
 import numpy as np
 
-from ..graph.graph import topological_order
+from ..graph.graph import order_and_consumers, topological_order
 from ..graph.node import Node
 from ..ops.registry import CONTRACTION, ELEMENTWISE
 from .phases import graph_pass
@@ -64,15 +64,11 @@ def batch_input(node):
 def _chains(outputs):
     """Maximal chains [v1, ..., vk] of per-image ops where each v_i (i < k) is read only
     by v_(i+1), through its batch input, and is not an output."""
-    order = topological_order(outputs)
-    readers = {}
-    for node in order:
-        for x in node.inputs:
-            readers.setdefault(id(x), []).append(node)
+    order, readers = order_and_consumers(outputs)
     pinned = {id(n) for n in outputs}
 
     def follower(v):
-        rs = readers.get(id(v), [])
+        rs = readers[id(v)]
         if id(v) in pinned or len(rs) != 1:
             return None
         nxt = rs[0]

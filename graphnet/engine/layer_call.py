@@ -22,22 +22,38 @@ class LayerCall:
 
 
 def flatten(structure):
-    """Tensors (or arrays) of a single value, list or tuple, in order."""
+    """Tensors (or arrays) of a single value, list, tuple or dict, in order; a dict's
+    values in the order of its sorted keys, as Keras 3's ``tree.flatten``."""
     if isinstance(structure, (list, tuple)):
         out = []
         for s in structure:
             out += flatten(s)
         return out
     if isinstance(structure, dict):
-        raise TypeError("dict inputs are not supported; pass a list of tensors")
+        _check_keys(structure)
+        out = []
+        for key in sorted(structure):
+            out += flatten(structure[key])
+        return out
     return [structure]
 
 
+def _check_keys(structure):
+    bad = [k for k in structure if not isinstance(k, str)]
+    if bad:
+        raise TypeError(f"dict keys of inputs and outputs must be strings, got "
+                        f"{[type(k).__name__ for k in bad]} keys {bad!r}")
+
+
 def pack_like(structure, flat):
-    """Put ``flat`` back into the nesting of ``structure``."""
+    """Put ``flat`` back into the nesting of ``structure`` (a dict takes its values in
+    sorted-key order, as ``flatten`` gave them, and keeps its own key order)."""
     flat = list(flat)
 
     def take(s):
+        if isinstance(s, dict):
+            values = {key: take(s[key]) for key in sorted(s)}
+            return {key: values[key] for key in s}
         if isinstance(s, (list, tuple)):
             return type(s)(take(x) for x in s) if isinstance(s, tuple) else [take(x) for x in s]
         return flat.pop(0)

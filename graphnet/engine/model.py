@@ -5,8 +5,9 @@ import numpy as np
 
 from ..runtime.function import Function
 from . import data_adapters
+from .dict_io import dict_inputs
 from .functional import Functional
-from .layer_call import flatten
+from .layer_call import flatten, pack_like
 from .subclassed import SubclassedModel
 from .summary import print_summary
 from .training import Trainer
@@ -35,12 +36,18 @@ class Model(SubclassedModel, Trainer, Functional):
     def _graph_changed(self):
         self._predict_fn = None
 
-    def predict_function(self, backend="c"):
-        """The compiled inference function (``backend="reference"`` for the NumPy oracle)."""
+    def predict_function(self, backend=None):
+        """The compiled inference function (``backend="reference"`` for the NumPy oracle;
+        None: as compile chose, the reference under ``run_eagerly=True``, no fusion phase
+        under ``jit_compile=False``)."""
+        options = self._execution
+        if backend is None:
+            backend = "c" if options is None else options.backend
         if backend != "c":
             return Function(self.inputs, self.outputs, backend=backend, name=self.name)
         if self._predict_fn is None:
-            self._predict_fn = Function(self.inputs, self.outputs, name=self.name)
+            self._predict_fn = Function(self.inputs, self.outputs, name=self.name,
+                                        phases=None if options is None else options.phases)
         return self._predict_fn
 
     def _standardize_inputs(self, x):
@@ -48,7 +55,10 @@ class Model(SubclassedModel, Trainer, Functional):
             self._trace_arrays(x, False)
         if type(x) is np.ndarray and len(self.inputs) == 1:
             return [x]
-        if isinstance(x, dict):
+        structure = getattr(self, "_input_structure", None)
+        if isinstance(x, dict) and isinstance(structure, dict):
+            x = dict_inputs(self.name, structure, x)
+        elif isinstance(x, dict):
             missing = [n for n in self.input_names if n not in x]
             if missing:
                 raise ValueError(f"Model '{self.name}': missing input(s) {missing} in the "
@@ -66,15 +76,18 @@ class Model(SubclassedModel, Trainer, Functional):
         return arrays
 
     def _pack_outputs(self, outs):
+        structure = getattr(self, "_output_structure", None)
+        if isinstance(structure, dict):
+            return pack_like(structure, outs)
         return outs[0] if len(outs) == 1 else outs
 
-    def predict_on_batch(self, x, backend="c"):
+    def predict_on_batch(self, x, backend=None):
         """Outputs for one batch, computed in a single compiled call."""
         arrays = self._standardize_inputs(x)
         return self._pack_outputs(self.predict_function(backend)(*arrays))
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None,
-                backend="c"):
+                backend=None):
         """Outputs for every sample of ``x``, ``batch_size`` (32) samples at a time; ``x``
         may be a generator / iterable / PyDataset / DataLoader of batches (``x`` or
         ``(x, ...)``: any targets are ignored). verbose=1 shows Keras's progress bar."""

@@ -8,6 +8,7 @@ import json
 
 from ..graph.tensor import SymbolicTensor
 from .base_layer import layer_registry
+from .dict_io import structure_refs
 from .input_layer import InputLayer
 
 
@@ -108,8 +109,10 @@ def functional_config(model):
         entry["list_input"] = [c.list_input for c in calls_of[id(layer)]]
         layers.append(entry)
     return {"name": model.name, "trainable": model.trainable, "layers": layers,
-            "input_layers": [_tensor_ref(t, calls_of) for t in model.inputs],
-            "output_layers": [_tensor_ref(t, calls_of) for t in model.outputs],
+            "input_layers": structure_refs(model._input_structure,
+                                           [_tensor_ref(t, calls_of) for t in model.inputs]),
+            "output_layers": structure_refs(model._output_structure,
+                                            [_tensor_ref(t, calls_of) for t in model.outputs]),
             "list_inputs": isinstance(model._input_structure, (list, tuple)),
             "list_outputs": isinstance(model._output_structure, (list, tuple))}
 
@@ -143,6 +146,8 @@ def functional_from_config(cls, config, custom_objects=None):
                              f"{missing}")
 
     def resolve(refs, as_list):
+        if isinstance(refs, dict):
+            return {key: made[(r[0], r[1])][r[2]] for key, r in refs.items()}
         tensors = [made[(r[0], r[1])][r[2]] for r in refs]
         return tensors if as_list or len(tensors) > 1 else tensors[0]
 

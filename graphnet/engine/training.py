@@ -27,11 +27,14 @@ from .. import losses as losses_module
 from .. import metrics as metrics_module
 from .. import ops
 from .. import optimizers as optimizers_module
+from ..compiler import PHASES
 from ..progbar import resolve_verbose
 from ..runtime.function import Function, describe_shape
 from . import data_adapters
+from .compile_options import execution_options
 from .input_layer import placeholder
 from .layer_call import flatten
+from .multi_step import run_in_groups
 
 _SPARSE_LOSSES = (losses_module.sparse_categorical_crossentropy,)
 _SPARSE_METRICS = (metrics_module.SparseCategoricalAccuracy,
@@ -198,6 +201,7 @@ class Trainer:
     """The training API of ``Model`` (Keras's compile/fit/evaluate)."""
 
     _compiled = None
+    _execution = None
     optimizer = None
     stop_training = False
     history = None
@@ -224,8 +228,8 @@ class Trainer:
         if kwargs:
             raise TypeError(f"compile: unexpected keyword argument(s) "
                             f"{', '.join(sorted(kwargs))}")
-        if backend not in ("c", "reference"):
-            raise ValueError(f"compile: backend must be 'c' or 'reference', got {backend!r}")
+        options = execution_options(run_eagerly, steps_per_execution, jit_compile,
+                                    auto_scale_loss, sample_weight_mode, backend)
         _check_names(loss, metrics, "metrics")
         _check_names(None, weighted_metrics, "weighted_metrics")
         spec = _Compiled(loss, loss_weights, metrics, weighted_metrics)
@@ -233,14 +237,56 @@ class Trainer:
             names = self._output_names_for_logs()
             self._metric_identifiers(names, metrics, "metrics")
             self._metric_identifiers(names, weighted_metrics, "weighted_metrics")
+            for value, what in ((loss, "loss"), (loss_weights, "loss_weights")):
+                _per_output(value, names, what)
         self.optimizer = optimizers_module.get(optimizer)
         self.loss = loss
         self._compiled = spec
-        self._backend = backend
+        self._set_execution_options(options)
         self._step_fns = {}
         self._repeat_steps = {}
         self._resolved = None
         self.stop_training = False
+
+    def _set_execution_options(self, options):
+        """Use ``options`` (compile_options.ExecutionOptions) for the steps from now on."""
+        before = getattr(self, "_execution", None)
+        self._execution = options
+        self._backend = options.backend
+        self._steps_per_execution = options.steps_per_execution
+        self._step_fns = {}
+        if (before.phases if before else tuple(PHASES)) != options.phases:
+            self._graph_changed()    # the inference plans were lowered with other phases
+
+    def _execution_option(self, name):
+        options = getattr(self, "_execution", None)
+        if options is None:
+            raise AttributeError(f"Model '{self.name}' is not compiled: {name} is set by "
+                                 "compile()")
+        return getattr(options, name)
+
+    def _replace_execution_option(self, **changes):
+        """Re-check the options with ``changes`` (as compile would) and use them."""
+        old = self._execution
+        if old is None:
+            raise AttributeError(f"Model '{self.name}' is not compiled: pass "
+                                 f"{', '.join(changes)} to compile()")
+        values = {"run_eagerly": old.run_eagerly, "jit_compile": old.jit_request,
+                  "steps_per_execution": old.steps_per_execution, **changes}
+        self._set_execution_options(execution_options(
+            values["run_eagerly"], values["steps_per_execution"], values["jit_compile"],
+            True, None, "c"))
+
+    run_eagerly = property(lambda self: self._execution_option("run_eagerly"),
+                           lambda self, v: self._replace_execution_option(run_eagerly=v),
+                           doc="Whether the steps run op by op on the NumPy reference.")
+    jit_compile = property(lambda self: self._execution_option("jit_compile"),
+                           lambda self, v: self._replace_execution_option(jit_compile=v),
+                           doc="Whether the steps are lowered with the fusion phase.")
+    steps_per_execution = property(
+        lambda self: self._execution_option("steps_per_execution"),
+        lambda self, v: self._replace_execution_option(steps_per_execution=v),
+        doc="How many steps one C call runs.")
 
     def _assert_compiled(self, what):
         if self._compiled is None:
@@ -249,6 +295,9 @@ class Trainer:
 
     # -- per-output resolution -----------------------------------------------------------------
     def _output_names_for_logs(self):
+        structure = getattr(self, "_output_structure", None)
+        if isinstance(structure, dict):  # Keras 3 names a dict's outputs by their keys
+            return sorted(structure)
         return list(self.output_names)
 
     def _resolve(self, y_shapes):
@@ -392,7 +441,7 @@ class Trainer:
         if training:
             updates = self._training_updates(total)
         fn = Function(list(self.inputs) + ys + sws, outputs, updates=updates,
-                      training=training, backend=self._backend,
+                      training=training, backend=self._backend, phases=self._execution.phases,
                       name=f"{self.name}_{'train' if training else 'test'}_step")
         self._step_fns[key] = fn
         return fn
@@ -584,19 +633,10 @@ class Trainer:
         return _Trackers(loss_names, metrics)
 
     def _run_epoch(self, fn_training, batches, callbacks, hook_prefix):
-        """Run the step on each of ``batches``' batches of one epoch; the epoch's logs."""
-        trackers, logs = None, {}
-        for step, batch in batches.epoch():
-            if trackers is None:  # the first batch resolved the losses and metrics
-                trackers = self._trackers()
-            if callbacks is not None:
-                getattr(callbacks, f"on_{hook_prefix}_batch_begin")(step)
-            logs = self._run_batch(fn_training, *batch, trackers)
-            if callbacks is not None:
-                getattr(callbacks, f"on_{hook_prefix}_batch_end")(step, dict(logs))
-            if fn_training and self.stop_training:
-                break
-        return logs
+        """Run the step on each of ``batches``' batches of one epoch,
+        ``steps_per_execution`` at a time; the epoch's logs."""
+        return run_in_groups(self, fn_training, (batch for _, batch in batches.epoch()),
+                             self._trackers, callbacks, hook_prefix)
 
     def _batches(self, x, y, sample_weight, class_weight, batch_size, steps, what,
                  shuffle=False, continuing=False):

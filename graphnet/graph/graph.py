@@ -73,6 +73,20 @@ def consumers(order):
     return users
 
 
+def order_and_consumers(outputs):
+    """``topological_order(outputs)`` and its ``consumers`` map, which the caller must only
+    read: while ``memoized_orders`` is active the map is computed once per graph and shared
+    by the passes that ask (most passes of a compile change nothing, so the next one asks
+    about the same graph)."""
+    order = topological_order(outputs)
+    last = getattr(_orders, "last", None)
+    if last is None:
+        return order, consumers(order)
+    if len(last) < 3:
+        last = _orders.last = last + (consumers(order),)
+    return order, last[2]
+
+
 def format_graph(outputs, title=None):
     """A readable listing, one node per line: ``%7 = MATMUL(%3, %5) (None, 10) float32``."""
     order = topological_order(outputs)

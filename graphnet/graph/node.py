@@ -77,14 +77,13 @@ class Node:
         self._set(op, inputs, frozen, tuple(shape), name)
 
     def _set(self, op, inputs, attrs, shape, dtype):
-        setter = object.__setattr__
-        setter(self, "op", op)
-        setter(self, "inputs", inputs)
-        setter(self, "attrs", attrs)
-        setter(self, "shape", shape)
-        setter(self, "dtype", dtype)
-        setter(self, "uid", next(_uid))
-        setter(self, "_hash", hash((op.name, tuple(map(id, inputs)), attrs)))
+        _set_op(self, op)
+        _set_inputs(self, inputs)
+        _set_attrs(self, attrs)
+        _set_shape(self, shape)
+        _set_dtype(self, dtype)
+        _set_uid(self, next(_uid))
+        _set_hash(self, hash((op.name, tuple(map(id, inputs)), attrs)))
 
     def __setattr__(self, name, value):
         raise AttributeError("graph nodes are immutable; build a new Node instead")
@@ -129,3 +128,10 @@ class Node:
     def __repr__(self):
         attrs = f" {{{self.attrs!r}}}" if self.attrs else ""
         return f"<{self.op.name} %{self.uid} {self.shape} {self.dtype}{attrs}>"
+
+
+# The slots' own setters: building a node sets each slot once, past the __setattr__ that
+# keeps nodes immutable (half the cost of object.__setattr__ by name; compiling a large
+# graph builds a few hundred thousand nodes).
+_set_op, _set_inputs, _set_attrs, _set_shape, _set_dtype, _set_uid, _set_hash = (
+    Node.__dict__[name].__set__ for name in Node.__slots__)

@@ -116,6 +116,48 @@ class Executable:
             raise self.run_error(status)
         return outputs
 
+    def run_steps(self, inputs, runs):
+        """Run the plan ``runs`` times in one C call (``steps_per_execution``). Each input is
+        an array of its spec's shape, read by every run, or of ``(runs,) + shape``, run r
+        reading ``[r]``; returns per output an array of ``(runs,) + shape`` holding each
+        run's output. The written weights carry over from run to run, as separate runs."""
+        runs = int(runs)
+        if runs < 1:
+            raise ValueError(f"run_steps: runs must be >= 1, got {runs}")
+        specs = self.plan.input_specs
+        if len(inputs) != len(specs):
+            raise ValueError(f"run_steps: the plan takes {len(specs)} input(s), got "
+                             f"{len(inputs)}")
+        strides = []
+        for i, (a, (_, shape, dtype)) in enumerate(zip(inputs, specs)):
+            shape = tuple(shape)
+            if type(a) is not np.ndarray or a.dtype != np.dtype(dtype) or \
+                    not a.flags.c_contiguous or a.shape not in (shape, (runs,) + shape):
+                raise ValueError(f"run_steps: input {i} must be a C-contiguous {dtype} array "
+                                 f"of shape {shape} or {(runs,) + shape}, got "
+                                 f"{type(a).__name__} {getattr(a, 'shape', '')} "
+                                 f"{getattr(a, 'dtype', '')}")
+            strides.append(0 if a.shape == shape else a.nbytes // runs)
+        state = getattr(self._local, "state", None) or self._thread_state()
+        outputs = [np.empty((runs,) + shape, dtype=dtype) for shape, dtype in
+                   self._output_specs]
+        keep = [ffi.from_buffer(a) for a in list(inputs) + outputs]  # alive till done
+        in_ptrs = ffi.new("void *[]", keep[:len(inputs)] or [ffi.NULL])
+        out_ptrs = ffi.new("void *[]", keep[len(inputs):] or [ffi.NULL])
+        in_strides = ffi.new("int64_t[]", strides or [0])
+        out_strides = ffi.new("int64_t[]", [a.nbytes // runs for a in outputs] or [0])
+        done = ffi.new("int64_t *")
+        packed = self.packed_state()                                    # likewise
+        status = lib.gn_plan_run_steps(packed[1], runs, len(inputs), in_ptrs, in_strides,
+                                       len(outputs), out_ptrs, out_strides,
+                                       self._weight_ptrs, state[1], done)
+        for var in self._written:
+            var.version += 1
+        if status != 0:
+            error = self.run_error(status)
+            raise type(error)(f"run {done[0]} of {runs}: {error}")
+        return outputs
+
     def run_error(self, status):
         """The exception for a nonzero gn_plan_run status (``GN_ERR_COUNT * step + reason``):
         IndexError for an index out of range, MemoryError when a kernel could not allocate

@@ -40,7 +40,7 @@ class Function(CachesPlans):
     are kept (settable; ``clear_cache()`` drops them all)."""
 
     def __init__(self, inputs, outputs, backend="c", name="function", updates=(),
-                 training=False, max_cached_plans=DEFAULT_MAX_PLANS):
+                 training=False, max_cached_plans=DEFAULT_MAX_PLANS, phases=None):
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         self.name = name
@@ -64,6 +64,7 @@ class Function(CachesPlans):
         self.updates = [(var, _node(t, "updates") if isinstance(t, SymbolicTensor) else t)
                         for var, t in updates]
         self.training = training
+        self.phases = None if phases is None else tuple(phases)  # None: every phase
         self._cache = PlanCache(max_cached_plans)
         self._input_dtypes = [np.dtype(n.dtype) for n in self.input_nodes]
         self.last_report = None
@@ -99,11 +100,16 @@ class Function(CachesPlans):
         exe = self._cache.get(key)
         if exe is None:
             plan, weights, report = compile_plan(self.input_nodes, self.output_nodes, key,
-                                                 training=self.training, updates=self.updates)
+                                                 training=self.training, updates=self.updates,
+                                                 **self._phase_argument())
             exe = Executable(plan, weights, written=[var for var, _ in self.updates])
             self._cache.put(key, exe)
             self.last_report = report
         return exe
+
+    def _phase_argument(self):
+        """compile_plan's ``phases`` keyword when this function was given its phases."""
+        return {} if self.phases is None else {"phases": list(self.phases)}
 
     def cached_signatures(self):
         """The input shapes whose plans are cached, least recently used first."""
@@ -132,7 +138,7 @@ class Function(CachesPlans):
         from ..compiler import CompileReport, compile_plan
         report = CompileReport(keep_graphs=True)
         compile_plan(self.input_nodes, self.output_nodes, [tuple(s) for s in shapes], report,
-                     training=self.training, updates=self.updates)
+                     training=self.training, updates=self.updates, **self._phase_argument())
         return report
 
     def profile(self, *arrays, repeats=20):
