@@ -223,7 +223,9 @@ _ALIASES = {"zeros": Zeros, "ones": Ones, "constant": Constant, "random_normal":
             "variance_scaling": VarianceScaling, "glorot_uniform": GlorotUniform,
             "glorot_normal": GlorotNormal, "he_uniform": HeUniform, "he_normal": HeNormal,
             "lecun_uniform": LecunUniform, "lecun_normal": LecunNormal,
-            "orthogonal": Orthogonal, "identity": Identity}
+            "orthogonal": Orthogonal, "identity": Identity,
+            # Keras 3's short names (Embedding's default is "uniform")
+            "uniform": RandomUniform, "normal": RandomNormal, "one": Ones, "zero": Zeros}
 for _alias, _cls in _ALIASES.items():
     _registry.alias(_alias, _cls)
 

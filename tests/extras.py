@@ -115,3 +115,24 @@ def report_left_out(terminalreporter):
         if terminalreporter.verbosity > 0:
             for _, test, what in entries:
                 terminalreporter.write_line(f"  {test}: {what}")
+
+
+def train_alike(gm, km, x, y, optimizer="SGD", optimizer_args=None, loss="mse", metrics=(),
+                steps=5, atol=1e-5):
+    """Compile graphnet's ``gm`` and Keras's ``km`` (same weights) alike with the optimizer
+    named ``optimizer`` (``optimizer_args``: its keyword arguments, SGD's default a learning
+    rate of 0.1); their evaluate, then ``steps`` train_on_batch losses (and metrics), then
+    the weights must agree within ``atol``."""
+    import numpy as np
+
+    import graphnet as gn
+    args = {"learning_rate": 0.1} if optimizer_args is None else dict(optimizer_args)
+    km.compile(getattr(keras.optimizers, optimizer)(**args), loss, metrics=list(metrics))
+    gm.compile(getattr(gn.optimizers, optimizer)(**args), loss, metrics=list(metrics))
+    np.testing.assert_allclose(gm.evaluate(x, y, verbose=0), km.evaluate(x, y, verbose=0),
+                               atol=atol)
+    for _ in range(steps):
+        np.testing.assert_allclose(gm.train_on_batch(x, y), km.train_on_batch(x, y),
+                                   atol=atol)
+    for ours, theirs in zip(gm.get_weights(), km.get_weights(), strict=True):
+        np.testing.assert_allclose(ours, theirs, atol=atol)

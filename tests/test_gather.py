@@ -145,3 +145,24 @@ def test_the_profiler_stops_at_a_failing_step_and_names_it():
     with pytest.raises(IndexError, match=rf"plan step {step} \(GN_K_GATHER\).*outside"):
         fn.profile(np.array([0, 7, 1], np.int64), repeats=2)
     assert fn.profile(np.array([0, 4, 1], np.int64), repeats=2).kernels == kernels
+
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+def test_threaded_kernels_are_exact_for_any_thread_count(threads, axis):
+    """Big enough to run on the team (conftest's ``threads``: 1, 2, 3): the gather splits
+    the indices, the scatter-add the table's rows, each thread adding its rows' updates
+    in index order, so every count gives np.add.at's float32 sums bit for bit, and an
+    out-of-range index is still caught."""
+    rng = np.random.default_rng(7)
+    table_shape = (300, 64) if axis == 0 else (2, 300, 40)
+    idx = rng.integers(-300, 300, size=(40, 50)).astype("int32")
+    idx[0, :20] = 5                                     # one row updated many times
+    got, expect = _embedding_grad(table_shape, idx, axis)
+    np.testing.assert_array_equal(got, expect)
+    table = np.arange(np.prod(table_shape), dtype="f4").reshape(table_shape)
+    fn = _take_fn(table, idx.shape, axis)
+    np.testing.assert_array_equal(fn(idx), np.take(table, idx, axis=axis))
+    idx[-1, -1] = 300
+    with pytest.raises(IndexError, match="GN_K_GATHER"):
+        fn(idx)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import graphnet as gn
-from extras import compare_with, keras, needs, onnx, onnxruntime
+from extras import compare_with, keras, needs, onnx, onnxruntime, train_alike
 from graphnet.runtime.function import Function
 
 ATOL = 1e-5
@@ -339,17 +339,8 @@ def test_the_loss_and_metrics_leave_out_masked_timesteps():
 
 
 def _five_sgd_steps_alike(gm, km, x, y, metrics=()):
-    """Compile both with SGD(0.1) and mse; evaluate, then 5 steps: the same losses
-    (and metrics), then the same weights."""
-    km.compile(keras.optimizers.SGD(0.1), "mse", metrics=list(metrics))
-    gm.compile(gn.optimizers.SGD(0.1), "mse", metrics=list(metrics))
-    np.testing.assert_allclose(gm.evaluate(x, y, verbose=0), km.evaluate(x, y, verbose=0),
-                               atol=ATOL)
-    for _ in range(5):
-        np.testing.assert_allclose(gm.train_on_batch(x, y), km.train_on_batch(x, y),
-                                   atol=ATOL)
-    for ours, theirs in zip(gm.get_weights(), km.get_weights()):
-        np.testing.assert_allclose(ours, theirs, atol=ATOL)
+    """SGD(0.1) and mse: the same evaluate, 5 steps' losses (and metrics), then weights."""
+    train_alike(gm, km, x, y, metrics=metrics, atol=ATOL)
 
 
 @needs(keras)
