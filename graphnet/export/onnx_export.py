@@ -260,7 +260,18 @@ def _reshape_like(c):
         if c.e.opset < 14:
             c.fail("a zero-sized target needs opset >= 14 (allowzero)")
         attrs["allowzero"] = 1
-    return c.op("Reshape", [c.ins[0], c.op("Shape", [c.ins[1]])], **attrs)
+    shape = c.op("Shape", [c.ins[1]])
+    lead = c.node.attrs.get("lead")
+    if lead is not None:  # like's leading dims, then x's from `skip` on
+        shape = c.op("Concat", [_shape_slice(c, c.ins[1], 0, lead),
+                                _shape_slice(c, c.ins[0], c.node.attrs.get("skip", 0),
+                                             len(c.node.inputs[0].shape))], axis=0)
+    return c.op("Reshape", [c.ins[0], shape], **attrs)
+
+
+def _shape_slice(c, tensor, start, stop):
+    """Dims [start, stop) of ``tensor``'s run-time shape, as an int64 vector."""
+    return c.op("Slice", [c.op("Shape", [tensor]), c.e.ints([start]), c.e.ints([stop])])
 
 
 def _broadcast_to(c):

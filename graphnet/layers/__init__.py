@@ -8,6 +8,7 @@ from .core import Activation, Dense, Dropout  # noqa: F401
 from .activations import ELU, LeakyReLU, PReLU, ReLU, Softmax, ThresholdedReLU  # noqa: F401
 from .lambda_layer import Lambda  # noqa: F401
 from .embedding import Embedding  # noqa: F401
+from .wrappers import TimeDistributed, Wrapper  # noqa: F401
 from .masking import Masking  # noqa: F401
 from .merging import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply,  # noqa: F401
                       Subtract, add, average, concatenate, dot, maximum, minimum, multiply,

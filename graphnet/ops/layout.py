@@ -89,18 +89,30 @@ class Reshape(Op):
 
 @register
 class ReshapeLike(Op):
-    """RESHAPE_LIKE(x, like): x's elements in like's shape, as known once the graph is
-    specialized: the gradient of a RESHAPE whose input has several unknown dims. ``like``
-    only gives the shape (its values are never read)."""
+    """RESHAPE_LIKE(x, like) {lead, skip}: x's elements in like's shape, as known once the
+    graph is specialized: the gradient of a RESHAPE whose input has several unknown dims.
+    With ``lead`` (and ``skip``, default 0), the shape is like's first ``lead`` dims then
+    x's dims from ``skip`` on: TimeDistributed's (batch * time, ...) back to (batch, time,
+    ...) when neither is known. ``like`` only gives the shape (its values are never
+    read)."""
     name, group, arity = "RESHAPE_LIKE", LAYOUT, 2
+
+    @staticmethod
+    def target(x, like, attrs):
+        lead = attrs.get("lead")
+        return tuple(like) if lead is None else \
+            tuple(like[:lead]) + tuple(x[attrs.get("skip", 0):])
 
     def infer(self, shapes, dtypes, attrs):
         self.check_arity(shapes)
         x, like = shapes
-        if None not in x and None not in like and math.prod(x) != math.prod(like):
+        out = self.target(x, like, attrs)
+        if None not in x and None not in out and math.prod(x) != math.prod(out):
+            target = tuple(like) if attrs.get("lead") is None else \
+                f"{out} (like's first {attrs['lead']} dims of {tuple(like)})"
             raise OpError(f"RESHAPE_LIKE: cannot reshape {tuple(x)} ({math.prod(x)} elements) "
-                          f"like {tuple(like)} ({math.prod(like)} elements)")
-        return tuple(like), dtypes[0]
+                          f"like {target} ({math.prod(out)} elements)")
+        return out, dtypes[0]
 
     def perform(self, inputs, attrs):
         x, like = inputs
