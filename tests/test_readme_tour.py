@@ -2,7 +2,7 @@
 import os
 import re
 
-import pytest
+from extras import needs, onnx
 
 README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
 
@@ -15,8 +15,8 @@ def tour_source():
     return match.group(1)
 
 
+@needs(onnx)  # the tour exports ONNX
 def test_the_tour_runs(tmp_path, monkeypatch, capsys):
-    pytest.importorskip("onnx", reason="the tour exports ONNX (optional extra)")
     monkeypatch.chdir(tmp_path)
     exec(compile(tour_source(), README + " (quick tour)", "exec"), {"__name__": "tour"})
     printed = capsys.readouterr().out
