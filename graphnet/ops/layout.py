@@ -302,11 +302,12 @@ class Slice(Op):
 
 def _is_block(in_shape, out_shape, step):
     """Whether a slice of a contiguous array is contiguous: extent 1 before some axis,
-    any range (step 1) on it, whole axes after it."""
+    any range (step 1) on it, whole axes in order (step 1) after it: a whole axis taken
+    backwards (step -1) has the input's extent but not its order."""
     axis = 0
     while axis < len(out_shape) - 1 and out_shape[axis] == 1:
         axis += 1
-    if out_shape and out_shape[axis] > 1 and step[axis] != 1:
+    if any(n > 1 and s != 1 for n, s in zip(out_shape[axis:], step[axis:])):
         return False
     return tuple(out_shape[axis + 1:]) == tuple(in_shape[axis + 1:])
 
