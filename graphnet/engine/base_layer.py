@@ -185,6 +185,19 @@ class Layer:
                              f"shape {tuple(value.shape)}, the variable {variable.shape}")
         self._state_updates.append((variable, value))
 
+    def add_loss(self, loss):
+        """Add a loss term (Keras 3's ``add_loss``): a symbolic tensor computed in
+        ``call`` joins ``model.losses`` of the models computed from the same inputs, so
+        training adds it (summed) to the compiled loss; an array or number is kept as a
+        constant term."""
+        if not isinstance(loss, SymbolicTensor):
+            value = np.asarray(loss)
+            if value.dtype.kind not in "fiu":
+                raise TypeError(f"Layer '{self.name}': add_loss expects a tensor or a number, "
+                                f"got {type(loss).__name__}")
+            loss = np.asarray(value, dtype=self.dtype)
+        self.__dict__.setdefault("_added_losses", []).append(loss)
+
     def count_params(self):
         if not self.built:
             raise ValueError(f"You tried to call count_params on layer '{self.name}', but the "
