@@ -13,9 +13,12 @@ import numpy as np
 from .. import backend, initializers
 from ..graph.scope import layer_call_scope
 from ..graph.tensor import SymbolicTensor, placeholder
+from ..graph.trace import trace_state_update
 from ..graph.variable import Variable
 from ..ops.registry import OpError
 from ..serialization import Registry
+from .added_losses import (add_activity_losses, collecting_losses, latest_call_losses,
+                           layer_losses, record_loss)
 from .input_spec import InputSpec, check_input_spec
 from .layer_call import LayerCall, flatten, pack_like
 from .masking import output_masks, prepare_mask
@@ -184,19 +187,21 @@ class Layer:
             raise ValueError(f"Layer '{self.name}': the state update of {variable.name} has "
                              f"shape {tuple(value.shape)}, the variable {variable.shape}")
         self._state_updates.append((variable, value))
+        trace_state_update(variable, value)
 
     def add_loss(self, loss):
-        """Add a loss term (Keras 3's ``add_loss``): a symbolic tensor computed in
-        ``call`` joins ``model.losses`` of the models computed from the same inputs, so
-        training adds it (summed) to the compiled loss; an array or number is kept as a
-        constant term."""
-        if not isinstance(loss, SymbolicTensor):
-            value = np.asarray(loss)
-            if value.dtype.kind not in "fiu":
-                raise TypeError(f"Layer '{self.name}': add_loss expects a tensor or a number, "
-                                f"got {type(loss).__name__}")
-            loss = np.asarray(value, dtype=self.dtype)
-        self.__dict__.setdefault("_added_losses", []).append(loss)
+        """Add a loss term (Keras 3's ``add_loss``): a tensor computed in ``call`` (or an
+        array or number, a constant term) that training adds, summed, to the compiled
+        loss; ``losses`` lists them (graphnet/engine/added_losses.py)."""
+        record_loss(self, loss)
+
+    @property
+    def losses(self):
+        """The add_loss terms of the latest call and the weights' regularizer penalties."""
+        return layer_losses(self)
+
+    def _own_losses(self):
+        return latest_call_losses(self)
 
     def count_params(self):
         if not self.built:
@@ -268,10 +273,11 @@ class Layer:
             params = inspect.signature(self.call).parameters
             if "training" not in params:
                 kwargs.pop("training", None)
-            with layer_call_scope():   # ops in call and compute_mask are plain nodes
+            with layer_call_scope(), collecting_losses(self):   # ops are plain nodes
                 call_kwargs, previous_mask = prepare_mask(self, inputs, params, kwargs)
                 outputs = self.call(inputs, *args, **call_kwargs)
                 flat_out = flatten(outputs)
+                add_activity_losses(self, flat_out)
                 masks = output_masks(self, inputs, flat_out, previous_mask)
         except OpError as exc:
             shapes = ", ".join(str(t.shape) for t in flat)

@@ -54,3 +54,14 @@ class StepTrace:
 def current_trace():
     """The active StepTrace, or None outside any traced step."""
     return _current.get()
+
+
+def trace_state_update(variable, value):
+    """A layer's state update (BatchNormalization's moving statistics) recorded while a
+    step is traced is assigned in that trace too, taking effect when the step runs in
+    training mode (the layer's training flag may be left to the compiled mode)."""
+    trace = current_trace()
+    if trace is None:
+        return
+    from .. import ops
+    trace.assign(variable, ops.cast(ops.in_train_phase(value, variable), variable.dtype))
