@@ -101,16 +101,25 @@ def graph_losses(model):
 def layer_losses(layer):
     """``layer.losses``: the add_loss terms (see the module docstring), the constants
     added outside any call, then the trainable weights' regularizer penalties."""
-    latest = layer.__dict__.get("_latest_call_losses")
     trace = current_trace()
-    if trace is not None and latest is not None and latest[0] is trace:
-        terms = list(latest[1])
-    else:
-        terms = layer._own_losses()
+    terms = _traced_terms(layer, trace) if trace is not None else layer._own_losses()
     terms += list(layer.__dict__.get("_standing_losses", ()))
     for sub in layer._tracked_layers():
         terms += list(sub.__dict__.get("_standing_losses", ()))
     return terms + weight_penalties(layer)
+
+
+def _traced_terms(layer, trace):
+    """The terms of ``layer``'s call in ``trace``; for a layer not called in it (a GAN
+    model calling only its sub-models), those of its sublayers called in it (Keras 3's
+    ``losses`` gathers the sublayers' own terms)."""
+    latest = layer.__dict__.get("_latest_call_losses")
+    if latest is not None and latest[0] is trace:
+        return list(latest[1])
+    terms = []
+    for sub in layer._tracked_layers():
+        terms += _traced_terms(sub, trace)
+    return terms
 
 
 def weight_penalties(layer):

@@ -223,24 +223,18 @@ class CustomSteps:
         if not self._uses_custom_steps():
             super()._remember_step(x, y, fn, arrays)
 
-    def predict_on_batch(self, x, backend=None):
-        if type(self).predict_step is CustomSteps.predict_step:
-            return super().predict_on_batch(x, backend=backend)
-        first = flatten(x)[0]
-        return self.predict(x, batch_size=max(1, len(first)), verbose=0, backend=backend)
+    def _overrides_predict_step(self):
+        return type(self).predict_step is not CustomSteps.predict_step
 
-    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None,
-                backend=None):
-        """With a custom ``predict_step``: its outputs for every batch, concatenated."""
-        if type(self).predict_step is CustomSteps.predict_step:
-            return super().predict(x, batch_size=batch_size, verbose=verbose, steps=steps,
-                                   callbacks=callbacks, backend=backend)
+    def _predict_custom(self, x, batch_size, steps, backend):
+        """The outputs of a custom ``predict_step`` for every batch of the arrays ``x``
+        (all of them in one batch when ``batch_size`` is None), concatenated."""
         if backend not in (None, "c"):
             raise ValueError(f"Model '{self.name}': a custom predict_step runs on the C "
                              f"kernels; backend must be None or 'c', got {backend!r}")
         flat = [_as_batch_array(a, "predict") for a in flatten(x)]
-        n = flat[0].shape[0]
-        batch_size = 32 if batch_size is None else int(batch_size)
+        n = flat[0].shape[0] if flat[0].ndim else 1
+        batch_size = max(1, n) if batch_size is None else int(batch_size)
         if batch_size < 1:
             raise ValueError(f"predict: batch_size must be >= 1, got {batch_size}")
         self.__dict__.setdefault("_custom_structures", {})[_signature(flat)] = \
@@ -259,7 +253,9 @@ class CustomSteps:
         """The compiled ``kind`` step for batches like ``arrays`` (cached per signature)."""
         signature = _signature(arrays)
         key = ("custom", kind, signature)
-        fn = self._step_fns.get(key) if self._step_fns is not None else None
+        cache = self._step_fns if self._compiled is not None else \
+            self.__dict__.setdefault("_uncompiled_steps", {})   # predict before compile
+        fn = cache.get(key)
         if fn is not None:
             return fn
         x, y, sw = self.__dict__["_custom_structures"][signature]
@@ -275,9 +271,11 @@ class CustomSteps:
         tensors = [_tensor_of(t, self, kind) for t in tensors]
         options = self._execution
         fn = StepFunction(holders, tensors, names, updates=trace.updates,
-                          training=kind == "train_step", backend=self._backend,
-                          phases=options.phases, name=f"{self.name}_{kind}")
-        self._step_fns[key] = fn
+                          training=kind == "train_step",
+                          backend="c" if options is None else options.backend,
+                          phases=None if options is None else options.phases,
+                          name=f"{self.name}_{kind}")
+        cache[key] = fn
         return fn
 
 

@@ -85,6 +85,8 @@ class Model(CustomSteps, SubclassedModel, Trainer, Functional):
 
     def predict_on_batch(self, x, backend=None):
         """Outputs for one batch, computed in a single compiled call."""
+        if self._overrides_predict_step():
+            return self._predict_custom(x, None, None, backend)
         arrays = self._standardize_inputs(x)
         return self._pack_outputs(self.predict_function(backend)(*arrays))
 
@@ -96,6 +98,9 @@ class Model(CustomSteps, SubclassedModel, Trainer, Functional):
         from .. import callbacks as callbacks_module
         from ..progbar import resolve_verbose
         verbose = resolve_verbose(verbose, "predict")
+        if self._overrides_predict_step():   # engine/custom_step.py (arrays only)
+            return self._predict_custom(x, 32 if batch_size is None else batch_size, steps,
+                                        backend)
         compiled = []  # the inference function, once the first batch has traced/built it
 
         def prepare_arrays(x, y=None, sample_weight=None):

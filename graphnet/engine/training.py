@@ -631,7 +631,7 @@ class Trainer:
             return self._prepare(x, y, sample_weight, class_weight, what=what)[:3]
 
         def prepare_batch(x, y, sample_weight, where):
-            if y is None:
+            if y is None and not self._uses_custom_steps():  # a custom step may not
                 raise ValueError(f"{what}: {where} has inputs only; {what} needs targets: "
                                  "yield (x, y) or (x, y, sample_weight) batches")
             try:
