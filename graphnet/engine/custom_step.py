@@ -34,8 +34,8 @@ from ..graph.trace import StepTrace
 from ..graph.variable import Variable
 from ..metrics import Mean, Metric
 from ..runtime.function import Function
-from ..utils import pack_x_y_sample_weight, unpack_x_y_sample_weight
 from .added_losses import summed_loss_terms
+from .batch_structure import pack_x_y_sample_weight, unpack_x_y_sample_weight
 from .layer_call import flatten, pack_like
 from .step_losses import CompiledLoss, CompiledMetrics
 
@@ -264,11 +264,12 @@ class CustomSteps:
         data = _pack_data(x, y, sw, holders)
         with StepTrace(f"{self.name}.{kind}") as trace, layer_call_scope():
             result = getattr(self, kind)(data)
-        if kind == "predict_step":
-            names, tensors = result, flatten(result)
-        else:
-            names, tensors = _log_values(self, kind, result)
-        tensors = [_tensor_of(t, self, kind) for t in tensors]
+            if kind == "predict_step":
+                names, tensors = result, flatten(result)
+            else:
+                names, tensors = _log_values(self, kind, result)
+            # inside the trace: a Variable returned (a metric's result) reads its new value
+            tensors = [_tensor_of(t, self, kind) for t in tensors]
         options = self._execution
         fn = StepFunction(holders, tensors, names, updates=trace.updates,
                           training=kind == "train_step",
