@@ -423,3 +423,54 @@ def test_a_tape_gradient_of_a_variable_not_in_the_graph_is_refused():
     model.compile(optimizer="sgd")
     with pytest.raises(ValueError, match=r"does not depend on \['other'\]"):
         model.fit(x, y, verbose=0)
+
+
+def test_class_weight_reaches_a_custom_train_step_as_sample_weights():
+    class WeightSum(OneDense):
+        def train_step(self, data):
+            x, y, sample_weight = gn.utils.unpack_x_y_sample_weight(data)
+            return {"weight_sum": gn.ops.sum(sample_weight)}
+
+    x, _ = _regression(6)
+    labels = np.array([0, 1, 1, 0, 1, 1], "float32").reshape(-1, 1)
+    model = WeightSum()
+    model.compile(optimizer="sgd")
+    logs = model.train_on_batch(x, labels, class_weight={0: 2.0, 1: 0.5}, return_dict=True)
+    assert logs == {"weight_sum": 2 * 2.0 + 4 * 0.5}
+    with pytest.raises(ValueError, match="`class_weight` and `sample_weight` at the same"):
+        model.train_on_batch(x, labels, sample_weight=np.ones(6), class_weight={0: 1.0})
+
+
+def test_run_eagerly_runs_the_traced_custom_step_on_the_reference():
+    x, y = _regression(12)
+    histories = []
+    for eager in (False, True):
+        inputs = gn.Input(shape=(6,))
+        model = CustomModel(inputs, gn.layers.Dense(1)(inputs))
+        model.set_weights([np.full((6, 1), 0.2, "float32"), np.zeros(1, "float32")])
+        model.compile(optimizer=gn.optimizers.SGD(0.05), run_eagerly=eager)
+        histories.append(model.fit(x, y, batch_size=4, epochs=1, shuffle=False,
+                                   verbose=0).history)
+    assert model._step_fns and all(fn.backend == "reference"
+                                   for fn in model._step_fns.values())
+    _close([histories[0]["loss"], histories[0]["mae"]],
+           [histories[1]["loss"], histories[1]["mae"]])
+
+
+def test_predict_with_a_custom_predict_step_calls_the_callbacks():
+    class Halved(OneDense):
+        def predict_step(self, data):
+            return self(data) * 0.5
+
+    seen = []
+
+    class Record(gn.callbacks.Callback):
+        def on_predict_batch_end(self, batch, logs=None):
+            seen.append(logs["outputs"].shape)
+    x, _ = _regression(10)
+    model = Halved()
+    out = model.predict(x, batch_size=4, verbose=0, callbacks=[Record()])
+    assert seen == [(4, 1), (4, 1), (2, 1)]
+    dense = x @ model.dense.kernel.numpy() + model.dense.bias.numpy()
+    np.testing.assert_allclose(out, 0.5 * dense, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model.predict_on_batch(x), out, rtol=1e-6)

@@ -38,6 +38,7 @@ from .added_losses import summed_loss_terms
 from .batch_structure import pack_x_y_sample_weight, unpack_x_y_sample_weight
 from .layer_call import flatten, pack_like
 from .step_losses import CompiledLoss, CompiledMetrics
+from .training import class_weight_to_sample_weights
 
 _OVERRIDABLE = ("train_step", "test_step", "predict_step", "compute_loss", "compute_metrics",
                 "metrics")
@@ -182,16 +183,27 @@ class CustomSteps:
         return state[1]
 
     def _uses_custom_steps(self):
-        return overrides_steps(type(self)) or (
-            self._compiled is not None and CompiledMetrics.has_own_metrics(self._compiled))
+        """Whether fit & co. run the traced steps: the class overrides one, or compile was
+        given a Metric subclass of its own (answered once per compile)."""
+        cached = self.__dict__.get("_custom_steps_for")
+        if cached is None or cached[0] is not self._compiled:
+            uses = overrides_steps(type(self)) or (
+                self._compiled is not None and CompiledMetrics.has_own_metrics(self._compiled))
+            cached = self.__dict__["_custom_steps_for"] = (self._compiled, uses)
+        return cached[1]
 
     # -- the Trainer's per-batch hooks ---------------------------------------------------------
     def _prepare(self, x, y, sample_weight, class_weight=None, what="train_on_batch"):
         if not self._uses_custom_steps():
             return super()._prepare(x, y, sample_weight, class_weight, what)
-        if class_weight is not None:
-            raise ValueError(f"Model '{self.name}': class_weight is not supported with a "
-                             "custom train_step; weight the samples in the step instead")
+        if class_weight is not None:   # as Keras: the step gets them as sample weights
+            if sample_weight is not None:
+                raise ValueError("You cannot `class_weight` and `sample_weight` at the same "
+                                 "time.")
+            if y is None or len(flatten(y)) != 1:
+                raise ValueError(f"Model '{self.name}': `class_weight` needs one target "
+                                 "array (it is only supported for a single output)")
+            sample_weight = class_weight_to_sample_weights(flatten(y)[0], class_weight)
         data = (x,) if y is None and sample_weight is None else (x, y, sample_weight)
         flat = [_as_batch_array(a, what) for a in flatten(data) if a is not None]
         if not flat:
@@ -226,9 +238,11 @@ class CustomSteps:
     def _overrides_predict_step(self):
         return type(self).predict_step is not CustomSteps.predict_step
 
-    def _predict_custom(self, x, batch_size, steps, backend):
+    def _predict_custom(self, x, batch_size, steps, backend, verbose=0, callbacks=None):
         """The outputs of a custom ``predict_step`` for every batch of the arrays ``x``
-        (all of them in one batch when ``batch_size`` is None), concatenated."""
+        (all of them in one batch when ``batch_size`` is None), concatenated; the
+        callbacks (and the progress bar unless ``verbose`` is 0) see each batch."""
+        from .. import callbacks as callbacks_module
         if backend not in (None, "c"):
             raise ValueError(f"Model '{self.name}': a custom predict_step runs on the C "
                              f"kernels; backend must be None or 'c', got {backend!r}")
@@ -243,7 +257,15 @@ class CustomSteps:
         starts = list(range(0, n, batch_size)) or [0]
         if steps is not None:
             starts = starts[:int(steps)]
-        pieces = [fn(*[a[s:s + batch_size] for a in flat]) for s in starts]
+        cbs = callbacks_module.CallbackList(callbacks, add_progbar=verbose != 0, model=self,
+                                            verbose=verbose, epochs=1, steps=len(starts))
+        cbs.on_predict_begin()
+        pieces = []
+        for step, start in enumerate(starts):
+            cbs.on_predict_batch_begin(step)
+            pieces.append(fn(*[a[start:start + batch_size] for a in flat]))
+            cbs.on_predict_batch_end(step, {"outputs": pack_like(fn.log_names, pieces[-1])})
+        cbs.on_predict_end()
         merged = [np.concatenate([p[i] for p in pieces], axis=0)
                   for i in range(len(fn.output_nodes))]
         return pack_like(fn.log_names, merged)

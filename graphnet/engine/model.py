@@ -100,7 +100,7 @@ class Model(CustomSteps, SubclassedModel, Trainer, Functional):
         verbose = resolve_verbose(verbose, "predict")
         if self._overrides_predict_step():   # engine/custom_step.py (arrays only)
             return self._predict_custom(x, 32 if batch_size is None else batch_size, steps,
-                                        backend)
+                                        backend, verbose, callbacks)
         compiled = []  # the inference function, once the first batch has traced/built it
 
         def prepare_arrays(x, y=None, sample_weight=None):
