@@ -121,3 +121,33 @@ def test_a_constant_add_loss_and_a_bad_value():
     assert [float(t) for t in layer.losses] == [0.25]
     with pytest.raises(TypeError, match="add_loss expects a tensor or a number, got str"):
         layer.add_loss("big")
+
+
+def test_compute_loss_in_the_traced_default_train_step_adds_the_same_terms():
+    """A compiled Metric subclass sends fit through the traced Keras 3 default train_step,
+    whose compute_loss adds model.losses: it trains as the built-in step does."""
+    class Count(gn.metrics.Metric):
+        def __init__(self):
+            super().__init__(name="count")
+            self.seen = self.add_variable((), "zeros", name="seen")
+
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            self.seen.assign_add(gn.ops.sum(gn.ops.ones_like(y_true[:, 0])))
+
+        def result(self):
+            return self.seen
+
+    x, y = _data()
+    runs = []
+    for metrics in ([], [Count()]):
+        model = _functional(gn)
+        if runs:
+            model.set_weights(runs[0][1])
+        start = model.get_weights()
+        model.compile(optimizer=gn.optimizers.SGD(0.1), loss="mse", metrics=metrics)
+        history = model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
+        runs.append((history.history, start, model.get_weights()))
+    assert model._uses_custom_steps() and runs[1][0]["count"] == [12.0]
+    np.testing.assert_allclose(runs[0][0]["loss"], runs[1][0]["loss"], rtol=1e-5)
+    for got, want in zip(runs[1][2], runs[0][2]):
+        np.testing.assert_allclose(got, want, atol=1e-6)

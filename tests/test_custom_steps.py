@@ -288,7 +288,7 @@ def _vae_class(lib, kl_by_add_loss):
                     reconstruction_loss, kl_loss = self.losses_of(x, eps)
                     total_loss = reconstruction_loss + kl_loss
                 grads = tape.gradient(total_loss, self.trainable_weights)
-                self.optimizer.apply(grads, self.trainable_weights)
+                self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
             else:
                 self.zero_grad()
                 reconstruction_loss, kl_loss = self.losses_of(x, eps)
