@@ -151,3 +151,25 @@ def test_compute_loss_in_the_traced_default_train_step_adds_the_same_terms():
     np.testing.assert_allclose(runs[0][0]["loss"], runs[1][0]["loss"], rtol=1e-5)
     for got, want in zip(runs[1][2], runs[0][2]):
         np.testing.assert_allclose(got, want, atol=1e-6)
+
+
+def test_a_layer_called_on_arrays_holds_its_loss_values():
+    layer = _activity_layer(gn)(0.5)
+    x = np.arange(6, dtype="float32").reshape(2, 3)
+    np.testing.assert_array_equal(layer(x), x)
+    [term] = layer.losses
+    np.testing.assert_allclose(term, 0.5 * np.mean(x ** 2), rtol=1e-6)
+    layer(x[:1])                       # the latest call's terms replace the previous ones
+    np.testing.assert_allclose(layer.losses, [0.5 * np.mean(x[:1] ** 2)], rtol=1e-6)
+
+
+def test_a_sequential_model_reads_the_terms_of_its_own_graph():
+    x, y = _data()
+    model = gn.Sequential([gn.Input((5,)), gn.layers.Dense(4), _activity_layer(gn)(0.2),
+                           gn.layers.Dense(2)])
+    assert len(model.losses) == 1
+    model.compile(optimizer=gn.optimizers.SGD(0.0), loss="mse")
+    mse = np.mean((model.predict(x, verbose=0) - y) ** 2)
+    hidden = x @ model.layers[0].kernel.numpy() + model.layers[0].bias.numpy()
+    np.testing.assert_allclose(model.test_on_batch(x, y), mse + 0.2 * np.mean(hidden ** 2),
+                               rtol=1e-5)

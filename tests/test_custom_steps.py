@@ -474,3 +474,29 @@ def test_predict_with_a_custom_predict_step_calls_the_callbacks():
     dense = x @ model.dense.kernel.numpy() + model.dense.bias.numpy()
     np.testing.assert_allclose(out, 0.5 * dense, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(model.predict_on_batch(x), out, rtol=1e-6)
+
+
+def test_a_custom_train_step_receives_dict_inputs_as_given():
+    class Pair(gn.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = gn.layers.Dense(1)
+            self.received = None
+
+        def train_step(self, data):
+            x, y = data
+            self.received = {k: v.shape for k, v in x.items()}
+            pred = self.dense(gn.ops.concatenate([x["a"], x["b"]], axis=1))
+            return {"loss": gn.ops.mean(gn.ops.square(pred - y))}
+
+    rng = np.random.default_rng(1)
+    x = {"b": rng.normal(size=(6, 3)).astype("float32"),
+         "a": rng.normal(size=(6, 2)).astype("float32")}
+    y = rng.normal(size=(6, 1)).astype("float32")
+    model = Pair()
+    model.compile(optimizer="sgd")
+    logs = model.train_on_batch(x, y, return_dict=True)
+    assert model.received == {"b": (None, 3), "a": (None, 2)}
+    pred = np.concatenate([x["a"], x["b"]], axis=1) @ model.dense.kernel.numpy() + \
+        model.dense.bias.numpy()
+    np.testing.assert_allclose(logs["loss"], np.mean((pred - y) ** 2), rtol=1e-5)

@@ -80,6 +80,20 @@ def latest_call_losses(layer):
     return [] if latest is None else list(latest[1])
 
 
+def symbolic_call_losses(layer):
+    """The symbolic terms of ``layer``'s latest call (what an eager call computes)."""
+    return [t for t in latest_call_losses(layer) if isinstance(t, SymbolicTensor)]
+
+
+def keep_call_loss_values(layer, values):
+    """After a call on arrays: the latest call's terms become their computed values
+    (the symbolic ones replaced in order, constants kept)."""
+    values = iter(values)
+    terms = [np.asarray(next(values)) if isinstance(t, SymbolicTensor) else t
+             for t in latest_call_losses(layer)]
+    layer.__dict__["_latest_call_losses"] = (None, terms)
+
+
 def graph_losses(model):
     """The terms the layers of a Functional ``model`` (and the model itself) added that
     are computed from its inputs alone (calls on other tensors are left out)."""

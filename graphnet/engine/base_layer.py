@@ -17,8 +17,9 @@ from ..graph.trace import trace_state_update
 from ..graph.variable import Variable
 from ..ops.registry import OpError
 from ..serialization import Registry
-from .added_losses import (add_activity_losses, collecting_losses, latest_call_losses,
-                           layer_losses, record_loss)
+from .added_losses import (add_activity_losses, collecting_losses, keep_call_loss_values,
+                           latest_call_losses, layer_losses, record_loss,
+                           symbolic_call_losses)
 from .input_spec import InputSpec, check_input_spec
 from .layer_call import LayerCall, flatten, pack_like
 from .masking import output_masks, prepare_mask
@@ -299,8 +300,10 @@ class Layer:
         holders = [placeholder(a.shape, str(a.dtype)) for a in arrays]
         symbolic = pack_like(inputs, holders)
         outputs = self(symbolic, *args, **kwargs)
-        result = function(holders, flatten(outputs), name=self.name)(*arrays)
-        return pack_like(outputs, result)
+        flat, terms = flatten(outputs), symbolic_call_losses(self)
+        result = function(holders, flat + terms, name=self.name)(*arrays)
+        keep_call_loss_values(self, result[len(flat):])   # layer.losses: arrays, as Keras
+        return pack_like(outputs, result[:len(flat)])
 
     # -- where the layer was called -----------------------------------------
     def _first_call(self, attr):
