@@ -382,9 +382,13 @@ def test_siamese_contrastive_train_step_matches_keras_over_five_steps():
         fresh((a[:1], b[:1]))
         knet.set_weights(fresh.get_weights())
         fresh.compile(optimizer=gn.optimizers.RMSprop(0.01))
-        history = fresh.fit((a, b), same, batch_size=4, epochs=1, shuffle=False, verbose=0)
-        khistory = knet.fit((a, b), same, batch_size=4, epochs=1, shuffle=False, verbose=0)
-        _close(history.history["loss"], khistory.history["loss"])
+        history = fresh.fit((a, b), same, batch_size=4, epochs=1, shuffle=False, verbose=0,
+                            validation_data=((b, a), same))
+        khistory = knet.fit((a, b), same, batch_size=4, epochs=1, shuffle=False, verbose=0,
+                            validation_data=((b, a), same))
+        assert set(history.history) == {"loss", "val_loss"}
+        _close([history.history["loss"], history.history["val_loss"]],
+               [khistory.history["loss"], khistory.history["val_loss"]])
         _close(fresh.get_weights(), knet.get_weights())
         _close([fresh.evaluate((a, b), same, batch_size=4, verbose=0)],
                [knet.evaluate((a, b), same, batch_size=4, verbose=0)])

@@ -178,3 +178,13 @@ def test_a_metric_without_update_state_names_what_to_implement():
 
     with pytest.raises(NotImplementedError, match="Empty must implement update_state"):
         Empty().update_state(np.zeros((2, 1)), np.zeros((2, 1)))
+
+
+def test_a_built_in_step_model_lists_its_compiled_metrics():
+    x, y = _data(8)
+    model = _model(gn, ["accuracy", "mse"])
+    assert model.metrics == []               # resolved on the first batch
+    model.fit(x, y, batch_size=8, verbose=0)
+    assert [m.name for m in model.metrics] == ["accuracy", "mse"]
+    evaluated = model.evaluate(x, y, verbose=0, return_dict=True)   # state of this pass
+    assert [m.result() for m in model.metrics] == [evaluated["accuracy"], evaluated["mse"]]

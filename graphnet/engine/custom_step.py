@@ -144,7 +144,11 @@ class CustomSteps:
     @property
     def metrics(self):
         """Keras 3's order: the loss tracker and the compiled metrics (once compiled), then
-        the Metric objects the model's attributes hold."""
+        the Metric objects the model's attributes hold. A model on the built-in step
+        keeps its loss as running floats, not in a tracker: its list is the compiled
+        metrics it resolved on its first batch."""
+        if not self._uses_custom_steps():
+            return [m for _, _, m, _ in self._resolved[1][2]] if self._resolved else []
         own = []
         if self._compiled is not None:
             own = [self._loss_tracker]
