@@ -188,3 +188,49 @@ def test_a_built_in_step_model_lists_its_compiled_metrics():
     assert [m.name for m in model.metrics] == ["accuracy", "mse"]
     evaluated = model.evaluate(x, y, verbose=0, return_dict=True)   # state of this pass
     assert [m.result() for m in model.metrics] == [evaluated["accuracy"], evaluated["mse"]]
+
+
+_BUILT_INS = [("CategoricalAccuracy", {}), ("TopKCategoricalAccuracy", {"k": 2}),
+              ("MeanSquaredError", {}), ("CategoricalCrossentropy", {}), ("KLDivergence", {}),
+              ("CosineSimilarity", {}), ("CategoricalHinge", {})]
+
+
+@pytest.mark.parametrize("name,kwargs", _BUILT_INS)
+def test_built_in_metrics_updated_in_a_traced_step_match_keras(name, kwargs):
+    class Scored(gn.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = gn.layers.Dense(3, activation="softmax")
+            self.score = getattr(gn.metrics, name)(**kwargs)
+            self.score_weighted = getattr(gn.metrics, name)(name="weighted", **kwargs)
+
+        def call(self, x):
+            return self.dense(x)
+
+        def test_step(self, data):
+            x, y, sample_weight = data
+            y_pred = self(x)
+            self.score.update_state(y, y_pred)
+            self.score_weighted.update_state(y, y_pred, sample_weight=sample_weight)
+            return {"score": self.score.result(), "weighted": self.score_weighted.result()}
+
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(10, 4)).astype("float32")
+    y = np.eye(3, dtype="float32")[rng.integers(0, 3, 10)]
+    weights = rng.uniform(0.2, 2.0, size=10).astype("float32")
+    model = Scored()
+    model.compile()
+    logs = model.evaluate(x, y, sample_weight=weights, batch_size=4, verbose=0,
+                          return_dict=True)
+    pred = model.predict(x, verbose=0)
+    eager = getattr(gn.metrics, name)(**kwargs)
+    for i in range(0, 10, 4):
+        eager.update_state(y[i:i + 4], pred[i:i + 4])
+    np.testing.assert_allclose(logs["score"], eager.result(), rtol=1e-5)
+    if compare_with(keras, f"keras.metrics.{name} over the same batches"):
+        kmetric, kweighted = (getattr(keras.metrics, name)(**kwargs) for _ in range(2))
+        for i in range(0, 10, 4):
+            kmetric.update_state(y[i:i + 4], pred[i:i + 4])
+            kweighted.update_state(y[i:i + 4], pred[i:i + 4], sample_weight=weights[i:i + 4])
+        np.testing.assert_allclose(logs["score"], float(kmetric.result()), rtol=1e-5)
+        np.testing.assert_allclose(logs["weighted"], float(kweighted.result()), rtol=1e-5)
