@@ -92,7 +92,7 @@ def _assigned_values():
     trace = current_trace()
     if trace is None:
         return frozenset()
-    return frozenset(id(t.node) for _, t in trace.updates
+    return frozenset(id(t.node) for t in trace.assigned_values
                      if isinstance(t, SymbolicTensor) and t.node.inputs)
 
 

@@ -76,3 +76,26 @@ def test_optimizer_apply_in_a_trace_assigns_and_outside_refuses():
     assert int(opt.iterations.numpy()) == 1
     with pytest.raises(TypeError, match="only be applied inside a traced step"):
         opt.apply([gn.ops.sum(x * w) * gn.ops.ones_like(gn.ops.convert_to_tensor(w))], [w])
+
+
+def test_no_gradient_flows_back_through_an_earlier_update_of_the_same_step():
+    """``a`` is updated from a loss of ``b``, read, then assigned again: the gradient of
+    the read's loss with respect to ``b`` takes the read value as a plain value (eagerly
+    the variable just holds it), not as a function of ``b``."""
+    a = gn.Variable(np.array([1.0, 2.0, 3.0], "float32"), name="a")
+    b = gn.Variable(np.array([0.5, -1.0, 2.0], "float32"), name="b")
+    x = placeholder((3,), "float32", name="x")
+    opt = gn.optimizers.SGD(0.1)
+    with StepTrace("t") as trace:
+        with gn.GradientTape() as tape:
+            first = gn.ops.sum(a * b * x)
+        opt.apply([tape.gradient(first, a)], [a])     # a1 = a - 0.1 * b * x
+        with gn.GradientTape() as tape:
+            second = gn.ops.sum(a * b)                # reads a1
+        a.assign(a * 2.0)                             # a2: a1 is no longer a's value
+        grad_b = tape.gradient(second, b)
+    data = np.array([1.0, 2.0, 0.5], "float32")
+    [got] = Function([x], [grad_b], updates=trace.updates)(data)
+    a1 = np.array([1.0, 2.0, 3.0]) - 0.1 * np.array([0.5, -1.0, 2.0]) * data
+    np.testing.assert_allclose(got, a1, rtol=1e-6)
+    np.testing.assert_allclose(a.numpy(), 2 * a1, rtol=1e-6)

@@ -19,6 +19,7 @@ class StepTrace:
     def __init__(self, name="step"):
         self.name = name
         self._latest = {}   # id(variable) -> (variable, tensor), in first-assignment order
+        self._assigned = []  # every tensor assigned, earlier values of a variable included
         self._token = None
 
     def __enter__(self):
@@ -39,11 +40,18 @@ class StepTrace:
                              f"{tuple(tensor.shape)} to variable {variable.name!r} of shape "
                              f"{tuple(variable.shape)}")
         self._latest[id(variable)] = (variable, tensor)
+        self._assigned.append(tensor)
 
     def read(self, variable):
         """The tensor last assigned to ``variable`` in this trace, or None."""
         entry = self._latest.get(id(variable))
         return None if entry is None else entry[1]
+
+    @property
+    def assigned_values(self):
+        """Every tensor assigned in this trace, in order (reads of a variable return one
+        of them: autodiff treats them as leaves, as an eager step's variable values are)."""
+        return list(self._assigned)
 
     @property
     def updates(self):
