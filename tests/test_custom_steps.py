@@ -47,7 +47,15 @@ class CustomModel(gn.Model):
         return [self.loss_tracker, self.mae_metric]
 
 
-def _keras_custom_model():
+def _layers(lib, inputs, batch_norm=False):
+    """The models' layers: Dense 4 tanh (BatchNormalization after it), Dense 1."""
+    h = lib.layers.Dense(4, activation="tanh")(inputs)
+    if batch_norm:
+        h = lib.layers.BatchNormalization()(h)
+    return lib.layers.Dense(1)(h)
+
+
+def _keras_custom_model(batch_norm=False):
     class KerasCustomModel(keras.Model):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
@@ -68,8 +76,7 @@ def _keras_custom_model():
         def metrics(self):
             return [self.loss_tracker, self.mae_metric]
     inputs = keras.Input(shape=(6,))
-    return KerasCustomModel(inputs, keras.layers.Dense(1)(
-        keras.layers.Dense(4, activation="tanh")(inputs)))
+    return KerasCustomModel(inputs, _layers(keras, inputs, batch_norm))
 
 
 def _regression(n=20):
@@ -77,11 +84,11 @@ def _regression(n=20):
     return rng.normal(size=(n, 6)).astype("float32"), rng.normal(size=(n, 1)).astype("float32")
 
 
-def test_custom_model_train_step_matches_keras_over_five_steps():
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_custom_model_train_step_matches_keras_over_five_steps(batch_norm):
     x, y = _regression()
     inputs = gn.Input(shape=(6,))
-    model = CustomModel(inputs, gn.layers.Dense(1)(gn.layers.Dense(4, activation="tanh")(
-        inputs)))
+    model = CustomModel(inputs, _layers(gn, inputs, batch_norm))
     start = model.get_weights()
     model.compile(optimizer=gn.optimizers.SGD(0.05))
     history = model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
@@ -89,8 +96,10 @@ def test_custom_model_train_step_matches_keras_over_five_steps():
     assert set(history.history) == {"loss", "mae"}
     logs = model.train_on_batch(x[:4], y[:4], return_dict=True)
     assert model.traced == 1
+    if batch_norm:    # the moving statistics were updated in the traced step
+        assert np.abs(model.layers[2].moving_mean.numpy()).max() > 1e-3
     if compare_with(keras, "keras.io CustomModel, 5 steps + train_on_batch"):
-        kmodel = _keras_custom_model()
+        kmodel = _keras_custom_model(batch_norm)
         kmodel.set_weights(start)
         kmodel.compile(optimizer=keras.optimizers.SGD(0.05))
         khistory = kmodel.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
