@@ -513,3 +513,21 @@ def test_a_custom_train_step_receives_dict_inputs_as_given():
     pred = np.concatenate([x["a"], x["b"]], axis=1) @ model.dense.kernel.numpy() + \
         model.dense.bias.numpy()
     np.testing.assert_allclose(logs["loss"], np.mean((pred - y) ** 2), rtol=1e-5)
+
+
+def test_a_custom_train_step_trains_on_a_generator_of_inputs_alone():
+    class MeanOutput(OneDense):
+        def train_step(self, data):      # data is x alone: the source yields (x,)
+            with gn.GradientTape() as tape:
+                loss = gn.ops.mean(gn.ops.square(self(data, training=True)))
+            self.optimizer.apply(tape.gradient(loss, self.trainable_weights),
+                                 self.trainable_weights)
+            return {"loss": loss}
+
+    rng = np.random.default_rng(9)
+    batches = [rng.normal(size=(4, 6)).astype("float32") for _ in range(3)]
+    model = MeanOutput()
+    model.compile(optimizer=gn.optimizers.SGD(0.1))
+    history = model.fit(((b,) for b in batches), epochs=1, shuffle=False, verbose=0)
+    last = batches[-1] @ model.dense.kernel.numpy() + model.dense.bias.numpy()
+    assert history.history["loss"][0] > np.mean(last ** 2)   # the last step lowered it
