@@ -531,3 +531,12 @@ def test_a_custom_train_step_trains_on_a_generator_of_inputs_alone():
     history = model.fit(((b,) for b in batches), epochs=1, shuffle=False, verbose=0)
     last = batches[-1] @ model.dense.kernel.numpy() + model.dense.bias.numpy()
     assert history.history["loss"][0] > np.mean(last ** 2)   # the last step lowered it
+
+
+def test_a_custom_predict_step_refuses_another_backend():
+    class Same(OneDense):
+        def predict_step(self, data):
+            return self(data)
+
+    with pytest.raises(ValueError, match="backend compile chose \\('c'\\).*got 'reference'"):
+        Same().predict(np.zeros((2, 6), "float32"), backend="reference")

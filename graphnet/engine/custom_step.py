@@ -247,9 +247,11 @@ class CustomSteps:
         (all of them in one batch when ``batch_size`` is None), concatenated; the
         callbacks (and the progress bar unless ``verbose`` is 0) see each batch."""
         from .. import callbacks as callbacks_module
-        if backend not in (None, "c"):
-            raise ValueError(f"Model '{self.name}': a custom predict_step runs on the C "
-                             f"kernels; backend must be None or 'c', got {backend!r}")
+        chosen = "c" if self._execution is None else self._execution.backend
+        if backend not in (None, chosen):
+            raise ValueError(f"Model '{self.name}': a custom predict_step runs on the backend "
+                             f"compile chose ({chosen!r}); backend must be None or "
+                             f"{chosen!r}, got {backend!r}")
         flat = [_as_batch_array(a, "predict") for a in flatten(x)]
         n = flat[0].shape[0] if flat[0].ndim else 1
         batch_size = max(1, n) if batch_size is None else int(batch_size)
