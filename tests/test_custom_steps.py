@@ -215,10 +215,7 @@ def _gan(lib):
     gen = lib.Sequential([lib.Input((3,)), lib.layers.Dense(8, activation="relu"),
                           lib.layers.Dense(5, activation="tanh")], name="generator")
     gan = _gan_class(lib)(disc, gen)
-    # SGD with momentum: Adam's m / sqrt(v) turns float rounding in near-zero gradients
-    # into 1e-4 differences of a weight, on either library alone
-    gan.compile(d_optimizer=lib.optimizers.SGD(0.05, momentum=0.9),
-                g_optimizer=lib.optimizers.SGD(0.03, momentum=0.9),
+    gan.compile(d_optimizer=lib.optimizers.Adam(0.003), g_optimizer=lib.optimizers.Adam(0.002),
                 loss_fn=lib.losses.BinaryCrossentropy(from_logits=True))
     return gan, disc, gen
 
