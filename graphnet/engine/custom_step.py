@@ -110,7 +110,8 @@ class CustomSteps:
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """The compiled loss of ``y`` / ``y_pred`` (weighted per output) plus ``self.losses``,
-        a scalar tensor (Keras 3's signature)."""
+        a scalar tensor. Keras 3's signature: ``x`` and ``training`` are there for
+        subclasses that override it (the compiled loss reads neither, as in Keras)."""
         terms = []
         spec = self._compiled
         if spec is not None and spec.loss is not None:
