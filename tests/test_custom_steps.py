@@ -537,3 +537,18 @@ def test_a_custom_predict_step_refuses_another_backend():
 
     with pytest.raises(ValueError, match="backend compile chose \\('c'\\).*got 'reference'"):
         Same().predict(np.zeros((2, 6), "float32"), backend="reference")
+
+
+def test_a_saved_functional_custom_model_loads_with_its_train_step(tmp_path):
+    x, y = _regression(8)
+    inputs = gn.Input(shape=(6,))
+    model = CustomModel(inputs, gn.layers.Dense(1)(inputs))
+    model.compile(optimizer=gn.optimizers.SGD(0.05))
+    model.fit(x, y, batch_size=4, verbose=0)
+    model.save(tmp_path / "custom.keras")
+    loaded = gn.models.load_model(tmp_path / "custom.keras",
+                                  custom_objects={"CustomModel": CustomModel})
+    assert type(loaded) is CustomModel
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert set(loaded.fit(x, y, batch_size=4, verbose=0).history) == {"loss", "mae"}
+    assert loaded.traced == 1
