@@ -62,7 +62,8 @@ class CategoryEncoding(DataLayer):
 
     Call arguments:
         inputs: integer ids of rank 0 to 2 (any rank for "one_hot").
-        count_weights: weights of each id in "count" mode, shaped like ``inputs``.
+        count_weights: weights of each id in "count" mode, shaped like ``inputs`` (on
+            data only).
 
     Input shape: ``(batch_size, ...)`` integers.
 
@@ -111,7 +112,10 @@ class CategoryEncoding(DataLayer):
                                   self.dtype, count_weights)
 
     def call(self, inputs, count_weights=None):
-        self._check_weights(count_weights)
+        if count_weights is not None:
+            raise ValueError(f"CategoryEncoding '{self.name}': `count_weights` is supported "
+                             "on data, not inside a model (a model's inputs are only those "
+                             "its layers take as `inputs`)")
         if inputs.ndim == 0:
             inputs = ops.expand_dims(inputs, -1)
         if self.output_mode == "one_hot":
@@ -123,9 +127,6 @@ class CategoryEncoding(DataLayer):
                              f"{self.output_mode!r} takes inputs of rank 1 or 2, got shape "
                              f"{inputs.shape}")
         encoded = ops.one_hot(inputs, self.num_tokens, dtype=self.dtype)
-        if count_weights is not None:
-            encoded = ops.multiply(encoded, ops.expand_dims(ops.cast(count_weights,
-                                                                     self.dtype), -1))
         reduce = ops.max if self.output_mode == "multi_hot" else ops.sum
         return reduce(encoded, axis=inputs.ndim - 1)
 

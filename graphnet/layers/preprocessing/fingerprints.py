@@ -59,26 +59,28 @@ def _hash_len0to16(s):
     return _K2
 
 
-def _hash_len17to32(s):
+def _mixed_ends(s, first_mul):
+    """The mixing 17-to-64-byte strings start with: ``(mul, a, y, x)``, where ``y`` and
+    ``x`` are HashLen17to32's two arguments to its final HashLen16."""
     n = len(s)
     mul = _K2 + n * 2
-    a = (_fetch64(s, 0) * _K1) & _M
+    a = (_fetch64(s, 0) * first_mul) & _M
     b = _fetch64(s, 8)
     c = (_fetch64(s, n - 8) * mul) & _M
     d = (_fetch64(s, n - 16) * _K2) & _M
-    return _hash_len16((_rotate((a + b) & _M, 43) + _rotate(c, 30) + d) & _M,
-                       (a + _rotate((b + _K2) & _M, 18) + c) & _M, mul)
+    return (mul, a, (_rotate((a + b) & _M, 43) + _rotate(c, 30) + d) & _M,
+            (a + _rotate((b + _K2) & _M, 18) + c) & _M)
+
+
+def _hash_len17to32(s):
+    mul, _, y, x = _mixed_ends(s, _K1)
+    return _hash_len16(y, x, mul)
 
 
 def _hash_len33to64(s):
     n = len(s)
-    mul = _K2 + n * 2
-    a = (_fetch64(s, 0) * _K2) & _M
-    b = _fetch64(s, 8)
-    c = (_fetch64(s, n - 8) * mul) & _M
-    d = (_fetch64(s, n - 16) * _K2) & _M
-    y = (_rotate((a + b) & _M, 43) + _rotate(c, 30) + d) & _M
-    z = _hash_len16(y, (a + _rotate((b + _K2) & _M, 18) + c) & _M, mul)
+    mul, a, y, x = _mixed_ends(s, _K2)
+    z = _hash_len16(y, x, mul)
     e = (_fetch64(s, 16) * mul) & _M
     f = _fetch64(s, 24)
     g = ((y + _fetch64(s, n - 32)) * mul) & _M

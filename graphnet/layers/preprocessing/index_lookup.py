@@ -8,6 +8,7 @@ The vocabulary and the idf weights are the layer's config (plain lists): an adap
 saves and loads as data, with nothing else to restore.
 """
 import collections
+import itertools
 import os
 
 import numpy as np
@@ -26,12 +27,7 @@ def adapt_batches(data, steps, what):
             or not hasattr(data, "__iter__"):
         array = as_array(data, what)
         return [array[:, None] if array.ndim == 1 else array]
-    batches = []
-    for i, batch in enumerate(data):
-        if steps is not None and i >= steps:
-            break
-        batches.append(batch)
-    return batches
+    return list(data if steps is None else itertools.islice(data, steps))
 
 
 class IndexLookup(DataLayer):
@@ -117,6 +113,8 @@ class IndexLookup(DataLayer):
     def _tokens_of(self, values):
         """``values`` as a list of Python tokens of the vocabulary's type."""
         array = as_array(values, f"{type(self).__name__} '{self.name}' vocabulary")
+        if array.size == 0:
+            return []
         if self.vocabulary_dtype == "string":
             if array.dtype.kind != "U":
                 raise TypeError(f"{type(self).__name__} '{self.name}': the vocabulary must "
@@ -251,7 +249,7 @@ class IndexLookup(DataLayer):
         keys = self._keys(data)
         if keys.ndim < 2:  # a lone sample or sequence is one document
             keys = keys.reshape(1, -1)
-        return self.count_rows(list(keys.reshape(len(keys), -1)))
+        return self.count_rows(list(keys.reshape(len(keys), int(np.prod(keys.shape[1:])))))
 
     def count_rows(self, rows):
         """Counts the tokens of ``rows`` (documents: sequences of tokens)."""
@@ -299,6 +297,8 @@ class IndexLookup(DataLayer):
         """``data`` as an array of the vocabulary's type, or a TypeError naming it."""
         keys = as_array(data, f"{type(self).__name__} '{self.name}' inputs", self.encoding)
         want_strings = self.vocabulary_dtype == "string" and not self.invert
+        if keys.size == 0:  # an empty list: no dtype to check
+            keys = keys.astype(str if want_strings else "int64")
         if want_strings and keys.dtype.kind != "U":
             raise TypeError(f"{type(self).__name__} '{self.name}' expects string inputs, got "
                             f"dtype {keys.dtype}")

@@ -162,6 +162,8 @@ class TextVectorization(DataLayer):
     def _rows(self, inputs):
         """``(lead_shape, rows)``: the token lists of the inputs and the shape they lie in."""
         text = as_array(inputs, f"TextVectorization '{self.name}' inputs", self._encoding)
+        if text.size == 0:  # an empty list: no dtype to check
+            text = text.astype(str)
         if text.dtype.kind != "U":
             raise TypeError(f"TextVectorization '{self.name}' expects strings, got dtype "
                             f"{text.dtype}")
