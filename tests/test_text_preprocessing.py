@@ -265,6 +265,37 @@ def test_integer_lookup_adapt_modes_as_keras_tests():
     np.testing.assert_array_equal(counting([1, 2, 3, 4, 1, 2, 1]), [1, 3, 2, 1])
 
 
+@pytest.mark.parametrize("kwargs", [dict(), dict(mask_token=0), dict(num_oov_indices=3),
+                                    dict(output_mode="count", mask_token=0),
+                                    dict(output_mode="one_hot"),
+                                    dict(output_mode="tf_idf", idf_weights=[0.5, 1, 2, 3])],
+                         ids=str)
+def test_integer_lookup_inside_a_model_matches_data(kwargs):
+    layer = L.IntegerLookup(vocabulary=[12, 36, 1138, 42], **kwargs)
+    x = gn.Input((3,), dtype="int32")
+    model = gn.Model(x, layer(x))
+    ids = np.array([[12, 1138, 0], [42, 1000, 37], [-5, 36, 36]], "int32")
+    compiled = model.predict(ids, verbose=0)
+    assert compiled.dtype == layer(ids).dtype
+    np.testing.assert_array_equal(compiled, layer(ids))
+
+
+def test_integer_lookup_saved_in_a_model_and_refused_in_graph(tmp_path):
+    x = gn.Input((2,), dtype="int64")
+    model = gn.Model(x, L.IntegerLookup(vocabulary=[7, 3], output_mode="multi_hot")(x))
+    path = str(tmp_path / "lookup.keras")
+    model.save(path)
+    loaded = gn.models.load_model(path)
+    ids = np.array([[3, 3], [9, 7]])
+    np.testing.assert_array_equal(loaded.predict(ids, verbose=0), [[0, 0, 1], [1, 1, 0]])
+    for layer in (L.IntegerLookup(vocabulary=[1], invert=True), L.IntegerLookup(),
+                  L.IntegerLookup(vocabulary=[1], num_oov_indices=2, oov_method="farmhash")):
+        with pytest.raises(ValueError, match="runs inside a model only with a vocabulary"):
+            layer(gn.Input((2,), dtype="int32"))
+    with pytest.raises(TypeError, match="expects integer inputs, got dtype float32"):
+        L.IntegerLookup(vocabulary=[1])(gn.Input((2,)))
+
+
 def test_lookup_vocabulary_file_and_set_vocabulary(tmp_path):
     path = tmp_path / "vocab.txt"
     path.write_text("10\n20\n30\n")

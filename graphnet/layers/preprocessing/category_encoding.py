@@ -50,6 +50,22 @@ def encode_categorical(ids, output_mode, depth, dtype, count_weights=None):
     return out if ids.ndim == 2 else out[0]
 
 
+def encode_symbolic(ids, output_mode, depth, dtype, where):
+    """``encode_categorical`` on a symbolic integer tensor, through ``gn.ops`` (ids outside
+    ``[0, depth)`` encode as zeros)."""
+    if ids.ndim == 0:
+        ids = ops.expand_dims(ids, -1)
+    if output_mode == "one_hot":
+        if ids.ndim > 1 and ids.shape[-1] == 1:
+            ids = ops.squeeze(ids, -1)
+        return ops.one_hot(ids, depth, dtype=dtype)
+    if ids.ndim > 2:
+        raise ValueError(f"{where}: output_mode {output_mode!r} takes inputs of rank 1 or 2, "
+                         f"got shape {ids.shape}")
+    reduce = ops.max if output_mode == "multi_hot" else ops.sum
+    return reduce(ops.one_hot(ids, depth, dtype=dtype), axis=ids.ndim - 1)
+
+
 class CategoryEncoding(DataLayer):
     """Encodes integer features as one-hot, multi-hot or count vectors
     (``keras.layers.CategoryEncoding``).
@@ -116,19 +132,8 @@ class CategoryEncoding(DataLayer):
             raise ValueError(f"CategoryEncoding '{self.name}': `count_weights` is supported "
                              "on data, not inside a model (a model's inputs are only those "
                              "its layers take as `inputs`)")
-        if inputs.ndim == 0:
-            inputs = ops.expand_dims(inputs, -1)
-        if self.output_mode == "one_hot":
-            if inputs.ndim > 1 and inputs.shape[-1] == 1:
-                inputs = ops.squeeze(inputs, -1)
-            return ops.one_hot(inputs, self.num_tokens, dtype=self.dtype)
-        if inputs.ndim > 2:
-            raise ValueError(f"CategoryEncoding '{self.name}': output_mode "
-                             f"{self.output_mode!r} takes inputs of rank 1 or 2, got shape "
-                             f"{inputs.shape}")
-        encoded = ops.one_hot(inputs, self.num_tokens, dtype=self.dtype)
-        reduce = ops.max if self.output_mode == "multi_hot" else ops.sum
-        return reduce(encoded, axis=inputs.ndim - 1)
+        return encode_symbolic(inputs, self.output_mode, self.num_tokens, self.dtype,
+                               f"CategoryEncoding '{self.name}'")
 
     def compute_output_shape(self, input_shape):
         input_shape = tuple(input_shape)

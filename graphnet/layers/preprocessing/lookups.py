@@ -1,4 +1,8 @@
 """StringLookup and IntegerLookup: Keras 3's vocabulary layers over ``IndexLookup``."""
+import numpy as np
+
+from ... import ops
+from .category_encoding import encode_symbolic
 from .index_lookup import IndexLookup
 
 
@@ -66,8 +70,13 @@ class IntegerLookup(IndexLookup):
     Output shape: indices (int64) of the input's shape (the vocabulary's integers with
     ``invert``), or encoded vectors (float32).
 
-    It runs on data only.
+    It runs on data, and also inside a model on symbolic integer tensors (compiled through
+    ``gn.ops``: each id compared with the vocabulary as it is when the layer is called)
+    when it has a vocabulary, does not invert, and sends OOV ids to one index or by
+    "floormod".
     """
+
+    runs_in_graph = True
 
     def __init__(self, max_tokens=None, num_oov_indices=1, mask_token=None, oov_token=-1,
                  vocabulary=None, vocabulary_dtype="int64", idf_weights=None, invert=False,
@@ -85,3 +94,32 @@ class IntegerLookup(IndexLookup):
                          invert=invert, output_mode=output_mode, sparse=sparse,
                          pad_to_max_tokens=pad_to_max_tokens, oov_method=oov_method,
                          salt=salt, name=name, **kwargs)
+
+    def call(self, inputs):
+        where = f"IntegerLookup '{self.name}'"
+        if self.invert or not self._tokens or self.num_oov_indices == 0 or (
+                self.num_oov_indices > 1 and self.oov_method == "farmhash"):
+            raise ValueError(f"{where} runs inside a model only with a vocabulary, "
+                             "invert=False, and num_oov_indices=1 or oov_method='floormod' "
+                             f"(got {len(self._tokens)} tokens, invert={self.invert}, "
+                             f"num_oov_indices={self.num_oov_indices}, oov_method="
+                             f"{self.oov_method!r}); call it on the data instead")
+        if not inputs.dtype.startswith(("int", "uint")):
+            raise TypeError(f"{where} expects integer inputs, got dtype {inputs.dtype}")
+        x = ops.cast(inputs, "int64")
+        start = self._token_start_index()
+        matches = ops.equal(ops.expand_dims(x, -1), np.array(self._tokens, "int64"))
+        index = ops.sum(ops.multiply(ops.cast(matches, "int64"),
+                                     np.arange(start, start + len(self._tokens))), axis=-1)
+        oov = np.int64(self._oov_start_index())
+        if self.num_oov_indices > 1:
+            oov = ops.add(ops.mod(x, np.int64(self.num_oov_indices)), oov)
+        ids = ops.where(ops.any(matches, axis=-1), index, oov)
+        if self.mask_token is not None:
+            ids = ops.where(ops.equal(x, np.int64(self.mask_token)),
+                            np.int64(0 if self.output_mode == "int" else -1), ids)
+        if self.output_mode == "int":
+            return ops.cast(ids, self.dtype)
+        mode = "count" if self.output_mode == "tf_idf" else self.output_mode
+        out = encode_symbolic(ids, mode, self.depth(), self.dtype, where)
+        return ops.multiply(out, self.idf_weights) if self.output_mode == "tf_idf" else out
