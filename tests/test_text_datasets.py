@@ -1,9 +1,11 @@
 """gn.datasets.imdb and reuters on small files in Keras's layout that the tests write:
 the same arrays as Keras 3's loaders read from the same files, the cache and a checked
 download from a local mirror (nothing is fetched from the network), and bad files."""
+import inspect
 import json
 import os
 import pickle
+import sys
 
 import numpy as np
 import pytest
@@ -48,10 +50,10 @@ def reuters_file(tmp_path):
 
 def _keras_loader(monkeypatch, module_name, path):
     """Keras's load_data of ``module_name`` reading ``path`` (its get_file bypassed)."""
-    import importlib
-    module = importlib.import_module(f"keras.src.datasets.{module_name}")
-    monkeypatch.setattr(module, "get_file", lambda *args, **kwargs: path)
-    return module.load_data
+    load_data = getattr(keras.datasets, module_name).load_data
+    monkeypatch.setattr(sys.modules[load_data.__module__], "get_file",
+                        lambda *args, **kwargs: path)
+    return load_data
 
 
 def _assert_same(ours, theirs):
@@ -118,11 +120,8 @@ def test_keras_file_names_origins_and_checksums():
     assert (imdb.DATA_FILE, reuters.DATA_FILE) == ("imdb.npz", "reuters.npz")
     assert word_sequences.KERAS_ORIGIN.endswith("/tf-keras-datasets/")
     if compare_with(keras, "the checksums in Keras's loaders"):
-        import inspect
-        import keras.src.datasets.imdb as kimdb
-        import keras.src.datasets.reuters as kreuters
-        for ours, theirs in ((imdb, kimdb), (reuters, kreuters)):
-            source = inspect.getsource(theirs)
+        for ours, theirs in ((imdb, keras.datasets.imdb), (reuters, keras.datasets.reuters)):
+            source = inspect.getsource(sys.modules[theirs.load_data.__module__])
             for value in (ours.DATA_SHA256, ours.WORD_INDEX_MD5, ours.WORD_INDEX_FILE,
                           word_sequences.KERAS_ORIGIN):
                 assert value in source
