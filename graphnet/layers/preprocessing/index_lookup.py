@@ -15,7 +15,7 @@ import numpy as np
 
 from .category_encoding import encode_categorical, encode_rows
 from .data_layer import DataLayer, as_array, check_choice, check_not_sparse
-from .hashing import as_hash_strings, equals, hash_buckets, salt_pair
+from .hashing import as_hash_strings, hash_buckets, salt_pair
 
 LOOKUP_MODES = ("int", "one_hot", "multi_hot", "count", "tf_idf")
 
@@ -310,15 +310,22 @@ class IndexLookup(DataLayer):
     def lookup(self, keys):
         """The indices of ``keys`` (an array of tokens); the mask token's is 0 in "int"
         mode and -1 (counted nowhere) in the others."""
-        unique, inverse = np.unique(keys.reshape(-1), return_inverse=True)
-        found = np.array([self._index.get(k, -1) for k in unique.tolist()], dtype="int64")
-        ids = found[inverse].reshape(keys.shape)
-        masked = np.zeros(keys.shape, bool) if self.mask_token is None else \
-            equals(keys, self.mask_token)
-        oov = (ids < 0) & ~masked
-        if oov.any():
-            ids[oov] = self._oov_indices(keys[oov])
-        ids[masked] = 0 if self.output_mode == "int" else -1
+        return self.lookup_tokens(keys.reshape(-1).tolist()).reshape(keys.shape)
+
+    def lookup_tokens(self, tokens):
+        """``lookup`` of a flat list of Python tokens, as a 1-D int64 array."""
+        get = self._index.get
+        ids = np.fromiter((get(t, -1) for t in tokens), dtype="int64", count=len(tokens))
+        missing = np.flatnonzero(ids < 0)
+        if not missing.size:
+            return ids
+        absent = [tokens[i] for i in missing]
+        masked = np.array([t == self.mask_token for t in absent], dtype=bool) \
+            if self.mask_token is not None else np.zeros(len(absent), dtype=bool)
+        if not masked.all():
+            ids[missing[~masked]] = self._oov_indices(
+                np.array([t for t, m in zip(absent, masked) if not m]))
+        ids[missing[masked]] = 0 if self.output_mode == "int" else -1
         return ids
 
     def _oov_indices(self, keys):

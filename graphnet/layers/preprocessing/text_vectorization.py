@@ -187,8 +187,8 @@ class TextVectorization(DataLayer):
     def call_on_data(self, inputs):
         lead, rows = self._rows(inputs)
         lengths = [len(r) for r in rows]
-        flat = np.array([t for r in rows for t in r], dtype=str)
-        ids = np.split(self._lookup_layer.lookup(flat), np.cumsum(lengths)[:-1]) \
+        flat = [t for r in rows for t in r]
+        ids = np.split(self._lookup_layer.lookup_tokens(flat), np.cumsum(lengths)[:-1]) \
             if rows else []
         if self._output_mode != "int":
             out = self._lookup_layer.encode(None, rows=ids)
