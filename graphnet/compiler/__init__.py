@@ -59,11 +59,12 @@ def compile_plan(inputs, outputs, shapes, report=None, training=False, updates=(
 
 def _compile(inputs, outputs, shapes, report, training, updates, phases):
     update_vars = [v for v, _ in updates]
-    inputs, nodes = specialize(inputs, list(outputs) + [n for _, n in updates], shapes,
-                               training)
+    with report.timed("specialize"):
+        inputs, nodes = specialize(inputs, list(outputs) + [n for _, n in updates], shapes,
+                                   training)
     nodes = run_phases(nodes, report, phases)
     outputs, news = nodes[:len(outputs)], nodes[len(outputs):]
-    plan, weights = lower(inputs, outputs, list(zip(update_vars, news)))
+    plan, weights = lower(inputs, outputs, list(zip(update_vars, news)), report)
     report.kernel_count = plan.kernel_count
     report.arena_bytes = plan.arena_bytes
     report.unplanned_bytes = plan.unplanned_bytes

@@ -7,6 +7,8 @@ none fires, and hash-conses nodes on the way (common-subexpression
 elimination); nodes unreachable from the outputs simply vanish (dead-code
 elimination).
 """
+import contextlib
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -62,8 +64,10 @@ def graph_pass(phase):
 
 @dataclass
 class CompileReport:
-    """What the compiler did: rewrites fired, graphs after each phase, plan figures."""
+    """What the compiler did: rewrites fired, graphs after each phase, plan figures, and
+    the CPU seconds of each pass (``seconds``: pass name -> seconds, in the order run)."""
     fired: Counter = field(default_factory=Counter)
+    seconds: Counter = field(default_factory=Counter)
     graphs: dict = field(default_factory=dict)
     dots: dict = field(default_factory=dict)
     node_counts: dict = field(default_factory=dict)
@@ -71,6 +75,15 @@ class CompileReport:
     arena_bytes: int = 0
     unplanned_bytes: int = 0
     keep_graphs: bool = False
+
+    @contextlib.contextmanager
+    def timed(self, name):
+        """Add the CPU seconds of the ``with`` body to ``seconds[name]``."""
+        start = time.process_time()
+        try:
+            yield
+        finally:
+            self.seconds[name] += time.process_time() - start
 
     def record(self, phase, outputs):
         self.node_counts[phase] = len(topological_order(outputs))
@@ -99,11 +112,15 @@ def run_phase(outputs, phase, report, interned=False):
     phase's graph passes. ``interned``: ``outputs`` came out of such a rebuild unchanged
     since, so a phase without node rules has nothing to rebuild. Returns the new outputs
     and whether they are interned (no graph pass changed them)."""
-    result = outputs if interned and not _RULES[phase] else _rebuild(outputs, phase, report)
+    with report.timed(f"{phase} rules"):
+        result = outputs if interned and not _RULES[phase] else _rebuild(outputs, phase,
+                                                                         report)
     rebuilt = result
     for graph_fn in _GRAPH_PASSES[phase]:
-        result = graph_fn(result, report)
-    report.record(phase, result)
+        with report.timed(graph_fn.__name__):
+            result = graph_fn(result, report)
+    with report.timed("record"):
+        report.record(phase, result)
     return result, all(a is b for a, b in zip(result, rebuilt))
 
 
@@ -128,7 +145,8 @@ def _rebuild(outputs, phase, report):
 
 
 def run_phases(outputs, report, phases=PHASES):
-    report.record("input", outputs)
+    with report.timed("record"):
+        report.record("input", outputs)
     interned = False
     for phase in phases:
         outputs, interned = run_phase(outputs, phase, report, interned)
