@@ -146,3 +146,26 @@ def test_rules_naming_their_ops_are_tried_only_on_those_ops():
         rewrite("simplify", ops="RESHAPE")
     with pytest.raises(KeyError, match="unknown op 'RESHAP'"):
         rewrite("simplify", ops=("RESHAP",))
+
+
+def _listing(outputs):
+    from graphnet.graph.graph import format_graph
+    return format_graph(outputs)
+
+
+def test_an_interned_rebuild_starts_at_the_first_rewrite_and_gives_the_full_rebuilds_graph():
+    from graphnet.compiler.phases import CompileReport, _rebuild
+    from graphnet.engine.input_layer import placeholder
+    x = placeholder((3, 4))
+    three = gn.ops.convert_to_tensor(np.full((4,), 3.0, np.float32))
+    late = gn.ops.exp(gn.ops.multiply(three, three))           # folds, after x's nodes
+    y = gn.ops.add(gn.ops.tanh(gn.ops.multiply(x, x)), late)
+    simplified = _rebuild([y.node], "simplify", CompileReport(), interned=False)
+    full, fast = CompileReport(), CompileReport()
+    rebuilt = _rebuild(simplified, "fold", full, interned=False)
+    started_late = _rebuild(simplified, "fold", fast, interned=True)
+    assert full.fired["fold_constants"] == fast.fired["fold_constants"] == 2
+    assert _listing(rebuilt) == _listing(started_late)
+    assert "CONSTANT" in _listing(started_late) and "EXP" not in _listing(started_late)
+    unchanged = _rebuild(started_late, "fold", CompileReport(), interned=True)
+    assert unchanged is started_late                           # nothing fires: no rebuild

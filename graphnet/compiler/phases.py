@@ -110,11 +110,11 @@ MAX_REWRITES_PER_NODE = 64
 def run_phase(outputs, phase, report, interned=False):
     """Rebuild ``outputs`` applying ``phase``'s rules to every node, with CSE, then run the
     phase's graph passes. ``interned``: ``outputs`` came out of such a rebuild unchanged
-    since, so a phase without node rules has nothing to rebuild. Returns the new outputs
-    and whether they are interned (no graph pass changed them)."""
+    since (no two of its nodes are equal), so the rebuild starts at the first node a rule
+    fires on, and a phase whose rules fire nowhere has nothing to rebuild. Returns the new
+    outputs and whether they are interned (no graph pass changed them)."""
     with report.timed(f"{phase} rules"):
-        result = outputs if interned and not _RULES[phase] else _rebuild(outputs, phase,
-                                                                         report)
+        result = _rebuild(outputs, phase, report, interned)
     rebuilt = result
     for graph_fn in _GRAPH_PASSES[phase]:
         with report.timed(graph_fn.__name__):
@@ -124,11 +124,30 @@ def run_phase(outputs, phase, report, interned=False):
     return result, all(a is b for a, b in zip(result, rebuilt))
 
 
-def _rebuild(outputs, phase, report):
+def _first_firing(order, phase):
+    """The index in ``order`` of the first node a rule of ``phase`` rewrites, or len(order)."""
+    for i, node in enumerate(order):
+        for rule in _rules_for(phase, node.op.name):
+            out = rule(node)
+            if out is not None and out is not node:
+                return i
+    return len(order)
+
+
+def _rebuild(outputs, phase, report, interned):
+    if interned and not _RULES[phase]:
+        return outputs
     mapping, canonical = {}, {}
     intern = canonical.setdefault
+    order = topological_order(outputs)
+    start = _first_firing(order, phase) if interned else 0
+    if start == len(order):
+        return outputs
+    # In an interned graph each node before the first rewrite rebuilds as itself.
+    for node in order[:start]:
+        mapping[id(node)] = canonical[node] = node
 
-    for node in topological_order(outputs):
+    for node in order[start:]:
         new = node.with_inputs(tuple([mapping[id(x)] for x in node.inputs]))
         new = intern(new, new)
         for _ in range(MAX_REWRITES_PER_NODE):
