@@ -42,7 +42,12 @@ class Attrs(tuple):
         return ", ".join(f"{k}={_short(v)}" for k, v in tuple.__iter__(self))
 
 
+_PLAIN = frozenset({bool, int, float, str, type(None)})   # kept as they are, checked first
+
+
 def _freeze(value):
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, list):
         return tuple(_freeze(v) for v in value)
     if isinstance(value, np.integer):
