@@ -218,6 +218,39 @@ def _fusible(node):
         _is_float32(node)
 
 
+class _ElementwiseTree:
+    """The tree of fusible nodes under ``root`` whose inner values have one reader (the
+    node above) and the root's shape, as a program over its inputs. A class, not nested
+    functions: a recursive closure is a reference cycle, which kept the whole graph and
+    its readers map alive after the pass until the cyclic collector ran (a 20,000-kernel
+    compile left 370,000 such objects; the collection took 0.85 s)."""
+
+    def __init__(self, root, users, pinned):
+        self.root, self.users, self.pinned = root, users, pinned
+        self.inputs, self.program, self.reg_of, self.inner_nodes = [], [], {}, []
+        self.emit(root, 0)
+
+    def register_input(self, x):
+        if id(x) not in self.reg_of:
+            self.reg_of[id(x)] = ("in", len(self.inputs))
+            self.inputs.append(x)
+        return self.reg_of[id(x)]
+
+    def emit(self, node, depth):
+        root, program = self.root, self.program
+        args = []
+        for x in node.inputs:
+            inner = (_fusible(x) and x.shape == root.shape and
+                     _only_reader(x, self.users, self.pinned) is node and
+                     len(program) < MAX_INSTRUCTIONS - 1 and depth < 32)
+            args.append(self.emit(x, depth + 1) if inner else self.register_input(x))
+        if node is not root:
+            self.inner_nodes.append(id(node))
+        program.append((node.op.name, tuple(args), float(node.attrs.get("alpha", 0.0)),
+                        float(node.attrs.get("beta", 0.0))))
+        return ("op", len(program) - 1)
+
+
 @graph_pass("fuse")
 def fuse_elementwise(outputs, report):
     """A tree of float elementwise ops whose inner values have one reader and the
@@ -227,31 +260,11 @@ def fuse_elementwise(outputs, report):
     for root in reversed(order):
         if id(root) in absorbed or not _fusible(root):
             continue
-        inputs, program, reg_of, inner_nodes = [], [], {}, []
-
-        def register_input(x):
-            if id(x) not in reg_of:
-                reg_of[id(x)] = ("in", len(inputs))
-                inputs.append(x)
-            return reg_of[id(x)]
-
-        def emit(node, depth):
-            args = []
-            for x in node.inputs:
-                inner = (_fusible(x) and x.shape == root.shape and
-                         _only_reader(x, users, pinned) is node and
-                         len(program) < MAX_INSTRUCTIONS - 1 and depth < 32)
-                args.append(emit(x, depth + 1) if inner else register_input(x))
-            if node is not root:
-                inner_nodes.append(id(node))
-            program.append((node.op.name, tuple(args), float(node.attrs.get("alpha", 0.0)),
-                            float(node.attrs.get("beta", 0.0))))
-            return ("op", len(program) - 1)
-
-        emit(root, 0)
+        tree = _ElementwiseTree(root, users, pinned)
+        inputs, program = tree.inputs, tree.program
         if len(program) < 2 or len(inputs) > MAX_INPUTS:
             continue
-        absorbed.update(inner_nodes)
+        absorbed.update(tree.inner_nodes)
         k = len(inputs)
         resolved = tuple((name, tuple(a[1] if a[0] == "in" else k + a[1] for a in args),
                           alpha, beta) for name, args, alpha, beta in program)
