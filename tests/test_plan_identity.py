@@ -7,7 +7,7 @@ import pytest
 
 import graphnet as gn
 import graphnet.compiler as compiler
-from graphnet.compiler import compile_plan
+from graphnet.compiler import CompileReport, compile_plan
 from graphnet.graph import graph as graph_module
 from graphnet.graph.graph import (consumers, memoized_orders, order_and_consumers,
                                   topological_order)
@@ -75,6 +75,23 @@ def test_model_plans_are_identical_with_and_without_memoized_orders(build, monke
             slow = _plan(fn, shapes)
         assert fast.kernel_count >= 3
         _assert_same_plan(fast, slow)
+
+
+def test_specializing_in_the_first_phases_walk_gives_the_separate_rebuilds_plan():
+    """explain() (keep_graphs) specializes in a rebuild of its own, then runs the phases;
+    a compile does both in one walk: the same plan, rewrites and node counts."""
+    gn.utils.set_random_seed(0)
+    functions = _functions(_mlp()) + _functions(_cnn())
+    assert any(n.op.name == "IN_TRAIN_PHASE" for fn, _ in functions     # Dropout's
+               for n in topological_order(fn.output_nodes))
+    for fn, shapes in functions:
+        one_walk, separate = CompileReport(), CompileReport(keep_graphs=True)
+        plans = [compile_plan(fn.input_nodes, fn.output_nodes, shapes, report,
+                              training=fn.training, updates=fn.updates)[0]
+                 for report in (one_walk, separate)]
+        _assert_same_plan(*plans)
+        assert one_walk.fired == separate.fired and sum(one_walk.fired.values()) > 0
+        assert one_walk.node_counts == separate.node_counts
 
 
 def test_a_chain_plan_is_identical_with_and_without_memoized_orders(monkeypatch):

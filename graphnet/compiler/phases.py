@@ -107,14 +107,16 @@ class CompileReport:
 MAX_REWRITES_PER_NODE = 64
 
 
-def run_phase(outputs, phase, report, interned=False):
+def run_phase(outputs, phase, report, interned=False, respecialize=None):
     """Rebuild ``outputs`` applying ``phase``'s rules to every node, with CSE, then run the
     phase's graph passes. ``interned``: ``outputs`` came out of such a rebuild unchanged
     since (no two of its nodes are equal), so the rebuild starts at the first node a rule
-    fires on, and a phase whose rules fire nowhere has nothing to rebuild. Returns the new
-    outputs and whether they are interned (no graph pass changed them)."""
+    fires on, and a phase whose rules fire nowhere has nothing to rebuild.
+    ``respecialize``: a ``Respecialize`` the graph under ``outputs`` still has to go
+    through, done in the same walk as the rules. Returns the new outputs and whether they
+    are interned (no graph pass changed them)."""
     with report.timed(f"{phase} rules"):
-        result = _rebuild(outputs, phase, report, interned)
+        result = _rebuild(outputs, phase, report, interned, respecialize)
     rebuilt = result
     for graph_fn in _GRAPH_PASSES[phase]:
         with report.timed(graph_fn.__name__):
@@ -122,6 +124,19 @@ def run_phase(outputs, phase, report, interned=False):
     with report.timed("record"):
         report.record(phase, result)
     return result, all(a is b for a, b in zip(result, rebuilt))
+
+
+@dataclass
+class Respecialize:
+    """A rebuild of a graph that a phase's rebuild can do in its own walk (specialize's:
+    graphnet/compiler/__init__.py), so the graph between them is never built.
+
+    ``order``: the nodes to rebuild, each after the inputs it keeps. ``replace(node,
+    images)``: ``node`` rebuilt over ``images`` (node id -> the rebuilt node), or the
+    image of one of its inputs for a node that stands for that input (IN_TRAIN_PHASE),
+    which is then taken as it is."""
+    order: list
+    replace: object
 
 
 def _first_firing(order, phase):
@@ -134,13 +149,13 @@ def _first_firing(order, phase):
     return len(order)
 
 
-def _rebuild(outputs, phase, report, interned):
-    if interned and not _RULES[phase]:
+def _rebuild(outputs, phase, report, interned, respecialize=None):
+    if respecialize is None and interned and not _RULES[phase]:
         return outputs
     mapping, canonical = {}, {}
     intern = canonical.setdefault
-    order = topological_order(outputs)
-    start = _first_firing(order, phase) if interned else 0
+    order = topological_order(outputs) if respecialize is None else respecialize.order
+    start = _first_firing(order, phase) if interned and respecialize is None else 0
     if start == len(order):
         return outputs
     # In an interned graph each node before the first rewrite rebuilds as itself.
@@ -148,7 +163,13 @@ def _rebuild(outputs, phase, report, interned):
         mapping[id(node)] = canonical[node] = node
 
     for node in order[start:]:
-        new = node.with_inputs(tuple([mapping[id(x)] for x in node.inputs]))
+        if respecialize is None:
+            new = node.with_inputs(tuple([mapping[id(x)] for x in node.inputs]))
+        else:
+            new = respecialize.replace(node, mapping)
+            if canonical.get(new) is new:    # an input's image: rebuilt and rewritten already
+                mapping[id(node)] = new
+                continue
         new = intern(new, new)
         for _ in range(MAX_REWRITES_PER_NODE):
             for rule in _rules_for(phase, new.op.name):
@@ -163,10 +184,15 @@ def _rebuild(outputs, phase, report, interned):
     return [mapping[id(n)] for n in outputs]
 
 
-def run_phases(outputs, report, phases=PHASES):
-    with report.timed("record"):
-        report.record("input", outputs)
+def run_phases(outputs, report, phases=PHASES, respecialize=None):
+    """Run ``phases`` in order over the graph under ``outputs``. With ``respecialize``
+    (see ``Respecialize``) the first phase's rebuild also does that rebuild; the caller
+    then records the "input" node count itself, as the graph it counts is never built."""
+    if respecialize is None:
+        with report.timed("record"):
+            report.record("input", outputs)
     interned = False
     for phase in phases:
-        outputs, interned = run_phase(outputs, phase, report, interned)
+        outputs, interned = run_phase(outputs, phase, report, interned, respecialize)
+        respecialize = None
     return outputs
