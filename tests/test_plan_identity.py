@@ -186,3 +186,55 @@ def test_an_interned_rebuild_starts_at_the_first_rewrite_and_gives_the_full_rebu
     assert "CONSTANT" in _listing(started_late) and "EXP" not in _listing(started_late)
     unchanged = _rebuild(started_late, "fold", CompileReport(), interned=True)
     assert unchanged is started_late                           # nothing fires: no rebuild
+
+
+def _residual_mlp():
+    x = gn.Input((6,))
+    a = L.Dense(6, activation="relu")(x)
+    b = L.Dense(6)(a)
+    c = gn.ops.add(b, gn.ops.multiply(a, a))            # a residual computed elementwise
+    d = L.Dense(6, activation="tanh")(gn.ops.exp(c))
+    e = gn.ops.add(L.Dense(6)(d), L.Dense(6)(d))         # two matmuls meeting in one ADD
+    return gn.Model(x, [gn.ops.sigmoid(gn.ops.subtract(e, d)), L.Dense(3)(e)])
+
+
+def _graphs_entering_fusion():
+    """(outputs, what) of graphs as the fuse phase gets them: chains, residual MLPs and
+    training steps (their backward passes mix products and elementwise trees)."""
+    from graphnet.compiler import run_phases, specialize
+    gn.utils.set_random_seed(0)
+    model = _residual_mlp()
+    model.compile(loss="mse", optimizer="adam")
+    model.train_on_batch(np.ones((4, 6), np.float32), [np.ones((4, 6), np.float32),
+                                                       np.ones((4, 3), np.float32)])
+    step, = model._step_fns.values()
+    cases = [(_chain(), [(3, 4)]), (model.predict_function(), [(4, 6)]),
+             (step, [(4, 6), (4, 6), (4, 3), (4,), (4,)][:len(step.input_nodes)])]
+    cases += [(fn, shapes) for fn, shapes in _functions(_mlp())]
+    for fn, shapes in cases:
+        nodes = list(fn.output_nodes) + [n for _, n in fn.updates]
+        _, nodes = specialize(fn.input_nodes, nodes, shapes, fn.training)
+        yield run_phases(nodes, CompileReport(), ["simplify", "fold"]), fn.name
+
+
+def test_fusing_matmuls_and_elementwise_trees_in_one_rebuild_gives_the_passes_in_turn():
+    from graphnet.compiler import fuse
+    from graphnet.compiler.fuse_multi import fuse_multi_tensor  # noqa: F401 (registered)
+    seen = 0
+    for outputs, what in _graphs_entering_fusion():
+        assert not any(n.op.name == "CONV" for n in topological_order(outputs))
+        in_turn = CompileReport()
+        steps = [("fuse_matmul_bias_act", fuse.fuse_matmul_bias_act),
+                 ("fuse_conv_bias_act", fuse.fuse_conv_bias_act),
+                 ("fuse_elementwise", fuse.fuse_elementwise)]
+        expected = outputs
+        for name, decide in steps:
+            expected = fuse._fused(expected, decide(*fuse._readers(expected)), name, in_turn)
+        once = CompileReport()
+        with memoized_orders():
+            got = fuse.fuse_groups(outputs, once)
+        assert _listing(got) == _listing(expected), what
+        assert once.fired == in_turn.fired, what
+        seen += in_turn.fired["fuse_matmul_bias_act"] > 0 and \
+            in_turn.fired["fuse_elementwise"] > 0
+    assert seen >= 3
