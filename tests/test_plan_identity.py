@@ -238,3 +238,24 @@ def test_fusing_matmuls_and_elementwise_trees_in_one_rebuild_gives_the_passes_in
         seen += in_turn.fired["fuse_matmul_bias_act"] > 0 and \
             in_turn.fired["fuse_elementwise"] > 0
     assert seen >= 3
+
+
+@pytest.mark.parametrize("build, rewrites", [
+    (lambda x: gn.ops.tanh(gn.ops.add(gn.ops.exp(x), gn.ops.multiply(x, x))), False),
+    (lambda x: gn.ops.tanh(gn.ops.add(gn.ops.exp(x), gn.ops.multiply(x, 1.0))), True)])
+def test_a_rebuild_that_rewrites_nothing_hands_its_order_to_the_new_graph(build, rewrites):
+    from graphnet.compiler import _respecialize
+    from graphnet.compiler.phases import _rebuild
+    from graphnet.engine.input_layer import placeholder
+    from graphnet.graph.graph import _depth_first
+    x = placeholder((None, 4))
+    y = build(x).node
+    report = CompileReport()
+    _, respecialize = _respecialize([x.node], [y], [(3, 4)], False, report)
+    with memoized_orders():
+        rebuilt = _rebuild([y], "simplify", report, False, respecialize)
+        handed = graph_module._orders.last[0] == tuple(rebuilt)
+        order = topological_order(rebuilt)
+    assert rebuilt[0].shape == (3, 4) and handed is not rewrites
+    assert report.fired["remove_neutral_operand"] == rewrites
+    assert [id(n) for n in order] == [id(n) for n in _depth_first(rebuilt, None)]

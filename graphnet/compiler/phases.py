@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from ..graph.graph import format_graph, to_dot, topological_order
+from ..graph.graph import format_graph, remember_order, to_dot, topological_order
 from ..ops.registry import get_op
 
 PHASES = ["simplify", "fold", "fuse", "tile"]
@@ -161,6 +161,7 @@ def _rebuild(outputs, phase, report, interned, respecialize=None):
     # In an interned graph each node before the first rewrite rebuilds as itself.
     for node in order[:start]:
         mapping[id(node)] = canonical[node] = node
+    node_for_node = True   # each node rebuilt over its inputs' images: no rewrite or merge
 
     for node in order[start:]:
         if respecialize is None:
@@ -169,19 +170,26 @@ def _rebuild(outputs, phase, report, interned, respecialize=None):
             new = respecialize.replace(node, mapping)
             if canonical.get(new) is new:    # an input's image: rebuilt and rewritten already
                 mapping[id(node)] = new
+                node_for_node = False
                 continue
-        new = intern(new, new)
+        interned = intern(new, new)
+        node_for_node = node_for_node and interned is new
+        new = interned
         for _ in range(MAX_REWRITES_PER_NODE):
             for rule in _rules_for(phase, new.op.name):
                 out = rule(new)
                 if out is not None and out is not new:
                     report.fired[rule.__name__] += 1
                     new = intern(out, out)
+                    node_for_node = False
                     break
             else:
                 break
         mapping[id(node)] = new
-    return [mapping[id(n)] for n in outputs]
+    result = [mapping[id(n)] for n in outputs]
+    if node_for_node:   # the same graph over new nodes: the same depth-first order
+        remember_order(result, [mapping[id(n)] for n in order])
+    return result
 
 
 def run_phases(outputs, report, phases=PHASES, respecialize=None):
