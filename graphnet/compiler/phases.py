@@ -141,8 +141,10 @@ class Respecialize:
 
 def _first_firing(order, phase):
     """The index in ``order`` of the first node a rule of ``phase`` rewrites, or len(order)."""
+    by_op = _RULES_BY_OP[phase]
     for i, node in enumerate(order):
-        for rule in _rules_for(phase, node.op.name):
+        rules = by_op.get(node.op.name)
+        for rule in rules if rules is not None else _rules_for(phase, node.op.name):
             out = rule(node)
             if out is not None and out is not node:
                 return i
@@ -154,6 +156,7 @@ def _rebuild(outputs, phase, report, interned, respecialize=None):
         return outputs
     mapping, canonical = {}, {}
     intern = canonical.setdefault
+    by_op = _RULES_BY_OP[phase]   # _rules_for's memory, read here without a call per node
     order = topological_order(outputs) if respecialize is None else respecialize.order
     start = _first_firing(order, phase) if interned and respecialize is None else 0
     if start == len(order):
@@ -176,7 +179,8 @@ def _rebuild(outputs, phase, report, interned, respecialize=None):
         node_for_node = node_for_node and interned is new
         new = interned
         for _ in range(MAX_REWRITES_PER_NODE):
-            for rule in _rules_for(phase, new.op.name):
+            rules = by_op.get(new.op.name)
+            for rule in rules if rules is not None else _rules_for(phase, new.op.name):
                 out = rule(new)
                 if out is not None and out is not new:
                     report.fired[rule.__name__] += 1
