@@ -21,6 +21,14 @@ from .plan import Plan
 
 ARENA, INPUT, OUTPUT, WEIGHT, CONST = SLOT_KINDS
 SLOT_KIND = {kind: code for code, kind in enumerate(SLOT_KINDS)}
+_ITEMSIZE = {}   # dtype name -> bytes per element
+
+
+def _itemsize(dtype):
+    size = _ITEMSIZE.get(dtype)
+    if size is None:
+        size = _ITEMSIZE[dtype] = np.dtype(dtype).itemsize
+    return size
 
 
 class Buffer:
@@ -89,7 +97,7 @@ class Lowering:
             self.buffers[buf].last = len(self.steps)
             self._place(node, buf, offset)
             return self._slot(buf, offset)
-        nbytes = self.numel(node) * np.dtype(node.dtype).itemsize
+        nbytes = self.numel(node) * _itemsize(node.dtype)
         for x in inplace:
             buf = self._reusable(node, x, nbytes)
             if buf is not None:
@@ -178,7 +186,11 @@ class Lowering:
 
     def _place(self, node, buf, offset):
         self.where[id(node)] = (buf, offset)
-        self.holders.setdefault(buf, set()).add(id(node))
+        holders = self.holders.get(buf)
+        if holders is None:   # not setdefault(buf, set()): that makes a set on every call
+            self.holders[buf] = {id(node)}
+        else:
+            holders.add(id(node))
 
     def temp(self, nbytes):
         return self._slot(self._new_buffer(ARENA, None, nbytes), 0)
