@@ -196,16 +196,17 @@ def _integer(value, what, name):
 
 
 def randint(shape, minval, maxval, dtype="int32", seed=None):
-    """Integers uniform on [minval, maxval); the range has at most 2**24 values (the
-    generator's 24 random bits per draw)."""
+    """Integers uniform on [minval, maxval), both within +-2**24: the draws and the
+    arithmetic on them are float32 (24 random bits each, integers exact up to 2**24)."""
     shape = _shape(shape, "randint")
     low, high = _integer(minval, "randint", "minval"), _integer(maxval, "randint", "maxval")
     if not low < high:
         raise ValueError(f"gn.random.randint: minval must be below maxval, got {minval} and "
                          f"{maxval}")
-    if high - low > 2 ** 24:
-        raise ValueError(f"gn.random.randint: maxval - minval must be at most 2**24 "
-                         f"(16777216), got {high - low}")
+    if max(abs(low), abs(high)) > 2 ** 24 or high - low > 2 ** 24:
+        raise ValueError(f"gn.random.randint: minval and maxval must lie within +-2**24 "
+                         f"(16777216), at most 2**24 apart (float32 draws), got {minval} and "
+                         f"{maxval}")
     dtype = str(np.dtype(dtype))
     if dtype not in INT_DTYPES:
         raise ValueError(f"gn.random.randint: dtype must be one of {', '.join(INT_DTYPES)}, "
@@ -217,8 +218,8 @@ def randint(shape, minval, maxval, dtype="int32", seed=None):
 
     def build(state):
         offsets = api.floor(_random_node(state, "uniform", shape, 0.0, high - low))
-        offsets = api.cast(api.clip(offsets, 0, high - low - 1), dtype)
-        return api.add(offsets, low) if low else offsets
+        values = api.add(api.clip(offsets, 0.0, float(high - low - 1)), float(low))
+        return api.cast(values, dtype)
     return _draw("randint", build, seed, settings=(shape, low, high, dtype))
 
 
@@ -293,6 +294,13 @@ def _integral_counts(counts):
     return values.astype(np.int64)
 
 
+def _broadcasts_to(shape, target):
+    try:
+        return np.broadcast_shapes(shape, target) == target
+    except ValueError:
+        return False
+
+
 def binomial(shape, counts, probabilities, dtype=None, seed=None):
     """Successes in ``counts`` trials of probability ``probabilities``; both a number or
     an array broadcasting to ``shape``."""
@@ -303,7 +311,7 @@ def binomial(shape, counts, probabilities, dtype=None, seed=None):
         raise ValueError(f"gn.random.binomial: probabilities must be in [0, 1], got "
                          f"{probabilities!r}")
     for name, value in (("counts", counts), ("probabilities", p)):
-        if np.broadcast_shapes(value.shape, shape) != shape:
+        if not _broadcasts_to(value.shape, shape):
             raise ValueError(f"gn.random.binomial: {name} of shape {value.shape} does not "
                              f"broadcast to shape {shape}")
     trials = int(counts.max(initial=0))
