@@ -49,10 +49,15 @@ class SeedGenerator:
         self.state = Variable(_seed_state(seed), trainable=False,
                               name=f"{self.name}/seed_generator_state")
 
-    def next(self):
-        """The current state ``[seed, counter]`` (an int64 array); the counter advances."""
+    def next(self, ordered=True):
+        """The current state ``[seed, counter]`` (an int64 array). ``ordered``: the counter
+        advances by one; otherwise both entries move to ``(state + 1) * 5387 % 933199``
+        (Keras's sequence of near-unique numbers below 933199)."""
         value = self.state.numpy()
-        self.state.assign(value + np.array([0, 1], np.int64))
+        if ordered:
+            self.state.assign(value + np.array([0, 1], np.int64))
+        else:
+            self.state.assign((value + 1) * 5387 % 933199)
         return value
 
     def get_config(self):

@@ -70,8 +70,15 @@ def test_signature_is_keras(name):
 def test_seed_generator_signature_is_keras():
     # Keras's **kwargs takes only its internal `backend=`
     assert _parameters(gn.random.SeedGenerator) == _parameters(keras.random.SeedGenerator)
-    assert _parameters(gn.random.SeedGenerator.get_config) == \
-        _parameters(keras.random.SeedGenerator.get_config)
+    for method in ("next", "get_config"):
+        assert _parameters(getattr(gn.random.SeedGenerator, method)) == \
+            _parameters(getattr(keras.random.SeedGenerator, method))
+    ours, theirs = gn.random.SeedGenerator(12), keras.random.SeedGenerator(12)
+    for ordered in (True, False, False, True):
+        np.testing.assert_array_equal(ours.next(ordered=ordered),
+                                      keras.ops.convert_to_numpy(theirs.next(ordered=ordered)))
+    np.testing.assert_array_equal(ours.state.numpy(),
+                                  keras.ops.convert_to_numpy(theirs.state.value))
 
 
 # -- shapes and dtypes --------------------------------------------------------------------
@@ -274,6 +281,8 @@ def test_seed_generator_state_config_and_any_int():
     np.testing.assert_array_equal(gen.state.numpy(), [5, 0])
     np.testing.assert_array_equal(gen.next(), [5, 0])
     np.testing.assert_array_equal(gen.state.numpy(), [5, 1])
+    np.testing.assert_array_equal(gen.next(ordered=False), [5, 1])
+    np.testing.assert_array_equal(gen.state.numpy(), [6 * 5387 % 933199, 2 * 5387])
     assert gen.get_config() == {"seed": 5, "name": "noise_seed"}
     again = gn.random.SeedGenerator.from_config(gen.get_config())
     np.testing.assert_array_equal(gn.random.normal((4,), seed=again),
