@@ -31,6 +31,7 @@ def _load_api():
                    initializers, layers, losses, metrics, models, optimizers, random,
                    regularizers, saving, utils)
     from .autodiff import gradients  # noqa: F401
+    from .gradient_tape import GradientTape  # noqa: F401
     from .engine import Input, InputSpec, Layer, Model, Sequential  # noqa: F401
     from .graph import SymbolicTensor, Variable  # noqa: F401
     from .runtime.function import function  # noqa: F401

@@ -206,3 +206,15 @@ def test_an_unrecordable_argument_is_a_clear_error():
     inputs = gn.Input((3,))
     with pytest.raises(TypeError, match="cannot record an argument of type object"):
         gn.ops.add(inputs, object())
+
+
+def test_a_numpy_array_on_the_left_builds_a_graph_node():
+    """numpy defers to the tensor's reflected operators (no object array of nodes)."""
+    i = gn.Input((3,))
+    offset = np.array([1.0, 2.0, 3.0], "float32")
+    outputs = [offset + i, offset * i, offset - i, offset / (i + 1)]
+    assert all(isinstance(t, gn.SymbolicTensor) for t in outputs)
+    x = np.arange(6, dtype="float32").reshape(2, 3)
+    got = gn.function([i], outputs)(x)
+    for ours, theirs in zip(got, [offset + x, offset * x, offset - x, offset / (x + 1)]):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-6)

@@ -20,6 +20,9 @@ class SymbolicTensor:
     """
 
     __slots__ = ("node", "history", "name", "mask")
+    # numpy defers to the reflected operators: array + tensor is tensor.__radd__(array), a
+    # graph node, not an object array of one node per element
+    __array_ufunc__ = None
 
     def __init__(self, node, history=None, name=None, mask=None):
         object.__setattr__(self, "node", node)

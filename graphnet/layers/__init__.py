@@ -9,6 +9,9 @@ from .activations import ELU, LeakyReLU, PReLU, ReLU, Softmax, ThresholdedReLU  
 from .lambda_layer import Lambda  # noqa: F401
 from .embedding import Embedding  # noqa: F401
 from .wrappers import TimeDistributed, Wrapper  # noqa: F401
+from .feature_preprocessing import Normalization, Rescaling  # noqa: F401
+from .image_preprocessing import (CenterCrop, RandomBrightness, RandomContrast,  # noqa: F401
+                                  RandomCrop, RandomFlip, Resizing)
 from .masking import Masking  # noqa: F401
 from .merging import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply,  # noqa: F401
                       Subtract, add, average, concatenate, dot, maximum, minimum, multiply,

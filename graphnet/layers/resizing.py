@@ -2,13 +2,14 @@
 
 Padding is the PAD op (FILL + one strided copy), cropping a SLICE, nearest upsampling
 one BROADCAST_TO copy (each input element repeated), bilinear upsampling two MATMULs
-with constant interpolation matrices.
+with constant interpolation matrices (graphnet/layers/interpolation.py).
 """
 import numpy as np
 
 from .. import ops
 from ..engine.base_layer import Layer
 from ..ops.api import reshape_dims, standardize_data_format, standardize_tuple
+from .interpolation import resize_images
 
 
 def _pairs(value, rank, name, layer):
@@ -230,20 +231,6 @@ def upsample_nearest(x, axes, sizes):
     return reshape_dims(y, spec)
 
 
-def bilinear_matrix(n, scale):
-    """(n * scale, n) half-pixel bilinear interpolation weights (no antialiasing)."""
-    out = n * scale
-    src = (np.arange(out) + 0.5) / scale - 0.5
-    src = np.clip(src, 0, n - 1)
-    lo = np.floor(src).astype(np.int64)
-    hi = np.minimum(lo + 1, n - 1)
-    frac = src - lo
-    m = np.zeros((out, n), dtype=np.float64)
-    m[np.arange(out), lo] += 1 - frac
-    m[np.arange(out), hi] += frac
-    return m.astype(np.float32)
-
-
 class _UpSampling(Layer):
     rank = None
 
@@ -320,16 +307,7 @@ class UpSampling2D(_UpSampling):
         if h is None or w is None:
             raise ValueError(f"Layer '{self.name}' (UpSampling2D): bilinear upsampling needs "
                              f"known rows and cols, got input shape {tuple(inputs.shape)}")
-        mh = ops.convert_to_tensor(bilinear_matrix(h, self.size[0]), inputs.dtype)
-        mw = bilinear_matrix(w, self.size[1])
-        if first:   # (N, C, H, W) @ mw^T, then mh @ (N, C, H, W')
-            y = ops.matmul(inputs, ops.convert_to_tensor(mw.T, inputs.dtype))
-            return ops.matmul(mh, y)
-        c = inputs.shape[3]
-        rows = ops.matmul(mh, reshape_dims(inputs, [("in", 0), h, -1]))   # (N, H', W * C)
-        cols = ops.matmul(ops.convert_to_tensor(mw, inputs.dtype),
-                          reshape_dims(rows, [-1, w, c]))                  # (N * H', W', C)
-        return reshape_dims(cols, [-1, h * self.size[0], w * self.size[1], c])
+        return resize_images(inputs, h * self.size[0], w * self.size[1], self.data_format)
 
     def get_config(self):
         config = super().get_config()
