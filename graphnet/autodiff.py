@@ -46,15 +46,17 @@ def _input_gradients(n, g):
     return [grads.get(id(x)) for x in inputs]
 
 
-def backprop(y, grad_y, is_target):
+def backprop(y, grad_y, is_target, leaves=frozenset()):
     """Reverse mode from node ``y`` seeded with ``grad_y``.
 
     Only nodes on a path from a target (``is_target(node)``) to ``y`` are
-    differentiated. Returns {id(node): gradient node} for every node reached."""
+    differentiated; no gradient flows past a node whose id is in ``leaves``. Returns
+    {id(node): gradient node} for every node reached."""
     order = topological_order([y])
     relevant = set()
     for n in order:
-        if is_target(n) or any(id(x) in relevant for x in n.inputs):
+        if is_target(n) or (id(n) not in leaves and any(id(x) in relevant
+                                                        for x in n.inputs)):
             relevant.add(id(n))
     pending = {id(y): [grad_y]} if id(y) in relevant else {}
     result = {}
@@ -79,6 +81,19 @@ def backprop(y, grad_y, is_target):
                                    f"{gx.dtype}, the input is {x.shape} {x.dtype}")
             pending.setdefault(id(x), []).append(gx)
     return result
+
+
+def _assigned_values():
+    """Inside a traced step, the nodes of the values assigned to variables so far: a
+    later read of such a variable is a leaf, as a variable's value is when the step runs
+    eagerly (no gradient flows back through an optimizer's update into the step that
+    computed it; see graph/trace.py)."""
+    from .graph.trace import current_trace
+    trace = current_trace()
+    if trace is None:
+        return frozenset()
+    return frozenset(id(t.node) for t in trace.assigned_values
+                     if isinstance(t, SymbolicTensor) and t.node.inputs)
 
 
 def _target_node(t):
@@ -129,7 +144,7 @@ def gradients(loss, variables, unconnected_gradients="none"):
             return True
         return id(n) in node_ids
 
-    grads = backprop(y, full_like(y, 1.0), is_target)
+    grads = backprop(y, full_like(y, 1.0), is_target, _assigned_values())
     by_var = {}
     for n in topological_order([y]):
         if n.op.name == "VARIABLE" and id(n) in grads:

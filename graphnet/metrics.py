@@ -9,7 +9,13 @@ On arrays, ``update_state(y_true, y_pred, sample_weight)`` does the same eagerly
 
 Every loss can be used as a metric (``"mse"``, ``"categorical_crossentropy"``, ...).
 """
+import numpy as np
+
 from . import backend, losses, ops
+from .graph.trace import current_trace
+from .initializers import get as get_initializer
+from .metric_eager import wrap_user_methods
+from .graph.variable import Variable
 from .losses import (eager_or_symbolic, is_symbolic, run_eagerly, shapes_agree,
                      squeeze_or_expand_to_same_rank)
 from .serialization import Registry
@@ -148,7 +154,19 @@ def weighted_totals(values, sample_weight=None):
 
 
 class Metric:
-    """Base of the metric classes: a running weighted mean over an epoch.
+    """Base of the metric classes, Keras 3's contract: state in Variables made by
+    ``add_variable``, ``update_state(...)`` accumulating into them, ``result()`` reading
+    them, ``reset_state()`` (zeros by default).
+
+    Inside a traced step (a custom ``train_step`` or the built-in one, see
+    graph/trace.py) ``update_state`` assigns the variables symbolically and ``result()``
+    is a symbolic tensor, so the metric is compiled into the step's plan; called on
+    arrays outside a step they run at once (a subclass's methods compiled once per
+    shape, graphnet/metric_eager.py).
+
+    The built-in metrics are running weighted means: ``values(y_true, y_pred)`` gives
+    per-sample values, ``totals`` their ``(total, count)`` for one batch, kept in the
+    variables ``total`` and ``count``.
 
     Args:
         name: the metric's name (the key in logs and History).
@@ -161,46 +179,103 @@ class Metric:
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         _registry.add(cls)
+        if cls.__module__ != __name__:
+            wrap_user_methods(cls)
 
     def __init__(self, name=None, dtype=None):
         self.name = name or backend.snake_case(type(self).__name__)
         self.dtype = dtype or backend.floatx()
-        self.reset_state()
+        self._variables = []
+        if self._is_running_mean():
+            self.total = self.add_variable((), "zeros", name="total")
+            self.count = self.add_variable((), "zeros", name="count")
+
+    def _is_running_mean(self):
+        return type(self).values is not Metric.values
+
+    # -- state ----------------------------------------------------------------------------
+    def add_variable(self, shape, initializer, dtype=None, aggregation="sum", name=None):
+        """A non-trainable Variable of the metric's state (Keras 3's signature)."""
+        if aggregation not in ("none", "mean", "sum", "only_first_replica"):
+            raise ValueError(f"Metric '{self.name}': add_variable's aggregation must be one "
+                             f"of 'none', 'mean', 'sum', 'only_first_replica', got "
+                             f"{aggregation!r}")
+        shape = tuple(int(d) for d in shape)
+        dtype = dtype or self.dtype
+        value = get_initializer(initializer)(shape, dtype=dtype)
+        var = Variable(value, name=f"{self.name}/{name or 'variable'}", dtype=dtype,
+                       trainable=False)
+        var.aggregation = aggregation
+        self._variables.append(var)
+        return var
+
+    @property
+    def variables(self):
+        return list(self._variables)
+
+    def reset_state(self):
+        """Every state variable back to zeros (Keras's default)."""
+        for var in self._variables:
+            var.assign(np.zeros(var.shape, var.dtype))
+
+    def __copy__(self):
+        """A copy with its own state variables (``copy.copy``: a metric used twice)."""
+        twin = type(self).__new__(type(self))
+        twin.__dict__.update(self.__dict__)
+        twin.__dict__.pop("_eager_functions", None)   # compiled on the original's state
+        twin._variables = []
+        for attr, value in list(self.__dict__.items()):
+            if isinstance(value, Variable) and any(value is v for v in self._variables):
+                fresh = Variable(value.numpy(), name=value.name, dtype=value.dtype,
+                                 trainable=False)
+                fresh.aggregation = value.aggregation
+                setattr(twin, attr, fresh)
+                twin._variables.append(fresh)
+        return twin
 
     # -- the graph part ----------------------------------------------------------------
     def values(self, y_true, y_pred):
-        """Per-sample values (ops)."""
-        raise NotImplementedError
+        """Per-sample values (ops) of a running-mean metric."""
+        raise NotImplementedError(f"{type(self).__name__} must implement update_state and "
+                                  "result (or values, for a running mean)")
 
-    def totals(self, y_true, y_pred, sample_weight=None):
+    def totals(self, y_true, y_pred=None, sample_weight=None):
         """``(total, count)`` ops for one batch."""
         return weighted_totals(self.values(y_true, y_pred), sample_weight)
 
     # -- the running state ---------------------------------------------------------------
-    def reset_state(self):
-        self.total = 0.0
-        self.count = 0.0
-
     def update_totals(self, total, count):
-        self.total += float(total)
-        self.count += float(count)
+        """Add one batch's ``(total, count)`` arrays (the built-in step's outputs)."""
+        self.total.assign(self.total.value + np.float32(total))
+        self.count.assign(self.count.value + np.float32(count))
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        """Accumulate one batch of arrays (run eagerly on the C kernels)."""
+        """Accumulate one batch: symbolic inside a traced step, else run on the C kernels."""
+        if current_trace() is not None:
+            total, count = self.totals(y_true, y_pred, sample_weight)
+            self.total.assign_add(_as_scalar(total))
+            self.count.assign_add(_as_scalar(count))
+            return
         def fn(t, p, w):
             return list(self.totals(t, p, w))
         total, count = run_eagerly(fn, y_true, y_pred, sample_weight)
         self.update_totals(total, count)
 
     def result(self):
-        return float(self.total / self.count) if self.count else 0.0
+        """The running mean: a symbolic scalar inside a traced step, else a float."""
+        if current_trace() is not None:
+            return divide_no_nan(ops.convert_to_tensor(self.total),
+                                 ops.convert_to_tensor(self.count))
+        count = float(self.count.value)
+        return float(self.total.value) / count if count else 0.0
 
-    def __call__(self, y_true, y_pred, sample_weight=None):
-        """Update with one batch and return the running result (Keras's stateful call)."""
-        if is_symbolic(y_true, y_pred, sample_weight):
-            total, count = self.totals(y_true, y_pred, sample_weight)
+    def __call__(self, *args, **kwargs):
+        """Update with one batch and return the running result (Keras's stateful call);
+        on symbolic tensors outside a step, the batch's own result."""
+        if current_trace() is None and self._is_running_mean() and is_symbolic(*args):
+            total, count = self.totals(*args, **kwargs)
             return total / count
-        self.update_state(y_true, y_pred, sample_weight)
+        self.update_state(*args, **kwargs)
         return self.result()
 
     def get_config(self):
@@ -214,6 +289,16 @@ class Metric:
         return f"<{type(self).__name__} name={self.name}>"
 
 
+def divide_no_nan(a, b):
+    """``a / b``, and 0 where ``b`` is 0 (Keras's ops.divide_no_nan)."""
+    zero = ops.equal(b, 0.0)
+    return ops.where(zero, ops.zeros_like(a), a / ops.where(zero, ops.ones_like(b), b))
+
+
+def _as_scalar(t):
+    return ops.reshape(t, ()) if t.ndim else t
+
+
 class Mean(Metric):
     """The weighted mean of the values given to ``update_state(values, sample_weight)``."""
 
@@ -221,10 +306,7 @@ class Mean(Metric):
         return y_true
 
     def update_state(self, values, sample_weight=None):
-        def fn(v, w):
-            return list(weighted_totals(v, w))
-        total, count = run_eagerly(fn, values, sample_weight)
-        self.update_totals(total, count)
+        super().update_state(values, None, sample_weight)
 
 
 def _with_prediction_mask(y_pred, sample_weight):

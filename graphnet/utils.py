@@ -1,6 +1,8 @@
 """``gn.utils``: helpers Keras users reach for."""
 import numpy as np
 
+from .engine.batch_structure import (pack_x_y_sample_weight,  # noqa: F401
+                                     unpack_x_y_sample_weight)
 from .engine.py_dataset import PyDataset  # noqa: F401
 from .initializers import set_random_seed  # noqa: F401
 from .progbar import Progbar  # noqa: F401

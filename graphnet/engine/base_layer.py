@@ -13,9 +13,13 @@ import numpy as np
 from .. import backend, initializers
 from ..graph.scope import layer_call_scope
 from ..graph.tensor import SymbolicTensor, placeholder
+from ..graph.trace import trace_state_update
 from ..graph.variable import Variable
 from ..ops.registry import OpError
 from ..serialization import Registry
+from .added_losses import (add_activity_losses, collecting_losses, keep_call_loss_values,
+                           latest_call_losses, layer_losses, record_loss,
+                           symbolic_call_losses)
 from .input_spec import InputSpec, check_input_spec
 from .layer_call import LayerCall, flatten, pack_like
 from .masking import output_masks, prepare_mask
@@ -184,6 +188,21 @@ class Layer:
             raise ValueError(f"Layer '{self.name}': the state update of {variable.name} has "
                              f"shape {tuple(value.shape)}, the variable {variable.shape}")
         self._state_updates.append((variable, value))
+        trace_state_update(variable, value)
+
+    def add_loss(self, loss):
+        """Add a loss term (Keras 3's ``add_loss``): a tensor computed in ``call`` (or an
+        array or number, a constant term) that training adds, summed, to the compiled
+        loss; ``losses`` lists them (graphnet/engine/added_losses.py)."""
+        record_loss(self, loss)
+
+    @property
+    def losses(self):
+        """The add_loss terms of the latest call and the weights' regularizer penalties."""
+        return layer_losses(self)
+
+    def _own_losses(self):
+        return latest_call_losses(self)
 
     def count_params(self):
         if not self.built:
@@ -255,10 +274,11 @@ class Layer:
             params = inspect.signature(self.call).parameters
             if "training" not in params:
                 kwargs.pop("training", None)
-            with layer_call_scope():   # ops in call and compute_mask are plain nodes
+            with layer_call_scope(), collecting_losses(self):   # ops are plain nodes
                 call_kwargs, previous_mask = prepare_mask(self, inputs, params, kwargs)
                 outputs = self.call(inputs, *args, **call_kwargs)
                 flat_out = flatten(outputs)
+                add_activity_losses(self, flat_out)
                 masks = output_masks(self, inputs, flat_out, previous_mask)
         except OpError as exc:
             shapes = ", ".join(str(t.shape) for t in flat)
@@ -280,8 +300,10 @@ class Layer:
         holders = [placeholder(a.shape, str(a.dtype)) for a in arrays]
         symbolic = pack_like(inputs, holders)
         outputs = self(symbolic, *args, **kwargs)
-        result = function(holders, flatten(outputs), name=self.name)(*arrays)
-        return pack_like(outputs, result)
+        flat, terms = flatten(outputs), symbolic_call_losses(self)
+        result = function(holders, flat + terms, name=self.name)(*arrays)
+        keep_call_loss_values(self, result[len(flat):])   # layer.losses: arrays, as Keras
+        return pack_like(outputs, result[:len(flat)])
 
     # -- where the layer was called -----------------------------------------
     def _first_call(self, attr):

@@ -6,7 +6,9 @@ Calling it on new tensors clones the op graph onto them (weights shared).
 """
 from ..graph.graph import topological_order
 from ..graph.tensor import SymbolicTensor
+from ..graph.trace import current_trace
 from ..ops.phase import resolve_phase
+from .added_losses import graph_losses
 from .base_layer import Layer
 from .input_layer import InputLayer
 from .op_layer import is_op_layer
@@ -154,6 +156,9 @@ class Functional(Layer):
                     found[id(var)] = (var, tensor)
         return list(found.values())
 
+    def _own_losses(self):
+        return graph_losses(self)
+
     @property
     def input_names(self):
         return [t.node.attrs["name"] for t in self.inputs]
@@ -196,7 +201,9 @@ class Functional(Layer):
                 raise ValueError(f"Model '{self.name}': input '{mine.node.attrs['name']}' "
                                  f"expects shape {mine.shape}, got {given.shape}")
         masks = [None] * len(flat) if mask is None else flatten(mask)
-        if any(m is not None for m in masks):
+        if any(m is not None for m in masks) or current_trace() is not None:
+            # a traced step runs the layer calls again: their add_loss terms and state
+            # updates are then those of this call (engine/added_losses.py)
             return pack_like(self._output_structure,
                              replay_with_masks(self, flat, masks, training))
         replace = {id(m.node): g.node for m, g in zip(self.inputs, flat)}

@@ -5,6 +5,7 @@ import numpy as np
 
 from ..runtime.function import Function
 from . import data_adapters
+from .custom_step import CustomSteps, overrides_steps
 from .dict_io import dict_inputs
 from .functional import Functional
 from .layer_call import flatten, pack_like
@@ -13,7 +14,7 @@ from .summary import print_summary
 from .training import Trainer
 
 
-class Model(SubclassedModel, Trainer, Functional):
+class Model(CustomSteps, SubclassedModel, Trainer, Functional):
     """``gn.Model(inputs, outputs, name=None)``: a model from its input and output tensors.
 
     Run it with ``predict`` / ``predict_on_batch`` (compiled to C kernels, one plan per
@@ -22,7 +23,8 @@ class Model(SubclassedModel, Trainer, Functional):
     """
 
     def __init__(self, inputs=None, outputs=None, name=None, trainable=True, **kwargs):
-        if inputs is None and outputs is None and type(self).call is not Functional.call:
+        if inputs is None and outputs is None and (type(self).call is not Functional.call or
+                                                   overrides_steps(type(self))):
             self._init_subclassed(name=name, trainable=trainable, **kwargs)
             return
         if inputs is None or outputs is None:
@@ -83,6 +85,8 @@ class Model(SubclassedModel, Trainer, Functional):
 
     def predict_on_batch(self, x, backend=None):
         """Outputs for one batch, computed in a single compiled call."""
+        if self._overrides_predict_step():
+            return self._predict_custom(x, None, None, backend)
         arrays = self._standardize_inputs(x)
         return self._pack_outputs(self.predict_function(backend)(*arrays))
 
@@ -94,6 +98,9 @@ class Model(SubclassedModel, Trainer, Functional):
         from .. import callbacks as callbacks_module
         from ..progbar import resolve_verbose
         verbose = resolve_verbose(verbose, "predict")
+        if self._overrides_predict_step():   # engine/custom_step.py (arrays only)
+            return self._predict_custom(x, 32 if batch_size is None else batch_size, steps,
+                                        backend, verbose, callbacks)
         compiled = []  # the inference function, once the first batch has traced/built it
 
         def prepare_arrays(x, y=None, sample_weight=None):

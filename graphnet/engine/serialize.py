@@ -18,10 +18,8 @@ def serialize_layer(layer):
 
 def _class_name(layer):
     from .model import Model
-    from .sequential import Sequential
-    if isinstance(layer, Model) and not isinstance(layer, Sequential) and \
-            not layer._is_subclassed:
-        return "Functional"
+    if type(layer) is Model and not layer._is_subclassed:
+        return "Functional"     # a Functional subclass (a custom train_step) keeps its class
     return type(layer).__name__
 
 

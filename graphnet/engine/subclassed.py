@@ -14,6 +14,7 @@ import numpy as np
 
 from ..graph.scope import layer_call_scope
 from ..graph.tensor import SymbolicTensor
+from .added_losses import collecting_losses
 from .base_layer import Layer
 from .input_layer import Input
 from .layer_call import flatten, pack_like
@@ -95,7 +96,7 @@ class SubclassedModel:
         kwargs = {"training": training} if "training" in \
             inspect.signature(self.call).parameters else {}
         try:
-            with layer_call_scope():   # ops in call are plain nodes (graph/scope.py)
+            with layer_call_scope(), collecting_losses() as terms:   # ops: plain nodes
                 outputs = self.call(structure, **kwargs)
         except TypeError as exc:
             located = value_branch_error(self, exc)
@@ -106,6 +107,7 @@ class SubclassedModel:
             if not isinstance(t, SymbolicTensor):
                 raise TypeError(f"Model '{self.name}': call() must return tensors computed "
                                 f"from its inputs, got {type(t).__name__}")
+        self.__dict__.setdefault("_traced_losses", {})[(id(structure), training)] = terms
         return outputs
 
     def _activate(self, trace):
@@ -142,10 +144,22 @@ class SubclassedModel:
             return super()._step_function(training, *args, **kwargs)
         inference = self.outputs
         self.outputs = flatten(self._outputs_for(training))
+        self._losses_mode = training
         try:
             return super()._step_function(training, *args, **kwargs)
         finally:
             self.outputs = inference
+            self._losses_mode = False
+
+    def _own_losses(self):
+        """A subclassed model's add_loss terms: those of its active trace's call in the
+        mode being compiled (the training step's), else its latest call's."""
+        if not self._is_subclassed:
+            return super()._own_losses()
+        if self._active is None:
+            return Layer._own_losses(self)
+        key = (id(self._active.structure), getattr(self, "_losses_mode", False))
+        return list(self.__dict__.get("_traced_losses", {}).get(key, []))
 
     def _outputs_for(self, training):
         """The active trace's outputs in this training mode, traced on first use."""

@@ -31,9 +31,10 @@ from ..compiler import PHASES
 from ..progbar import resolve_verbose
 from ..runtime.function import Function, describe_shape
 from . import data_adapters
+from .added_losses import summed_loss_terms
 from .compile_options import execution_options
 from .input_layer import placeholder
-from .layer_call import flatten
+from .layer_call import flatten, nested_leaves
 from .multi_step import run_in_groups
 
 _SPARSE_LOSSES = (losses_module.sparse_categorical_crossentropy,)
@@ -70,19 +71,12 @@ def _per_output(value, names, what):
 def _check_names(loss, metrics, argument="metrics"):
     """Unknown loss or metric names fail at compile time, not at the first fit; an
     unknown metric's error names the compile ``argument`` and its value."""
-    def walk(value):
-        if isinstance(value, dict):
-            for v in value.values():
-                yield from walk(v)
-        elif isinstance(value, (list, tuple)):
-            for v in value:
-                yield from walk(v)
-        elif isinstance(value, str):
-            yield value
-    for name in walk(loss):
+    def names(value):
+        return (leaf for leaf in nested_leaves(value) if isinstance(leaf, str))
+    for name in names(loss):
         if name.lower() not in ("crossentropy", "ce"):
             losses_module.get(name)
-    for name in walk(metrics):
+    for name in names(metrics):
         if name.lower() not in ("accuracy", "acc"):
             try:
                 metrics_module.get(name)
@@ -384,25 +378,10 @@ class Trainer:
 
     # -- the step functions ---------------------------------------------------------------
     def _regularization_terms(self):
-        """The weights' regularizer penalties and the layers' activity regularizers
-        (divided by the batch size, as Keras 3 does)."""
-        terms = []
-        for w in self.trainable_weights:
-            reg = getattr(w, "regularizer", None)
-            if reg is not None:
-                terms.append(_as_scalar_tensor(ops.convert_to_tensor(reg(
-                    ops.convert_to_tensor(w)))))
-        for call in getattr(self, "_calls_in_order", []):
-            reg = getattr(call.layer, "activity_regularizer", None)
-            if reg is None:
-                continue
-            for out in call.outputs:
-                penalty = _as_scalar_tensor(ops.convert_to_tensor(reg(out)))
-                if out.ndim:
-                    first = out[(slice(None),) + (0,) * (out.ndim - 1)]
-                    penalty = penalty / ops.sum(ops.ones_like(ops.cast(first, "float32")))
-                terms.append(_as_scalar_tensor(penalty))
-        return terms
+        """``self.losses`` (add_loss terms, the layers' activity regularizers divided by
+        the batch size, the weights' regularizer penalties) as scalars, as Keras 3 adds
+        them to the loss (graphnet/engine/added_losses.py)."""
+        return summed_loss_terms(self.losses)
 
     def _step_function(self, training, y_shapes, sw_shapes, sw_given=None):
         """The step for these label and sample-weight shapes; ``sw_given``: per output,
@@ -645,7 +624,7 @@ class Trainer:
             return self._prepare(x, y, sample_weight, class_weight, what=what)[:3]
 
         def prepare_batch(x, y, sample_weight, where):
-            if y is None:
+            if y is None and not self._uses_custom_steps():  # a custom step may not
                 raise ValueError(f"{what}: {where} has inputs only; {what} needs targets: "
                                  "yield (x, y) or (x, y, sample_weight) batches")
             try:

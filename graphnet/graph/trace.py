@@ -19,6 +19,7 @@ class StepTrace:
     def __init__(self, name="step"):
         self.name = name
         self._latest = {}   # id(variable) -> (variable, tensor), in first-assignment order
+        self._assigned = []  # every tensor assigned, earlier values of a variable included
         self._token = None
 
     def __enter__(self):
@@ -39,11 +40,18 @@ class StepTrace:
                              f"{tuple(tensor.shape)} to variable {variable.name!r} of shape "
                              f"{tuple(variable.shape)}")
         self._latest[id(variable)] = (variable, tensor)
+        self._assigned.append(tensor)
 
     def read(self, variable):
         """The tensor last assigned to ``variable`` in this trace, or None."""
         entry = self._latest.get(id(variable))
         return None if entry is None else entry[1]
+
+    @property
+    def assigned_values(self):
+        """Every tensor assigned in this trace, in order (reads of a variable return one
+        of them: autodiff treats them as leaves, as an eager step's variable values are)."""
+        return list(self._assigned)
 
     @property
     def updates(self):
@@ -54,3 +62,14 @@ class StepTrace:
 def current_trace():
     """The active StepTrace, or None outside any traced step."""
     return _current.get()
+
+
+def trace_state_update(variable, value):
+    """A layer's state update (BatchNormalization's moving statistics) recorded while a
+    step is traced is assigned in that trace too, taking effect when the step runs in
+    training mode (the layer's training flag may be left to the compiled mode)."""
+    trace = current_trace()
+    if trace is None:
+        return
+    from .. import ops
+    trace.assign(variable, ops.cast(ops.in_train_phase(value, variable), variable.dtype))

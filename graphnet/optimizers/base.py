@@ -43,7 +43,8 @@ import re
 import numpy as np
 
 from .. import backend, ops
-from ..graph.tensor import placeholder
+from ..graph.tensor import SymbolicTensor, placeholder
+from ..graph.trace import current_trace
 from ..graph.variable import Variable
 from . import schedules
 
@@ -443,6 +444,8 @@ class Optimizer:
         """Apply array gradients now (compiled once per set of variables; ``backend``
         "reference" runs the NumPy oracle instead of the C kernels)."""
         from ..runtime.function import function
+        if any(isinstance(g, SymbolicTensor) for g in grads):
+            return self._apply_traced(grads, variables)
         if variables is None:
             if not self.built:
                 raise ValueError("When passing `grads` without `variables`, the optimizer "
@@ -465,6 +468,21 @@ class Optimizer:
                           name=f"{self.name}_apply", backend=backend)
             cache[key] = fn
         fn(*[g for g in grads if g is not None])
+
+    def _apply_traced(self, grads, variables):
+        """Symbolic gradients inside a traced step: the updates are assigned in the trace
+        (graph/trace.py), so later reads in the step see the new values."""
+        if current_trace() is None:
+            raise TypeError(f"{self.name}.apply: symbolic gradients can only be applied "
+                            "inside a traced step (a train_step run by fit / "
+                            "train_on_batch); apply arrays instead")
+        if variables is None:
+            if not self.built:
+                raise ValueError("When passing `grads` without `variables`, the optimizer "
+                                 "must already be built on a list of variables.")
+            variables = self._trainable_variables
+        for var, value in self.build_updates(list(variables), list(grads)):
+            var.assign(value)
 
     def apply_gradients(self, grads_and_vars):
         grads, variables = zip(*list(grads_and_vars))
