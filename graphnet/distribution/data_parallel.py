@@ -23,9 +23,12 @@ class DataParallel:
     Args:
         devices: None (every rank of MPI.COMM_WORLD) or a list of device names, one per
             rank, e.g. ``["cpu:0", "cpu:1"]``; its length must equal the number of ranks.
+        auto_shard_dataset: True: ``fit``, ``evaluate`` and ``predict`` give each rank its
+            part of the data (graphnet/distribution/sharding.py); False: each rank's data
+            is its own part already (the ranks must then run as many training steps).
     """
 
-    def __init__(self, devices=None):
+    def __init__(self, devices=None, auto_shard_dataset=True):
         MPI = _mpi()
         self.comm = MPI.COMM_WORLD
         self.rank, self.num_ranks = self.comm.Get_rank(), self.comm.Get_size()
@@ -36,6 +39,10 @@ class DataParallel:
             raise ValueError(f"DataParallel: devices has {len(devices)} entries but MPI runs "
                              f"{self.num_ranks} rank(s); expected one device per rank")
         self.devices = devices
+        if not isinstance(auto_shard_dataset, bool):
+            raise TypeError(f"DataParallel: auto_shard_dataset must be True or False, got "
+                            f"{auto_shard_dataset!r}")
+        self.auto_shard_dataset = auto_shard_dataset
 
     def install_abort_hook(self):
         """An uncaught exception on this rank prints its rank and aborts every rank."""
@@ -73,22 +80,6 @@ class DataParallel:
             value = np.array(v.numpy(), order="C")  # ascontiguousarray makes 0-d 1-d
             self.comm.Bcast(value, root=0)
             v.assign(value)
-
-    # -- data ------------------------------------------------------------------------
-    def shard_indices(self, n, batch_size):
-        """This rank's sample indices: each global batch of ranks x batch_size samples
-        split into contiguous parts, one per rank; a last global batch of fewer samples
-        than ranks is dropped so every rank runs the same number of steps."""
-        size = self.num_ranks
-        global_batch = batch_size * size
-        full = n // global_batch
-        parts = [np.arange(k * global_batch + self.rank * batch_size,
-                           k * global_batch + (self.rank + 1) * batch_size)
-                 for k in range(full)]
-        rest = n - full * global_batch
-        if rest >= size:
-            parts.append(np.array_split(np.arange(full * global_batch, n), size)[self.rank])
-        return np.concatenate(parts) if parts else np.arange(0)
 
     # -- collectives -------------------------------------------------------------------
     def allreduce_sum(self, buffers):

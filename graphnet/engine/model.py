@@ -118,6 +118,8 @@ class Model(CustomSteps, SubclassedModel, Trainer, Functional):
                 return prepare_arrays(x)
             except ValueError as exc:
                 raise ValueError(f"predict: {where}: {exc}") from None
+        from ..distribution.fit import rank_data  # late: imports engine
+        x = rank_data(x, None, None, batch_size, "predict", False)[0]
         batches = data_adapters.batches_for(x, None, None, prepare_arrays, prepare_batch,
                                             batch_size, steps, what="predict")
         if isinstance(batches, data_adapters.ArrayBatches) and steps is not None:
@@ -135,6 +137,8 @@ class Model(CustomSteps, SubclassedModel, Trainer, Functional):
         finally:
             batches.close()
         cbs.on_predict_end()
+        from ..distribution.fit import gathered_predictions  # late: imports engine
+        pieces = gathered_predictions(pieces)
         if not pieces:
             raise ValueError("predict: the data gave no batch (an empty generator or "
                              "dataset)")

@@ -623,12 +623,19 @@ class Trainer:
     def _run_epoch(self, fn_training, batches, callbacks, hook_prefix):
         """Run the step on each of ``batches``' batches of one epoch,
         ``steps_per_execution`` at a time; the epoch's logs."""
-        return run_in_groups(self, fn_training, (batch for _, batch in batches.epoch()),
-                             self._trackers, callbacks, hook_prefix)
+        from ..distribution.fit import rank_combined_logs  # late: imports engine
+        made = []
+        logs = run_in_groups(self, fn_training, (batch for _, batch in batches.epoch()),
+                             lambda: made.append(self._trackers()) or made[0], callbacks,
+                             hook_prefix)
+        return rank_combined_logs(made[0] if made else None, fn_training, logs)
 
     def _batches(self, x, y, sample_weight, class_weight, batch_size, steps, what,
                  shuffle=False, continuing=False):
-        """The batches of ``x`` (arrays or a data source) for fit or evaluate."""
+        """The batches of ``x`` (arrays or a data source) for fit or evaluate (this
+        rank's part under a DataParallel distribution)."""
+        from ..distribution.fit import rank_data  # late: imports engine
+        x, y, sample_weight = rank_data(x, y, sample_weight, batch_size, what, what == "fit")
         def prepare_arrays(x, y, sample_weight):
             return self._prepare(x, y, sample_weight, class_weight, what=what)[:3]
 
@@ -659,9 +666,8 @@ class Trainer:
         else 2."""
         self._assert_compiled("fit")
         verbose = resolve_verbose(verbose, "fit")
-        from ..distribution.fit import distributed_fit_arguments  # late: imports engine
-        x, y, sample_weight, verbose, callbacks = distributed_fit_arguments(
-            self, x, y, sample_weight, batch_size, verbose, callbacks)
+        from ..distribution.fit import distributed_fit_callbacks  # late: imports engine
+        callbacks = distributed_fit_callbacks(self, x, callbacks)
         if validation_data is None and validation_split:
             if data_adapters.source_kind(x) is not None:
                 raise ValueError("validation_split is only supported for arrays, got a "

@@ -201,7 +201,11 @@ def _compile_state(model):
 
 def save_model(model, filepath, overwrite=True, include_optimizer=True):
     """Save ``model`` (architecture, weights, and compile state + optimizer state when
-    compiled) to one ``.graphnet`` / ``.keras`` zip file. Written atomically."""
+    compiled) to one ``.graphnet`` / ``.keras`` zip file. Written atomically. Under a
+    gn.distribution DataParallel only rank 0 writes (the others return at once)."""
+    from ..distribution.fit import writes_files
+    if not writes_files():
+        return
     _check_extension(filepath, MODEL_EXTENSIONS, "save")
     from ..engine.serialize import serialize_model
     config = serialize_model(model)
@@ -222,7 +226,11 @@ def save_model(model, filepath, overwrite=True, include_optimizer=True):
 
 
 def save_weights(model, filepath, overwrite=True):
-    """Save the weight values (Keras order) to a ``.weights.npz`` file."""
+    """Save the weight values (Keras order) to a ``.weights.npz`` file (on rank 0 only
+    under a gn.distribution DataParallel, as save_model)."""
+    from ..distribution.fit import writes_files
+    if not writes_files():
+        return
     _check_extension(filepath, (WEIGHTS_EXTENSION,), "save_weights")
     weights, arrays = _manifest(model.weights, "weight", "{prefix}_{i:05d}.npy")
     manifest = {"format": WEIGHTS_FORMAT, "format_version": FORMAT_VERSION,
