@@ -5,8 +5,9 @@
     GRAPHNET_NUM_THREADS=1 python bench/bench_distributed.py               # 1 x 1
 
 Prints (rank 0) the training throughput in samples/s at the global batch, and under
-MPI the allreduce time per step (the gradient buffers, bucketed as fit does) against
-mpi4py's own Allreduce of one buffer of the same bytes, with the bandwidth each reaches.
+MPI the allreduce time per step (the gradient buffer, bucketed as fit does) against
+mpi4py's own Allreduce of one buffer of the same bytes, with the bandwidth each reaches,
+and the allreduce's share of a step.
 """
 import os
 import sys
@@ -46,27 +47,35 @@ def main():
         print(f"{max(ranks, 1)} rank(s) x {threads} thread(s): {n / seconds:.0f} samples/s "
               f"(global batch {batch * max(ranks, 1)}, {STEPS} steps)")
     if strategy:
-        bench_allreduce(strategy, model)
+        bench_allreduce(strategy, model, seconds / STEPS)
 
 
-def bench_allreduce(strategy, model):
+def bench_allreduce(strategy, model, step_seconds):
+    """The step's gradient allreduce (one float32 buffer, summed in place in buckets)
+    against mpi4py's one Allreduce of the same bytes, and its share of a step."""
     from mpi4py import MPI
-    grads = [np.ones(w.shape, "float32") for w in model.trainable_weights]
-    nbytes = sum(g.nbytes for g in grads)
-    flat = np.ones(nbytes // 4, "float32")
+    size = sum(int(np.prod(w.shape)) for w in model.trainable_weights) + 1
+    flat, plain = np.ones(size, "float32"), np.ones(size, "float32")
     timings = {}
-    for name, run in (("graphnet (bucketed)", lambda: strategy.allreduce_sum(grads)),
+    for name, run in (("graphnet", lambda: strategy.allreduce_sum(flat)),
                       ("mpi4py Allreduce", lambda: strategy.comm.Allreduce(
-                          MPI.IN_PLACE, flat, op=MPI.SUM))):
-        strategy.comm.Barrier()
-        start = time.perf_counter()
+                          MPI.IN_PLACE, plain, op=MPI.SUM))):
+        samples = []
         for _ in range(REPEATS):
+            strategy.comm.Barrier()
+            start = time.perf_counter()
             run()
-        timings[name] = (time.perf_counter() - start) / REPEATS
+            samples.append(time.perf_counter() - start)
+        timings[name] = samples
     if strategy.rank == 0:
-        for name, seconds in timings.items():
-            print(f"allreduce of {nbytes / 1e6:.2f} MB, {name}: {seconds * 1e3:.2f} ms/step, "
-                  f"{nbytes / seconds / 1e9:.2f} GB/s")
+        for name, samples in timings.items():
+            median = float(np.median(samples))
+            print(f"allreduce of {flat.nbytes / 1e6:.2f} MB, {name}: median "
+                  f"{median * 1e3:.2f} ms/step (min {min(samples) * 1e3:.2f}, max "
+                  f"{max(samples) * 1e3:.2f}), {flat.nbytes / median / 1e9:.2f} GB/s")
+        share = float(np.median(timings["graphnet"])) / step_seconds
+        print(f"allreduce share of a training step ({step_seconds * 1e3:.1f} ms): "
+              f"{share:.0%}, none of it overlapped with the backward pass")
 
 
 if __name__ == "__main__":

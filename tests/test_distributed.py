@@ -186,3 +186,16 @@ def test_scope_sets_and_restores_the_distribution():
     with strategy.scope():
         assert distribution() is strategy
     assert distribution() is None
+
+
+def test_synchronized_batch_normalization_is_refused_not_run_per_rank():
+    import graphnet as gn
+    from graphnet.distribution.step import _refuse_synchronized_batch_norm
+    inner = gn.Sequential([gn.Input((4,)), gn.layers.BatchNormalization(synchronized=True,
+                                                                        name="bn_sync")])
+    model = gn.Sequential([gn.Input((4,)), inner, gn.layers.Dense(1)])
+    with pytest.raises(NotImplementedError, match="'bn_sync' is BatchNormalization"
+                                                  r"\(synchronized=True\)"):
+        _refuse_synchronized_batch_norm(model)
+    _refuse_synchronized_batch_norm(gn.Sequential([gn.Input((4,)),
+                                                   gn.layers.BatchNormalization()]))

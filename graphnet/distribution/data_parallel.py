@@ -82,19 +82,10 @@ class DataParallel:
             v.assign(value)
 
     # -- collectives -------------------------------------------------------------------
-    def allreduce_sum(self, buffers):
-        """Sum float32 ``buffers`` over ranks in place, fused into ~BUCKET_BYTES buckets."""
+    def allreduce_sum(self, flat):
+        """Sum the float32 array ``flat`` over ranks in place, in buckets of about
+        BUCKET_BYTES (contiguous slices: no copy in or out)."""
         MPI = _mpi()
-        bucket, nbytes = [], 0
-        for b in list(buffers) + [None]:
-            if b is not None:
-                bucket.append(b)
-                nbytes += b.nbytes
-            if bucket and (b is None or nbytes >= BUCKET_BYTES):
-                flat = np.concatenate([a.reshape(-1) for a in bucket])
-                self.comm.Allreduce(MPI.IN_PLACE, flat, op=MPI.SUM)
-                offset = 0
-                for a in bucket:
-                    a.reshape(-1)[...] = flat[offset:offset + a.size]
-                    offset += a.size
-                bucket, nbytes = [], 0
+        step = max(1, BUCKET_BYTES // flat.itemsize)
+        for start in range(0, flat.size, step):
+            self.comm.Allreduce(MPI.IN_PLACE, flat[start:start + step], op=MPI.SUM)
