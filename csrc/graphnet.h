@@ -136,6 +136,15 @@ enum gn_random_dist {
 };
 void gn_random(int dist, int64_t n, float a, float b, uint64_t *state, float *out);
 
+/* ---- collectives (csrc/collective.c) --------------------------------------
+ * A sum over the processes of a data-parallel run (gn.distribution), through the function
+ * the host registered: it sums data[0..n) over the processes in place. Without one, the
+ * one process's values are the sum. */
+typedef void (*gn_allreduce_fn)(float *data, int64_t n);
+void gn_set_allreduce(gn_allreduce_fn fn);
+/* y = the sum over the processes of x (x and y may be the same buffer) */
+void gn_allreduce_sum(int64_t n, const float *x, float *y);
+
 /* ---- convolution and pooling (csrc/conv.c, csrc/pool.c) -----------------
  * Channels-last (N, D, H, W, C) over 1 to 3 spatial dims (missing dims are size 1).
  * The geometry is GN_CG_LEN int64s indexed by enum gn_conv_geom; spatial entries are
@@ -251,7 +260,8 @@ enum gn_kernel {
     GN_K_RANDOM = 11, GN_K_GEMM_BIAS_ACT = 12, GN_K_FUSED_ELTWISE = 13, GN_K_GATHER = 14,
     GN_K_SCATTER_ADD = 15, GN_K_CONV = 40, GN_K_CONV_BACKWARD_INPUT = 41,
     GN_K_CONV_BACKWARD_FILTER = 42, GN_K_POOL = 43, GN_K_POOL_BACKWARD = 44,
-    GN_K_CONV_BIAS_ACT = 45, GN_K_CONV_BIAS_ACT_POOL = 46, GN_K_MULTI_ELTWISE = 50
+    GN_K_CONV_BIAS_ACT = 45, GN_K_CONV_BIAS_ACT_POOL = 46, GN_K_MULTI_ELTWISE = 50,
+    GN_K_ALLREDUCE_SUM = 70
 };
 enum gn_slot {
     GN_SLOT_ARENA = 0, GN_SLOT_INPUT = 1, GN_SLOT_OUTPUT = 2, GN_SLOT_WEIGHT = 3,

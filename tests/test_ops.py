@@ -10,6 +10,7 @@ import pytest
 import graphnet as gn
 from graphnet.graph.node import Node
 from graphnet.graph.tensor import SymbolicTensor
+from graphnet.ops.collective import allreduce_sum
 from op_check import check_op
 
 ops = gn.ops
@@ -146,6 +147,9 @@ case("WHERE", lambda x: ops.where(x > 0.5, x * x, 0.0), [(7, 3)], domain=away([0
 
 # ---- CAST and FULL_LIKE -----------------------------------------------------------------
 
+# one process: the sum over the processes is x (tests/test_distributed.py sums over 2)
+case("ALLREDUCE_SUM", lambda x: allreduce_sum(x) * x, [(5, 3)])
+case("ALLREDUCE_SUM", lambda x: allreduce_sum(x + 1.0), [(257,)])
 case("CAST", lambda x: ops.cast(ops.cast(x, "float64"), x.dtype) * 2.0, [(5, 3)])
 case("CAST", lambda x: ops.cast(x, "float32") * 1.5, [(5, 3)], dtypes=["int32"])
 case("CAST", lambda x: ops.cast(x, "int32"), [(5, 3)], domain=(-5.0, 5.0))

@@ -1,6 +1,6 @@
 """Constant folding (phase "fold")."""
 from ..graph.node import Node
-from ..ops.registry import RANDOM, SOURCE
+from ..ops.registry import COLLECTIVE, RANDOM, SOURCE
 from ..ops.source import ConstantValue
 from .phases import rewrite
 
@@ -10,8 +10,9 @@ MAX_FOLDED_ELEMENTS = 1 << 20
 
 @rewrite("fold")
 def fold_constants(node):
-    """op(constant, ...) -> constant, computed once by the op's NumPy reference."""
-    if node.op.group in (SOURCE, RANDOM) or not node.inputs:
+    """op(constant, ...) -> constant, computed once by the op's NumPy reference (never a
+    collective's: its sum waits for the other processes' runs, not their compiles)."""
+    if node.op.group in (SOURCE, RANDOM, COLLECTIVE) or not node.inputs:
         return None
     for x in node.inputs:   # tried on every node of the graph: no generator per node
         if x.op.name != "CONSTANT":

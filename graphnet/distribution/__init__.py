@@ -9,9 +9,15 @@ One device per MPI rank. ``fit`` broadcasts rank 0's weights and optimizer state
 every rank holds the same model (else a ValueError naming the rank), gives each rank a
 disjoint part of every global batch (global batch = ranks x ``batch_size``), and runs the
 training step as a gradient plan, an allreduce of the gradients in fused buckets, and an
-update plan. Losses and metrics are averaged over ranks; only rank 0 prints progress and
-runs callbacks. A rank that raises aborts every rank (``MPI.Abort``) after printing which
-rank failed, so none waits forever in a collective.
+update plan. Generators, PyDatasets and DataLoaders are dealt batch by batch;
+``evaluate`` and ``predict`` run each rank's part and combine (predict's outputs, in
+the order of the data, on every rank); see sharding.py. Losses and metrics are averaged
+over ranks; only rank 0 prints progress and writes files (``save``, ModelCheckpoint,
+CSVLogger), the other callbacks run on every rank. ``BatchNormalization(synchronized=
+True)`` takes the global batch's statistics (the ALLREDUCE_SUM op inside the step). A
+rank that raises aborts every rank (``MPI.Abort``) after printing which rank failed; one
+that dies is reported by mpirun, which stops the others; none waits forever in a
+collective.
 """
 import contextlib
 
@@ -27,6 +33,8 @@ def set_distribution(value):
         raise TypeError(f"set_distribution: expected a DataParallel or None, got "
                         f"{type(value).__name__}")
     _current = value
+    from ..ops.collective import set_allreduce   # late: it imports the ops
+    set_allreduce(value.sum_in_place if value is not None and value.num_ranks > 1 else None)
     if value is not None and value.num_ranks > 1:
         value.install_abort_hook()
 

@@ -5,7 +5,7 @@ import traceback
 
 import numpy as np
 
-BUCKET_BYTES = 4 << 20   # gradients fused into allreduce buckets of about 4 MB
+BUCKET_BYTES = 25 << 20   # buckets of at most 25 MB (PyTorch DDP's bucket_cap_mb)
 
 
 def _mpi():
@@ -82,6 +82,12 @@ class DataParallel:
             v.assign(value)
 
     # -- collectives -------------------------------------------------------------------
+    def sum_in_place(self, array):
+        """Sum the contiguous float ``array`` over ranks in place (the transport of the
+        ALLREDUCE_SUM op: synchronized batch statistics)."""
+        MPI = _mpi()
+        self.comm.Allreduce(MPI.IN_PLACE, array, op=MPI.SUM)
+
     def allreduce_sum(self, flat):
         """Sum the float32 array ``flat`` over ranks in place, in buckets of about
         BUCKET_BYTES (contiguous slices: no copy in or out)."""

@@ -7,28 +7,12 @@ from ..graph.tensor import placeholder
 from ..runtime.function import Function
 
 
-def _refuse_synchronized_batch_norm(layer):
-    """BatchNormalization(synchronized=True) would need its batch statistics summed over
-    ranks inside the forward pass, which the gradient plan cannot do yet: refused rather
-    than run with per-rank statistics."""
-    from ..layers.normalization import BatchNormalization
-    if isinstance(layer, BatchNormalization) and layer.synchronized:
-        raise NotImplementedError(
-            f"DataParallel: layer '{layer.name}' is BatchNormalization(synchronized=True), "
-            "whose statistics over every rank's batch are not supported yet; use "
-            "synchronized=False (each rank normalizes with its own batch's statistics and "
-            "keeps its own moving statistics)")
-    for sub in layer._tracked_layers():
-        _refuse_synchronized_batch_norm(sub)
-
-
 class DistributedStep:
     """Called like the step Function: ``step(*arrays)`` -> the step's outputs, with the
     losses averaged and the metric totals and counts summed over ranks."""
 
     def __init__(self, strategy, model, inputs, outputs, total, num_losses, name):
         from ..autodiff import gradients
-        _refuse_synchronized_batch_norm(model)
         self.strategy, self.num_losses = strategy, num_losses
         variables = [v for v in model.trainable_weights if np.dtype(v.dtype).kind == "f"]
         model.optimizer.build(variables)

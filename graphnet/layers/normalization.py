@@ -30,6 +30,11 @@ class BatchNormalization(Layer):
         beta_initializer, gamma_initializer, moving_mean_initializer,
         moving_variance_initializer: initializers (zeros, ones, zeros, ones).
         beta_regularizer, gamma_regularizer, beta_constraint, gamma_constraint.
+        synchronized: under a gn.distribution DataParallel run, the batch statistics are
+            those of the global batch, every rank's samples (summed over the ranks inside
+            the step), and every rank's moving statistics stay the same. Without it each
+            rank normalizes by its own batch's statistics and keeps its own moving
+            statistics (rank 0's are the ones saved). In one process it changes nothing.
 
     Input shape: arbitrary. Output shape: same as the input.
 
@@ -103,8 +108,11 @@ class BatchNormalization(Layer):
         if training is False or not self.trainable:
             return infer
         reduction = [a for a in range(inputs.ndim) if a != axis]
-        mean, variance = ops.moments(inputs, reduction) if mask is None else \
-            _masked_moments(inputs, mask, reduction)
+        if self.synchronized:
+            mean, variance = _synchronized_moments(inputs, mask, reduction)
+        else:
+            mean, variance = ops.moments(inputs, reduction) if mask is None else \
+                _masked_moments(inputs, mask, reduction)
         train = ops.batch_normalization(inputs, mean, variance, axis, self.beta, self.gamma,
                                         self.epsilon)
         m = self.momentum
@@ -133,12 +141,37 @@ class BatchNormalization(Layer):
         return config
 
 
+def _kept_entries(inputs, mask):
+    """Where a mask (over every axis but the last) keeps the inputs' entries."""
+    return ops.logical_and(ops.expand_dims(ops.cast(mask, "bool"), -1),
+                           ops.not_equal(ops.ones_like(inputs), 0.0))
+
+
+def _synchronized_moments(inputs, mask, reduction):
+    """``synchronized=True``'s statistics over every process's batch of a data-parallel
+    run (gn.distribution): the entries' sum and count summed over the processes (one
+    ALLREDUCE_SUM), the mean from them, then the squared deviations from that mean summed
+    likewise; with a mask, over the kept entries, the count plus epsilon as
+    _masked_moments. In one process these are the batch's own moments."""
+    from ..ops.collective import allreduce_sum
+    weights = ops.ones_like(inputs) if mask is None else \
+        ops.cast(_kept_entries(inputs, mask), inputs.dtype)
+    totals = allreduce_sum(ops.stack([
+        ops.sum(weights * inputs, axis=reduction, keepdims=True),
+        ops.sum(weights, axis=reduction, keepdims=True)]))
+    count = totals[1] + (0.0 if mask is None else backend.epsilon())
+    mean = totals[0] / count
+    variance = allreduce_sum(ops.sum(weights * ops.square(inputs - mean), axis=reduction,
+                                     keepdims=True)) / count
+    channels = (inputs.shape[[a for a in range(inputs.ndim) if a not in reduction][0]],)
+    return ops.reshape(mean, channels), ops.reshape(variance, channels)
+
+
 def _masked_moments(inputs, mask, reduction):
     """Keras 3's masked batch statistics: the mean and variance over the unmasked entries
     (``mask`` covers every axis but the last), each sum divided by the number of them
     plus epsilon."""
-    kept = ops.logical_and(ops.expand_dims(ops.cast(mask, "bool"), -1),
-                           ops.not_equal(ops.ones_like(inputs), 0.0))
+    kept = _kept_entries(inputs, mask)
     weights = ops.sum(ops.cast(kept, inputs.dtype), axis=reduction, keepdims=True) + \
         backend.epsilon()
     mean = ops.sum(ops.where(kept, inputs, 0.0), axis=reduction, keepdims=True) / weights

@@ -13,6 +13,7 @@ LAYOUT = "layout"            # moves or copies elements without arithmetic
 CONTRACTION = "contraction"  # matmul, convolution
 NN = "nn"                    # composite kernels with their own rule (softmax, ...)
 RANDOM = "random"            # ops that draw random numbers
+COLLECTIVE = "collective"    # ops that every process of a data-parallel run runs together
 
 _REGISTRY = {}
 

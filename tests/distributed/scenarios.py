@@ -3,7 +3,8 @@ launch costs seconds of the suite): ``python scenarios.py OUT_DIR``. Rank r writ
 it saw to OUT_DIR/rank<r>.npz; the test runs the same functions (imported from here) in
 one process and compares.
 
-- equivalence: 10 steps at per-rank batch 64 against one process at 128, per optimizer;
+- equivalence: 10 steps at per-rank batch 64 against one process at 128, per optimizer,
+  and with BatchNormalization synchronized (equal) or not (different);
 - evaluate and predict on 203 samples (7 batches of 32, dealt 4 + 3) after training;
 - fit on a PyDataset (which batches each rank read) and a generator: steps, logs;
 - model.save, save_weights and ModelCheckpoint write on rank 0 only; only rank 0 prints;
@@ -19,16 +20,24 @@ import numpy as np
 import graphnet as gn
 import graphnet.distribution  # noqa: F401  (gn.distribution)
 
-OPTIMIZERS = ("sgd", "adam", "rmsprop")
+# (optimizer, BatchNormalization): None, "synchronized" (the global batch's statistics)
+# or "per-rank" (synchronized=False: each rank's own)
+CASES = {"sgd": ("sgd", None), "adam": ("adam", None), "rmsprop": ("rmsprop", None),
+         "sgd_bn_synchronized": ("sgd", "synchronized"), "sgd_bn_per_rank": ("sgd", "per-rank")}
 SOURCE_BATCHES = 7   # a PyDataset / generator of 7 batches: a last group of 1 is dropped
 
 
-def equivalence_model(optimizer):
-    model = gn.Sequential([gn.Input((12,)), gn.layers.Dense(16, activation="relu"),
-                           gn.layers.Dense(3, activation="softmax")])
+def equivalence_model(case):
+    optimizer, batch_norm = CASES[case]
+    layers = [gn.Input((12,)), gn.layers.Dense(16, activation=None if batch_norm else "relu")]
+    if batch_norm:
+        layers += [gn.layers.BatchNormalization(synchronized=batch_norm == "synchronized",
+                                                momentum=0.5),
+                   gn.layers.Activation("relu")]
+    model = gn.Sequential(layers + [gn.layers.Dense(3, activation="softmax")])
     rng = np.random.default_rng(0)
-    model.set_weights([rng.normal(size=w.shape).astype("float32") * 0.3
-                       for w in model.get_weights()])
+    model.set_weights([rng.normal(size=w.shape).astype("float32") * 0.3 + 1.5 * (
+        "variance" in w.name) for w in model.weights])
     model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     return model
@@ -40,10 +49,10 @@ def data(n=1280, seed=1):
             rng.integers(0, 3, size=(n,)).astype("float32"))
 
 
-def trained(optimizer, batch_size):
+def trained(case, batch_size):
     """The model after 10 steps of ``batch_size`` (the global batch alone, the per-rank
     batch under DataParallel) and fit's History."""
-    model = equivalence_model(optimizer)
+    model = equivalence_model(case)
     x, y = data()
     history = model.fit(x, y, batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
     return model, history
@@ -88,12 +97,15 @@ def main(out):
     gn.distribution.set_distribution(strategy)
     rank = strategy.rank
     seen = {}
-    for optimizer in OPTIMIZERS:
-        model, history = trained(optimizer, 64)
+    models = {}
+    for case in CASES:
+        models[case], history = trained(case, 64)
+        model = models[case]
         for i, w in enumerate(model.get_weights()):
-            seen[f"{optimizer}_w{i}"] = w
-        seen[f"{optimizer}_loss"] = history.history["loss"][-1]
-        seen[f"{optimizer}_accuracy"] = history.history["accuracy"][-1]
+            seen[f"{case}_w{i}"] = w
+        seen[f"{case}_loss"] = history.history["loss"][-1]
+        seen[f"{case}_accuracy"] = history.history["accuracy"][-1]
+    model = models["rmsprop"]
     x_eval, y_eval = data(203, seed=4)
     seen["evaluate"] = np.array(model.evaluate(x_eval, y_eval, batch_size=32, verbose=0))
     seen["predict"] = model.predict(x_eval, batch_size=32, verbose=0)
