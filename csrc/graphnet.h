@@ -138,12 +138,13 @@ void gn_random(int dist, int64_t n, float a, float b, uint64_t *state, float *ou
 
 /* ---- collectives (csrc/collective.c) --------------------------------------
  * A sum over the processes of a data-parallel run (gn.distribution), through the function
- * the host registered: it sums data[0..n) over the processes in place. Without one, the
- * one process's values are the sum. */
-typedef void (*gn_allreduce_fn)(float *data, int64_t n);
+ * the host registered: it sums data[0..n) over the processes in place, before returning
+ * when wait is 1, else (a gradient bucket) in the background, the host waiting for it
+ * after the plan's run. Without one, the one process's values are the sum. */
+typedef void (*gn_allreduce_fn)(float *data, int64_t n, int wait);
 void gn_set_allreduce(gn_allreduce_fn fn);
 /* y = the sum over the processes of x (x and y may be the same buffer) */
-void gn_allreduce_sum(int64_t n, const float *x, float *y);
+void gn_allreduce_sum(int64_t n, const float *x, float *y, int wait);
 
 /* ---- convolution and pooling (csrc/conv.c, csrc/pool.c) -----------------
  * Channels-last (N, D, H, W, C) over 1 to 3 spatial dims (missing dims are size 1).

@@ -42,8 +42,8 @@ case GN_K_FILL: /* n dst | value */
 case GN_K_RANDOM: /* dist n state out | a b */
     gn_random((int)a[0], a[1], f[0], f[1], ptr[a[2]], ptr[a[3]]);
     break;
-case GN_K_ALLREDUCE_SUM: /* n x y */
-    gn_allreduce_sum(a[0], ptr[a[1]], ptr[a[2]]);
+case GN_K_ALLREDUCE_SUM: /* n x y wait */
+    gn_allreduce_sum(a[0], ptr[a[1]], ptr[a[2]], (int)a[3]);
     break;
 case GN_K_GEMM_BIAS_ACT: /* ta tb m n k A lda B ldb C ldc bias act residual ldr | alpha beta */
     gn_gemm_bias_act((int)a[0], (int)a[1], a[2], a[3], a[4], ptr[a[5]], a[6], ptr[a[7]], a[8],

@@ -147,7 +147,9 @@ def _cases():
                                    _t("CAST", ins[1], dtype="float32")],
                       [_f(5, scale=3), _bool(5)], ["float32", "bool"])]
     cases["FULL_LIKE"] = [(lambda ins: [_t("FULL_LIKE", ins[0], value=3.5)], [_f(2, 3)])]
-    cases["ALLREDUCE_SUM"] = [(lambda ins: [_t("ALLREDUCE_SUM", ins[0]) * 2.0], [_f(2, 3)])]
+    cases["ALLREDUCE_SUM"] = [(lambda ins: [_t("ALLREDUCE_SUM", ins[0], wait=True) * 2.0,
+                                            _t("ALLREDUCE_SUM", ins[0], wait=False)],
+                               [_f(2, 3)])]
     cases["MATMUL"] = [
         (lambda ins: [_t("MATMUL", ins[0], ins[1]),
                       _t("MATMUL", ins[0], ins[1], transpose_a=True, transpose_b=True)],

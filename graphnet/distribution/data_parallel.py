@@ -1,11 +1,11 @@
-"""DataParallel: the MPI communicator, weight broadcast, model check and bucketed
-gradient allreduce."""
+"""DataParallel: the MPI communicator, weight broadcast, model check and the sums over
+ranks (ALLREDUCE_SUM's transport)."""
 import sys
 import traceback
 
 import numpy as np
 
-BUCKET_BYTES = 25 << 20   # buckets of at most 25 MB (PyTorch DDP's bucket_cap_mb)
+from .background import BackgroundSums
 
 
 def _mpi():
@@ -43,6 +43,7 @@ class DataParallel:
             raise TypeError(f"DataParallel: auto_shard_dataset must be True or False, got "
                             f"{auto_shard_dataset!r}")
         self.auto_shard_dataset = auto_shard_dataset
+        self.background = None   # the thread summing gradient buckets, from the first step
 
     def install_abort_hook(self):
         """An uncaught exception on this rank prints its rank and aborts every rank."""
@@ -82,16 +83,14 @@ class DataParallel:
             v.assign(value)
 
     # -- collectives -------------------------------------------------------------------
-    def sum_in_place(self, array):
+    def sum_in_place(self, array, wait=True):
         """Sum the contiguous float ``array`` over ranks in place (the transport of the
-        ALLREDUCE_SUM op: synchronized batch statistics)."""
+        ALLREDUCE_SUM op): now, or with ``wait`` False on the background thread
+        (``background.wait()`` waits for those)."""
         MPI = _mpi()
-        self.comm.Allreduce(MPI.IN_PLACE, array, op=MPI.SUM)
-
-    def allreduce_sum(self, flat):
-        """Sum the float32 array ``flat`` over ranks in place, in buckets of about
-        BUCKET_BYTES (contiguous slices: no copy in or out)."""
-        MPI = _mpi()
-        step = max(1, BUCKET_BYTES // flat.itemsize)
-        for start in range(0, flat.size, step):
-            self.comm.Allreduce(MPI.IN_PLACE, flat[start:start + step], op=MPI.SUM)
+        if wait:
+            self.comm.Allreduce(MPI.IN_PLACE, array, op=MPI.SUM)
+            return
+        if self.background is None:
+            self.background = BackgroundSums(self.comm, MPI)
+        self.background.start(array)

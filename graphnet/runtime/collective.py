@@ -11,7 +11,8 @@ _registered = [None]   # the cffi callback: kept alive while C may call it
 
 
 def register_allreduce(fn):
-    """Have GN_K_ALLREDUCE_SUM sum through ``fn(array)`` (float32, in place); None: the
+    """Have GN_K_ALLREDUCE_SUM sum through ``fn(array, wait)`` (float32, in place; see
+    graphnet/ops/collective.py for ``wait``); None: the
     kernel leaves its buffer as this process's. A transport that raises cannot hand its
     error back through the plan's C call: it is printed and the process exits (status 1),
     which stops the other processes' launcher (mpirun) too."""
@@ -20,9 +21,9 @@ def register_allreduce(fn):
         _registered[0] = None
         return
 
-    def call(data, n):
+    def call(data, n, wait):
         try:
-            fn(np.frombuffer(ffi.buffer(data, 4 * n), dtype=np.float32))
+            fn(np.frombuffer(ffi.buffer(data, 4 * n), dtype=np.float32), bool(wait))
         except BaseException:   # noqa: B902 - nothing may unwind into C
             traceback.print_exc()
             sys.stderr.flush()

@@ -150,10 +150,13 @@ KERNEL_LIST = [
            "gn_random(dist, n, a, b, state, out)",
            writes=[Span("state", "2", "8"), Span("out", "n")],
            doc="state is {seed, counter} (uint64), advanced by each run."),
-    Kernel("GN_K_ALLREDUCE_SUM", 70, "csrc/collective.c", [count("n"), slot("x"), slot("y")],
-           "gn_allreduce_sum(n, x, y)", reads=[Span("x", "n")], writes=[Span("y", "n")],
+    Kernel("GN_K_ALLREDUCE_SUM", 70, "csrc/collective.c",
+           [count("n"), slot("x"), slot("y"), flag("wait")], "gn_allreduce_sum(n, x, y, wait)",
+           reads=[Span("x", "n")], writes=[Span("y", "n")],
            doc="y is the sum of x over the processes of a data-parallel run (the function "
-               "gn_set_allreduce registered; x alone without one)."),
+               "gn_set_allreduce registered; x alone without one). wait 0: the sum is "
+               "started, and complete once the host has waited for it after the run (y "
+               "must then be a plan output no later step reads)."),
     Kernel("GN_K_GEMM_BIAS_ACT", 12, "csrc/fused.c",
            _GEMM_INTS + [slot("bias", optional=True), enum("act", "gn_unary_op", "activation code"),
                          slot("residual", optional=True), integer("ldr")] + _ALPHA_BETA,

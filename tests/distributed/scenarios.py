@@ -4,7 +4,7 @@ it saw to OUT_DIR/rank<r>.npz; the test runs the same functions (imported from h
 one process and compares.
 
 - equivalence: 10 steps at per-rank batch 64 against one process at 128, per optimizer,
-  and with BatchNormalization synchronized (equal) or not (different);
+  with BatchNormalization synchronized (equal) or not (different), with two buckets;
 - evaluate and predict on 203 samples (7 batches of 32, dealt 4 + 3) after training;
 - fit on a PyDataset (which batches each rank read) and a generator: steps, logs;
 - model.save, save_weights and ModelCheckpoint write on rank 0 only; only rank 0 prints;
@@ -20,23 +20,30 @@ import numpy as np
 import graphnet as gn
 import graphnet.distribution  # noqa: F401  (gn.distribution)
 
-# (optimizer, BatchNormalization): None, "synchronized" (the global batch's statistics)
-# or "per-rank" (synchronized=False: each rank's own)
+# (optimizer, model): None (12-16-3), "synchronized" / "per-rank" (BatchNormalization
+# after the 16, its statistics the global batch's / each rank's own) or "wide" (12-600-600-3:
+# 1.4 MB of gradients, two buckets summed while the backward pass runs)
 CASES = {"sgd": ("sgd", None), "adam": ("adam", None), "rmsprop": ("rmsprop", None),
-         "sgd_bn_synchronized": ("sgd", "synchronized"), "sgd_bn_per_rank": ("sgd", "per-rank")}
+         "sgd_bn_synchronized": ("sgd", "synchronized"), "sgd_bn_per_rank": ("sgd", "per-rank"),
+         "adam_two_buckets": ("adam", "wide")}
 SOURCE_BATCHES = 7   # a PyDataset / generator of 7 batches: a last group of 1 is dropped
 
 
 def equivalence_model(case):
-    optimizer, batch_norm = CASES[case]
+    optimizer, kind = CASES[case]
+    batch_norm = kind in ("synchronized", "per-rank")
     layers = [gn.Input((12,)), gn.layers.Dense(16, activation=None if batch_norm else "relu")]
     if batch_norm:
-        layers += [gn.layers.BatchNormalization(synchronized=batch_norm == "synchronized",
+        layers += [gn.layers.BatchNormalization(synchronized=kind == "synchronized",
                                                 momentum=0.5),
                    gn.layers.Activation("relu")]
+    if kind == "wide":
+        layers[1:] = [gn.layers.Dense(600, activation="relu"),
+                      gn.layers.Dense(600, activation="relu")]
     model = gn.Sequential(layers + [gn.layers.Dense(3, activation="softmax")])
     rng = np.random.default_rng(0)
-    model.set_weights([rng.normal(size=w.shape).astype("float32") * 0.3 + 1.5 * (
+    scale = 0.05 if kind == "wide" else 0.3
+    model.set_weights([rng.normal(size=w.shape).astype("float32") * scale + 1.5 * (
         "variance" in w.name) for w in model.weights])
     model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
