@@ -243,6 +243,22 @@ class Metric:
         """``(total, count)`` ops for one batch."""
         return weighted_totals(self.values(y_true, y_pred), sample_weight)
 
+    # -- the built-in step's part: one batch's statistics out of the plan ----------------
+    def _has_batch_statistics(self):
+        """Whether the built-in step can compute this metric (``batch_statistics`` /
+        ``accumulate``); a subclass with its own ``update_state`` runs in a traced step."""
+        return self._is_running_mean()
+
+    def batch_statistics(self, y_true, y_pred, sample_weight=None):
+        """Ops of one batch's contribution to each state variable (in ``variables``'s
+        order), which the built-in step outputs: here ``(total, count)``."""
+        return [_as_scalar(t) for t in self.totals(y_true, y_pred, sample_weight)]
+
+    def accumulate(self, statistics):
+        """Add the arrays ``batch_statistics`` gave for one batch to the state."""
+        total, count = (float(np.asarray(a).reshape(-1)[0]) for a in statistics)
+        self.update_totals(total, count)
+
     # -- the running state ---------------------------------------------------------------
     def update_totals(self, total, count):
         """Add one batch's ``(total, count)`` arrays (the built-in step's outputs)."""
@@ -551,3 +567,15 @@ def serialize(metric):
 
 def deserialize(config, custom_objects=None):
     return _registry.deserialize(config, custom_objects)
+
+
+# the stateful metrics (their modules build on Metric above)
+from .confusion_metrics import (AUC, FalseNegatives, FalsePositives, Precision,  # noqa: E402
+                                PrecisionAtRecall, Recall, RecallAtPrecision,
+                                SensitivityAtSpecificity, SpecificityAtSensitivity,
+                                TrueNegatives, TruePositives)
+
+for _cls in (AUC, FalseNegatives, FalsePositives, Precision, PrecisionAtRecall, Recall,
+             RecallAtPrecision, SensitivityAtSpecificity, SpecificityAtSensitivity,
+             TrueNegatives, TruePositives):
+    _registry.alias(backend.snake_case(_cls.__name__), _cls)   # Keras's "auc", "recall"...
