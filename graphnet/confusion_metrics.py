@@ -141,7 +141,7 @@ def _condition_count(class_name, condition, doc):
                                 clip=evenly_distributed(self.thresholds))
 
     def result(self):
-        return self._per_threshold(self.read(self.accumulator))
+        return self._per_threshold(self.read("accumulator"))
 
     def get_config(self):
         return {**_ConfusionMetric.get_config(self), "thresholds": self.init_thresholds}
@@ -192,8 +192,8 @@ class Precision(_PrecisionOrRecall):
     conditions = ("true_positives", "false_positives")
 
     def result(self):
-        tp = self.read(self.true_positives)
-        return self._per_threshold(divide_no_nan(tp, tp + self.read(self.false_positives)))
+        tp = self.read("true_positives")
+        return self._per_threshold(divide_no_nan(tp, tp + self.read("false_positives")))
 
 
 class Recall(_PrecisionOrRecall):
@@ -203,8 +203,8 @@ class Recall(_PrecisionOrRecall):
     conditions = ("true_positives", "false_negatives")
 
     def result(self):
-        tp = self.read(self.true_positives)
-        return self._per_threshold(divide_no_nan(tp, tp + self.read(self.false_negatives)))
+        tp = self.read("true_positives")
+        return self._per_threshold(divide_no_nan(tp, tp + self.read("false_negatives")))
 
 
 class _AtMetric(_ConfusionMetric):
@@ -229,7 +229,7 @@ class _AtMetric(_ConfusionMetric):
         self._add_counts((len(self.thresholds),))
 
     def rates(self):
-        tp, fp, tn, fn = (self.read(getattr(self, c)) for c in CONDITIONS)
+        tp, fp, tn, fn = (self.read(c) for c in CONDITIONS)
         return {"recall": divide_no_nan(tp, tp + fn), "precision": divide_no_nan(tp, tp + fp),
                 "specificity": divide_no_nan(tn, tn + fp)}
 
@@ -405,7 +405,7 @@ class AUC(StateMetric):
         return self._average_over_labels(increments)
 
     def result(self):
-        tp, fp, tn, fn = (self.read(getattr(self, c)) for c in CONDITIONS)
+        tp, fp, tn, fn = (self.read(c) for c in CONDITIONS)
         if self.curve == "PR" and self.summation_method == "interpolation":
             return self._interpolated_pr_auc(tp, fp, fn)
         recall = divide_no_nan(tp, tp + fn)

@@ -69,12 +69,13 @@ class StateMetric(Metric):
         for var, inc in zip(self.variables, increments, strict=True):
             var.assign_add(inc)
 
-    def read(self, variable):
-        """A state variable's value as a tensor, for ``result``."""
+    def read(self, attribute):
+        """The value of the state variable ``self.<attribute>`` as a tensor, for
+        ``result``."""
         if not self.built:
             raise ValueError(f"Metric '{self.name}': result() before the first "
                              "update_state (its state's shape comes from the data)")
-        return ops.convert_to_tensor(variable)
+        return ops.convert_to_tensor(getattr(self, attribute))
 
 
 def check_fraction(owner, argument, value):

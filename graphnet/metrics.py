@@ -449,6 +449,23 @@ SparseCategoricalCrossentropy = _metric_class(
     "sparse_categorical_crossentropy", "down", "Sparse categorical cross-entropy.",
     from_logits=False, ignore_class=None, axis=-1)
 
+class RootMeanSquaredError(Metric):
+    """The square root of the (weighted) mean squared error over all entries."""
+
+    def __init__(self, name="root_mean_squared_error", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+
+    def values(self, y_true, y_pred):
+        y_pred = ops.convert_to_tensor(y_pred)
+        y_true = ops.cast(ops.convert_to_tensor(y_true), y_pred.dtype)
+        y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
+        return ops.square(y_pred - y_true)
+
+    def result(self):
+        mean = super().result()
+        return ops.sqrt(mean) if current_trace() is not None else float(np.sqrt(mean))
+
+
 # names (functions and Keras 2.2.4 aliases) -> metric class
 _BY_NAME = {
     "accuracy": Accuracy, "binary_accuracy": BinaryAccuracy,
@@ -574,8 +591,11 @@ from .confusion_metrics import (AUC, FalseNegatives, FalsePositives, Precision, 
                                 PrecisionAtRecall, Recall, RecallAtPrecision,
                                 SensitivityAtSpecificity, SpecificityAtSensitivity,
                                 TrueNegatives, TruePositives)
+from .score_metrics import (BinaryIoU, F1Score, FBetaScore, IoU, MeanIoU,  # noqa: E402
+                            OneHotIoU, OneHotMeanIoU, R2Score)
 
 for _cls in (AUC, FalseNegatives, FalsePositives, Precision, PrecisionAtRecall, Recall,
              RecallAtPrecision, SensitivityAtSpecificity, SpecificityAtSensitivity,
-             TrueNegatives, TruePositives):
+             TrueNegatives, TruePositives, BinaryIoU, F1Score, FBetaScore, IoU, MeanIoU,
+             OneHotIoU, OneHotMeanIoU, R2Score, RootMeanSquaredError):
     _registry.alias(backend.snake_case(_cls.__name__), _cls)   # Keras's "auc", "recall"...
