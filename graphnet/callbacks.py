@@ -650,6 +650,8 @@ class LambdaCallback(Callback):
                 setattr(self, name, fn)
 
 
-__all__ = ["Callback", "CallbackList", "History", "Progbar", "ProgbarLogger", "EarlyStopping",
+from .backup_and_restore import BackupAndRestore  # noqa: E402  (built on Callback)
+
+__all__ = ["BackupAndRestore", "Callback", "CallbackList", "History", "Progbar", "ProgbarLogger", "EarlyStopping",
            "ModelCheckpoint", "LearningRateScheduler", "ReduceLROnPlateau", "CSVLogger",
            "TerminateOnNaN", "LambdaCallback", "MonitorCallback"]

@@ -671,6 +671,8 @@ class Trainer:
                                             steps=train.num_batches)
         self.stop_training = False
         cbs.on_train_begin()
+        # a callback restoring a backup (BackupAndRestore) says where to resume
+        initial_epoch = self.__dict__.pop("_initial_epoch", None) or initial_epoch
         epoch_logs = {}
         try:
             for epoch in range(initial_epoch, epochs):
