@@ -651,7 +651,9 @@ class LambdaCallback(Callback):
 
 
 from .backup_and_restore import BackupAndRestore  # noqa: E402  (built on Callback)
+from .tensorboard import TensorBoard  # noqa: E402
 
-__all__ = ["BackupAndRestore", "Callback", "CallbackList", "History", "Progbar", "ProgbarLogger", "EarlyStopping",
-           "ModelCheckpoint", "LearningRateScheduler", "ReduceLROnPlateau", "CSVLogger",
-           "TerminateOnNaN", "LambdaCallback", "MonitorCallback"]
+__all__ = ["BackupAndRestore", "Callback", "CallbackList", "History", "Progbar",
+           "ProgbarLogger", "EarlyStopping", "ModelCheckpoint", "LearningRateScheduler",
+           "ReduceLROnPlateau", "CSVLogger", "TerminateOnNaN", "LambdaCallback",
+           "MonitorCallback", "TensorBoard"]
