@@ -8,6 +8,13 @@ them in NumPy (``update_totals``), so ``result()`` is the epoch's mean as in Ker
 On arrays, ``update_state(y_true, y_pred, sample_weight)`` does the same eagerly.
 
 Every loss can be used as a metric (``"mse"``, ``"categorical_crossentropy"``, ...).
+
+The metrics whose state is more than a mean (AUC, Precision, Recall, the confusion
+counts and "At" metrics, F1Score / FBetaScore, R2Score, the IoU family) live in
+graphnet/confusion_metrics.py and graphnet/score_metrics.py on the base of
+graphnet/metric_state.py. The built-in step computes any metric from
+``batch_statistics`` (one batch's contribution to each state variable, here the
+``(total, count)`` pair) and the trackers ``accumulate`` the arrays.
 """
 import numpy as np
 

@@ -186,3 +186,39 @@ def test_shape_errors_and_names():
     config = metrics.serialize(metrics.AUC(curve="PR", num_thresholds=9))
     restored = metrics.deserialize(config)
     assert restored.get_config() == metrics.AUC(curve="PR", num_thresholds=9).get_config()
+
+
+def test_grouped_steps_and_a_custom_test_step_give_the_built_in_values():
+    """steps_per_execution runs the counts of several batches in one C call; a custom
+    test_step compiles update_state / result (symbolic) into its traced step."""
+    reference = _model(3)
+    reference.compile("sgd", "binary_crossentropy", metrics=["auc", metrics.F1Score()])
+    expected = reference.evaluate(X, Y, batch_size=8, verbose=0, return_dict=True)
+    grouped = _model(3)
+    grouped.compile("sgd", "binary_crossentropy", metrics=["auc", metrics.F1Score()],
+                    steps_per_execution=3)
+    logs = grouped.evaluate(X, Y, batch_size=8, verbose=0, return_dict=True)
+    np.testing.assert_allclose(logs["auc"], expected["auc"], atol=1e-7)
+    np.testing.assert_allclose(logs["f1_score"], expected["f1_score"], atol=1e-7)
+
+    class WithAUC(gn.Model):
+        def test_step(self, data):
+            x, y = data
+            self.area.update_state(y, self(x, training=False))
+            return {"auc": self.area.result()}
+
+    gn.initializers.set_random_seed(3)
+    inputs = gn.Input((5,))
+    custom = WithAUC(inputs, gn.layers.Dense(3, activation="sigmoid")(inputs))
+    custom.area = metrics.AUC()
+    custom.compile("sgd", "binary_crossentropy")
+    traced = custom.evaluate(X, Y, batch_size=8, verbose=0, return_dict=True)
+    np.testing.assert_allclose(traced["auc"], expected["auc"], atol=1e-7)
+
+
+def test_calling_a_metric_updates_and_returns_the_running_result():
+    metric = metrics.Recall()
+    first = metric(Y[:8], P[:8])
+    assert metric(Y[8:], P[8:]) == pytest.approx(
+        float(metrics.Recall()(Y, P)), abs=1e-7)
+    assert first == pytest.approx(float(metrics.Recall()(Y[:8], P[:8])), abs=1e-7)
