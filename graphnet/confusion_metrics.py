@@ -148,7 +148,8 @@ def _condition_count(class_name, condition, doc):
 
     return type(class_name, (_ConfusionMetric,), {
         "__init__": __init__, "increments": increments, "result": result,
-        "get_config": get_config, "__module__": __name__, "direction": "up",
+        "get_config": get_config, "__module__": __name__,
+        "direction": "up" if condition.startswith("true") else "down",
         "__doc__": f"{doc}\n\n    Args:\n        thresholds: a float or list of floats in "
                    f"[0, 1] (default 0.5): one count per threshold.\n"})
 
@@ -372,6 +373,10 @@ class AUC(StateMetric):
         super().build(y_true_shape, y_pred_shape)
 
     def increments(self, y_true, y_pred, sample_weight):
+        if self.label_weights is not None and not self.multi_label and \
+                self.label_weights.shape != tuple(y_pred.shape[-1:]):
+            raise ValueError(f"AUC: label_weights must have one weight per label "
+                             f"({y_pred.shape[-1]}), got shape {self.label_weights.shape}")
         if self.from_logits:
             y_pred = ops.sigmoid(y_pred)
         return confusion_counts(tuple(CONDITIONS), y_true, y_pred, self.thresholds,

@@ -42,7 +42,8 @@ class StateMetric(Metric):
 
     # -- the step's part -------------------------------------------------------------------
     def _has_batch_statistics(self):
-        return True
+        """True unless a subclass writes its own ``update_state`` (then fit traces it)."""
+        return type(self).update_state is StateMetric.update_state
 
     def batch_statistics(self, y_true, y_pred, sample_weight=None):
         y_pred = ops.cast(ops.convert_to_tensor(y_pred), backend.floatx())

@@ -222,3 +222,20 @@ def test_calling_a_metric_updates_and_returns_the_running_result():
     assert metric(Y[8:], P[8:]) == pytest.approx(
         float(metrics.Recall()(Y, P)), abs=1e-7)
     assert first == pytest.approx(float(metrics.Recall()(Y[:8], P[:8])), abs=1e-7)
+
+
+def test_a_subclass_with_its_own_update_state_is_traced_by_fit():
+    """fit cannot compute an overridden update_state from batch statistics: it traces
+    the subclass's method into the step instead (here: only class 0 counts)."""
+    class FirstLabelAUC(metrics.AUC):
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            super().update_state(y_true[:, :1], y_pred[:, :1], sample_weight)
+
+    model = _model(3)
+    model.compile("sgd", "binary_crossentropy", metrics=[FirstLabelAUC(name="first")])
+    logs = model.evaluate(X, Y, batch_size=8, verbose=0, return_dict=True)
+    expected = metrics.AUC()
+    expected.update_state(Y[:, :1], model.predict(X, verbose=0)[:, :1])
+    np.testing.assert_allclose(logs["first"], expected.result(), atol=1e-6)
+    with pytest.raises(ValueError, match="one weight per label"):
+        metrics.AUC(label_weights=[1.0, 2.0]).update_state(Y, P)
