@@ -54,9 +54,11 @@ def _started_sums_write_outputs(exe):
 
 class DistributedStep:
     """Called like the step Function: ``step(*arrays)`` -> the step's outputs, with the
-    losses averaged and the metric totals and counts summed over ranks."""
+    losses averaged and the metrics' batch statistics (totals, counts, confusion counts)
+    summed over ranks."""
 
-    def __init__(self, strategy, model, inputs, outputs, total, num_losses, name):
+    def __init__(self, strategy, model, inputs, outputs, total, num_losses, name,
+                 phases=None):
         from ..autodiff import gradients
         self.strategy, self.num_losses = strategy, num_losses
         variables = [v for v in model.trainable_weights if np.dtype(v.dtype).kind == "f"]
@@ -73,11 +75,12 @@ class DistributedStep:
                               wait=False) for bucket in self.buckets]
         self.gradient_fn = Function(list(inputs) + [batch], list(outputs) + sums,
                                     updates=model.state_updates, training=True,
-                                    backend=model._backend, name=f"{name}_gradients")
+                                    backend=model._backend, phases=phases,
+                                    name=f"{name}_gradients")
         self._checked = set()
-        self.update_fn = self._update_function(model, variables, name)
+        self.update_fn = self._update_function(model, variables, name, phases)
 
-    def _update_function(self, model, variables, name):
+    def _update_function(self, model, variables, name, phases):
         """The optimizer's plan over the buckets' sums and 1 / (the summed batch sizes)."""
         fed = [placeholder((sum(int(np.prod(variables[i].shape)) for i in bucket),),
                            "float32", name=f"bucket_{b}") for b, bucket in enumerate(self.buckets)]
@@ -92,7 +95,7 @@ class DistributedStep:
                 offset += size
         return Function(fed + [inverse], [inverse],
                         updates=model.optimizer.build_updates(variables, grads),
-                        backend=model._backend, name=f"{name}_update")
+                        backend=model._backend, phases=phases, name=f"{name}_update")
 
     def executable_for(self, arrays):
         return None   # no fast path: every step goes through the allreduce
@@ -119,15 +122,18 @@ class DistributedStep:
     def __call__(self, *arrays):
         n = arrays[0].shape[0] if np.ndim(arrays[0]) else 1
         outs = self._run_gradients(list(arrays) + [np.float32(n)])
-        head = np.empty(1 + self.num_outputs, "float32")
-        head[0] = n
-        for i, o in enumerate(outs[:self.num_outputs]):
-            value = float(np.asarray(o).reshape(-1)[0])
-            head[1 + i] = value * n if i < self.num_losses else value
+        values = outs[:self.num_outputs]   # the losses, then the metrics' batch statistics
+        head = np.concatenate([np.float32([n])] + [
+            np.asarray(v, "float32").reshape(-1) * (n if i < self.num_losses else 1)
+            for i, v in enumerate(values)])
         self.strategy.sum_in_place(head)          # while the buckets are summed
         if self.strategy.background is not None:
             self.strategy.background.wait()
         total_n = head[0]
         head[1:1 + self.num_losses] /= total_n
         self.update_fn(*outs[self.num_outputs:], np.float32(1.0 / total_n))
-        return [np.float32(s) for s in head[1:]]
+        summed, offset = [], 1
+        for v in values:
+            summed.append(head[offset:offset + np.size(v)].reshape(np.shape(v)))
+            offset += np.size(v)
+        return summed

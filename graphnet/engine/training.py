@@ -414,15 +414,14 @@ class Trainer:
         outputs = [total] + (per_output if len(names) > 1 else [])
         for i, _, metric, weighted in metrics:
             sw = sws[i] if weighted and sw_given[i] else None
-            outputs += [_as_scalar_tensor(t) for t in metric.totals(ys[i], self.outputs[i],
-                                                                    sw)]
+            outputs += metric.batch_statistics(ys[i], self.outputs[i], sw)
         from ..distribution import distribution  # late: it imports the engine
         strategy = distribution()
         if training and strategy is not None:
             from ..distribution.step import DistributedStep
             fn = DistributedStep(strategy, self, list(self.inputs) + ys + sws, outputs, total,
                                  1 + (len(per_output) if len(names) > 1 else 0),
-                                 f"{self.name}_train_step")
+                                 f"{self.name}_train_step", self._execution.phases)
             self._step_fns[key] = fn
             return fn
         updates = []
@@ -690,6 +689,8 @@ class Trainer:
                                             steps=train.num_batches)
         self.stop_training = False
         cbs.on_train_begin()
+        # a callback restoring a backup (BackupAndRestore) says where to resume
+        initial_epoch = self.__dict__.pop("_initial_epoch", None) or initial_epoch
         epoch_logs = {}
         try:
             for epoch in range(initial_epoch, epochs):
@@ -781,7 +782,8 @@ def _target_fits(y_shape, out_shape, sparse):
 
 class _Trackers:
     """Running means over an epoch: the losses weighted by batch size, the metrics by
-    their weighted totals and counts."""
+    the statistics of each batch they accumulate (weighted totals and counts for the
+    running means)."""
 
     def __init__(self, loss_names, metrics):
         self.loss_names = loss_names
@@ -796,8 +798,10 @@ class _Trackers:
         for i in range(k):
             self.loss_totals[i] += _scalar(outs[i]) * batch
         self.seen += batch
-        for j, (_, _, m, _) in enumerate(self.metrics):
-            m.update_totals(_scalar(outs[k + 2 * j]), _scalar(outs[k + 2 * j + 1]))
+        for _, _, m, _ in self.metrics:
+            n = len(m.variables)
+            m.accumulate(outs[k:k + n])
+            k += n
 
     def logs(self):
         logs = {name: total / max(self.seen, 1)
