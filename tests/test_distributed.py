@@ -65,6 +65,13 @@ def test_two_ranks_at_64_equal_one_process_at_128(ranks, case):
 
 
 @needs_mpi
+def test_array_metric_statistics_are_summed_over_ranks(ranks):
+    expected = scenarios.auc_after_training(128)
+    for seen in ranks[0]:
+        np.testing.assert_allclose(seen["auc"], expected, rtol=1e-5)
+
+
+@needs_mpi
 def test_batch_statistics_without_synchronized_are_each_ranks_own(ranks):
     """BatchNormalization(synchronized=False): each rank normalizes by its 64 samples'
     statistics, so the weights leave one process's at 128; the moving statistics

@@ -65,6 +65,18 @@ def trained(case, batch_size):
     return model, history
 
 
+def auc_after_training(batch_size):
+    """fit's AUC (confusion counts per threshold: array statistics) over 10 steps."""
+    model = gn.Sequential([gn.Input((12,)), gn.layers.Dense(1, activation="sigmoid")])
+    model.set_weights([np.full((12, 1), 0.1, "float32"), np.zeros(1, "float32")])
+    model.compile(optimizer="sgd", loss="binary_crossentropy",
+                  metrics=[gn.metrics.AUC(name="auc")])
+    x, y = data()
+    history = model.fit(x, (y > 0).astype("float32"), batch_size=batch_size, shuffle=False,
+                        verbose=0)
+    return history.history["auc"][-1]
+
+
 class RecordedBatches(gn.utils.PyDataset):
     """SOURCE_BATCHES batches of 8 samples; ``read`` lists the indices asked for."""
 
@@ -112,6 +124,7 @@ def main(out):
             seen[f"{case}_w{i}"] = w
         seen[f"{case}_loss"] = history.history["loss"][-1]
         seen[f"{case}_accuracy"] = history.history["accuracy"][-1]
+    seen["auc"] = auc_after_training(64)
     model = models["rmsprop"]
     x_eval, y_eval = data(203, seed=4)
     seen["evaluate"] = np.array(model.evaluate(x_eval, y_eval, batch_size=32, verbose=0))
