@@ -27,6 +27,9 @@ class BackupAndRestore(Callback):
         double_checkpoint: keep the previous backup too (``*.bkp``), used when the
             latest cannot be read.
         delete_checkpoint: delete ``backup_dir`` when training ends normally.
+
+    Under a gn.distribution DataParallel run rank 0 writes and deletes the backup and
+    every rank restores from it: ``backup_dir`` must be on a filesystem all ranks see.
     """
 
     def __init__(self, backup_dir, save_freq="epoch", double_checkpoint=False,
@@ -106,6 +109,9 @@ class BackupAndRestore(Callback):
             self._save()
 
     def _save(self):
+        from .distribution.fit import writes_files   # late: it imports the engine
+        if not writes_files():   # DataParallel: rank 0 writes, every rank restores
+            return
         os.makedirs(self.backup_dir, exist_ok=True)
         if self.double_checkpoint:
             for path in self._paths.values():
@@ -125,5 +131,6 @@ class BackupAndRestore(Callback):
         os.replace(f"{partial}.json", self._paths["metadata"])
 
     def on_train_end(self, logs=None):
-        if self.delete_checkpoint and os.path.exists(self.backup_dir):
+        from .distribution.fit import writes_files
+        if self.delete_checkpoint and writes_files() and os.path.exists(self.backup_dir):
             shutil.rmtree(self.backup_dir)

@@ -129,6 +129,8 @@ def test_only_rank_0_prints_and_writes_files(ranks):
     for name in ("ckpt{}.weights.npz", "model{}.graphnet", "weights{}.weights.npz"):
         assert (out / name.format(0)).exists()
         assert not (out / name.format(1)).exists(), name.format(1)
+    assert (out / "backup" / "training_metadata.json").exists()
+    assert first["resumed_epochs"] == second["resumed_epochs"] == 2
 
 
 @needs_mpi

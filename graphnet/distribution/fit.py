@@ -9,8 +9,10 @@ from .sharding import gathered_batches, rank_part
 
 # Callbacks that write files run on rank 0 only; the rest (EarlyStopping,
 # LearningRateScheduler, ...) run on every rank, seeing the same rank-averaged logs, so
-# every rank takes the same decisions.
-RANK_ZERO_CALLBACKS = (callbacks_module.ModelCheckpoint, callbacks_module.CSVLogger)
+# every rank takes the same decisions. BackupAndRestore runs everywhere (every rank
+# restores) and writes on rank 0 only itself.
+RANK_ZERO_CALLBACKS = (callbacks_module.ModelCheckpoint, callbacks_module.CSVLogger,
+                       callbacks_module.TensorBoard)
 
 
 def _strategy():

@@ -8,6 +8,7 @@ one process and compares.
 - evaluate and predict on 203 samples (7 batches of 32, dealt 4 + 3) after training;
 - fit on a PyDataset (which batches each rank read) and a generator: steps, logs;
 - model.save, save_weights and ModelCheckpoint write on rank 0 only; only rank 0 prints;
+- BackupAndRestore: rank 0 backs up, every rank resumes at the same epoch;
 - a model that differs on rank 1 is refused at fit's start, on every rank.
 """
 import contextlib
@@ -149,6 +150,12 @@ def main(out):
     seen["printed"] = printed.getvalue()
     model.save(os.path.join(out, f"model{rank}.graphnet"))
     model.save_weights(os.path.join(out, f"weights{rank}.weights.npz"))
+
+    backup = gn.callbacks.BackupAndRestore(os.path.join(out, "backup"),
+                                           delete_checkpoint=False)
+    model.fit(*data(256), batch_size=64, epochs=1, verbose=0, callbacks=[backup])
+    resumed = model.fit(*data(256), batch_size=64, epochs=3, verbose=0, callbacks=[backup])
+    seen["resumed_epochs"] = len(resumed.history["loss"])   # 1 and 2 of 0, 1, 2
 
     units = 17 if rank == 1 else 16
     other = gn.Sequential([gn.Input((12,)), gn.layers.Dense(units), gn.layers.Dense(3)])
