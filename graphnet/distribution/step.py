@@ -52,6 +52,16 @@ def _started_sums_write_outputs(exe):
     return True
 
 
+def distributed_step(model, inputs, outputs, total, num_losses):
+    """``model``'s training step under the DataParallel distribution set, else None."""
+    from . import distribution
+    strategy = distribution()
+    if strategy is None:
+        return None
+    return DistributedStep(strategy, model, inputs, outputs, total, num_losses,
+                           f"{model.name}_train_step", model._execution.phases)
+
+
 class DistributedStep:
     """Called like the step Function: ``step(*arrays)`` -> the step's outputs, with the
     losses averaged and the metrics' batch statistics (totals, counts, confusion counts)

@@ -415,13 +415,10 @@ class Trainer:
         for i, _, metric, weighted in metrics:
             sw = sws[i] if weighted and sw_given[i] else None
             outputs += metric.batch_statistics(ys[i], self.outputs[i], sw)
-        from ..distribution import distribution  # late: it imports the engine
-        strategy = distribution()
-        if training and strategy is not None:
-            from ..distribution.step import DistributedStep
-            fn = DistributedStep(strategy, self, list(self.inputs) + ys + sws, outputs, total,
-                                 1 + (len(per_output) if len(names) > 1 else 0),
-                                 f"{self.name}_train_step", self._execution.phases)
+        from ..distribution.step import distributed_step  # late: it imports the engine
+        fn = training and distributed_step(self, list(self.inputs) + ys + sws, outputs, total,
+                                           1 + (len(per_output) if len(names) > 1 else 0))
+        if fn:   # under a DataParallel distribution
             self._step_fns[key] = fn
             return fn
         updates = []

@@ -4,10 +4,11 @@ ALLREDUCE_SUM(x) {wait}: the sum of x over the processes (gn.distribution's rank
 same on every process; in one process it is x. ``wait`` False starts the sum and lets
 the plan go on (a training step's gradient bucket, summed while the backward pass runs):
 the value is then complete only once the host waited for it after the run, so only a
-plan output that no later step reads may be such a sum (DistributedStep's buckets). The C kernel (csrc/collective.c) and the
-NumPy reference both sum through the one transport ``set_allreduce`` installs. Every
-process must run the same plans in the same order (each ALLREDUCE_SUM step waits for
-the others), which data-parallel training steps do. Its gradient is the sum of the
+plan output that no later step reads may be such a sum (DistributedStep's buckets).
+The C kernel (csrc/collective.c) and the NumPy reference both sum through the one
+transport ``set_allreduce`` installs. Every process must run the same plans in the same
+order (each ALLREDUCE_SUM step waits for the others), which data-parallel training
+steps do. Its gradient is the sum of the
 processes' gradients: y = sum_r x_r, so dL/dx_r = sum_r' dL_r'/dy.
 """
 import numpy as np
