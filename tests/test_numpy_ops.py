@@ -22,6 +22,9 @@ INT = RNG.integers(-5, 6, size=(3, 4)).astype("int32")
 BOOL = A > 0
 SPECIAL = np.array([np.nan, np.inf, -np.inf, 1.5, -0.0, 0.0], "float32")
 LABELS = np.array([0, 3, 1])
+TIES = np.round(RNG.normal(size=(3, 5)) * 2).astype("float32")
+WITH_NAN = RNG.normal(size=(3, 5)).astype("float32")
+WITH_NAN[0, 1] = WITH_NAN[2, :] = np.nan
 
 # (function, positional args, keyword args): gn.ops.<function> and keras.ops.<function>
 # agree on them (shape, dtype, values within 1e-5; NaN where both are NaN)
@@ -89,6 +92,18 @@ EAGER = [
     ("normalize", (A,), {}), ("normalize", (A, 0, 1), {}), ("normalize", (A, -1, 3), {}),
     ("rms_normalization", (A,), {}), ("rms_normalization", (A, B), {}),
     ("rms_normalization", (C3, None, (1, 2)), {}),
+    ("median", (A,), {}), ("median", (TIES, 1), {}), ("median", (C3, (0, 2)), {"keepdims": True}),
+    ("median", (INT,), {}), ("median", (WITH_NAN, 1), {}), ("quantile", (A, 0.3), {}),
+    ("quantile", (A, np.array([0.1, 0.5, 0.9]), 1), {}),
+    ("quantile", (TIES, 0.4, 1), {"method": "lower"}),
+    ("quantile", (TIES, 0.4, 1), {"method": "higher"}),
+    ("quantile", (A, 0.5, 0), {"method": "nearest"}),
+    ("quantile", (A, 0.3, 0), {"method": "midpoint"}),
+    ("quantile", (C3, np.array([0.2, 0.7]), (1, 2)), {"keepdims": True}),
+    ("percentile", (A, 30, -1), {}), ("nansum", (WITH_NAN,), {}), ("nansum", (INT, 0), {}),
+    ("nanmean", (WITH_NAN, 1), {}), ("nanmean", (INT,), {}), ("nanmax", (WITH_NAN, 1), {}),
+    ("nanmin", (WITH_NAN, 0), {}), ("nanmax", (INT, 0), {}), ("nanprod", (WITH_NAN, 1), {}),
+    ("nanvar", (WITH_NAN, 1), {}), ("nanstd", (WITH_NAN,), {}),
 ]
 
 
@@ -131,6 +146,14 @@ def test_unstack_and_size_match_keras():
     assert str(keras.ops.empty((2, 3), dtype="int32").dtype).endswith("int32")
 
 
+@pytest.mark.parametrize("repeats, axis", [([1, 0, 2], 0), ([0, 0, 0], 0), ([2], 1),
+                                           ([1, 2, 0, 3], -1), (np.arange(12) % 3, None)])
+def test_repeat_with_one_count_per_element_matches_numpy(repeats, axis):
+    # (Keras 3.15's torch repeat cannot take a list of counts: compared with numpy)
+    np.testing.assert_array_equal(gn.ops.repeat(A, repeats, axis), np.repeat(A, repeats, axis))
+    np.testing.assert_array_equal(gn.ops.tile(A, 2), np.tile(A, 2))
+
+
 def test_copysign_matches_numpy():
     got = gn.ops.copysign(A, SPECIAL[[3, 4, 5, 2]])
     np.testing.assert_array_equal(got, np.copysign(A, SPECIAL[[3, 4, 5, 2]]))
@@ -163,6 +186,11 @@ SYMBOLIC = {
     "cce": lambda t: gn.ops.categorical_crossentropy(gn.ops.softmax(t), t),
     "scce": lambda t: gn.ops.sparse_categorical_crossentropy(gn.ops.argmax(t, -1), t, True),
     "normalize": gn.ops.normalize, "rms": lambda t: gn.ops.rms_normalization(t, axis=(1, 2)),
+    "median": lambda t: gn.ops.median(t, axis=-1),
+    "quantile": lambda t: gn.ops.quantile(t, [0.25, 0.75], axis=(1, 2), keepdims=True),
+    "nanmean": lambda t: gn.ops.nanmean(gn.ops.log(t), axis=1),
+    "nanmax": lambda t: gn.ops.nanmax(gn.ops.sqrt(t), axis=-1),
+    "repeat": lambda t: gn.ops.repeat(t, [2, 0, 1], axis=1),
     "full": lambda t: gn.ops.full((2, 4), t[0, 0]), "meshgrid":
     lambda t: gn.ops.meshgrid(t[0, 0], t[0, 1, :3]),
 }
@@ -234,6 +262,10 @@ GRADIENTS = {
     "binary_crossentropy": (lambda t, o: gn.ops.binary_crossentropy(t, o),
                             [(3, 5), (3, 5)], {"domain": (0.1, 0.9)}),
     "normalize": (gn.ops.normalize, [(3, 5)], {}),
+    "median": (lambda t: gn.ops.median(t, axis=1), [(3, 5)], {"none_axes": ()}),
+    "quantile": (lambda t: gn.ops.quantile(t, [0.3, 0.8], axis=0), [(4, 3)],
+                 {"none_axes": ()}),
+    "nanstd": (lambda t: gn.ops.nanstd(t, axis=1), [(3, 5)], {}),
     "rms_normalization": (lambda t: gn.ops.rms_normalization(t, axis=0), [(3, 5)],
                           {"none_axes": ()}),
 }
@@ -297,6 +329,13 @@ def test_training_through_the_new_ops_follows_keras():
     (lambda: gn.ops.sparse_categorical_crossentropy(LABELS[:2], A),
      "target must have output's shape without the class axis"),
     (lambda: gn.ops.normalize(A, order=0), "normalize: order must be an int >= 1"),
+    (lambda: gn.ops.repeat(A, [1, 2], 0), "repeat: repeats must be non-negative counts"),
+    (lambda: gn.ops.quantile(A, 1.5), r"quantile: quantiles must be in \[0, 1\], got 1.5"),
+    (lambda: gn.ops.quantile(A, 0.5, method="cubic"), "quantile: method must be one of"),
+    (lambda: gn.ops.quantile(A, gn.ops.convert_to_tensor(0.5)), "q must be a number or an"),
+    (lambda: gn.ops.median(gn.Input((4,)), axis=0), r"reduced axes \[0\] of x must have"),
+    (lambda: gn.ops.median(A, axis=2), "median: axis 2 is out of range"),
+    (lambda: gn.ops.percentile(A, 120), r"percentile: percentiles must be in \[0, 100\]"),
 ])
 def test_bad_arguments_raise_clear_errors(call, message):
     with pytest.raises((ValueError, TypeError), match=message):

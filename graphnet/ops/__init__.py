@@ -11,10 +11,13 @@ from .math_api import *  # noqa: F401,F403
 from .math_api import __all__ as _math_all
 from .shape_api import *  # noqa: F401,F403
 from .shape_api import __all__ as _shape_all
+from .statistics_api import *  # noqa: F401,F403
+from .statistics_api import __all__ as _statistics_all
 from .dispatch import wrap_all
 from .eager import convert_to_numpy  # noqa: F401
 from .registry import OpError, all_ops, get_op, ops_in_group  # noqa: F401
 
-_api_all = _core_all + _creation_all + _loss_all + _math_all + _shape_all
+_api_all = (_core_all + _creation_all + _loss_all + _math_all + _shape_all
+            + _statistics_all)
 wrap_all(globals(), _api_all)   # symbolic between layers, eager on arrays (ops/dispatch.py)
 __all__ = list(_api_all) + ["convert_to_numpy"]

@@ -291,11 +291,15 @@ def broadcast_to(x, shape):
 
 @export
 def repeat(x, repeats, axis=None):
-    """Repeat each element ``repeats`` times along ``axis`` (flattened when None)."""
+    """Repeat each element ``repeats`` times (an int, or one count per element) along
+    ``axis`` (flattened when None)."""
     x = convert_to_tensor(x)
     if axis is None:
         x, axis = reshape(x, (-1,)), 0
     axis = axis % x.ndim
+    if np.ndim(repeats):  # one count per element along axis (ops/shape_api.py)
+        from .shape_api import repeat_counts
+        return repeat_counts(x, repeats, axis)
     spread = expand_dims(x, axis + 1)
     target = [-1] * spread.ndim
     target[axis + 1] = int(repeats)
@@ -308,7 +312,7 @@ def repeat(x, repeats, axis=None):
 @export
 def tile(x, repeats):
     x = convert_to_tensor(x)
-    repeats = list(repeats)
+    repeats = [repeats] if isinstance(repeats, (int, np.integer)) else list(repeats)
     if len(repeats) < x.ndim:
         repeats = [1] * (x.ndim - len(repeats)) + repeats
     while x.ndim < len(repeats):

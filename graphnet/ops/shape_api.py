@@ -8,6 +8,8 @@ sizes; the batch axis may stay unknown elsewhere.
 """
 import builtins
 
+import numpy as np
+
 from . import api
 from .creation_api import eye
 from .promotion import result_type
@@ -99,6 +101,21 @@ def roll(x, shift, axis=None):
             x = api.concatenate([_take_range(x, a, n - s, None), _take_range(x, a, 0, n - s)],
                                 axis=a)
     return x
+
+
+def repeat_counts(x, counts, axis):
+    """gn.ops.repeat with one count per element along ``axis``: element i ``counts[i]``
+    times."""
+    counts = [int(c) for c in np.asarray(counts).reshape(-1)]
+    n = _known(x, axis, "repeat")
+    if len(counts) == 1:
+        return api.repeat(x, counts[0], axis)
+    if len(counts) != n or builtins.min(counts) < 0:
+        raise ValueError(f"repeat: repeats must be non-negative counts, one per element of "
+                         f"axis {axis} (size {n}), got {counts}")
+    pieces = [api.repeat(_take_range(x, axis, i, i + 1), c, axis)
+              for i, c in enumerate(counts) if c]
+    return api.concatenate(pieces, axis=axis) if pieces else _take_range(x, axis, 0, 0)
 
 
 @export
