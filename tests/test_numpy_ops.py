@@ -240,6 +240,8 @@ GRADIENTS = {
     "arccos": (gn.ops.arccos, [(3, 5)], {"domain": (-0.9, 0.9)}),
     "arcsinh": (gn.ops.arcsinh, [(3, 5)], {"domain": (-5.0, 5.0)}),
     "arccosh": (gn.ops.arccosh, [(3, 5)], {"domain": (1.2, 5.0)}),
+    "odd_functions_at_0": (lambda t: gn.ops.arcsinh(t) + gn.ops.arctanh(t), [(5,)],
+                           {"inputs": [np.array([0.0, -0.3, 0.0, 0.6, -0.8])]}),
     "arctanh": (gn.ops.arctanh, [(3, 5)], {"domain": (-0.9, 0.9)}),
     "log2": (gn.ops.log2, [(3, 5)], {"domain": (0.2, 3.0)}),
     "exp2": (gn.ops.exp2, [(3, 5)], {}),

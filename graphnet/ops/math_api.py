@@ -120,17 +120,25 @@ def arccos(x):
     return api.arctan2(_one_minus_square_root(x), x)
 
 
+def _sign_and_magnitude(x):
+    """(s, s * x) with s = -1 where x < 0 and 1 elsewhere: an odd function f(x) = s g(s x)
+    then has the gradient g'(|x|) at 0 too (abs's and sign's are 0 there)."""
+    sign = api.where(api.less(x, 0.0), -1.0, 1.0)
+    return sign, api.multiply(x, sign)
+
+
 @export
 def arcsinh(x):
-    """Inverse hyperbolic sine: sign(x) log1p(a + a^2 / (1 + sqrt(1 + a^2))), a = |x|."""
+    """Inverse hyperbolic sine: sign(x) log1p(a + a^2 / (1 + sqrt(1 + a^2))), a = |x|
+    (log(2a) past 4096)."""
     x = _float(x)
-    a = api.abs(x)
+    sign, a = _sign_and_magnitude(x)
     a_safe = api.minimum(a, _BIG)
     square = api.square(a_safe)
     near = api.log1p(api.add(a_safe, api.divide(square, api.add(api.sqrt(api.add(square,
                                                                                    1.0)), 1.0))))
     far = api.add(api.log(api.maximum(a, _BIG)), _LN2)
-    return api.multiply(api.sign(x), api.where(api.less(a, _BIG), near, far))
+    return api.multiply(sign, api.where(api.less(a, _BIG), near, far))
 
 
 @export
@@ -145,10 +153,13 @@ def arccosh(x):
 
 @export
 def arctanh(x):
-    """Inverse hyperbolic tangent: log1p(2x / (1 - x)) / 2 (NaN outside [-1, 1])."""
+    """Inverse hyperbolic tangent: sign(x) log1p(2a / (1 - a)) / 2 with a = |x|, so the
+    log1p argument stays positive (no cancellation near -1); NaN outside [-1, 1]."""
     x = _float(x)
-    return api.multiply(api.log1p(api.divide(api.multiply(x, 2.0), api.subtract(1.0, x))),
+    sign, a = _sign_and_magnitude(x)
+    half = api.multiply(api.log1p(api.divide(api.multiply(a, 2.0), api.subtract(1.0, a))),
                         0.5)
+    return api.multiply(sign, half)
 
 
 @export
