@@ -25,6 +25,8 @@ LABELS = np.array([0, 3, 1])
 TIES = np.round(RNG.normal(size=(3, 5)) * 2).astype("float32")
 WITH_NAN = RNG.normal(size=(3, 5)).astype("float32")
 WITH_NAN[0, 1] = WITH_NAN[2, :] = np.nan
+X4 = RNG.normal(size=(2, 4, 6, 8)).astype("float32")
+V3, W3 = RNG.normal(size=(2, 5, 3)).astype("float32")
 
 # (function, positional args, keyword args): gn.ops.<function> and keras.ops.<function>
 # agree on them (shape, dtype, values within 1e-5; NaN where both are NaN)
@@ -104,6 +106,33 @@ EAGER = [
     ("nanmean", (WITH_NAN, 1), {}), ("nanmean", (INT,), {}), ("nanmax", (WITH_NAN, 1), {}),
     ("nanmin", (WITH_NAN, 0), {}), ("nanmax", (INT, 0), {}), ("nanprod", (WITH_NAN, 1), {}),
     ("nanvar", (WITH_NAN, 1), {}), ("nanstd", (WITH_NAN,), {}),
+    ("sort", (A,), {}), ("sort", (TIES, 0), {}), ("sort", (WITH_NAN, 1), {}),
+    ("sort", (INT, -1), {}), ("argsort", (A, 0), {}), ("argsort", (TIES, 1), {}),
+    ("argsort", (WITH_NAN, 1), {}), ("norm", (A,), {}), ("norm", (A, 1), {}),
+    ("norm", (A, np.inf), {}), ("norm", (A, -np.inf), {}), ("norm", (A, "fro"), {}),
+    ("norm", (B, 3), {}), ("norm", (B, 0), {}), ("norm", (A, None, 1), {}),
+    ("norm", (A, 1, (0, 1)), {}), ("norm", (A, -1, (0, 1)), {}),
+    ("norm", (C3, np.inf, (1, 2)), {"keepdims": True}), ("norm", (C3, 2, -1), {"keepdims": True}),
+    ("norm", (C3, 1, (2, 0)), {}), ("norm", (INT,), {}),
+    ("geomspace", (1.0, 1000.0, 4), {}), ("hamming", (7,), {}), ("hanning", (6,), {}),
+    ("blackman", (5,), {}), ("bartlett", (5,), {}), ("kaiser", (6, 3.5), {}),
+    ("vander", (B,), {}), ("vander", (B, 3, True), {}),
+    ("erfc", (np.linspace(-4, 9, 40).astype("float32"),), {}), ("psnr", (A, A * 0.9, 1.0), {}),
+    ("digitize", (A, np.array([-1.0, 0.0, 0.5, 1.0], "float32")), {}),
+    ("isin", (INT, np.array([1, -2, 3])), {}), ("isin", (INT, np.array([1, -2, 3]), False, True), {}),
+    ("copy", (A,), {}), ("array", (INT,), {"dtype": "float32"}),
+    ("get_item", (A, (slice(1, 3), 2)), {}), ("saturate_cast", (A * 300, "uint8"), {}),
+    ("saturate_cast", (A * 300, "int8"), {}),
+    ("depth_to_space", (X4, 2), {}), ("space_to_depth", (X4, 2), {}),
+    ("depth_to_space", (X4, 2, "channels_first"), {}),
+    ("space_to_depth", (X4[:, :, :4, :4].copy(), 2, "channels_first"), {}),
+    ("slice", (C3, (1, 0, 1), (1, 2, 3)), {}),
+    ("slice_update", (C3, (0, 1, 1), np.ones((2, 2, 2), "float32")), {}),
+    ("inner", (A, A), {}), ("inner", (B, C3), {}), ("vdot", (B, B), {}),
+    ("kron", (A, A[:2, :3]), {}), ("kron", (B, A), {}), ("cross", (V3, W3), {}),
+    ("cross", (V3.T.copy(), W3.T.copy()), {"axis": 0}), ("trapezoid", (A,), {}),
+    ("trapezoid", (A, None, 0.5, 0), {}),
+    ("trapezoid", (A, np.arange(4, dtype="float32") ** 2), {}),
 ]
 
 
@@ -154,6 +183,13 @@ def test_repeat_with_one_count_per_element_matches_numpy(repeats, axis):
     np.testing.assert_array_equal(gn.ops.tile(A, 2), np.tile(A, 2))
 
 
+def test_is_tensor_and_dtype_answer_python_values_for_arrays_and_tensors():
+    inputs = gn.Input((4,), dtype="int32")
+    assert gn.ops.is_tensor(inputs) and not gn.ops.is_tensor(A)
+    assert gn.ops.dtype(inputs) == "int32" and gn.ops.dtype(A) == "float32"
+    assert gn.ops.dtype(3) == "int32" and gn.ops.dtype(True) == "bool"
+
+
 def test_copysign_matches_numpy():
     got = gn.ops.copysign(A, SPECIAL[[3, 4, 5, 2]])
     np.testing.assert_array_equal(got, np.copysign(A, SPECIAL[[3, 4, 5, 2]]))
@@ -191,6 +227,12 @@ SYMBOLIC = {
     "nanmean": lambda t: gn.ops.nanmean(gn.ops.log(t), axis=1),
     "nanmax": lambda t: gn.ops.nanmax(gn.ops.sqrt(t), axis=-1),
     "repeat": lambda t: gn.ops.repeat(t, [2, 0, 1], axis=1),
+    "sort": lambda t: gn.ops.sort(t, axis=1), "argsort": gn.ops.argsort,
+    "norm": lambda t: gn.ops.norm(t, axis=(1, 2)), "erfc": gn.ops.erfc,
+    "depth_to_space": lambda t: gn.ops.depth_to_space(gn.ops.reshape(t, (-1, 1, 3, 4)), 2),
+    "slice_update": lambda t: gn.ops.slice_update(t[0], (1, 1), np.zeros((2, 2), "float32")),
+    "cross": lambda t: gn.ops.cross(t[:, :, :3], t[:, :, 1:]),
+    "trapezoid": lambda t: gn.ops.trapezoid(t, dx=0.5),
     "full": lambda t: gn.ops.full((2, 4), t[0, 0]), "meshgrid":
     lambda t: gn.ops.meshgrid(t[0, 0], t[0, 1, :3]),
 }
@@ -206,7 +248,7 @@ def _as_list(value):
 def test_between_layers_in_a_functional_model_as_eagerly(name):
     """Recorded as op layers of a model (batch size known only for the functions that
     read the batch axis), predicting what the same function computes on the array."""
-    batch = 5 if name in ("full", "meshgrid") else None
+    batch = 5 if name in ("full", "meshgrid", "slice_update") else None
     inputs = gn.Input((3, 4), batch_size=batch)
     model = gn.Model(inputs, SYMBOLIC[name](inputs))
     got, want = _as_list(model.predict(X3, verbose=0)), _as_list(SYMBOLIC[name](X3))
@@ -268,6 +310,14 @@ GRADIENTS = {
     "quantile": (lambda t: gn.ops.quantile(t, [0.3, 0.8], axis=0), [(4, 3)],
                  {"none_axes": ()}),
     "nanstd": (lambda t: gn.ops.nanstd(t, axis=1), [(3, 5)], {}),
+    "sort": (lambda t: gn.ops.sort(t, axis=0), [(4, 3)], {"none_axes": ()}),
+    "erfc": (gn.ops.erfc, [(3, 5)], {"domain": (-3.0, 3.0)}),
+    "norm": (lambda t: gn.ops.norm(t, 3, axis=-1), [(3, 5)], {"domain": (0.5, 2.0)}),
+    "depth_to_space": (lambda t: gn.ops.depth_to_space(t, 2), [(2, 2, 3, 8)], {}),
+    "slice_update": (lambda t, u: gn.ops.slice_update(t, (1, 2), u), [(3, 5), (2, 3)],
+                     {"none_axes": ()}),
+    "cross": (lambda a, b: gn.ops.cross(a, b), [(4, 3), (4, 3)], {}),
+    "trapezoid": (lambda y, x: gn.ops.trapezoid(y, x), [(3, 5), (5,)], {}),
     "rms_normalization": (lambda t: gn.ops.rms_normalization(t, axis=0), [(3, 5)],
                           {"none_axes": ()}),
 }
@@ -332,6 +382,20 @@ def test_training_through_the_new_ops_follows_keras():
      "target must have output's shape without the class axis"),
     (lambda: gn.ops.normalize(A, order=0), "normalize: order must be an int >= 1"),
     (lambda: gn.ops.repeat(A, [1, 2], 0), "repeat: repeats must be non-negative counts"),
+    (lambda: gn.ops.sort(gn.Input((4,)), axis=0), "sort: axis 0 of x must have a known size"),
+    (lambda: gn.ops.norm(A, 2, (0, 1)), "norm: matrix ord 2 is not supported"),
+    (lambda: gn.ops.norm(C3, 1), "norm: with axis None and ord 1, x must be 1-D or 2-D"),
+    (lambda: gn.ops.norm(B, "fro", 0), "norm: ord 'fro' is a matrix norm"),
+    (lambda: gn.ops.hamming(-1), "hamming: x .* must be a non-negative int"),
+    (lambda: gn.ops.vander(A), "vander: x must be 1-D"),
+    (lambda: gn.ops.depth_to_space(X4, 3), "depth_to_space: a dimension of size 8 is not"),
+    (lambda: gn.ops.space_to_depth(A, 2), "space_to_depth: x must be 4-D"),
+    (lambda: gn.ops.slice(C3, (0, 0), (1, 1, 1)), "slice: start_indices needs 3 entries"),
+    (lambda: gn.ops.slice(C3, (1, 0, 0), (2, 1, 1)), "slice: the block from .* leaves inputs"),
+    (lambda: gn.ops.slice_update(A, (2, 0), np.ones((2, 2), "float32")),
+     "slice_update: updates of shape"),
+    (lambda: gn.ops.cross(A, A), "cross: the vectors must have 3 components"),
+    (lambda: gn.ops.psnr(A, B, 1.0), "psnr: x1 and x2 must have the same shape"),
     (lambda: gn.ops.quantile(A, 1.5), r"quantile: quantiles must be in \[0, 1\], got 1.5"),
     (lambda: gn.ops.quantile(A, 0.5, method="cubic"), "quantile: method must be one of"),
     (lambda: gn.ops.quantile(A, gn.ops.convert_to_tensor(0.5)), "q must be a number or an"),

@@ -174,3 +174,66 @@ def meshgrid(*x, indexing="xy"):
         view[axis] = -1
         grids.append(api.broadcast_to(api.reshape(v, view), sizes))
     return grids
+
+
+@export
+def geomspace(start, stop, num=50, endpoint=True, dtype=None, axis=0):
+    """``num`` values from start to stop evenly spaced on a log scale (numpy.geomspace)."""
+    dtype = _range_dtype(start, stop, dtype)
+    _spaced(start, stop, num, endpoint, axis, "geomspace")   # (checks the settings)
+    values = np.geomspace(np.asarray(start, "float64"), np.asarray(stop, "float64"),
+                          int(num), endpoint=endpoint, axis=axis)
+    return _constant(values, dtype)
+
+
+def _window(kind, x, *args):
+    if not isinstance(x, (int, np.integer)) or x < 0:
+        raise ValueError(f"{kind}: x (the window length) must be a non-negative int, got "
+                         f"{x!r}")
+    return _constant(getattr(np, kind)(int(x), *args), floatx())
+
+
+@export
+def bartlett(x):
+    """The Bartlett (triangular) window of length x."""
+    return _window("bartlett", x)
+
+
+@export
+def blackman(x):
+    """The Blackman window of length x."""
+    return _window("blackman", x)
+
+
+@export
+def hamming(x):
+    """The Hamming window of length x."""
+    return _window("hamming", x)
+
+
+@export
+def hanning(x):
+    """The Hann window of length x."""
+    return _window("hanning", x)
+
+
+@export
+def kaiser(x, beta):
+    """The Kaiser window of length x with shape parameter ``beta``."""
+    return _window("kaiser", x, float(beta))
+
+
+@export
+def vander(x, N=None, increasing=False):
+    """The Vandermonde matrix of the 1-D x: columns x ** (N - 1), ..., x ** 0 (the other
+    way round with ``increasing``)."""
+    x = api.convert_to_tensor(x)
+    if x.ndim != 1:
+        raise ValueError(f"vander: x must be 1-D, got shape {x.shape}")
+    n = x.shape[0] if N is None else int(N)
+    if n is None or n < 0:
+        raise ValueError(f"vander: N must be a non-negative int (or x's known length), got "
+                         f"{N!r}")
+    powers = np.arange(n) if increasing else np.arange(n)[::-1]
+    column = api.expand_dims(x, -1)
+    return api.power(column, np.ascontiguousarray(powers).astype(x.dtype))

@@ -20,7 +20,7 @@ from ..graph.trace import current_trace
 from ..graph.variable import Variable
 
 # Functions whose results are Python values (shapes), never graph nodes or arrays
-NOT_DISPATCHED = frozenset({"shape", "ndim", "convert_to_numpy"})
+NOT_DISPATCHED = frozenset({"shape", "ndim", "convert_to_numpy", "is_tensor", "dtype"})
 
 
 def leaves(value):

@@ -1,10 +1,13 @@
 """keras.ops.nn's losses and normalizations as ``gn.ops`` functions: binary, categorical
 and sparse categorical crossentropy per element (no reduction, as keras.ops gives them;
-the reducing Loss classes live in graphnet/losses.py), normalize and rms_normalization.
+the reducing Loss classes live in graphnet/losses.py), normalize, rms_normalization and
+the vector and matrix norms.
 
 Probabilities are clipped to [epsilon, 1 - epsilon] (gn.config.epsilon()) before the
 logarithm as Keras does; logits go through log_softmax or the stable softplus form.
 """
+import numpy as np
+
 from ..config import epsilon as configured_epsilon
 from . import api
 from .promotion import result_type
@@ -140,3 +143,62 @@ def rms_normalization(x, scale=None, axis=-1, epsilon=None):
     out = api.multiply(x, inv)
     out = out if scale is None else api.multiply(out, api.cast(scale, x.dtype))
     return api.cast(out, original)
+
+
+@export
+def norm(x, ord=None, axis=None, keepdims=False):
+    """Vector norms over one axis (ord None/2, 1, p, inf, -inf, 0) and matrix norms over
+    two (None/'fro', 1, -1, inf, -inf), as numpy.linalg.norm; the spectral and nuclear
+    norms need singular values, which graphnet does not compute."""
+    x = api.convert_to_tensor(x)
+    x = api.cast(x, result_type(x.dtype, float))
+    axes = list(range(x.ndim)) if axis is None else \
+        list(axis) if isinstance(axis, (tuple, list)) else [axis]
+    if axis is None and ord is not None and x.ndim not in (1, 2):
+        raise ValueError(f"norm: with axis None and ord {ord!r}, x must be 1-D or 2-D, got "
+                         f"shape {x.shape}")
+    if axis is None and ord is None:
+        return _frobenius(x, None, keepdims)
+    if len(axes) == 1:
+        return _vector_norm(x, ord, axes[0], keepdims)
+    if len(axes) == 2:
+        return _matrix_norm(x, ord, tuple(a % x.ndim for a in axes), keepdims)
+    raise ValueError(f"norm: axis must be None, an int or two ints, got {axis!r}")
+
+
+def _frobenius(x, axes, keepdims):
+    return api.sqrt(api.sum(api.square(x), axis=axes, keepdims=keepdims))
+
+
+def _vector_norm(x, ord, axis, keepdims):
+    magnitude = api.abs(x)
+    if ord is None or ord == 2:
+        return _frobenius(x, axis, keepdims)
+    if ord == np.inf:
+        return api.max(magnitude, axis=axis, keepdims=keepdims)
+    if ord == -np.inf:
+        return api.min(magnitude, axis=axis, keepdims=keepdims)
+    if ord == 0:
+        return api.sum(api.cast(api.not_equal(x, 0.0), x.dtype), axis=axis, keepdims=keepdims)
+    if isinstance(ord, str):
+        raise ValueError(f"norm: ord {ord!r} is a matrix norm; a vector norm takes a number")
+    if ord == 1:
+        return api.sum(magnitude, axis=axis, keepdims=keepdims)
+    total = api.sum(api.power(magnitude, float(ord)), axis=axis, keepdims=keepdims)
+    return api.power(total, 1.0 / float(ord))
+
+
+def _matrix_norm(x, ord, axes, keepdims):
+    rows, cols = axes
+    if rows == cols:
+        raise ValueError(f"norm: the two axes must differ, got {axes}")
+    if ord is None or ord == "fro":
+        return _frobenius(x, axes, keepdims)
+    if ord not in (1, -1, np.inf, -np.inf):
+        raise ValueError(f"norm: matrix ord {ord!r} is not supported (None, 'fro', 1, -1, inf "
+                         "and -inf are; 2, -2 and 'nuc' need singular values)")
+    summed, other = (rows, cols) if ord in (1, -1) else (cols, rows)
+    sums = api.sum(api.abs(x), axis=summed, keepdims=True)
+    pick = api.max if ord > 0 else api.min
+    out = pick(sums, axis=other, keepdims=True)
+    return out if keepdims else api.squeeze(out, axis=list(axes))

@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 
+from ..graph.tensor import SymbolicTensor
 from . import api
 from .promotion import result_type
 
@@ -446,3 +447,109 @@ def threshold(x, threshold, default_value):
     """x where x > threshold, else ``default_value``."""
     x = _float(x)
     return api.where(api.greater(x, float(threshold)), x, float(default_value))
+
+
+@export
+def erfc(x):
+    """1 - erf(x) without its cancellation for large x: t exp(-x^2 + P(t)) with
+    t = 1 / (1 + |x| / 2) (Numerical Recipes' erfcc, relative error below 1.2e-7), and
+    2 - erfc(-x) for negative x."""
+    x = _float(x)
+    a = api.abs(x)
+    t = api.reciprocal(api.add(api.multiply(a, 0.5), 1.0))
+    poly = api.full_like(t, _ERFC_COEFFICIENTS[0])
+    for c in _ERFC_COEFFICIENTS[1:]:
+        poly = api.add(api.multiply(poly, t), c)
+    tail = api.multiply(t, api.exp(api.subtract(poly, api.square(a))))
+    return api.where(api.less(x, 0.0), api.subtract(2.0, tail), tail)
+
+
+# Numerical Recipes' erfcc, highest power first
+_ERFC_COEFFICIENTS = (0.17087277, -0.82215223, 1.48851587, -1.13520398, 0.27886807,
+                      -0.18628806, 0.09678418, 0.37409196, 1.00002368, -1.26551223)
+
+
+@export
+def psnr(x1, x2, max_val):
+    """Peak signal-to-noise ratio: 20 log10(max_val) - 10 log10(mean((x1 - x2)^2))."""
+    a, b = api.convert_to_tensor(x1), api.convert_to_tensor(x2)
+    if a.shape != b.shape:
+        raise ValueError(f"psnr: x1 and x2 must have the same shape, got {a.shape} and "
+                         f"{b.shape}")
+    mse = api.mean(api.square(api.subtract(a, b)))
+    peak = api.multiply(log10(api.cast(max_val, mse.dtype)), 20.0)
+    return api.subtract(peak, api.multiply(log10(mse), 10.0))
+
+
+@export
+def digitize(x, bins):
+    """The index (int32) of the bin each x falls in: the number of bins <= x, for
+    increasing ``bins`` (numpy.digitize)."""
+    x = api.convert_to_tensor(x)
+    edges = api.reshape(bins, (-1,))
+    return api.sum(api.cast(api.less_equal(edges, api.expand_dims(x, -1)), "int32"), axis=-1)
+
+
+@export
+def isin(x1, x2, assume_unique=False, invert=False):
+    """Whether each element of x1 is among x2's (or is not, with ``invert``);
+    ``assume_unique`` changes nothing here."""
+    a = api.convert_to_tensor(x1)
+    pool = api.reshape(x2, (-1,))
+    found = api.any(api.equal(api.expand_dims(a, -1), pool), axis=-1)
+    return api.logical_not(found) if invert else found
+
+
+@export
+def copy(x):
+    """A copy of x (graph values are never written in place: x itself)."""
+    return api.convert_to_tensor(x)
+
+
+@export
+def array(x, dtype=None):
+    """x as a tensor (of ``dtype`` when given)."""
+    x = api.convert_to_tensor(x)
+    return x if dtype is None else api.cast(x, dtype)
+
+
+@export
+def get_item(x, key):
+    """x[key] (gn.ops.getitem)."""
+    return api.getitem(x, key)
+
+
+@export
+def saturate_cast(x, dtype):
+    """x cast to ``dtype`` with values clipped to its range first (no wrap-around). Integers
+    compute through float32, so a float clipped to int32's range ends at the largest
+    float32 inside it (2147483520, not 2147483647)."""
+    x = api.convert_to_tensor(x)
+    target = np.dtype(dtype)
+    if target.kind in "iub" and x.dtype != "bool":
+        info = np.iinfo(target) if target.kind != "b" else None
+        if info is not None:
+            low, high = _representable(info.min, x.dtype), _representable(info.max, x.dtype)
+            x = api.minimum(api.maximum(x, low), high)
+    return api.cast(x, target)
+
+
+def _representable(bound, dtype):
+    """The value of x's dtype nearest ``bound`` that does not pass it."""
+    value = np.asarray(bound).astype(dtype)
+    if np.dtype(dtype).kind == "f" and abs(float(value)) > abs(bound):
+        value = np.nextafter(value, np.asarray(0, dtype))
+    return value.item()
+
+
+@export
+def is_tensor(x):
+    """Whether x is a graphnet tensor (symbolic; numpy arrays are not)."""
+    return isinstance(x, SymbolicTensor)
+
+
+@export
+def dtype(x):
+    """x's dtype name ("float32", ...): a tensor's, an array's or a Python number's
+    default."""
+    return result_type(api._input_dtype(x))

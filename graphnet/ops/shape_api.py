@@ -44,8 +44,8 @@ def _known(x, axis, where):
 
 
 def _take_range(x, axis, start, stop, step=1):
-    index = [slice(None)] * x.ndim
-    index[axis] = slice(start, stop, step)
+    index = [builtins.slice(None)] * x.ndim
+    index[axis] = builtins.slice(start, stop, step)
     return api.getitem(x, tuple(index))
 
 
@@ -53,9 +53,9 @@ def _take_range(x, axis, start, stop, step=1):
 def flip(x, axis=None):
     """x with the order of its elements along ``axis`` (every axis when None) reversed."""
     x = api.convert_to_tensor(x)
-    index = [slice(None)] * x.ndim
+    index = [builtins.slice(None)] * x.ndim
     for a in _axes(x, axis, "flip"):
-        index[a] = slice(None, None, -1)
+        index[a] = builtins.slice(None, None, -1)
     return api.getitem(x, tuple(index)) if x.ndim else x
 
 
@@ -187,7 +187,7 @@ def unstack(x, num=None, axis=0):
     n = _known(x, axis, "unstack")
     if num is not None and int(num) != n:
         raise ValueError(f"unstack: num {num} does not match axis {axis} of size {n}")
-    index = [slice(None)] * x.ndim
+    index = [builtins.slice(None)] * x.ndim
     parts = []
     for i in range(n):
         index[axis] = i
@@ -365,3 +365,175 @@ def ptp(x, axis=None, keepdims=False):
     """max - min over ``axis`` (all axes when None)."""
     return api.subtract(api.max(x, axis=axis, keepdims=keepdims),
                         api.min(x, axis=axis, keepdims=keepdims))
+
+
+@export
+def depth_to_space(x, block_size, data_format="channels_last"):
+    """Rearrange (N, H, W, C) into (N, H * b, W * b, C / b^2): each pixel's channels
+    become a b x b block (TensorFlow's depth_to_space)."""
+    x, b, channels_last = _space_depth_input(x, block_size, data_format, "depth_to_space")
+    n_dims = [("in", 0)]
+    if channels_last:
+        _, h, w, c = x.shape
+        _divisible(c, b * b, "depth_to_space", x.shape)
+        blocks = api.reshape_dims(x, n_dims + [h, w, b, b, c // (b * b)])
+        return api.reshape_dims(api.transpose(blocks, (0, 1, 3, 2, 4, 5)),
+                                n_dims + [h * b, w * b, c // (b * b)])
+    _, c, h, w = x.shape
+    _divisible(c, b * b, "depth_to_space", x.shape)
+    blocks = api.reshape_dims(x, n_dims + [c // (b * b), b, b, h, w])
+    return api.reshape_dims(api.transpose(blocks, (0, 1, 4, 2, 5, 3)),
+                            n_dims + [c // (b * b), h * b, w * b])
+
+
+@export
+def space_to_depth(x, block_size, data_format="channels_last"):
+    """Rearrange (N, H, W, C) into (N, H / b, W / b, C * b^2): each b x b block becomes
+    one pixel's channels (TensorFlow's space_to_depth)."""
+    x, b, channels_last = _space_depth_input(x, block_size, data_format, "space_to_depth")
+    n_dims = [("in", 0)]
+    if channels_last:
+        _, h, w, c = x.shape
+        _divisible(h, b, "space_to_depth", x.shape)
+        _divisible(w, b, "space_to_depth", x.shape)
+        blocks = api.reshape_dims(x, n_dims + [h // b, b, w // b, b, c])
+        return api.reshape_dims(api.transpose(blocks, (0, 1, 3, 2, 4, 5)),
+                                n_dims + [h // b, w // b, c * b * b])
+    _, c, h, w = x.shape
+    _divisible(h, b, "space_to_depth", x.shape)
+    _divisible(w, b, "space_to_depth", x.shape)
+    blocks = api.reshape_dims(x, n_dims + [c, h // b, b, w // b, b])
+    return api.reshape_dims(api.transpose(blocks, (0, 1, 3, 5, 2, 4)),
+                            n_dims + [c * b * b, h // b, w // b])
+
+
+def _space_depth_input(x, block_size, data_format, where):
+    x = api.convert_to_tensor(x)
+    if x.ndim != 4 or any(d is None for d in x.shape[1:]):
+        raise ValueError(f"{where}: x must be 4-D with known non-batch sizes, got shape "
+                         f"{x.shape}")
+    if not isinstance(block_size, (int, np.integer)) or block_size < 1:
+        raise ValueError(f"{where}: block_size must be a positive int, got {block_size!r}")
+    if data_format not in ("channels_last", "channels_first"):
+        raise ValueError(f"{where}: data_format must be 'channels_last' or 'channels_first', "
+                         f"got {data_format!r}")
+    return x, int(block_size), data_format == "channels_last"
+
+
+def _divisible(size, by, where, shape):
+    if size % by:
+        raise ValueError(f"{where}: a dimension of size {size} is not divisible by {by} "
+                         f"(x of shape {shape})")
+
+
+def _static_indices(start_indices, rank, where):
+    if isinstance(start_indices, (api.SymbolicTensor, api.Node, api.Variable)):
+        raise TypeError(f"{where}: start_indices must be ints (positions fixed when the graph "
+                        "is built), not a tensor")
+    starts = [int(s) for s in np.asarray(start_indices).reshape(-1)]
+    if len(starts) != rank:
+        raise ValueError(f"{where}: start_indices needs {rank} entries, got {starts}")
+    return starts
+
+
+@export
+def slice(inputs, start_indices, shape):
+    """The block of ``inputs`` of ``shape`` starting at ``start_indices`` (ints)."""
+    x = api.convert_to_tensor(inputs)
+    starts = _static_indices(start_indices, x.ndim, "slice")
+    sizes = [int(s) for s in shape]
+    if len(sizes) != x.ndim:
+        raise ValueError(f"slice: shape needs {x.ndim} entries, got {list(shape)}")
+    for axis, (start, size, dim) in enumerate(zip(starts, sizes, x.shape)):
+        if start < 0 or size < 0 or (dim is not None and start + size > dim):
+            raise ValueError(f"slice: the block from {starts} of shape {sizes} leaves inputs "
+                             f"of shape {x.shape} on axis {axis}")
+    return api.getitem(x, tuple(builtins.slice(s, s + n) for s, n in zip(starts, sizes)))
+
+
+@export
+def slice_update(inputs, start_indices, updates):
+    """``inputs`` with the block at ``start_indices`` (ints) replaced by ``updates``."""
+    x, u = api.convert_to_tensor(inputs), api.convert_to_tensor(updates)
+    starts = _static_indices(start_indices, x.ndim, "slice_update")
+    if u.ndim != x.ndim or any(d is None for d in x.shape + u.shape) or any(
+            s < 0 or s + n > d for s, n, d in zip(starts, u.shape, x.shape)):
+        raise ValueError(f"slice_update: updates of shape {u.shape} at {starts} must fit in "
+                         f"inputs of shape {x.shape} (known sizes, same rank)")
+    pads = [(s, d - s - n) for s, n, d in zip(starts, u.shape, x.shape)]
+    mask = np.zeros(x.shape, dtype=bool)
+    mask[tuple(builtins.slice(s, s + n) for s, n in zip(starts, u.shape))] = True
+    dtype = result_type(x.dtype, u.dtype)
+    placed = api.pad(api.cast(u, dtype), pads)
+    return api.where(mask, placed, api.cast(x, dtype))
+
+
+@export
+def inner(x1, x2):
+    """The sum of products over the last axes of x1 and x2: shape x1.shape[:-1] +
+    x2.shape[:-1] (a scalar factor multiplies)."""
+    a, b = api.convert_to_tensor(x1), api.convert_to_tensor(x2)
+    if a.ndim == 0 or b.ndim == 0:
+        return api.multiply(a, b)
+    rows = api.reshape(a, (-1, a.shape[-1]))
+    cols = api.reshape(b, (-1, b.shape[-1]))
+    product = api.matmul(rows, api.transpose(cols))
+    return api.reshape(product, [-1 if d is None else d for d in a.shape[:-1] + b.shape[:-1]])
+
+
+@export
+def vdot(x1, x2):
+    """The dot product of the flattened x1 and x2."""
+    return api.sum(api.multiply(ravel(x1), ravel(x2)))
+
+
+@export
+def kron(x1, x2):
+    """The Kronecker product: blocks x1[i] * x2 (shapes of known sizes)."""
+    a, b = api.convert_to_tensor(x1), api.convert_to_tensor(x2)
+    rank = builtins.max(a.ndim, b.ndim)
+    a_shape, b_shape = (1,) * (rank - a.ndim) + a.shape, (1,) * (rank - b.ndim) + b.shape
+    if any(d is None for d in a_shape + b_shape):
+        raise ValueError(f"kron: the shapes must be known, got {a.shape} and {b.shape}")
+    spread_a = api.reshape(a, [d for n in a_shape for d in (n, 1)])
+    spread_b = api.reshape(b, [d for n in b_shape for d in (1, n)])
+    return api.reshape(api.multiply(spread_a, spread_b),
+                       [m * n for m, n in zip(a_shape, b_shape)])
+
+
+@export
+def cross(x1, x2, axisa=-1, axisb=-1, axisc=-1, axis=None):
+    """The cross product of 3-vectors along ``axis`` (axisa / axisb / axisc: the vectors'
+    axis in x1, x2 and the result, when axis is None)."""
+    a, b = api.convert_to_tensor(x1), api.convert_to_tensor(x2)
+    if axis is not None:
+        axisa = axisb = axisc = axis
+    a = moveaxis(a, _axis(a, axisa, "cross", "axisa"), -1)
+    b = moveaxis(b, _axis(b, axisb, "cross", "axisb"), -1)
+    if a.shape[-1] != 3 or b.shape[-1] != 3:
+        raise ValueError(f"cross: the vectors must have 3 components, got {a.shape[-1]} and "
+                         f"{b.shape[-1]}")
+    (a0, a1, a2), (b0, b1, b2) = unstack(a, axis=-1), unstack(b, axis=-1)
+    out = api.stack([api.subtract(api.multiply(a1, b2), api.multiply(a2, b1)),
+                     api.subtract(api.multiply(a2, b0), api.multiply(a0, b2)),
+                     api.subtract(api.multiply(a0, b1), api.multiply(a1, b0))], axis=-1)
+    return moveaxis(out, -1, _axis(out, axisc, "cross", "axisc"))
+
+
+@export
+def trapezoid(y, x=None, dx=1.0, axis=-1):
+    """The integral of y over ``axis`` by the trapezoidal rule, at sample points x (or
+    spacing dx)."""
+    y = api.convert_to_tensor(y)
+    y = api.cast(y, result_type(y.dtype, float))
+    axis = _axis(y, axis, "trapezoid")
+    middles = api.multiply(api.add(_take_range(y, axis, 1, None),
+                                   _take_range(y, axis, 0, -1)), 0.5)
+    if x is None:
+        return api.multiply(api.sum(middles, axis=axis), float(dx))
+    x = api.cast(x, y.dtype)
+    if x.ndim == 1:   # sample points along axis, shared by every row
+        view = [1] * y.ndim
+        view[axis] = -1
+        x = api.reshape(x, view)
+    return api.sum(api.multiply(middles, diff(x, 1, axis)), axis=axis)

@@ -229,3 +229,61 @@ def nanmax(x, axis=None, keepdims=False):
 def nanmin(x, axis=None, keepdims=False):
     """The minimum over ``axis`` ignoring NaN (NaN where all values are NaN)."""
     return _nan_extreme(x, axis, keepdims, api.min, np.inf)
+
+
+# ---- sorting by ranks --------------------------------------------------------------------
+
+def _ranks(x):
+    """Each element's position in the stable ascending order along x's last axis (NaN
+    last): the count of smaller values plus the count of equal values before it."""
+    n = x.shape[-1]
+    column, row = api.expand_dims(x, -1), api.expand_dims(x, -2)   # [..., i, j]
+    smaller = api.less(row, column)
+    equal = api.equal(row, column)
+    if x.dtype in ("float32", "float64"):
+        nan_i, nan_j = isnan(column), isnan(row)
+        smaller = api.logical_or(smaller, api.logical_and(nan_i, api.logical_not(nan_j)))
+        equal = api.logical_or(equal, api.logical_and(nan_i, nan_j))
+    before = np.tri(n, n, -1, dtype=bool)                           # j < i
+    ahead = api.logical_or(smaller, api.logical_and(equal, before))
+    return api.sum(api.cast(ahead, "int32"), axis=-1)
+
+
+def _sorted_last(x, values):
+    """``values`` (x's shape) placed at their elements' ranks along the last axis."""
+    n = x.shape[-1]
+    placed = api.equal(api.expand_dims(_ranks(x), -1), np.arange(n, dtype="int32"))  # [i, k]
+    spread = api.where(placed, api.expand_dims(values, -1), 0)
+    return api.sum(spread, axis=-2)
+
+
+def _along_last(x, axis, where):
+    x = api.convert_to_tensor(x)
+    if x.ndim == 0:
+        raise ValueError(f"{where}: x must have at least one dimension, got a scalar")
+    if not -x.ndim <= int(axis) < x.ndim:
+        _bad_axis(x, axis, where)
+    axis = int(axis) % x.ndim
+    if x.shape[axis] is None:
+        raise ValueError(f"{where}: axis {axis} of x must have a known size, got shape "
+                         f"{x.shape}")
+    order = [i for i in range(x.ndim) if i != axis] + [axis]
+    back = list(np.argsort(order))
+    return api.transpose(x, order), back
+
+
+@export
+def sort(x, axis=-1):
+    """x sorted ascending along ``axis`` (NaN last), by ranks: n x n comparisons per row."""
+    moved, back = _along_last(x, axis, "sort")
+    return api.transpose(_sorted_last(moved, moved), back)
+
+
+@export
+def argsort(x, axis=-1):
+    """The indices (int32) that sort x along ``axis``, ties in their original order."""
+    moved, back = _along_last(x, axis, "argsort")
+    n = moved.shape[-1]
+    positions = api.broadcast_to(np.arange(n, dtype="int32"),
+                                 [-1 if d is None else d for d in moved.shape])
+    return api.transpose(_sorted_last(moved, positions), back)
