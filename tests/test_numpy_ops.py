@@ -25,6 +25,10 @@ LABELS = np.array([0, 3, 1])
 TIES = np.round(RNG.normal(size=(3, 5)) * 2).astype("float32")
 WITH_NAN = RNG.normal(size=(3, 5)).astype("float32")
 WITH_NAN[0, 1] = WITH_NAN[2, :] = np.nan
+IDX = RNG.integers(-4, 4, size=(3, 2)).astype("int32")
+SEQ = np.array([0.0, 1.0, 1.0, 3.0], "float32")
+ROWS = RNG.normal(size=(6, 2)).astype("float32")
+SEGMENTS = np.array([0, 2, 2, 1, 0, 5], "int32")
 X4 = RNG.normal(size=(2, 4, 6, 8)).astype("float32")
 V3, W3 = RNG.normal(size=(2, 5, 3)).astype("float32")
 
@@ -133,6 +137,28 @@ EAGER = [
     ("cross", (V3.T.copy(), W3.T.copy()), {"axis": 0}), ("trapezoid", (A,), {}),
     ("trapezoid", (A, None, 0.5, 0), {}),
     ("trapezoid", (A, np.arange(4, dtype="float32") ** 2), {}),
+    ("take_along_axis", (A, IDX, 1), {}), ("take_along_axis", (INT, IDX % 4, -1), {}),
+    ("take_along_axis", (A, np.array([[0, 2, 1, 0]], "int32"), 0), {}),
+    ("take_along_axis", (A, np.array([3, 0, 11, 5]), None), {}),
+    ("multi_hot", (np.array([[0, 2], [1, 1], [3, 0]]), 4), {}), ("multi_hot", (LABELS, 5), {}),
+    ("in_top_k", (LABELS, A, 2), {}), ("in_top_k", (LABELS, np.ones((3, 4), "float32"), 1), {}),
+    ("searchsorted", (SEQ, np.array([-1.0, 1.0, 2.0, 5.0], "float32")), {}),
+    ("searchsorted", (SEQ, np.array([-1.0, 1.0, 2.0, 5.0], "float32"), "right"), {}),
+    ("unravel_index", (np.array([0, 5, 11, 7], "int32"), (3, 4)), {}),
+    ("segment_sum", (ROWS, SEGMENTS, 4), {}), ("segment_max", (ROWS, SEGMENTS, 4), {}),
+    ("segment_min", (ROWS, SEGMENTS, 4), {}), ("segment_prod", (ROWS, SEGMENTS, 4), {}),
+    ("segment_sum", (ROWS[:, 0].copy(), SEGMENTS, 3), {}),
+    ("scatter", (np.array([[0, 1], [2, 0], [0, 1]]), np.array([1.0, 2.0, 3.0], "float32"), (3, 2)),
+     {}),
+    ("scatter", (np.array([[1], [0]]), np.ones((2, 4), "float32"), (3, 4)), {}),
+    ("scatter_update", (A, np.array([[0, 1], [2, 3]]), np.array([9.0, 8.0], "float32")), {}),
+    ("scatter_update", (A, np.array([[1]]), np.ones((1, 4), "float32")), {}),
+    *[("scatter_update", (A, np.array([[0, 1], [2, 3]]), np.array([9.0, -8.0], "float32")),
+       {"reduction": r}) for r in ("add", "max", "min", "mul")],
+    ("nanargmax", (WITH_NAN, 1), {}), ("nanargmin", (WITH_NAN, 0), {}), ("nanargmax", (A,), {}),
+    ("histogram", (A[0].copy(),), {}), ("histogram", (A.ravel(), 4, (-1.0, 1.0)), {}),
+    ("ldexp", (A, INT), {}), ("extract_sequences", (A, 2, 2), {}),
+    ("extract_sequences", (C3, 3, 1), {}),
 ]
 
 
@@ -158,14 +184,15 @@ def _numpy_reference(name, args, kwargs):
 
 
 # numpy functions of the same name with other semantics or arguments
-NOT_NUMPY_ALIKE = {"full", "empty", "isin", "digitize", "size", "trapezoid", "sort", "argsort"}
+NOT_NUMPY_ALIKE = {"full", "empty", "isin", "digitize", "size", "trapezoid", "sort", "argsort",
+                   "take_along_axis", "histogram", "nanargmax", "nanargmin"}
 
 
 @pytest.mark.parametrize("name, args, kwargs", EAGER,
                          ids=[f"{c[0]}-{i}" for i, c in enumerate(EAGER)])
 def test_eager_matches_keras_ops(name, args, kwargs):
     got = getattr(gn.ops, name)(*args, **kwargs)
-    got_list = got if isinstance(got, list) else [got]
+    got_list = list(got) if isinstance(got, (list, tuple)) else [got]
     assert all(isinstance(g, np.ndarray) for g in got_list)
     if compare_with(keras, f"keras.ops.{name} on the same arrays"):
         want = getattr(keras.ops, name)(*args, **kwargs)
@@ -255,6 +282,12 @@ SYMBOLIC = {
     "slice_update": lambda t: gn.ops.slice_update(t[0], (1, 1), np.zeros((2, 2), "float32")),
     "cross": lambda t: gn.ops.cross(t[:, :, :3], t[:, :, 1:]),
     "trapezoid": lambda t: gn.ops.trapezoid(t, dx=0.5),
+    "take_along_axis": lambda t: gn.ops.take_along_axis(t, np.array([[[2], [0], [3]]]), -1),
+    "in_top_k": lambda t: gn.ops.in_top_k(np.array([1, 0, 2, 3, 1]), t[:, 0], 2),
+    "segment_max": lambda t: gn.ops.segment_max(t[0], np.array([1, 0, 1]), 2),
+    "scatter_update": lambda t: gn.ops.scatter_update(t[0], [[0, 1], [2, 2]], t[0, 0, :2]),
+    "histogram": lambda t: gn.ops.histogram(gn.ops.reshape(t, (-1,)), 3),
+    "extract_sequences": lambda t: gn.ops.extract_sequences(t, 2, 1),
     "full": lambda t: gn.ops.full((2, 4), t[0, 0]), "meshgrid":
     lambda t: gn.ops.meshgrid(t[0, 0], t[0, 1, :3]),
 }
@@ -270,7 +303,8 @@ def _as_list(value):
 def test_between_layers_in_a_functional_model_as_eagerly(name):
     """Recorded as op layers of a model (batch size known only for the functions that
     read the batch axis), predicting what the same function computes on the array."""
-    batch = 5 if name in ("full", "meshgrid", "slice_update") else None
+    batch = 5 if name in ("full", "meshgrid", "slice_update", "in_top_k", "segment_max",
+                          "scatter_update", "histogram") else None
     inputs = gn.Input((3, 4), batch_size=batch)
     model = gn.Model(inputs, SYMBOLIC[name](inputs))
     got, want = _as_list(model.predict(X3, verbose=0)), _as_list(SYMBOLIC[name](X3))
@@ -340,6 +374,17 @@ GRADIENTS = {
                      {"none_axes": ()}),
     "cross": (lambda a, b: gn.ops.cross(a, b), [(4, 3), (4, 3)], {}),
     "trapezoid": (lambda y, x: gn.ops.trapezoid(y, x), [(3, 5), (5,)], {}),
+    "take_along_axis": (lambda t: gn.ops.take_along_axis(t, np.array([[0, 4, 4], [1, 2, 0]]), 1),
+                        [(2, 5)], {"none_axes": ()}),
+    "segment_sum": (lambda t: gn.ops.segment_sum(t, np.array([1, 0, 1, 2]), 3), [(4, 3)],
+                    {"none_axes": ()}),
+    "segment_max": (lambda t: gn.ops.segment_max(t, np.array([1, 0, 1, 2]), 3), [(4, 3)],
+                    {"none_axes": ()}),
+    "scatter": (lambda v: gn.ops.scatter(np.array([[0, 1], [2, 2], [0, 1]]), v, (3, 4)),
+                [(3,)], {"none_axes": ()}),
+    "scatter_update": (lambda x, u: gn.ops.scatter_update(x, [[0, 1], [2, 2]], u),
+                       [(3, 4), (2,)], {"none_axes": ()}),
+    "extract_sequences": (lambda t: gn.ops.extract_sequences(t, 3, 2), [(2, 7)], {}),
     "rms_normalization": (lambda t: gn.ops.rms_normalization(t, axis=0), [(3, 5)],
                           {"none_axes": ()}),
 }
@@ -418,6 +463,21 @@ def test_training_through_the_new_ops_follows_keras():
      "slice_update: updates of shape"),
     (lambda: gn.ops.cross(A, A), "cross: the vectors must have 3 components"),
     (lambda: gn.ops.psnr(A, B, 1.0), "psnr: x1 and x2 must have the same shape"),
+    (lambda: gn.ops.take_along_axis(A, IDX[0], 1), "take_along_axis: indices of shape"),
+    (lambda: gn.ops.multi_hot(LABELS), "multi_hot: num_classes must be given"),
+    (lambda: gn.ops.multi_hot(LABELS, 4, axis=0), "multi_hot: only axis=-1"),
+    (lambda: gn.ops.in_top_k(LABELS, B, 1), "in_top_k: predictions must be 2-D"),
+    (lambda: gn.ops.searchsorted(A, B), "searchsorted: sorted_sequence must be 1-D"),
+    (lambda: gn.ops.searchsorted(SEQ, B, "middle"), "searchsorted: side must be"),
+    (lambda: gn.ops.unravel_index(LABELS, (3, 0)), "unravel_index: shape must have positive"),
+    (lambda: gn.ops.segment_sum(ROWS, SEGMENTS), "segment_sum: num_segments must be given"),
+    (lambda: gn.ops.scatter(np.zeros((2, 3), "int32"), B[:2], (3, 4)),
+     "scatter: indices address 3 dims of a shape of rank 2"),
+    (lambda: gn.ops.scatter_update(A, [[0, 0]], B[:1], "avg"), "reduction must be one of"),
+    (lambda: gn.ops.histogram(A), "histogram: x must be 1-D"),
+    (lambda: gn.ops.histogram(B, 0), "histogram: bins must be a positive int"),
+    (lambda: gn.ops.ldexp(A, A), "ldexp: x2 must be integers"),
+    (lambda: gn.ops.extract_sequences(A, 5, 1), "extract_sequences: sequence_length"),
     (lambda: gn.ops.quantile(A, 1.5), r"quantile: quantiles must be in \[0, 1\], got 1.5"),
     (lambda: gn.ops.quantile(A, 0.5, method="cubic"), "quantile: method must be one of"),
     (lambda: gn.ops.quantile(A, gn.ops.convert_to_tensor(0.5)), "q must be a number or an"),

@@ -5,6 +5,8 @@ from .api import *  # noqa: F401,F403
 from .api import __all__ as _core_all
 from .creation_api import *  # noqa: F401,F403
 from .creation_api import __all__ as _creation_all
+from .indexing_api import *  # noqa: F401,F403
+from .indexing_api import __all__ as _indexing_all
 from .loss_api import *  # noqa: F401,F403
 from .loss_api import __all__ as _loss_all
 from .math_api import *  # noqa: F401,F403
@@ -17,7 +19,7 @@ from .dispatch import wrap_all
 from .eager import convert_to_numpy  # noqa: F401
 from .registry import OpError, all_ops, get_op, ops_in_group  # noqa: F401
 
-_api_all = (_core_all + _creation_all + _loss_all + _math_all + _shape_all
+_api_all = (_core_all + _creation_all + _indexing_all + _loss_all + _math_all + _shape_all
             + _statistics_all)
 wrap_all(globals(), _api_all)   # symbolic between layers, eager on arrays (ops/dispatch.py)
 __all__ = list(_api_all) + ["convert_to_numpy"]

@@ -22,7 +22,8 @@ TENSOR_PARAMETERS = frozenset({
     "x", "x1", "x2", "xs", "condition", "inputs", "kernel", "indices", "mean", "variance",
     "offset", "scale", "gamma", "beta", "depthwise_kernel", "pointwise_kernel", "x_train",
     "x_infer", "target", "output", "weights", "condlist", "choicelist", "array", "a",
-    "fill_value"})
+    "fill_value", "data", "segment_ids", "values", "updates", "predictions", "targets",
+    "sorted_sequence"})
 
 eager_plans = PlanCache(128)
 _signatures = {}

@@ -11,6 +11,7 @@ import numpy as np
 from ..config import epsilon as configured_epsilon
 from . import api
 from .promotion import result_type
+from .shape_api import checked_axis
 
 __all__ = []
 
@@ -83,10 +84,7 @@ def sparse_categorical_crossentropy(target, output, from_logits=False, axis=-1):
     if output.ndim < 1:
         raise ValueError(f"sparse_categorical_crossentropy: output must be at least rank 1, "
                          f"got shape {output.shape}")
-    if not -output.ndim <= int(axis) < output.ndim:
-        raise ValueError(f"sparse_categorical_crossentropy: axis {axis} is out of range for "
-                         f"output of shape {output.shape}")
-    axis = int(axis) % output.ndim
+    axis = checked_axis(output, axis, "sparse_categorical_crossentropy")
     if target.ndim == output.ndim and target.shape[axis] == 1:
         target = api.squeeze(target, axis)
     classes = output.shape[axis]

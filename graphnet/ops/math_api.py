@@ -17,6 +17,7 @@ import numpy as np
 from ..graph.tensor import SymbolicTensor
 from . import api
 from .promotion import result_type
+from .shape_api import checked_axis
 
 __all__ = []
 
@@ -371,7 +372,7 @@ def celu(x, alpha=1.0):
 def glu(x, axis=-1):
     """a * sigmoid(b) with a and b the two halves of x along ``axis``."""
     x = api.convert_to_tensor(x)
-    axis = _axis(x, axis, "glu")
+    axis = checked_axis(x, axis, "glu")
     size = x.shape[axis]
     if size is None or size % 2:
         raise ValueError(f"glu: axis {axis} of x must have a known even size, got shape "
@@ -381,12 +382,6 @@ def glu(x, axis=-1):
     first[axis], second[axis] = slice(0, size // 2), slice(size // 2, None)
     return api.multiply(api.getitem(x, tuple(first)),
                         api.sigmoid(api.getitem(x, tuple(second))))
-
-
-def _axis(x, axis, where):
-    if not -x.ndim <= int(axis) < x.ndim:
-        raise ValueError(f"{where}: axis {axis} is out of range for x of shape {x.shape}")
-    return int(axis) % x.ndim
 
 
 @export
@@ -553,3 +548,13 @@ def dtype(x):
     """x's dtype name ("float32", ...): a tensor's, an array's or a Python number's
     default."""
     return result_type(api._input_dtype(x))
+
+
+@export
+def ldexp(x1, x2):
+    """x1 * 2 ** x2 (x2 integers)."""
+    a = _float(x1)
+    b = api.convert_to_tensor(x2)
+    if b.dtype in ("float32", "float64"):
+        raise TypeError(f"ldexp: x2 must be integers, got {b.dtype}")
+    return api.multiply(a, api.power(api.full_like(a, 2.0), api.cast(b, a.dtype)))

@@ -22,7 +22,8 @@ def export(fn):
     return fn
 
 
-def _axis(x, axis, where, name="axis"):
+def checked_axis(x, axis, where, name="axis"):
+    """``axis`` as a non-negative int, or a clear error naming ``where``."""
     axis = int(axis)
     if not -x.ndim <= axis < x.ndim:
         raise ValueError(f"{where}: {name} {axis} is out of range for x of shape {x.shape}")
@@ -32,7 +33,7 @@ def _axis(x, axis, where, name="axis"):
 def _axes(x, axis, where):
     axes = range(x.ndim) if axis is None else \
         axis if isinstance(axis, (tuple, list)) else [axis]
-    return [_axis(x, a, where) for a in axes]
+    return [checked_axis(x, a, where) for a in axes]
 
 
 def _known(x, axis, where):
@@ -94,7 +95,7 @@ def roll(x, shift, axis=None):
     if len(shifts) != len(axes):
         raise ValueError(f"roll: shift {shift} and axis {axis} must have the same length")
     for s, a in zip(shifts, axes):
-        a = _axis(x, a, "roll")
+        a = checked_axis(x, a, "roll")
         n = _known(x, a, "roll")
         s = int(s) % n if n else 0
         if s:
@@ -139,7 +140,7 @@ def swapaxes(x, axis1, axis2):
     """x with axes ``axis1`` and ``axis2`` exchanged."""
     x = api.convert_to_tensor(x)
     order = list(range(x.ndim))
-    a, b = _axis(x, axis1, "swapaxes", "axis1"), _axis(x, axis2, "swapaxes", "axis2")
+    a, b = checked_axis(x, axis1, "swapaxes", "axis1"), checked_axis(x, axis2, "swapaxes", "axis2")
     order[a], order[b] = order[b], order[a]
     return api.transpose(x, order)
 
@@ -183,7 +184,7 @@ def dstack(xs):
 def unstack(x, num=None, axis=0):
     """The list of x's slices along ``axis`` (each without that axis)."""
     x = api.convert_to_tensor(x)
-    axis = _axis(x, axis, "unstack")
+    axis = checked_axis(x, axis, "unstack")
     n = _known(x, axis, "unstack")
     if num is not None and int(num) != n:
         raise ValueError(f"unstack: num {num} does not match axis {axis} of size {n}")
@@ -202,8 +203,8 @@ def diagonal(x, offset=0, axis1=0, axis2=1):
     x = api.convert_to_tensor(x)
     if x.ndim < 2:
         raise ValueError(f"diagonal: x needs at least 2 dimensions, got shape {x.shape}")
-    a = _axis(x, axis1, "diagonal", "axis1")
-    b = _axis(x, axis2, "diagonal", "axis2")
+    a = checked_axis(x, axis1, "diagonal", "axis1")
+    b = checked_axis(x, axis2, "diagonal", "axis2")
     if a == b:
         raise ValueError(f"diagonal: axis1 and axis2 must differ, both are {a}")
     n, m = _known(x, a, "diagonal"), _known(x, b, "diagonal")
@@ -278,7 +279,7 @@ def rot90(array, k=1, axes=(0, 1)):
         raise ValueError(f"rot90: array needs at least 2 dimensions, got shape {x.shape}")
     if len(axes) != 2:
         raise ValueError(f"rot90: axes must be two axes, got {axes}")
-    a, b = (_axis(x, v, "rot90", "axes") for v in axes)
+    a, b = (checked_axis(x, v, "rot90", "axes") for v in axes)
     if a == b:
         raise ValueError(f"rot90: the two axes must differ, got {axes}")
     k = int(k) % 4
@@ -297,7 +298,7 @@ def rot90(array, k=1, axes=(0, 1)):
 def diff(a, n=1, axis=-1):
     """The n-th discrete difference along ``axis``: a[1:] - a[:-1], n times."""
     x = api.convert_to_tensor(a)
-    axis = _axis(x, axis, "diff")
+    axis = checked_axis(x, axis, "diff")
     if int(n) < 0:
         raise ValueError(f"diff: n must be non-negative, got {n}")
     for _ in range(int(n)):
@@ -346,7 +347,7 @@ def average(x, axis=None, weights=None):
     if w.ndim == 1 and x.ndim > 1:
         if axis is None or isinstance(axis, (tuple, list)):
             raise ValueError(f"average: 1-D weights need one int axis, got axis={axis}")
-        a = _axis(x, axis, "average")
+        a = checked_axis(x, axis, "average")
         if w.shape[0] != x.shape[a]:
             raise ValueError(f"average: weights of shape {w.shape} do not match axis {a} "
                              f"of x of shape {x.shape}")
@@ -508,8 +509,8 @@ def cross(x1, x2, axisa=-1, axisb=-1, axisc=-1, axis=None):
     a, b = api.convert_to_tensor(x1), api.convert_to_tensor(x2)
     if axis is not None:
         axisa = axisb = axisc = axis
-    a = moveaxis(a, _axis(a, axisa, "cross", "axisa"), -1)
-    b = moveaxis(b, _axis(b, axisb, "cross", "axisb"), -1)
+    a = moveaxis(a, checked_axis(a, axisa, "cross", "axisa"), -1)
+    b = moveaxis(b, checked_axis(b, axisb, "cross", "axisb"), -1)
     if a.shape[-1] != 3 or b.shape[-1] != 3:
         raise ValueError(f"cross: the vectors must have 3 components, got {a.shape[-1]} and "
                          f"{b.shape[-1]}")
@@ -517,7 +518,7 @@ def cross(x1, x2, axisa=-1, axisb=-1, axisc=-1, axis=None):
     out = api.stack([api.subtract(api.multiply(a1, b2), api.multiply(a2, b1)),
                      api.subtract(api.multiply(a2, b0), api.multiply(a0, b2)),
                      api.subtract(api.multiply(a0, b1), api.multiply(a1, b0))], axis=-1)
-    return moveaxis(out, -1, _axis(out, axisc, "cross", "axisc"))
+    return moveaxis(out, -1, checked_axis(out, axisc, "cross", "axisc"))
 
 
 @export
@@ -526,7 +527,7 @@ def trapezoid(y, x=None, dx=1.0, axis=-1):
     spacing dx)."""
     y = api.convert_to_tensor(y)
     y = api.cast(y, result_type(y.dtype, float))
-    axis = _axis(y, axis, "trapezoid")
+    axis = checked_axis(y, axis, "trapezoid")
     middles = api.multiply(api.add(_take_range(y, axis, 1, None),
                                    _take_range(y, axis, 0, -1)), 0.5)
     if x is None:
@@ -537,3 +538,20 @@ def trapezoid(y, x=None, dx=1.0, axis=-1):
         view[axis] = -1
         x = api.reshape(x, view)
     return api.sum(api.multiply(middles, diff(x, 1, axis)), axis=axis)
+
+
+@export
+def extract_sequences(x, sequence_length, sequence_stride):
+    """The frames of ``sequence_length`` values every ``sequence_stride`` along x's last
+    axis, on a new second-last axis: (..., frames, sequence_length)."""
+    x = api.convert_to_tensor(x)
+    if x.ndim < 1:
+        raise ValueError("extract_sequences: x must have at least one dimension")
+    n = _known(x, x.ndim - 1, "extract_sequences")
+    length, stride = int(sequence_length), int(sequence_stride)
+    if length < 1 or stride < 1 or length > n:
+        raise ValueError(f"extract_sequences: sequence_length ({length}) and sequence_stride "
+                         f"({stride}) must be positive, the length at most the axis size {n}")
+    frames = [_take_range(x, x.ndim - 1, start, start + length)
+              for start in range(0, n - length + 1, stride)]
+    return api.stack(frames, axis=-2)

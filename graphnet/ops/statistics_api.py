@@ -1,5 +1,6 @@
-"""Order statistics and NaN-ignoring reductions of keras.ops: quantile, percentile and
-median, and nansum, nanmean, nanmax, nanmin, nanprod, nanvar, nanstd.
+"""Order statistics and NaN-ignoring reductions of keras.ops: quantile, percentile,
+median, sort, argsort and histogram, and nansum, nanmean, nanmax, nanmin, nanprod,
+nanvar, nanstd, nanargmax, nanargmin.
 
 graphnet has no sort primitive, so an order statistic is selected by counting: along
 the reduced axis (n values) element i is the k-th smallest when fewer than k + 1 values
@@ -287,3 +288,53 @@ def argsort(x, axis=-1):
     positions = api.broadcast_to(np.arange(n, dtype="int32"),
                                  [-1 if d is None else d for d in moved.shape])
     return api.transpose(_sorted_last(moved, positions), back)
+
+
+def _nan_arg(x, axis, keepdims, arg, fill):
+    x = api.convert_to_tensor(x)
+    if x.dtype not in ("float32", "float64"):
+        return arg(x, axis=axis, keepdims=keepdims)
+    if axis is None:
+        x, axis = api.reshape(x, (-1,)), 0
+    index = arg(api.where(isnan(x), fill, x), axis=axis, keepdims=keepdims)
+    return api.where(api.all(isnan(x), axis=axis, keepdims=keepdims), -1, index)
+
+
+@export
+def nanargmax(x, axis=None, keepdims=False):
+    """The index of the maximum over ``axis`` ignoring NaN (-1 where all are NaN)."""
+    return _nan_arg(x, axis, keepdims, api.argmax, -np.inf)
+
+
+@export
+def nanargmin(x, axis=None, keepdims=False):
+    """The index of the minimum over ``axis`` ignoring NaN (-1 where all are NaN)."""
+    return _nan_arg(x, axis, keepdims, api.argmin, np.inf)
+
+
+@export
+def histogram(x, bins=10, range=None):
+    """(counts, edges) of the 1-D x in ``bins`` equal bins over ``range`` (x's min and
+    max when None, computed in the graph); the last bin includes its right edge."""
+    if not isinstance(bins, (int, np.integer)) or bins < 1:
+        raise ValueError(f"histogram: bins must be a positive int, got {bins!r}")
+    x = api.convert_to_tensor(x)
+    if x.ndim != 1:
+        raise ValueError(f"histogram: x must be 1-D, got shape {x.shape}")
+    x = api.cast(x, "float32")
+    fractions = np.linspace(0.0, 1.0, int(bins) + 1).astype("float32")
+    if range is None:
+        low, high = api.min(x), api.max(x)
+    else:
+        low, high = float(range[0]), float(range[1])
+        if not low <= high:
+            raise ValueError(f"histogram: range must be (low, high) with low <= high, got "
+                             f"{range}")
+    edges = api.add(low, api.multiply(api.subtract(high, low), fractions))
+    column = api.expand_dims(x, -1)
+    above_low = api.greater_equal(column, api.getitem(edges, slice(None, -1)))
+    below_high = api.concatenate([api.less(column, api.getitem(edges, slice(1, -1))),
+                                  api.less_equal(column, api.getitem(edges, slice(-1, None)))],
+                                 axis=-1)
+    counts = api.sum(api.cast(api.logical_and(above_low, below_high), "int32"), axis=0)
+    return api.cast(counts, "float32"), edges
