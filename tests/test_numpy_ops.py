@@ -314,6 +314,22 @@ def test_between_layers_in_a_functional_model_as_eagerly(name):
         np.testing.assert_allclose(g, w, rtol=1e-6, atol=1e-6, equal_nan=True)
 
 
+def test_creation_takes_sizes_from_gn_ops_shape_between_layers(tmp_path):
+    """ops.zeros((ops.shape(x)[0], 4)), as Keras code builds initial states: the batch
+    size comes from x when the model runs, also after saving and loading."""
+    inputs = gn.Input((3, 4))
+    batch, steps = gn.ops.shape(inputs)[0], gn.ops.shape(inputs)[1]
+    out = gn.ops.zeros((batch, 4)) + gn.ops.full((batch, 1), 2.5) + \
+        gn.ops.ones((steps, batch, 1), dtype="int32")[0]
+    model = gn.Model(inputs, out)
+    want = np.full((5, 4), 3.5, "float32")
+    np.testing.assert_array_equal(model.predict(X3, verbose=0), want)
+    path = str(tmp_path / "dims.keras")
+    model.save(path)
+    np.testing.assert_array_equal(gn.models.load_model(path).predict(X3[:2], verbose=0),
+                                  want[:2])
+
+
 def test_a_model_of_the_new_ops_saves_and_loads_as_json(tmp_path):
     inputs = gn.Input((3, 4))
     h = gn.layers.Dense(4)(inputs)

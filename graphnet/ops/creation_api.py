@@ -12,6 +12,7 @@ from ..config import floatx
 from ..graph.tensor import SymbolicTensor
 from ..graph.variable import Variable
 from . import api
+from .dims import size_spec
 from .promotion import result_type
 
 __all__ = []
@@ -22,13 +23,27 @@ def export(fn):
     return fn
 
 
-def _shape_tuple(shape, where):
-    """A shape given as an int or a sequence of ints, as a tuple of non-negative ints."""
-    dims = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
-    if not all(isinstance(d, (int, np.integer)) and d >= 0 for d in dims):
+def _filled(shape, value, dtype, where):
+    """An array of ``shape`` filled with ``value``: a constant for a shape of ints; for
+    sizes known only when the model runs (Dims from gn.ops.shape(x)), ops that take them
+    from x, so the array follows x's batch."""
+    spec, source = size_spec(shape, where)
+    if any(d < 0 for d in spec if isinstance(d, int)):
         raise ValueError(f"{where}: shape must be an int or a sequence of non-negative ints, "
                          f"got {shape!r}")
-    return tuple(int(d) for d in dims)
+    if source is None:
+        return _constant(np.full(spec, value), dtype)
+    axes = [d[1] for d in spec if isinstance(d, tuple)]
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"{where}: shape {shape!r} takes the size of one axis twice")
+    index = tuple(slice(None) if a in axes else 0 for a in range(source.ndim))
+    picked = api.getitem(source, index)           # the axes the shape takes, in x's order
+    picked = api.transpose(picked, [sorted(axes).index(a) for a in axes])
+    view = api.reshape_dims(picked, [("in", axes.index(d[1])) if isinstance(d, tuple) else 1
+                                     for d in spec])
+    filled = api.full_like(api.cast(view, "float32"), float(value))
+    target = [-1 if isinstance(d, tuple) else d for d in spec]
+    return api.cast(api.broadcast_to(filled, target), dtype)
 
 
 def _dtype(dtype):
@@ -41,20 +56,22 @@ def _constant(array, dtype):
 
 @export
 def zeros(shape, dtype=None):
-    """An array of ``shape`` (an int or a tuple of ints) filled with zeros."""
-    return _constant(np.zeros(_shape_tuple(shape, "zeros")), _dtype(dtype))
+    """An array of ``shape`` (an int or a tuple of ints and gn.ops.shape sizes) filled
+    with zeros."""
+    return _filled(shape, 0, _dtype(dtype), "zeros")
 
 
 @export
 def ones(shape, dtype=None):
-    """An array of ``shape`` (an int or a tuple of ints) filled with ones."""
-    return _constant(np.ones(_shape_tuple(shape, "ones")), _dtype(dtype))
+    """An array of ``shape`` (an int or a tuple of ints and gn.ops.shape sizes) filled
+    with ones."""
+    return _filled(shape, 1, _dtype(dtype), "ones")
 
 
 @export
 def empty(shape, dtype=None):
     """An array of ``shape``; its values are zeros (graphnet never hands out stale memory)."""
-    return _constant(np.zeros(_shape_tuple(shape, "empty")), _dtype(dtype))
+    return _filled(shape, 0, _dtype(dtype), "empty")
 
 
 @export
@@ -69,11 +86,17 @@ def full(shape, fill_value, dtype=None):
     """An array of ``shape`` filled with ``fill_value`` (a number, or an array broadcast to
     the shape's trailing dims). With ``dtype`` None a number fills floatx (as Keras on
     torch) and an array keeps its dtype."""
-    dims = _shape_tuple(shape, "full")
     if isinstance(fill_value, (int, float, bool, np.generic)):
-        return _constant(np.full(dims, fill_value), _dtype(dtype))
+        return _filled(shape, fill_value, _dtype(dtype), "full")
+    spec, source = size_spec(shape, "full")
+    if source is not None:
+        raise ValueError("full: a tensor fill_value takes a shape of ints, got "
+                         f"{shape!r}")
+    if any(d < 0 for d in spec):
+        raise ValueError(f"full: shape must be an int or a sequence of non-negative ints, got "
+                         f"{shape!r}")
     value = api.convert_to_tensor(fill_value)
-    return api.broadcast_to(value if dtype is None else api.cast(value, dtype), dims)
+    return api.broadcast_to(value if dtype is None else api.cast(value, dtype), spec)
 
 
 @export
