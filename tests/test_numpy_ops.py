@@ -494,6 +494,7 @@ def test_training_through_the_new_ops_follows_keras():
     (lambda: gn.ops.histogram(B, 0), "histogram: bins must be a positive int"),
     (lambda: gn.ops.ldexp(A, A), "ldexp: x2 must be integers"),
     (lambda: gn.ops.extract_sequences(A, 5, 1), "extract_sequences: sequence_length"),
+    (lambda: gn.ops.where(BOOL), "where: x1 and x2 must both be given"),
     (lambda: gn.ops.quantile(A, 1.5), r"quantile: quantiles must be in \[0, 1\], got 1.5"),
     (lambda: gn.ops.quantile(A, 0.5, method="cubic"), "quantile: method must be one of"),
     (lambda: gn.ops.quantile(A, gn.ops.convert_to_tensor(0.5)), "q must be a number or an"),

@@ -180,8 +180,12 @@ for _fname, _op in [("add", "ADD"), ("subtract", "SUB"), ("multiply", "MUL"),
 
 
 @export
-def where(condition, x1, x2):
+def where(condition, x1=None, x2=None):
     """x1 where condition else x2 (broadcasting)."""
+    if x1 is None or x2 is None:
+        raise ValueError("where: x1 and x2 must both be given (where(condition) alone is "
+                         "nonzero, whose size depends on the values; graphnet's graphs have "
+                         "static shapes)")
     return _apply("WHERE", condition, x1, x2)
 
 
