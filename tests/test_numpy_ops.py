@@ -368,6 +368,8 @@ GRADIENTS = {
     "glu": (gn.ops.glu, [(3, 6)], {}),
     "squareplus": (gn.ops.squareplus, [(3, 5)], {}),
     "tanh_shrink": (gn.ops.tanh_shrink, [(3, 5)], {}),
+    "soft_shrink": (lambda t: gn.ops.soft_shrink(t, 0.3), [(3, 5)], {}),
+    "sparse_plus": (gn.ops.sparse_plus, [(3, 5)], {"domain": (-3.0, 3.0)}),
     "flip_roll": (lambda t: gn.ops.roll(gn.ops.flip(t, 0), 2, -1), [(3, 5)], {}),
     "diagonal": (lambda t: gn.ops.diagonal(t, 1, 1, 2), [(2, 3, 5)], {"none_axes": ()}),
     "diag": (lambda t: gn.ops.diag(t, -1), [(4,)], {"none_axes": ()}),

@@ -401,8 +401,8 @@ def hard_shrink(x, threshold=0.5):
 def soft_shrink(x, threshold=0.5):
     """x - threshold above threshold, x + threshold below -threshold, 0 between."""
     x, t = _float(x), float(threshold)
-    return api.where(api.greater(x, t), api.subtract(x, t),
-                     api.where(api.less(x, -t), api.add(x, t), 0.0))
+    # x - clip(x, -t, t): float ops only, so the fusion pass makes it one kernel
+    return api.subtract(x, api.clip(x, -t, t))
 
 
 @export
@@ -425,9 +425,9 @@ def squareplus(x, b=4):
 def sparse_plus(x):
     """0 for x <= -1, (x + 1)^2 / 4 between, x for x >= 1."""
     x = _float(x)
-    middle = api.multiply(api.square(api.add(x, 1.0)), 0.25)
-    return api.where(api.less_equal(x, -1.0), 0.0,
-                     api.where(api.greater_equal(x, 1.0), x, middle))
+    # (clip(x, -1, 1) + 1)^2 / 4 + relu(x - 1): float ops only (one fused kernel)
+    inner = api.multiply(api.square(api.add(api.clip(x, -1.0, 1.0), 1.0)), 0.25)
+    return api.add(inner, api.relu(api.subtract(x, 1.0)))
 
 
 @export
