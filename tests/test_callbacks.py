@@ -236,3 +236,45 @@ def test_history_and_callback_params():
     assert seen["epochs"] == 2 and seen["steps"] == 3 and seen["model"] is model
     assert history.epoch == [0, 1] and model.history is history
     assert set(history.history) == {"loss", "mae"}
+
+
+def _hook_recorder(lib):
+    class Hooks(lib.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.calls = []
+
+        def on_test_begin(self, logs=None):
+            self.calls.append("test_begin")
+
+        def on_test_batch_end(self, batch, logs=None):
+            self.calls.append(f"test_batch_{batch}")
+
+        def on_test_end(self, logs=None):
+            self.calls.append(f"test_end:{sorted(logs)}")
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.calls.append(f"epoch_end_{epoch}:{sorted(logs)}")
+    return Hooks()
+
+
+def test_fit_validation_calls_the_test_hooks_as_keras():
+    """Keras 3's fit validates through evaluate with the fit's callbacks: on_test_begin,
+    each test batch, on_test_end with the validation logs (unprefixed), then the epoch's
+    end with val_ keys."""
+    from extras import compare_with, keras
+
+    def run(lib):
+        model = lib.Sequential([lib.Input((3,)), lib.layers.Dense(1)])
+        model.compile(optimizer="sgd", loss="mse", metrics=["mae"])
+        x, y = np.ones((8, 3), "float32"), np.zeros((8, 1), "float32")
+        hooks = _hook_recorder(lib)
+        model.fit(x, y, batch_size=4, epochs=2, verbose=0, callbacks=[hooks],
+                  validation_data=(x[:6], y[:6]))
+        return hooks.calls
+    ours = run(gn)
+    assert ours == [call for epoch in (0, 1) for call in (
+        "test_begin", "test_batch_0", "test_batch_1", "test_end:['loss', 'mae']",
+        f"epoch_end_{epoch}:['loss', 'mae', 'val_loss', 'val_mae']")]
+    if compare_with(keras, "the hook order against Keras 3"):
+        assert ours == run(keras)

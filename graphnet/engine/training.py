@@ -696,7 +696,9 @@ class Trainer:
                 if train.exhausted:  # no batch at all this epoch: the source is used up
                     break
                 if val is not None and validate(epoch):
-                    val_logs = self._run_epoch(False, val, None, "test")
+                    cbs.on_test_begin()   # as Keras 3's fit, which runs evaluate
+                    val_logs = self._run_epoch(False, val, cbs, "test")
+                    cbs.on_test_end(val_logs)
                     epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
                 cbs.on_epoch_end(epoch, epoch_logs)
                 if self.stop_training:
