@@ -15,6 +15,7 @@
 #include "kernel_util.h"
 #include <string.h>
 #include "graphnet.h"
+#include "threadpool.h"
 
 enum { CELL_SIMPLE = 0, CELL_LSTM = 1, CELL_GRU = 2 };
 enum { ACT_LINEAR = 0, ACT_TANH = 1, ACT_SIGMOID = 2, ACT_RELU = 3, ACT_HARD_SIGMOID = 4 };
@@ -66,7 +67,7 @@ static int valid_codes(int cell, int act, int ract, int mask_mode) {
 }
 
 /* v[0:n] = act(v[0:n]); the switch is outside the loops so each one vectorizes. */
-static void activate(int code, float *v, int64_t n) {
+GN_INLINE void activate(int code, float *v, int64_t n) {
     switch (code) {
     case ACT_TANH:
         for (int64_t j = 0; j < n; j++) v[j] = gn_vtanhf(v[j]);
@@ -88,15 +89,13 @@ static void activate(int code, float *v, int64_t n) {
     }
 }
 
-/* d act(x) / dx from y = act(x). */
-static inline float derivative(int code, float y) {
-    switch (code) {
-    case ACT_TANH: return 1.0f - y * y;
-    case ACT_SIGMOID: return y * (1.0f - y);
-    case ACT_RELU: return y > 0.0f ? 1.0f : 0.0f;
-    case ACT_HARD_SIGMOID: return y > 0.0f && y < 1.0f ? 1.0f / 6.0f : 0.0f;
-    default: return 1.0f;
-    }
+/* d act(x) / dx from y = act(x): every form computed, then one chosen (vectorizes). */
+GN_INLINE float derivative(int code, float y) {
+    const float tanh_d = 1.0f - y * y, sigmoid_d = y * (1.0f - y);
+    const float relu_d = y > 0.0f ? 1.0f : 0.0f;
+    const float hard_d = y > 0.0f && y < 1.0f ? 1.0f / 6.0f : 0.0f;
+    return code == ACT_TANH ? tanh_d : code == ACT_SIGMOID ? sigmoid_d
+           : code == ACT_RELU ? relu_d : code == ACT_HARD_SIGMOID ? hard_d : 1.0f;
 }
 
 /* The input step loop step k runs. */
@@ -114,7 +113,7 @@ typedef struct {
  * plus rec (the recurrent product) plus the biases; writes the activated gates, the new
  * state and output. hp/cp: the previous state and carry (NULL: zeros); op: the previous
  * output (NULL: zeros). scratch holds U floats. */
-static void forward_row(const rnn_shape *s, float *y, const float *rec, const float *b_in,
+GN_INLINE void forward_row(const rnn_shape *s, float *y, const float *rec, const float *b_in,
                         const float *b_rec, const float *hp, const float *cp, const float *op,
                         int keep, float *scratch) {
     const int64_t u = s->U, g = gate_count(s->cell) * u;
@@ -166,6 +165,37 @@ static void forward_row(const rnn_shape *s, float *y, const float *rec, const fl
     }
 }
 
+/* One step of the forward pass: the rows of the batch are independent once the
+ * recurrent product is in rec, so threads split them. */
+typedef struct {
+    const rnn_shape *s;
+    float *Y;
+    const float *rec, *b_in, *b_rec, *hp, *c0;
+    const uint8_t *mask;
+    float *scratch;     /* U floats per row */
+    int64_t t, prev, ldh;
+} forward_task;
+
+GN_INLINE void forward_rows_body(void *arg, int64_t lo, int64_t hi) {
+    const forward_task *w = (const forward_task *)arg;
+    const rnn_shape *s = w->s;
+    const int64_t u = s->U, g = gate_count(s->cell) * u, ldy = s->T * s->S;
+    for (int64_t bi = lo; bi < hi; bi++) {
+        float *y = w->Y + bi * ldy + w->t * s->S;
+        const float *prow = w->prev >= 0 ? w->Y + bi * ldy + w->prev * s->S : NULL;
+        const float *hprow = w->hp ? w->hp + bi * w->ldh : NULL;
+        const float *cprow = s->cell != CELL_LSTM ? NULL
+                             : prow ? prow + s->at.c : w->c0 ? w->c0 + bi * u : NULL;
+        const float *oprow = prow && s->mask_mode != MASK_NONE ? prow + s->at.o : NULL;
+        const int keep = s->mask_mode == MASK_NONE || w->mask[bi * s->T + w->t];
+        forward_row(s, y, w->rec + bi * g, w->b_in, w->b_rec, hprow, cprow, oprow, keep,
+                    w->scratch + bi * u);
+    }
+}
+
+GN_MULTI(forward_rows, (void *arg, int64_t lo, int64_t hi, int tid),
+         forward_rows_body(arg, lo, hi))
+
 int gn_rnn_forward(int cell, int act, int ract, int go_backwards, int reset_after,
                    int mask_mode, int64_t B, int64_t T, int64_t D, int64_t U, int64_t S,
                    const float *x, const float *W, const float *R, const float *b,
@@ -189,6 +219,7 @@ int gn_rnn_forward(int cell, int act, int ract, int go_backwards, int reset_afte
     else
         for (int64_t r = 0; r < B * T; r++)
             memset(Y + r * S + s.at.gates, 0, sizeof(float) * (size_t)g);
+    const int team = gn_team_for((double)B * (double)(g + U) * 4.0, GN_GRAIN_ELEMENTS);
     for (int64_t k = 0; k < T; k++) {
         const int64_t t = step_at(k, T, go_backwards);
         const int64_t prev = k ? step_at(k - 1, T, go_backwards) : -1;
@@ -212,16 +243,8 @@ int gn_rnn_forward(int cell, int act, int ract, int go_backwards, int reset_afte
             }
             gn_sgemm(0, 0, B, U, U, 1.0f, scratch, U, R + 2 * U, g, 0.0f, rec + 2 * U, g);
         }
-        for (int64_t bi = 0; bi < B; bi++) {
-            float *y = Y + bi * ldy + t * S;
-            const float *prow = prev >= 0 ? Y + bi * ldy + prev * S : NULL;
-            const float *hprow = hp ? hp + bi * ldh : NULL;
-            const float *cprow = cell != CELL_LSTM ? NULL
-                                 : prow ? prow + s.at.c : c0 ? c0 + bi * U : NULL;
-            const float *oprow = prow && mask_mode != MASK_NONE ? prow + s.at.o : NULL;
-            const int keep = mask_mode == MASK_NONE || mask[bi * T + t];
-            forward_row(&s, y, rec + bi * g, b_in, b_rec, hprow, cprow, oprow, keep, scratch);
-        }
+        forward_task task = {&s, Y, rec, b_in, b_rec, hp, c0, mask, scratch, t, prev, ldh};
+        gn_parallel_for(team, B, GN_PICK(forward_rows), &task);
     }
     return GN_OK;
 }
@@ -231,12 +254,17 @@ int gn_rnn_forward(int cell, int act, int ract, int go_backwards, int reset_afte
  * of dh that does not go through the recurrent kernel; updates dc and do. For GRU without
  * reset_after, dp's reset gate needs drh = d(r * h_prev), so that row is finished by
  * gru_reset_row after the product dah @ R_h^T. */
-static void backward_row(const rnn_shape *s, const grad_layout *zt, const float *y,
+GN_INLINE void backward_row(const rnn_shape *s, const grad_layout *zt, const float *y,
                          const float *gy, const float *hp, const float *cp, int keep,
                          float *dh, float *dc, float *dout, float *z) {
     const int64_t u = s->U;
     const float *gates = y + s->at.gates, *ggy = gy + s->at.gates;
     float *dp = z + zt->dp, *zdh = z + zt->dh;
+    if (s->cell == CELL_LSTM) {   /* act(c_new) into the dh slot until dh is written */
+        for (int64_t j = 0; j < u; j++)
+            zdh[j] = gates[u + j] * (cp ? cp[j] : 0.0f) + gates[j] * gates[2 * u + j];
+        activate(s->act, zdh, u);
+    }
     for (int64_t j = 0; j < u; j++) {
         const float hprev = hp ? hp[j] : 0.0f;
         const float dh_tot = dh[j] + gy[s->at.h + j];
@@ -253,8 +281,7 @@ static void backward_row(const rnn_shape *s, const grad_layout *zt, const float 
                         o = gates[3 * u + j];
             const float cprev = cp ? cp[j] : 0.0f;
             const float dc_tot = dc[j] + gy[s->at.c + j];
-            float tc = f * cprev + i * g;
-            activate(s->act, &tc, 1);
+            const float tc = zdh[j];   /* act(c_new), see below */
             const float dcn = (keep ? dc_tot : 0.0f) + dhn * o * derivative(s->act, tc);
             dp[j] = (dcn * g + ggy[j]) * derivative(s->ract, i);
             dp[u + j] = (dcn * cprev + ggy[u + j]) * derivative(s->ract, f);
@@ -289,7 +316,7 @@ static void backward_row(const rnn_shape *s, const grad_layout *zt, const float 
 
 /* GRU without reset_after, row b: the reset gate's gradient from drh = dah @ R_h^T, and
  * drh's share of dh_prev. */
-static void gru_reset_row(const rnn_shape *s, const grad_layout *zt, const float *y,
+GN_INLINE void gru_reset_row(const rnn_shape *s, const grad_layout *zt, const float *y,
                           const float *gy, const float *hp, const float *drh, float *z) {
     const int64_t u = s->U;
     for (int64_t j = 0; j < u; j++) {
@@ -299,6 +326,36 @@ static void gru_reset_row(const rnn_shape *s, const grad_layout *zt, const float
         z[zt->dh + j] += drh[j] * r;
     }
 }
+
+/* One step of the backward pass, its rows split between threads like the forward's. */
+typedef struct {
+    const rnn_shape *s;
+    const grad_layout *zt;
+    const float *gY, *Y, *h0, *c0;
+    const uint8_t *mask;
+    float *dh, *dc, *dout, *Z;
+    int64_t t, prev;
+} backward_task;
+
+GN_INLINE void backward_rows_body(void *arg, int64_t lo, int64_t hi) {
+    const backward_task *w = (const backward_task *)arg;
+    const rnn_shape *s = w->s;
+    const int64_t u = s->U, ldy = s->T * s->S, ldz = s->T * w->zt->width;
+    for (int64_t bi = lo; bi < hi; bi++) {
+        const float *y = w->Y + bi * ldy + w->t * s->S;
+        const float *prow = w->prev >= 0 ? w->Y + bi * ldy + w->prev * s->S : NULL;
+        const float *hp = prow ? prow + s->at.h : w->h0 ? w->h0 + bi * u : NULL;
+        const float *cp = s->cell != CELL_LSTM ? NULL
+                          : prow ? prow + s->at.c : w->c0 ? w->c0 + bi * u : NULL;
+        const int keep = s->mask_mode == MASK_NONE || w->mask[bi * s->T + w->t];
+        backward_row(s, w->zt, y, w->gY + bi * ldy + w->t * s->S, hp, cp, keep,
+                     w->dh + bi * u, w->dc + bi * u, w->dout + bi * u,
+                     w->Z + bi * ldz + w->t * w->zt->width);
+    }
+}
+
+GN_MULTI(backward_rows, (void *arg, int64_t lo, int64_t hi, int tid),
+         backward_rows_body(arg, lo, hi))
 
 int gn_rnn_bptt(int cell, int act, int ract, int go_backwards, int reset_after,
                 int mask_mode, int64_t B, int64_t T, int64_t U, int64_t S, int64_t K,
@@ -318,19 +375,12 @@ int gn_rnn_bptt(int cell, int act, int ract, int go_backwards, int reset_after,
     float *dh = work, *dc = work + B * U, *dout = work + 2 * B * U, *drh = work + 3 * B * U;
     memset(work, 0, sizeof(float) * (size_t)(3 * B * U));
     const int64_t ldy = T * S, ldz = T * K;
+    const int team = gn_team_for((double)B * (double)(g + U) * 4.0, GN_GRAIN_ELEMENTS);
     for (int64_t k = T - 1; k >= 0; k--) {
         const int64_t t = step_at(k, T, go_backwards);
         const int64_t prev = k ? step_at(k - 1, T, go_backwards) : -1;
-        for (int64_t bi = 0; bi < B; bi++) {
-            const float *y = Y + bi * ldy + t * S;
-            const float *prow = prev >= 0 ? Y + bi * ldy + prev * S : NULL;
-            const float *hp = prow ? prow + s.at.h : h0 ? h0 + bi * U : NULL;
-            const float *cp = cell != CELL_LSTM ? NULL
-                              : prow ? prow + s.at.c : c0 ? c0 + bi * U : NULL;
-            const int keep = mask_mode == MASK_NONE || mask[bi * T + t];
-            backward_row(&s, &zt, y, gY + bi * ldy + t * S, hp, cp, keep, dh + bi * U,
-                         dc + bi * U, dout + bi * U, Z + bi * ldz + t * K);
-        }
+        backward_task task = {&s, &zt, gY, Y, h0, c0, mask, dh, dc, dout, Z, t, prev};
+        gn_parallel_for(team, B, GN_PICK(backward_rows), &task);
         float *zs = Z + t * K;  /* row bi of this step at zs + bi * ldz */
         if (cell == CELL_GRU && !reset_after) {
             gn_sgemm(0, 1, B, U, U, 1.0f, zs + zt.dp + 2 * U, ldz, R + 2 * U, g, 0.0f, drh, U);
