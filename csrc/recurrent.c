@@ -46,13 +46,13 @@ static record_layout record_of(int cell, int64_t u, int reset_after, int masked)
     return r;
 }
 
-static grad_layout grad_of(int cell, int64_t u, int reset_after) {
+static grad_layout grad_of(int cell, int64_t u, int reset_after, int rec_masked) {
     grad_layout z = {0, -1, -1, -1, -1, 0};
     const int64_t g = gate_count(cell) * u;
     int64_t w = g;
     if (cell == CELL_GRU && reset_after) { z.dr = w; w += g; }
     z.hr = w;
-    w += cell == CELL_GRU && !reset_after ? 2 * u : u;
+    w += rec_masked ? g : cell == CELL_GRU && !reset_after ? 2 * u : u;
     z.dh = w;
     w += u;
     if (cell == CELL_LSTM) { z.dc = w; w += u; }
@@ -96,6 +96,13 @@ GN_INLINE float derivative(int code, float y) {
     const float hard_d = y > 0.0f && y < 1.0f ? 1.0f / 6.0f : 0.0f;
     return code == ACT_TANH ? tanh_d : code == ACT_SIGMOID ? sigmoid_d
            : code == ACT_RELU ? relu_d : code == ACT_HARD_SIGMOID ? hard_d : 1.0f;
+}
+
+/* dst (B, U) = h (rows ldh apart) times m (rows ldm apart). */
+static void masked_rows(float *dst, const float *h, int64_t ldh, const float *m, int64_t ldm,
+                        int64_t B, int64_t U) {
+    for (int64_t bi = 0; bi < B; bi++)
+        for (int64_t j = 0; j < U; j++) dst[bi * U + j] = h[bi * ldh + j] * m[bi * ldm + j];
 }
 
 /* The input step loop step k runs. */
@@ -199,19 +206,19 @@ GN_MULTI(forward_rows, (void *arg, int64_t lo, int64_t hi, int tid),
 int gn_rnn_forward(int cell, int act, int ract, int go_backwards, int reset_after,
                    int mask_mode, int64_t B, int64_t T, int64_t D, int64_t U, int64_t S,
                    const float *x, const float *W, const float *R, const float *b,
-                   const float *h0, const float *c0, const uint8_t *mask, float *Y,
-                   float *work, int64_t work_len) {
+                   const float *h0, const float *c0, const uint8_t *mask, const float *rm,
+                   float *Y, float *work, int64_t work_len) {
     if (!valid_codes(cell, act, ract, mask_mode) || (mask_mode != MASK_NONE && !mask))
         return GN_ERR_BAD_ARGS;
     const rnn_shape s = {cell, act, ract, reset_after, mask_mode, B, T, U, S,
                          record_of(cell, U, reset_after, mask_mode != MASK_NONE)};
     const int64_t g = gate_count(cell) * U;
-    if (S != s.at.width || work_len < B * (g + U) || (cell != CELL_LSTM && c0))
+    if (S != s.at.width || work_len < B * (g + 2 * U) || (cell != CELL_LSTM && c0))
         return GN_ERR_BAD_ARGS;
     if (B == 0 || T == 0 || U == 0) return GN_OK;
     const int two_bias = cell == CELL_GRU && reset_after;
     const float *b_in = b, *b_rec = two_bias && b ? b + g : NULL;
-    float *rec = work, *scratch = work + B * g;
+    float *rec = work, *scratch = work + B * g, *hm = work + B * (g + U);
     const int64_t ldy = T * S;
     /* the input projection of every step, one GEMM into the gate slots */
     if (D > 0)
@@ -226,10 +233,15 @@ int gn_rnn_forward(int cell, int act, int ract, int go_backwards, int reset_afte
         const float *hp = prev >= 0 ? Y + prev * S + s.at.h : h0;
         const int64_t ldh = prev >= 0 ? ldy : U;
         const int64_t n_first = cell == CELL_GRU && !reset_after ? 2 * U : g;
-        if (hp)
-            gn_sgemm(0, 0, B, n_first, U, 1.0f, hp, ldh, R, g, 0.0f, rec, g);
-        else
+        if (!hp)
             memset(rec, 0, sizeof(float) * (size_t)(B * g));
+        else if (!rm)
+            gn_sgemm(0, 0, B, n_first, U, 1.0f, hp, ldh, R, g, 0.0f, rec, g);
+        else   /* recurrent dropout: one product per gate, of the state times its mask */
+            for (int64_t q = 0; q < n_first / U; q++) {
+                masked_rows(hm, hp, ldh, rm + q * U, g, B, U);
+                gn_sgemm(0, 0, B, U, U, 1.0f, hm, U, R + q * U, g, 0.0f, rec + q * U, g);
+            }
         if (cell == CELL_GRU && !reset_after) {
             /* the reset gate first, then (r * h_prev) @ R_h */
             for (int64_t bi = 0; bi < B; bi++) {
@@ -238,7 +250,8 @@ int gn_rnn_forward(int cell, int act, int ract, int go_backwards, int reset_afte
                 for (int64_t j = 0; j < U; j++) {
                     float v = p[U + j] + rec[bi * g + U + j] + (b_in ? b_in[U + j] : 0.0f);
                     activate(ract, &v, 1);
-                    r[j] = v * (hp ? hp[bi * ldh + j] : 0.0f);
+                    r[j] = v * (hp ? hp[bi * ldh + j] : 0.0f) *
+                           (rm ? rm[bi * g + 2 * U + j] : 1.0f);
                 }
             }
             gn_sgemm(0, 0, B, U, U, 1.0f, scratch, U, R + 2 * U, g, 0.0f, rec + 2 * U, g);
@@ -255,8 +268,8 @@ int gn_rnn_forward(int cell, int act, int ract, int go_backwards, int reset_afte
  * reset_after, dp's reset gate needs drh = d(r * h_prev), so that row is finished by
  * gru_reset_row after the product dah @ R_h^T. */
 GN_INLINE void backward_row(const rnn_shape *s, const grad_layout *zt, const float *y,
-                         const float *gy, const float *hp, const float *cp, int keep,
-                         float *dh, float *dc, float *dout, float *z) {
+                         const float *gy, const float *hp, const float *cp, const float *rm,
+                         int keep, float *dh, float *dc, float *dout, float *z) {
     const int64_t u = s->U;
     const float *gates = y + s->at.gates, *ggy = gy + s->at.gates;
     float *dp = z + zt->dp, *zdh = z + zt->dh;
@@ -275,7 +288,11 @@ GN_INLINE void backward_row(const rnn_shape *s, const grad_layout *zt, const flo
             dhn += keep ? do_tot : 0.0f;
             dout[j] = keep || s->mask_mode == MASK_ZERO ? 0.0f : do_tot;
         }
-        z[zt->hr + j] = hprev;
+        if (rm)
+            for (int64_t q = 0; q < gate_count(s->cell); q++)
+                z[zt->hr + q * u + j] = hprev * rm[q * u + j];
+        else
+            z[zt->hr + j] = hprev;
         if (s->cell == CELL_LSTM) {
             const float i = gates[j], f = gates[u + j], g = gates[2 * u + j],
                         o = gates[3 * u + j];
@@ -304,8 +321,8 @@ GN_INLINE void backward_row(const rnn_shape *s, const grad_layout *zt, const flo
                 z[zt->dr + j] = dz;
                 z[zt->dr + u + j] = dr;
                 z[zt->dr + 2 * u + j] = dah * r + gy[s->at.rh + j];
-            } else {
-                z[zt->hr + u + j] = r * hprev;
+            } else {   /* r * h_prev (times the h gate's mask) after the z, r inputs */
+                z[zt->hr + (rm ? 2 : 1) * u + j] = r * hprev * (rm ? rm[2 * u + j] : 1.0f);
             }
         } else {
             dp[j] = (dhn + ggy[j]) * derivative(s->act, gates[j]);
@@ -317,13 +334,32 @@ GN_INLINE void backward_row(const rnn_shape *s, const grad_layout *zt, const flo
 /* GRU without reset_after, row b: the reset gate's gradient from drh = dah @ R_h^T, and
  * drh's share of dh_prev. */
 GN_INLINE void gru_reset_row(const rnn_shape *s, const grad_layout *zt, const float *y,
-                          const float *gy, const float *hp, const float *drh, float *z) {
+                          const float *gy, const float *hp, const float *rm,
+                          const float *drh, float *z) {
     const int64_t u = s->U;
     for (int64_t j = 0; j < u; j++) {
-        const float r = y[s->at.gates + u + j], hprev = hp ? hp[j] : 0.0f;
+        const float r = y[s->at.gates + u + j], m = rm ? rm[2 * u + j] : 1.0f;
+        const float hprev = (hp ? hp[j] : 0.0f) * m;
         z[zt->dp + u + j] = (drh[j] * hprev + gy[s->at.gates + u + j]) *
                             derivative(s->ract, r);
-        z[zt->dh + j] += drh[j] * r;
+        z[zt->dh + j] += drh[j] * r * m;
+    }
+}
+
+/* dh (rows ldz apart) += the recurrent products' share of the previous state's gradient,
+ * gates [0, n) of dG @ R^T: one GEMM, or with recurrent dropout one per gate times its
+ * mask (through tmp, B x U). */
+static void back_product(int64_t B, int64_t U, int64_t g, int64_t n, const float *dG,
+                         int64_t ldz, const float *R, const float *rm, float *tmp, float *dh) {
+    if (!rm) {
+        gn_sgemm(0, 1, B, U, n * U, 1.0f, dG, ldz, R, g, 1.0f, dh, ldz);
+        return;
+    }
+    for (int64_t q = 0; q < n; q++) {
+        gn_sgemm(0, 1, B, U, U, 1.0f, dG + q * U, ldz, R + q * U, g, 0.0f, tmp, U);
+        for (int64_t bi = 0; bi < B; bi++)
+            for (int64_t j = 0; j < U; j++)
+                dh[bi * ldz + j] += rm[bi * g + q * U + j] * tmp[bi * U + j];
     }
 }
 
@@ -331,7 +367,7 @@ GN_INLINE void gru_reset_row(const rnn_shape *s, const grad_layout *zt, const fl
 typedef struct {
     const rnn_shape *s;
     const grad_layout *zt;
-    const float *gY, *Y, *h0, *c0;
+    const float *gY, *Y, *h0, *c0, *rm;
     const uint8_t *mask;
     float *dh, *dc, *dout, *Z;
     int64_t t, prev;
@@ -348,7 +384,8 @@ GN_INLINE void backward_rows_body(void *arg, int64_t lo, int64_t hi) {
         const float *cp = s->cell != CELL_LSTM ? NULL
                           : prow ? prow + s->at.c : w->c0 ? w->c0 + bi * u : NULL;
         const int keep = s->mask_mode == MASK_NONE || w->mask[bi * s->T + w->t];
-        backward_row(s, w->zt, y, w->gY + bi * ldy + w->t * s->S, hp, cp, keep,
+        const float *rm = w->rm ? w->rm + bi * gate_count(s->cell) * u : NULL;
+        backward_row(s, w->zt, y, w->gY + bi * ldy + w->t * s->S, hp, cp, rm, keep,
                      w->dh + bi * u, w->dc + bi * u, w->dout + bi * u,
                      w->Z + bi * ldz + w->t * w->zt->width);
     }
@@ -360,26 +397,27 @@ GN_MULTI(backward_rows, (void *arg, int64_t lo, int64_t hi, int tid),
 int gn_rnn_bptt(int cell, int act, int ract, int go_backwards, int reset_after,
                 int mask_mode, int64_t B, int64_t T, int64_t U, int64_t S, int64_t K,
                 const float *gY, const float *Y, const float *R, const float *h0,
-                const float *c0, const uint8_t *mask, float *Z, float *work,
-                int64_t work_len) {
+                const float *c0, const uint8_t *mask, const float *rm, float *Z,
+                float *work, int64_t work_len) {
     if (!valid_codes(cell, act, ract, mask_mode) || (mask_mode != MASK_NONE && !mask))
         return GN_ERR_BAD_ARGS;
     const rnn_shape s = {cell, act, ract, reset_after, mask_mode, B, T, U, S,
                          record_of(cell, U, reset_after, mask_mode != MASK_NONE)};
-    const grad_layout zt = grad_of(cell, U, reset_after);
+    const grad_layout zt = grad_of(cell, U, reset_after, rm != NULL);
     const int64_t g = gate_count(cell) * U;
-    if (S != s.at.width || K != zt.width || work_len < 4 * B * U ||
+    if (S != s.at.width || K != zt.width || work_len < 5 * B * U ||
         (cell != CELL_LSTM && c0))
         return GN_ERR_BAD_ARGS;
     if (B == 0 || T == 0 || U == 0) return GN_OK;
     float *dh = work, *dc = work + B * U, *dout = work + 2 * B * U, *drh = work + 3 * B * U;
+    float *tmp = work + 4 * B * U;
     memset(work, 0, sizeof(float) * (size_t)(3 * B * U));
     const int64_t ldy = T * S, ldz = T * K;
     const int team = gn_team_for((double)B * (double)(g + U) * 4.0, GN_GRAIN_ELEMENTS);
     for (int64_t k = T - 1; k >= 0; k--) {
         const int64_t t = step_at(k, T, go_backwards);
         const int64_t prev = k ? step_at(k - 1, T, go_backwards) : -1;
-        backward_task task = {&s, &zt, gY, Y, h0, c0, mask, dh, dc, dout, Z, t, prev};
+        backward_task task = {&s, &zt, gY, Y, h0, c0, rm, mask, dh, dc, dout, Z, t, prev};
         gn_parallel_for(team, B, GN_PICK(backward_rows), &task);
         float *zs = Z + t * K;  /* row bi of this step at zs + bi * ldz */
         if (cell == CELL_GRU && !reset_after) {
@@ -388,13 +426,13 @@ int gn_rnn_bptt(int cell, int act, int ract, int go_backwards, int reset_after,
                 const float *prow = prev >= 0 ? Y + bi * ldy + prev * S : NULL;
                 const float *hp = prow ? prow + s.at.h : h0 ? h0 + bi * U : NULL;
                 gru_reset_row(&s, &zt, Y + bi * ldy + t * S, gY + bi * ldy + t * S, hp,
-                              drh + bi * U, zs + bi * ldz);
+                              rm ? rm + bi * g : NULL, drh + bi * U, zs + bi * ldz);
             }
             /* dh_prev += d[z, r] @ R_zr^T */
-            gn_sgemm(0, 1, B, U, 2 * U, 1.0f, zs + zt.dp, ldz, R, g, 1.0f, zs + zt.dh, ldz);
+            back_product(B, U, g, 2, zs + zt.dp, ldz, R, rm, tmp, zs + zt.dh);
         } else {
             const int64_t from = cell == CELL_GRU ? zt.dr : zt.dp;
-            gn_sgemm(0, 1, B, U, g, 1.0f, zs + from, ldz, R, g, 1.0f, zs + zt.dh, ldz);
+            back_product(B, U, g, g / U, zs + from, ldz, R, rm, tmp, zs + zt.dh);
         }
         for (int64_t bi = 0; bi < B; bi++)
             memcpy(dh + bi * U, zs + bi * ldz + zt.dh, sizeof(float) * (size_t)U);
@@ -402,10 +440,10 @@ int gn_rnn_bptt(int cell, int act, int ract, int go_backwards, int reset_after,
     return GN_OK;
 }
 
-int gn_rnn_param_grad(int cell, int wrt, int go_backwards, int reset_after, int64_t B,
-                      int64_t T, int64_t D, int64_t U, int64_t K, const float *Z,
+int gn_rnn_param_grad(int cell, int wrt, int go_backwards, int reset_after, int rec_masked,
+                      int64_t B, int64_t T, int64_t D, int64_t U, int64_t K, const float *Z,
                       const float *other, float *out) {
-    const grad_layout zt = grad_of(cell, U, reset_after);
+    const grad_layout zt = grad_of(cell, U, reset_after, rec_masked);
     if (cell < CELL_SIMPLE || cell > CELL_GRU || wrt < WRT_X || wrt > WRT_C0 ||
         K != zt.width || (wrt == WRT_C0 && cell != CELL_LSTM) ||
         ((wrt == WRT_X || wrt == WRT_KERNEL) && !other))
@@ -420,7 +458,11 @@ int gn_rnn_param_grad(int cell, int wrt, int go_backwards, int reset_after, int6
         gn_sgemm(1, 0, D, g, rows, 1.0f, other, D, Z + zt.dp, K, 0.0f, out, g);
         break;
     case WRT_RECURRENT:   /* dR = hr^T @ dR (GRU before reset: (r * h)^T for R_h) */
-        if (cell == CELL_GRU && !reset_after) {
+        if (rec_masked) {   /* gate q: (h * mask_q)^T @ dG_q */
+            for (int64_t q = 0; q < g / U; q++)
+                gn_sgemm(1, 0, U, U, rows, 1.0f, Z + zt.hr + q * U, K, Z + drec + q * U, K,
+                         0.0f, out + q * U, g);
+        } else if (cell == CELL_GRU && !reset_after) {
             gn_sgemm(1, 0, U, 2 * U, rows, 1.0f, Z + zt.hr, K, Z + drec, K, 0.0f, out, g);
             gn_sgemm(1, 0, U, U, rows, 1.0f, Z + zt.hr + U, K, Z + drec + 2 * U, K, 0.0f,
                      out + 2 * U, g);

@@ -23,12 +23,12 @@ LAYERS = ["SimpleRNN", "LSTM", "GRU"]
 # ---- the op ------------------------------------------------------------------------
 
 def _op_case(cell, reset_after=False, mask_mode=MASK_NONE, go_backwards=False, has_bias=True,
-             has_h0=False, activation="tanh", recurrent_activation="sigmoid", B=2, T=5, D=3,
-             U=4):
+             has_h0=False, activation="tanh", recurrent_activation="sigmoid", rec_masked=False,
+             B=2, T=5, D=3, U=4):
     attrs = dict(cell=cell, units=U, activation=activation,
                  recurrent_activation=recurrent_activation, go_backwards=go_backwards,
                  reset_after=reset_after, mask_mode=mask_mode, has_bias=has_bias,
-                 has_h0=has_h0, has_c0=has_h0 and cell == "lstm")
+                 has_h0=has_h0, has_c0=has_h0 and cell == "lstm", rec_masked=rec_masked)
     g = GATES[cell] * U
     shapes = [(B, T, D), (D, g), (U, g)] + ([bias_shape(attrs)] if has_bias else [])
     shapes += [(B, U)] * (int(attrs["has_h0"]) + int(attrs["has_c0"]))
@@ -38,8 +38,15 @@ def _op_case(cell, reset_after=False, mask_mode=MASK_NONE, go_backwards=False, h
         shapes.append((B, T))
         none_axes.append((0, 1))
         dtypes.append("bool")
+    if rec_masked:   # dropout masks of 0 and 2, from a bool input (not differentiated)
+        shapes.append((B, g))
+        none_axes.append((0,))
+        dtypes.append("bool")
 
     def fn(*tensors):
+        tensors = list(tensors)
+        if rec_masked:
+            tensors[-1] = gn.ops.multiply(gn.ops.cast(tensors[-1], tensors[0].dtype), 2.0)
         return SymbolicTensor(Node("RNN_SEQUENCE", [t.node for t in tensors], attrs))
     return fn, shapes, none_axes, dtypes
 
@@ -56,6 +63,10 @@ OP_CASES = [
     ("simple_rnn", {}), ("simple_rnn", {"mask_mode": MASK_CARRY, "has_h0": True,
                                         "go_backwards": True}),
     ("simple_rnn", {"activation": "sigmoid", "has_bias": False}),
+    ("lstm", {"rec_masked": True, "mask_mode": MASK_CARRY, "has_h0": True}),
+    ("gru", {"rec_masked": True, "reset_after": True, "go_backwards": True}),
+    ("gru", {"rec_masked": True, "reset_after": False, "has_h0": True}),
+    ("simple_rnn", {"rec_masked": True}),
 ]
 
 
@@ -94,7 +105,8 @@ def test_a_record_width_the_layout_does_not_give_is_refused_by_the_kernel():
     def p(a):
         return ffi.cast("float *", a.ctypes.data)
     status = lib.gn_rnn_forward(1, 1, 2, 0, 0, 0, 1, 2, 3, 2, 13, p(x), p(W), p(R),
-                                ffi.NULL, ffi.NULL, ffi.NULL, ffi.NULL, p(Y), p(work), 64)
+                                ffi.NULL, ffi.NULL, ffi.NULL, ffi.NULL, ffi.NULL, p(Y),
+                                p(work), 64)
     assert status == lib.GN_ERR_BAD_ARGS
     assert not Y.any()
 
@@ -300,8 +312,6 @@ def test_bad_input_is_named():
         gn.layers.SimpleRNN(0)
     with pytest.raises(ValueError, match=r"`dropout` must be in \[0, 1\), got dropout=1.5"):
         gn.layers.LSTM(3, dropout=1.5)
-    with pytest.raises(ValueError, match=r"recurrent_dropout is not supported"):
-        gn.layers.LSTM(3, recurrent_dropout=0.2)
     with pytest.raises(ValueError, match=r"the mask has shape \(None, 4\).*expected the "
                                          r"input's leading axes \(None, 7\)"):
         gn.layers.GRU(3)(gn.Input((7, 5)), mask=gn.ops.not_equal(gn.Input((4,)), 0))
@@ -310,3 +320,19 @@ def test_bad_input_is_named():
     with pytest.raises(Exception, match=r"RNN_SEQUENCE: the mask must have shape \(2, 7\), "
                                         r"got \(2, 6\)"):
         model.predict([X[:2], np.ones((2, 6), "float32")], verbose=0)
+
+
+@pytest.mark.parametrize("name", LAYERS)
+def test_recurrent_dropout_changes_training_outputs_only(name):
+    layer = getattr(gn.layers, name)(4, recurrent_dropout=0.5, seed=1)
+    i = gn.Input((None, 5))
+    model = gn.Model(i, layer(i))
+    plain = getattr(gn.layers, name)(4)
+    reference = gn.Model(i, plain(i))
+    plain.set_weights(layer.get_weights())
+    np.testing.assert_allclose(model.predict(X, verbose=0), reference.predict(X, verbose=0),
+                               atol=1e-6)
+    trained = gn.function([i], model.outputs, training=True)(X)[0]
+    assert np.abs(trained - reference.predict(X, verbose=0)).max() > 1e-3
+    model.compile("sgd", "mse")
+    assert np.isfinite(model.train_on_batch(X, np.zeros((4, 4), "float32")))

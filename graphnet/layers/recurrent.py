@@ -71,10 +71,6 @@ class _Recurrent(Layer):
         self.bias_constraint = constraints.get(bias_constraint)
         self.dropout = _rate(self, "dropout", dropout)
         self.recurrent_dropout = _rate(self, "recurrent_dropout", recurrent_dropout)
-        if self.recurrent_dropout:
-            raise ValueError(f"{type(self).__name__} '{self.name}': recurrent_dropout is not "
-                             "supported (the sequence kernels take no per-step state mask), "
-                             f"got recurrent_dropout={recurrent_dropout!r}; use dropout")
         if stateful:
             raise ValueError(f"{type(self).__name__} '{self.name}': stateful=True is not "
                              "supported yet")
@@ -170,7 +166,7 @@ class _Recurrent(Layer):
                  "recurrent_activation": self._ract, "go_backwards": self.go_backwards,
                  "reset_after": self.reset_after,
                  "mask_mode": mask_mode, "has_bias": self.use_bias,
-                 "has_h0": bool(states), "has_c0": len(states) > 1}
+                 "has_h0": bool(states), "has_c0": len(states) > 1, "rec_masked": False}
         args = [x, self.kernel, self.recurrent_kernel] + ([self.bias] if self.use_bias else [])
         args += states
         if mask is not None:
@@ -187,7 +183,19 @@ class _Recurrent(Layer):
                                                                         {"dtype": dtype})
                  for n in nodes]
         record = Node("RNN_SEQUENCE", nodes, attrs)
+        if self.recurrent_dropout and training is not False:
+            dropped = Node("RNN_SEQUENCE", nodes + [self._recurrent_masks(x).node],
+                           dict(attrs, rec_masked=True))
+            record = ops.in_train_phase(SymbolicTensor(dropped), SymbolicTensor(record),
+                                        training=training).node
         return self._outputs(record, mask_mode)
+
+    def _recurrent_masks(self, x):
+        """Keras's recurrent dropout masks, one (batch, units) per gate drawn once per
+        batch, side by side: (batch, gates * units) of 0 and 1 / (1 - rate)."""
+        ones = ops.add(ops.zeros_like(x[:, 0, :1]),
+                       np.ones((1, GATES[self.cell] * self.units), x.dtype))
+        return ops.dropout(ones, self.recurrent_dropout, seed=self.seed)
 
     def _outputs(self, record, mask_mode):
         """The layer's outputs read out of the op's record Y (batch, T, S)."""
@@ -264,8 +272,11 @@ _DOC_COMMON = """
             regularizers.
         kernel_constraint, recurrent_constraint, bias_constraint: constraints.
         dropout: fraction of the input features dropped while training, one mask per
-            sequence (the same features at every step), as Keras.
-        recurrent_dropout: must be 0 (not supported by the fused kernels).
+            sequence (the same features at every step), as Keras; one mask for all gates
+            (Keras's implementation 2; Keras 3 draws one per gate when recurrent_dropout
+            is set too).
+        recurrent_dropout: fraction of the previous state dropped in the recurrent
+            products while training: one mask per gate per sequence, as Keras 3.
         seed: the dropout's seed.
         return_sequences: return every step's output (batch, timesteps, units), else the
             last one (batch, units).

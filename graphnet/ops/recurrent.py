@@ -10,8 +10,10 @@ each a large GEMM (or a sum) over all steps at once.
 Attributes (all three ops): cell ("simple_rnn", "lstm", "gru"), units, activation,
 recurrent_activation, go_backwards, reset_after (GRU), mask_mode (MASK_NONE, MASK_CARRY:
 a masked step keeps the state and repeats the previous output, MASK_ZERO: its output is
-zeros), has_bias, has_h0, has_c0. Steps run in input order, or from the last with
-go_backwards; Y stays indexed by input step either way.
+zeros), has_bias, has_h0, has_c0, rec_masked (an input rec_mask (batch, gates * units)
+after the mask: recurrent dropout, the previous state times gate q's mask in gate q's
+recurrent product, as Keras 3's implementation 1). Steps run in input order, or from the
+last with go_backwards; Y stays indexed by input step either way.
 """
 import numpy as np
 
@@ -23,16 +25,22 @@ from .recurrent_layout import (ACT_CODE, ACTIVATIONS, CELL_CODE, CELLS, GATES, M
                                derivative_from_output, grad_layout, record_layout)
 from .registry import NN, Op, OpError, register
 
-ATTRS = ("cell", "units", "activation", "recurrent_activation", "go_backwards",
-         "reset_after", "mask_mode", "has_bias", "has_h0", "has_c0")
-
-
 def _optional_inputs(attrs):
     """Names of RNN_SEQUENCE's inputs after x, kernel, recurrent_kernel, in order."""
     names = ["bias"] if attrs["has_bias"] else []
     names += ["h0"] if attrs["has_h0"] else []
     names += ["c0"] if attrs["has_c0"] else []
-    return names + (["mask"] if attrs["mask_mode"] != MASK_NONE else [])
+    return names + _masks(attrs)
+
+
+def _masks(attrs):
+    return (["mask"] if attrs["mask_mode"] != MASK_NONE else []) + \
+        (["rec_mask"] if attrs["rec_masked"] else [])
+
+
+def _bptt_names(attrs):
+    """Names of RNN_BPTT's inputs after gY, Y, recurrent_kernel."""
+    return [n for n in _optional_inputs(attrs) if n != "bias"]
 
 
 def _check_attrs(op, attrs):
@@ -79,6 +87,21 @@ def _split_bias(b, attrs):
     return b, 0.0
 
 
+def _gate_states(h, rec_mask, gates):
+    """The previous state each gate's recurrent product reads: h, or h times that gate's
+    recurrent dropout mask."""
+    if rec_mask is None:
+        return [h] * gates
+    u = h.shape[1]
+    return [h * rec_mask[:, q * u:(q + 1) * u] for q in range(gates)]
+
+
+def _recurrent_product(hm, R):
+    """Gate q's columns of R times hm[q], for every gate."""
+    u = R.shape[0]
+    return np.concatenate([hq @ R[:, q * u:(q + 1) * u] for q, hq in enumerate(hm)], axis=1)
+
+
 def reference_forward(inputs, attrs):
     v = _unpack(inputs, attrs)
     x, W, R = v["x"], v["kernel"], v["recurrent_kernel"]
@@ -97,8 +120,9 @@ def reference_forward(inputs, attrs):
     for t in _steps(T, attrs["go_backwards"]):
         p = x[:, t] @ W + b_in
         m = mask[:, t:t + 1]
+        hm = _gate_states(h, v.get("rec_mask"), GATES[cell])
         if cell == "lstm":
-            z = p + h @ R
+            z = p + _recurrent_product(hm, R)
             i, f = activate(ract, z[:, :u]), activate(ract, z[:, u:2 * u])
             gg, og = activate(act, z[:, 2 * u:3 * u]), activate(ract, z[:, 3 * u:])
             c_new = f * c + i * gg
@@ -107,18 +131,19 @@ def reference_forward(inputs, attrs):
             c = np.where(m, c_new, c)
             Y[:, t, at["c"]:at["c"] + u] = c
         elif cell == "gru":
-            zr = p[:, :2 * u] + h @ R[:, :2 * u] + (b_rec[:2 * u] if np.ndim(b_rec) else 0.0)
+            zr = p[:, :2 * u] + _recurrent_product(hm[:2], R[:, :2 * u]) + \
+                (b_rec[:2 * u] if np.ndim(b_rec) else 0.0)
             zg, rg = activate(ract, zr[:, :u]), activate(ract, zr[:, u:])
             if attrs["reset_after"]:
-                rh = h @ R[:, 2 * u:] + (b_rec[2 * u:] if np.ndim(b_rec) else 0.0)
+                rh = hm[2] @ R[:, 2 * u:] + (b_rec[2 * u:] if np.ndim(b_rec) else 0.0)
                 Y[:, t, at["rh"]:at["rh"] + u] = rh
                 hh = activate(act, p[:, 2 * u:] + rg * rh)
             else:
-                hh = activate(act, p[:, 2 * u:] + (rg * h) @ R[:, 2 * u:])
+                hh = activate(act, p[:, 2 * u:] + (rg * hm[2]) @ R[:, 2 * u:])
             h_new = zg * h + (1 - zg) * hh
             Y[:, t, g0:g0 + 3 * u] = np.concatenate([zg, rg, hh], axis=1)
         else:
-            h_new = activate(act, p + h @ R)
+            h_new = activate(act, p + hm[0] @ R)
             Y[:, t, g0:g0 + u] = h_new
         h = np.where(m, h_new, h)
         Y[:, t, :u] = h
@@ -129,17 +154,18 @@ def reference_forward(inputs, attrs):
 
 
 def reference_bptt(inputs, attrs):
-    """Z from (gY, Y, recurrent_kernel, [h0], [c0], [mask])."""
+    """Z from (gY, Y, recurrent_kernel, [h0], [c0], [mask], [rec_mask])."""
     gY, Y, R = inputs[:3]
-    rest = dict(zip((["h0"] if attrs["has_h0"] else []) + (["c0"] if attrs["has_c0"] else [])
-                    + (["mask"] if attrs["mask_mode"] != MASK_NONE else []), inputs[3:]))
+    rest = dict(zip(_bptt_names(attrs), inputs[3:]))
     cell, u, act, ract = attrs["cell"], attrs["units"], attrs["activation"], \
         attrs["recurrent_activation"]
     B, T, _ = Y.shape
     mode = attrs["mask_mode"]
     at, _ = record_layout(cell, u, attrs["reset_after"], mode != MASK_NONE)
-    zt, K = grad_layout(cell, u, attrs["reset_after"])
+    zt, K = grad_layout(cell, u, attrs["reset_after"], attrs["rec_masked"])
     Z = np.zeros((B, T, K), dtype=Y.dtype)
+    ones = np.ones((B, GATES[cell] * u), Y.dtype)
+    gate_masks = [rest.get("rec_mask", ones)[:, q * u:(q + 1) * u] for q in range(GATES[cell])]
     mask = rest["mask"].astype(bool) if mode != MASK_NONE else np.ones((B, T), bool)
     h0 = rest.get("h0", np.zeros((B, u), Y.dtype))
     c0 = rest.get("c0", np.zeros((B, u), Y.dtype))
@@ -162,7 +188,11 @@ def reference_bptt(inputs, attrs):
             do = np.where(m, 0.0, do_tot) if mode == MASK_CARRY else np.zeros_like(do)
         gates = Y[:, t, g0:g0 + GATES[cell] * u]
         gg_y = gY[:, t, g0:g0 + GATES[cell] * u]
-        Z[:, t, zt["hr"]:zt["hr"] + u] = h_prev
+        hm = [h_prev * mq for mq in gate_masks]
+        if attrs["rec_masked"]:
+            Z[:, t, zt["hr"]:zt["hr"] + len(hm) * u] = np.concatenate(hm, axis=1)
+        else:
+            Z[:, t, zt["hr"]:zt["hr"] + u] = h_prev
         if cell == "lstm":
             c_prev = Y[:, prev, at["c"]:at["c"] + u] if k else c0
             i, f, g, o = (gates[:, j * u:(j + 1) * u] for j in range(4))
@@ -176,7 +206,7 @@ def reference_bptt(inputs, attrs):
                                  derivative_from_output(acts[j], gates[:, j * u:(j + 1) * u])
                                  for j in range(4)], axis=1)
             dc = np.where(m, 0.0, dc_tot) + dcn * f
-            dh = dh_carry + dp @ R.T
+            dh = dh_carry + _back_product(dp, R, gate_masks)
             Z[:, t, zt["dp"]:zt["dp"] + 4 * u] = dp
             Z[:, t, zt["dc"]:zt["dc"] + u] = dc
         elif cell == "gru":
@@ -191,20 +221,30 @@ def reference_bptt(inputs, attrs):
                 dp = np.concatenate([dz, dr, dah], axis=1)
                 drec = np.concatenate([dz, dr, drh], axis=1)
                 Z[:, t, zt["dr"]:zt["dr"] + 3 * u] = drec
-                dh = dh_carry + direct + drec @ R.T
+                dh = dh_carry + direct + _back_product(drec, R, gate_masks)
             else:
                 d_rh_in = dah @ R[:, 2 * u:].T
-                dr = (d_rh_in * h_prev + gg_y[:, u:2 * u]) * derivative_from_output(ract, rg)
+                dr = (d_rh_in * hm[2] + gg_y[:, u:2 * u]) * derivative_from_output(ract, rg)
                 dp = np.concatenate([dz, dr, dah], axis=1)
-                Z[:, t, zt["hr"] + u:zt["hr"] + 2 * u] = rg * h_prev
-                dh = dh_carry + direct + d_rh_in * rg + dp[:, :2 * u] @ R[:, :2 * u].T
+                at_rh = zt["hr"] + (2 * u if attrs["rec_masked"] else u)
+                Z[:, t, at_rh:at_rh + u] = rg * hm[2]
+                dh = dh_carry + direct + d_rh_in * rg * gate_masks[2] + \
+                    _back_product(dp[:, :2 * u], R[:, :2 * u], gate_masks[:2])
             Z[:, t, zt["dp"]:zt["dp"] + 3 * u] = dp
         else:
             dp = (dhn + gg_y) * derivative_from_output(act, gates)
-            dh = dh_carry + dp @ R.T
+            dh = dh_carry + _back_product(dp, R, gate_masks)
             Z[:, t, zt["dp"]:zt["dp"] + u] = dp
         Z[:, t, zt["dh"]:zt["dh"] + u] = dh
     return Z
+
+
+def _back_product(dG, R, gate_masks):
+    """The recurrent products' share of the previous state's gradient: sum over gates q of
+    mask_q * (dG_q @ R_q^T)."""
+    u = R.shape[0]
+    return sum(mq * (dG[:, q * u:(q + 1) * u] @ R[:, q * u:(q + 1) * u].T)
+               for q, mq in enumerate(gate_masks))
 
 
 def reference_param_grad(inputs, attrs):
@@ -212,7 +252,7 @@ def reference_param_grad(inputs, attrs):
     Z = inputs[0]
     cell, u, wrt = attrs["cell"], attrs["units"], attrs["wrt"]
     g = GATES[cell] * u
-    zt, _ = grad_layout(cell, u, attrs["reset_after"])
+    zt, _ = grad_layout(cell, u, attrs["reset_after"], attrs["rec_masked"])
     B, T, _ = Z.shape
     dp = Z[:, :, zt["dp"]:zt["dp"] + g]
     if wrt == "x":
@@ -221,6 +261,11 @@ def reference_param_grad(inputs, attrs):
         x = inputs[1]
         return x.reshape(B * T, -1).T @ dp.reshape(B * T, g)
     drec = Z[:, :, zt["dr"]:zt["dr"] + g] if "dr" in zt else dp
+    if wrt == "recurrent_kernel" and attrs["rec_masked"]:   # gate q: (h * mask_q)^T dG_q
+        return np.concatenate([Z[:, :, zt["hr"] + q * u:zt["hr"] + (q + 1) * u]
+                               .reshape(B * T, u).T @
+                               drec[:, :, q * u:(q + 1) * u].reshape(B * T, u)
+                               for q in range(GATES[cell])], axis=1)
     if wrt == "recurrent_kernel":
         hr = Z[:, :, zt["hr"]:zt["hr"] + u].reshape(B * T, u)
         out = hr.T @ drec.reshape(B * T, g)
@@ -276,6 +321,8 @@ class RnnSequence(Op):
         for state in ("h0", "c0"):
             if state in s:
                 _same(self.name, f"the initial state {state}", s[state], (B, u))
+        if "rec_mask" in s:
+            _same(self.name, "the recurrent dropout mask", s["rec_mask"], (B, g))
         if "mask" in s:
             _same(self.name, "the mask", s["mask"], (B, T))
             if d["mask"] != "bool":
@@ -294,12 +341,12 @@ class RnnSequence(Op):
     def grad(self, node, grad_output):
         v = _unpack(node.inputs, node.attrs)
         bptt_inputs = [grad_output, node, v["recurrent_kernel"]] + \
-            [v[k] for k in ("h0", "c0", "mask") if k in v]
+            [v[k] for k in _bptt_names(node.attrs)]
         Z = Node("RNN_BPTT", bptt_inputs, node.attrs)
         extra = {"x": v["kernel"], "kernel": v["x"]}
         grads = []
         for name in ["x", "kernel", "recurrent_kernel"] + _optional_inputs(node.attrs):
-            if name == "mask":
+            if name in ("mask", "rec_mask"):
                 grads.append(None)
                 continue
             inputs = [Z] + ([extra[name]] if name in extra else [])
@@ -311,12 +358,13 @@ class RnnSequence(Op):
         v = _unpack(node.inputs, node.attrs)
         B, T, D = v["x"].shape
         u, g = node.attrs["units"], GATES[node.attrs["cell"]] * node.attrs["units"]
-        work_len = B * (g + u)
+        work_len = B * (g + 2 * u)
         ctx.emit("GN_K_RNN_FORWARD", **_kernel_args(node.attrs), B=B, T=T, D=D, U=u,
                  S=node.shape[2], x=ctx.inp(v["x"]), W=ctx.inp(v["kernel"]),
                  R=ctx.inp(v["recurrent_kernel"]), b=_slot_or_none(ctx, v, "bias"),
                  h0=_slot_or_none(ctx, v, "h0"), c0=_slot_or_none(ctx, v, "c0"),
-                 mask=_slot_or_none(ctx, v, "mask"), Y=ctx.out(node),
+                 mask=_slot_or_none(ctx, v, "mask"), rm=_slot_or_none(ctx, v, "rec_mask"),
+                 Y=ctx.out(node),
                  work=ctx.temp(4 * work_len), work_len=work_len)
 
 
@@ -333,7 +381,8 @@ class RnnBptt(Op):
                           f"recurrent kernel first, got shapes {shapes}")
         _same(self.name, "the gradient of the record", shapes[0], shapes[1])
         B, T, _ = shapes[1]
-        _, K = grad_layout(attrs["cell"], attrs["units"], attrs["reset_after"])
+        _, K = grad_layout(attrs["cell"], attrs["units"], attrs["reset_after"],
+                           attrs["rec_masked"])
         return (B, T, K), dtypes[1]
 
     def perform(self, inputs, attrs):
@@ -342,17 +391,15 @@ class RnnBptt(Op):
     def lower(self, node, ctx):
         require_f32(node, ctx)
         gY, Y, R = node.inputs[:3]
-        names = (["h0"] if node.attrs["has_h0"] else []) + \
-            (["c0"] if node.attrs["has_c0"] else []) + \
-            (["mask"] if node.attrs["mask_mode"] != MASK_NONE else [])
-        v = dict(zip(names, node.inputs[3:]))
+        v = dict(zip(_bptt_names(node.attrs), node.inputs[3:]))
         B, T, S = Y.shape
         u = node.attrs["units"]
-        work_len = 4 * B * u
+        work_len = 5 * B * u
         ctx.emit("GN_K_RNN_BPTT", **_kernel_args(node.attrs), B=B, T=T, U=u, S=S,
                  K=node.shape[2], gY=ctx.inp(gY), Y=ctx.inp(Y), R=ctx.inp(R),
                  h0=_slot_or_none(ctx, v, "h0"), c0=_slot_or_none(ctx, v, "c0"),
-                 mask=_slot_or_none(ctx, v, "mask"), Z=ctx.out(node),
+                 mask=_slot_or_none(ctx, v, "mask"), rm=_slot_or_none(ctx, v, "rec_mask"),
+                 Z=ctx.out(node),
                  work=ctx.temp(4 * work_len), work_len=work_len)
 
 
@@ -397,6 +444,7 @@ class RnnParamGrad(Op):
             other.shape[2] if other is not None else 0
         ctx.emit("GN_K_RNN_PARAM_GRAD", cell=CELL_CODE[node.attrs["cell"]],
                  wrt=WRT_CODE[node.attrs["wrt"]], go_backwards=int(node.attrs["go_backwards"]),
-                 reset_after=int(node.attrs["reset_after"]), B=B, T=T, D=D,
+                 reset_after=int(node.attrs["reset_after"]),
+                 rec_masked=int(node.attrs["rec_masked"]), B=B, T=T, D=D,
                  U=node.attrs["units"], K=K, Z=ctx.inp(Z),
                  other=ctx.inp(other) if other is not None else -1, out=ctx.out(node))

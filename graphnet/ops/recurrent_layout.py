@@ -11,7 +11,8 @@ gate slots by one GEMM before the steps run, then replaced by the activated gate
 Z (batch, T, K), written by the backward pass, holds per step the gradients of the gate
 pre-activations (input side ``dP``, and for GRU ``reset_after`` the recurrent side ``dR``),
 the recurrent product's input (``hr``: the previous state; GRU without ``reset_after`` also
-``r * h_prev``) and the gradients flowing into the state before the step (``dh``, ``dc``).
+``r * h_prev``; with recurrent dropout, per gate the masked one) and the gradients flowing
+into the state before the step (``dh``, ``dc``).
 """
 import numpy as np
 
@@ -45,8 +46,9 @@ def record_layout(cell, units, reset_after, masked):
     return at, width
 
 
-def grad_layout(cell, units, reset_after):
-    """({slot: offset}, K) of the backward record Z."""
+def grad_layout(cell, units, reset_after, rec_masked=False):
+    """({slot: offset}, K) of the backward record Z. With recurrent dropout (one mask per
+    gate) ``hr`` holds each gate's masked previous state."""
     u, g = units, GATES[cell] * units
     at = {"dp": 0}
     width = g
@@ -54,7 +56,7 @@ def grad_layout(cell, units, reset_after):
         at["dr"] = width
         width += g
     at["hr"] = width
-    width += 2 * u if cell == "gru" and not reset_after else u
+    width += g if rec_masked else 2 * u if cell == "gru" and not reset_after else u
     at["dh"] = width
     width += u
     if cell == "lstm":

@@ -200,36 +200,40 @@ KERNEL_LIST = [
            _RNN_CODES + [count("B"), count("T"), count("D"), count("U"), count("S"),
                          slot("x"), slot("W"), slot("R"), slot("b", optional=True),
                          slot("h0", optional=True), slot("c0", optional=True),
-                         slot("mask", optional=True), slot("Y"), slot("work"),
-                         count("work_len")],
+                         slot("mask", optional=True), slot("rm", optional=True), slot("Y"),
+                         slot("work"), count("work_len")],
            "gn_rnn_forward(cell, act, ract, go_backwards, reset_after, mask_mode, B, T, D, U, "
-           "S, x, W, R, b, h0, c0, mask, Y, work, work_len)",
+           "S, x, W, R, b, h0, c0, mask, rm, Y, work, work_len)",
            reads=[Span("x", "B * T * D"), Span("W", f"D * {_RNN_G}"),
                   Span("R", f"U * {_RNN_G}"), Span("b", f"{_RNN_G} * {_RNN_TWO_BIAS}"),
-                  Span("h0", "B * U"), Span("c0", "B * U"), Span("mask", "B * T", "1")],
+                  Span("h0", "B * U"), Span("c0", "B * U"), Span("mask", "B * T", "1"),
+                  Span("rm", f"B * {_RNN_G}")],
            writes=[Span("Y", "B * T * S"), Span("work", "work_len")], reports=True,
            doc="A SimpleRNN (cell 0), LSTM (1) or GRU (2) over every step of x: one GEMM "
                "projects all steps, then per step the recurrent product with the gates "
-               "fused after it; Y is the record of graphnet/ops/recurrent_layout.py. "
+               "fused after it; Y is the record of graphnet/ops/recurrent_layout.py; rm: "
+               "recurrent dropout, one (B, U) mask per gate on the previous state. "
                "Refuses (nothing written) an S or work_len the layout does not give."),
     Kernel("GN_K_RNN_BPTT", 61, "csrc/recurrent.c",
            _RNN_CODES + [count("B"), count("T"), count("U"), count("S"), count("K"),
                          slot("gY"), slot("Y"), slot("R"), slot("h0", optional=True),
-                         slot("c0", optional=True), slot("mask", optional=True), slot("Z"),
-                         slot("work"), count("work_len")],
+                         slot("c0", optional=True), slot("mask", optional=True),
+                         slot("rm", optional=True), slot("Z"), slot("work"),
+                         count("work_len")],
            "gn_rnn_bptt(cell, act, ract, go_backwards, reset_after, mask_mode, B, T, U, S, K, "
-           "gY, Y, R, h0, c0, mask, Z, work, work_len)",
+           "gY, Y, R, h0, c0, mask, rm, Z, work, work_len)",
            reads=[Span("gY", "B * T * S"), Span("Y", "B * T * S"), Span("R", f"U * {_RNN_G}"),
-                  Span("h0", "B * U"), Span("c0", "B * U"), Span("mask", "B * T", "1")],
+                  Span("h0", "B * U"), Span("c0", "B * U"), Span("mask", "B * T", "1"),
+                  Span("rm", f"B * {_RNN_G}")],
            writes=[Span("Z", "B * T * K"), Span("work", "work_len")], reports=True,
            doc="Backward through time of GN_K_RNN_FORWARD from gY, the gradient of its "
                "record Y, into the backward record Z."),
     Kernel("GN_K_RNN_PARAM_GRAD", 62, "csrc/recurrent.c",
            [count("cell", 0, 2), count("wrt", 0, 5), flag("go_backwards"), flag("reset_after"),
-            count("B"), count("T"), count("D"), count("U"), count("K"), slot("Z"),
+            flag("rec_masked"), count("B"), count("T"), count("D"), count("U"), count("K"), slot("Z"),
             slot("other", optional=True), slot("out")],
-           "gn_rnn_param_grad(cell, wrt, go_backwards, reset_after, B, T, D, U, K, Z, other, "
-           "out)",
+           "gn_rnn_param_grad(cell, wrt, go_backwards, reset_after, rec_masked, B, T, D, U, K, "
+           "Z, other, out)",
            reads=[Span("Z", "B * T * K"),
                   Span("other", f"D * {_RNN_G} if wrt == 0 else B * T * D")],
            writes=[Span("out", f"B * T * D if wrt == 0 else D * {_RNN_G} if wrt == 1 else "
