@@ -9,12 +9,17 @@
   ``--repeats``), its arena, and the peak of live bytes (no placement can go below it).
 * Compile: ``gn.function`` over a chain of small Dense layers (tanh) each followed by an
   elementwise ``exp(y) * x`` (one GEMM and one fused elementwise kernel per pair), compiled
-  for one input shape: CPU and wall seconds of compile_plan plus the Executable.
+  for one input shape: CPU and wall seconds of compile_plan plus the Executable, after a
+  full garbage collection (building 10,000 layers leaves them in reference cycles, and
+  collecting them took 0.8-1 s inside the compile whenever the collector's turn fell there).
+* ``--passes``: that compile ``--repeats`` times in this process, each pass's CPU seconds
+  (``CompileReport.seconds``) as the median and the range over the repeats.
 
     python bench/bench_planner.py [--sizes 1000,10000,100000] [--old-max 10000]
-                                  [--repeats 3] [--kernels 20000]
+                                  [--repeats 3] [--kernels 20000] [--passes]
 """
 import argparse
+import gc
 import os
 import statistics
 import sys
@@ -26,7 +31,9 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from bench_mnist_mlp import gn, load_average, machine_line  # noqa: E402
+from graphnet.compiler import CompileReport, compile_plan  # noqa: E402
 from graphnet.compiler.memory import plan_arena, reserved_bytes  # noqa: E402
+from graphnet.runtime.executor import Executable  # noqa: E402
 
 
 def quadratic_plan_arena(buffers):
@@ -115,11 +122,36 @@ def chain_function(kernels):
 
 def bench_compile(kernels):
     fn = chain_function(kernels)
+    gc.collect()   # the layers built above are in reference cycles: not the compile's work
     wall, cpu = time.perf_counter(), time.process_time()
     exe = fn.executable([(2, 8)])
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     print(f"compile of a {exe.plan.kernel_count}-kernel plan: {cpu:.2f} s CPU, {wall:.2f} s "
           f"wall ({len(exe.plan.slots)} slots, arena {exe.plan.arena_bytes} bytes)")
+
+
+def bench_passes(kernels, repeats):
+    """Each pass's CPU seconds over ``repeats`` compiles of the chain: median and range."""
+    fn = chain_function(kernels)
+    gc.collect()
+    runs = []
+    for _ in range(repeats):
+        report = CompileReport()
+        start = time.process_time()
+        plan, weights, _ = compile_plan(fn.input_nodes, fn.output_nodes, [(2, 8)], report,
+                                        training=fn.training, updates=fn.updates)
+        with report.timed("executable"):
+            Executable(plan, weights, written=[var for var, _ in fn.updates])
+        total = time.process_time() - start
+        report.seconds["other (gc, glue)"] = total - sum(report.seconds.values())
+        report.seconds["total"] = total
+        runs.append(report.seconds)
+    print(f"passes of the {plan.kernel_count}-kernel compile, CPU s over {repeats} runs:")
+    print(f"{'pass':<28} {'median':>8} {'min':>8} {'max':>8}")
+    for name in runs[0]:
+        values = [run[name] for run in runs]
+        print(f"{name:<28} {statistics.median(values):8.3f} {min(values):8.3f} "
+              f"{max(values):8.3f}")
 
 
 def main(argv=None):
@@ -131,6 +163,8 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--kernels", type=int, default=20000,
                         help="kernels of the compiled chain (0: skip)")
+    parser.add_argument("--passes", action="store_true",
+                        help="per-pass CPU seconds of --repeats compiles of the chain")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     if any(n < 1 for n in sizes) or args.repeats < 1 or args.kernels < 0:
@@ -138,6 +172,11 @@ def main(argv=None):
                      f"0; got {sizes}, {args.repeats}, {args.kernels}")
     print(machine_line(gn.get_num_threads()))
     print(f"load average at start: {load_average()}")
+    if args.passes:
+        if not args.kernels:
+            parser.error("--passes times the chain's compile: --kernels must be above 0")
+        bench_passes(args.kernels, args.repeats)
+        return
     bench_planner(sizes, args.old_max, args.repeats)
     if args.kernels:
         bench_compile(args.kernels)

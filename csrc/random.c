@@ -12,9 +12,11 @@ GN_INLINE uint64_t splitmix64(uint64_t x) {
 }
 
 /* Uniform in (0, 1): 24 random bits, never exactly 0 (converted through int32, exactly,
- * so the loops vectorize). */
+ * so the loops vectorize); the top value's 2**24 - 0.5 rounds to 2**24 in float, so it
+ * is held at the largest float below 1. */
 GN_INLINE float unit(uint64_t bits) {
-    return ((float)(int32_t)(bits >> 40) + 0.5f) * (1.0f / 16777216.0f);
+    const float u = ((float)(int32_t)(bits >> 40) + 0.5f) * (1.0f / 16777216.0f);
+    return u < 1.0f ? u : 0x1.fffffep-1f;
 }
 
 typedef struct {

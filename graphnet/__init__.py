@@ -21,15 +21,15 @@ except ImportError as _exc:  # without the built C extension the compiler and th
 
 _SUBMODULES = {"activations", "autodiff", "backend", "bench", "callbacks", "compiler",
                "constraints", "datasets", "engine", "export", "graph", "initializers", "layers",
-               "losses", "metrics", "models", "ops", "optimizers", "regularizers", "runtime",
-               "saving", "serialization", "utils"}
+               "losses", "metrics", "models", "ops", "optimizers", "random", "regularizers",
+               "runtime", "saving", "serialization", "utils"}
 
 
 def _load_api():
     """Import the model-building API into this namespace (add new public names here)."""
     from . import (activations, backend, callbacks, constraints, datasets,  # noqa: F401
-                   initializers, layers, losses, metrics, models, optimizers, regularizers,
-                   saving, utils)
+                   initializers, layers, losses, metrics, models, optimizers, random,
+                   regularizers, saving, utils)
     from .autodiff import gradients  # noqa: F401
     from .gradient_tape import GradientTape  # noqa: F401
     from .engine import Input, InputSpec, Layer, Model, Sequential  # noqa: F401

@@ -6,6 +6,7 @@ from .engine.batch_structure import (pack_x_y_sample_weight,  # noqa: F401
 from .engine.py_dataset import PyDataset  # noqa: F401
 from .initializers import set_random_seed  # noqa: F401
 from .progbar import Progbar  # noqa: F401
+from .sequence_utils import pad_sequences, timeseries_dataset_from_array  # noqa: F401
 
 Sequence = PyDataset  # Keras's other name for it
 

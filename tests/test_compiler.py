@@ -129,6 +129,24 @@ def test_phases_report_node_counts_and_graph_text():
     assert "rewrites fired" in report.summary()
 
 
+def test_the_report_times_every_pass_of_a_compile():
+    x = placeholder((None, 3))
+    y = gn.ops.relu(gn.ops.multiply(x, 2.0))
+    report = CompileReport()
+    compile_plan([x.node], [y.node], [(4, 3)], report)
+    from graphnet.compiler.phases import _GRAPH_PASSES
+    graph_passes = [fn.__name__ for phase in report.node_counts if phase in _GRAPH_PASSES
+                    for fn in _GRAPH_PASSES[phase]]
+    names = list(report.seconds)
+    assert names[:2] == ["specialize", "simplify rules"]   # specialized in the rules' walk
+    assert names[-2:] == ["lower steps", "lower arena and arrays"]
+    expected = {"specialize", "record", "lower steps", "lower arena and arrays"} | \
+        {f"{phase} rules" for phase in ("simplify", "fold", "fuse", "tile")} | \
+        set(graph_passes)
+    assert set(report.seconds) == expected
+    assert all(seconds >= 0 for seconds in report.seconds.values())
+
+
 def test_empty_batch_runs():
     x = placeholder((None, 5))
     w = np.ones((5, 2), "float32")

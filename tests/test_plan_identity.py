@@ -7,7 +7,7 @@ import pytest
 
 import graphnet as gn
 import graphnet.compiler as compiler
-from graphnet.compiler import compile_plan
+from graphnet.compiler import CompileReport, compile_plan
 from graphnet.graph import graph as graph_module
 from graphnet.graph.graph import (consumers, memoized_orders, order_and_consumers,
                                   topological_order)
@@ -75,6 +75,23 @@ def test_model_plans_are_identical_with_and_without_memoized_orders(build, monke
             slow = _plan(fn, shapes)
         assert fast.kernel_count >= 3
         _assert_same_plan(fast, slow)
+
+
+def test_specializing_in_the_first_phases_walk_gives_the_separate_rebuilds_plan():
+    """explain() (keep_graphs) specializes in a rebuild of its own, then runs the phases;
+    a compile does both in one walk: the same plan, rewrites and node counts."""
+    gn.utils.set_random_seed(0)
+    functions = _functions(_mlp()) + _functions(_cnn())
+    assert any(n.op.name == "IN_TRAIN_PHASE" for fn, _ in functions     # Dropout's
+               for n in topological_order(fn.output_nodes))
+    for fn, shapes in functions:
+        one_walk, separate = CompileReport(), CompileReport(keep_graphs=True)
+        plans = [compile_plan(fn.input_nodes, fn.output_nodes, shapes, report,
+                              training=fn.training, updates=fn.updates)[0]
+                 for report in (one_walk, separate)]
+        _assert_same_plan(*plans)
+        assert one_walk.fired == separate.fired and sum(one_walk.fired.values()) > 0
+        assert one_walk.node_counts == separate.node_counts
 
 
 def test_a_chain_plan_is_identical_with_and_without_memoized_orders(monkeypatch):
@@ -146,3 +163,99 @@ def test_rules_naming_their_ops_are_tried_only_on_those_ops():
         rewrite("simplify", ops="RESHAPE")
     with pytest.raises(KeyError, match="unknown op 'RESHAP'"):
         rewrite("simplify", ops=("RESHAP",))
+
+
+def _listing(outputs):
+    from graphnet.graph.graph import format_graph
+    return format_graph(outputs)
+
+
+def test_an_interned_rebuild_starts_at_the_first_rewrite_and_gives_the_full_rebuilds_graph():
+    from graphnet.compiler.phases import CompileReport, _rebuild
+    from graphnet.engine.input_layer import placeholder
+    x = placeholder((3, 4))
+    three = gn.ops.convert_to_tensor(np.full((4,), 3.0, np.float32))
+    late = gn.ops.exp(gn.ops.multiply(three, three))           # folds, after x's nodes
+    y = gn.ops.add(gn.ops.tanh(gn.ops.multiply(x, x)), late)
+    simplified = _rebuild([y.node], "simplify", CompileReport(), interned=False)
+    full, fast = CompileReport(), CompileReport()
+    rebuilt = _rebuild(simplified, "fold", full, interned=False)
+    started_late = _rebuild(simplified, "fold", fast, interned=True)
+    assert full.fired["fold_constants"] == fast.fired["fold_constants"] == 2
+    assert _listing(rebuilt) == _listing(started_late)
+    assert "CONSTANT" in _listing(started_late) and "EXP" not in _listing(started_late)
+    unchanged = _rebuild(started_late, "fold", CompileReport(), interned=True)
+    assert unchanged is started_late                           # nothing fires: no rebuild
+
+
+def _residual_mlp():
+    x = gn.Input((6,))
+    a = L.Dense(6, activation="relu")(x)
+    b = L.Dense(6)(a)
+    c = gn.ops.add(b, gn.ops.multiply(a, a))            # a residual computed elementwise
+    d = L.Dense(6, activation="tanh")(gn.ops.exp(c))
+    e = gn.ops.add(L.Dense(6)(d), L.Dense(6)(d))         # two matmuls meeting in one ADD
+    return gn.Model(x, [gn.ops.sigmoid(gn.ops.subtract(e, d)), L.Dense(3)(e)])
+
+
+def _graphs_entering_fusion():
+    """(outputs, what) of graphs as the fuse phase gets them: chains, residual MLPs and
+    training steps (their backward passes mix products and elementwise trees)."""
+    from graphnet.compiler import run_phases, specialize
+    gn.utils.set_random_seed(0)
+    model = _residual_mlp()
+    model.compile(loss="mse", optimizer="adam")
+    model.train_on_batch(np.ones((4, 6), np.float32), [np.ones((4, 6), np.float32),
+                                                       np.ones((4, 3), np.float32)])
+    step, = model._step_fns.values()
+    cases = [(_chain(), [(3, 4)]), (model.predict_function(), [(4, 6)]),
+             (step, [(4, 6), (4, 6), (4, 3), (4,), (4,)][:len(step.input_nodes)])]
+    cases += [(fn, shapes) for fn, shapes in _functions(_mlp())]
+    for fn, shapes in cases:
+        nodes = list(fn.output_nodes) + [n for _, n in fn.updates]
+        _, nodes = specialize(fn.input_nodes, nodes, shapes, fn.training)
+        yield run_phases(nodes, CompileReport(), ["simplify", "fold"]), fn.name
+
+
+def test_fusing_matmuls_and_elementwise_trees_in_one_rebuild_gives_the_passes_in_turn():
+    from graphnet.compiler import fuse
+    from graphnet.compiler.fuse_multi import fuse_multi_tensor  # noqa: F401 (registered)
+    seen = 0
+    for outputs, what in _graphs_entering_fusion():
+        assert not any(n.op.name == "CONV" for n in topological_order(outputs))
+        in_turn = CompileReport()
+        steps = [("fuse_matmul_bias_act", fuse.fuse_matmul_bias_act),
+                 ("fuse_conv_bias_act", fuse.fuse_conv_bias_act),
+                 ("fuse_elementwise", fuse.fuse_elementwise)]
+        expected = outputs
+        for name, decide in steps:
+            expected = fuse._fused(expected, decide(*fuse._readers(expected)), name, in_turn)
+        once = CompileReport()
+        with memoized_orders():
+            got = fuse.fuse_groups(outputs, once)
+        assert _listing(got) == _listing(expected), what
+        assert once.fired == in_turn.fired, what
+        seen += in_turn.fired["fuse_matmul_bias_act"] > 0 and \
+            in_turn.fired["fuse_elementwise"] > 0
+    assert seen >= 3
+
+
+@pytest.mark.parametrize("build, rewrites", [
+    (lambda x: gn.ops.tanh(gn.ops.add(gn.ops.exp(x), gn.ops.multiply(x, x))), False),
+    (lambda x: gn.ops.tanh(gn.ops.add(gn.ops.exp(x), gn.ops.multiply(x, 1.0))), True)])
+def test_a_rebuild_that_rewrites_nothing_hands_its_order_to_the_new_graph(build, rewrites):
+    from graphnet.compiler import _respecialize
+    from graphnet.compiler.phases import _rebuild
+    from graphnet.engine.input_layer import placeholder
+    from graphnet.graph.graph import _depth_first
+    x = placeholder((None, 4))
+    y = build(x).node
+    report = CompileReport()
+    _, respecialize = _respecialize([x.node], [y], [(3, 4)], False, report)
+    with memoized_orders():
+        rebuilt = _rebuild([y], "simplify", report, False, respecialize)
+        handed = graph_module._orders.last[0] == tuple(rebuilt)
+        order = topological_order(rebuilt)
+    assert rebuilt[0].shape == (3, 4) and handed is not rewrites
+    assert report.fired["remove_neutral_operand"] == rewrites
+    assert [id(n) for n in order] == [id(n) for n in _depth_first(rebuilt, None)]

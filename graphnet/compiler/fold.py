@@ -13,8 +13,9 @@ def fold_constants(node):
     """op(constant, ...) -> constant, computed once by the op's NumPy reference."""
     if node.op.group in (SOURCE, RANDOM) or not node.inputs:
         return None
-    if any(x.op.name != "CONSTANT" for x in node.inputs):
-        return None
+    for x in node.inputs:   # tried on every node of the graph: no generator per node
+        if x.op.name != "CONSTANT":
+            return None
     if node.size is None or node.size > MAX_FOLDED_ELEMENTS:
         return None
     value = node.op.perform([x.attrs["value"].array for x in node.inputs], node.attrs)

@@ -1,6 +1,7 @@
 """Fusion (phase "fuse"): every fusion decision lives here.
 
-Whole-graph passes, in order:
+One whole-graph pass, ``fuse_groups``, makes these fusions, each deciding on the graph
+the ones before it leave:
 
 * ``fuse_matmul_bias_act``: act(matmul(a, b) + bias + residual) -> MATMUL_BIAS_ACT(a, b,
   bias, residual), one GEMM whose epilogue adds the bias and the residual and applies
@@ -14,7 +15,9 @@ Whole-graph passes, in order:
 * ``fuse_elementwise``: a tree of float unary/binary ops whose inner values have
   one reader each -> FUSED_ELTWISE(inputs) {program}, one pass over memory.
 
-Graph outputs (and training-step updates) are never swallowed into a group.
+Graph outputs (and training-step updates) are never swallowed into a group. Without
+convolutions, the elementwise trees are found on the graph the matmul fusion starts
+from, and one rebuild makes both fusions (``fuse_groups`` says why that is the same).
 """
 from ..graph.graph import order_and_consumers, topological_order
 from ..graph.node import Node
@@ -42,11 +45,43 @@ def _is_float32(node):
 
 
 @graph_pass("fuse")
-def fuse_matmul_bias_act(outputs, report):
+def fuse_groups(outputs, report):
+    """fuse_matmul_bias_act, fuse_conv_bias_act, then fuse_elementwise, each on the graph
+    the ones before it leave. A graph without convolutions is rebuilt once for the first
+    and the last: the elementwise trees are found on the graph before the matmul fusion,
+    each fused matmul's top a leaf standing for its fused node and what it swallowed left
+    out. That finds the trees the graph after the matmul fusion has: a swallowed node is
+    read only inside its group, so no tree reaches it; and a value outside the groups has
+    one reader, a given tree node, in one graph exactly when it has in the other (the
+    fused node reads what its group read from outside, and is no tree node)."""
+    order, users, pinned = _readers(outputs)
+    tops = fuse_matmul_bias_act(order, users, pinned)
+    if any(n.op.name == "CONV" for n in order):
+        outputs = _fused(outputs, tops, "fuse_matmul_bias_act", report)
+        outputs = _fused(outputs, fuse_conv_bias_act(*_readers(outputs)),
+                         "fuse_conv_bias_act", report)
+        return _fused(outputs, fuse_elementwise(*_readers(outputs)), "fuse_elementwise",
+                      report)
+    trees = fuse_elementwise(order, users, pinned, tops, _kept(order, outputs, tops))
+    for name, roots in (("fuse_matmul_bias_act", tops), ("fuse_elementwise", trees)):
+        if roots:
+            report.fired[name] += len(roots)
+    return _replace_roots(outputs, {**tops, **trees}, order) if tops or trees else outputs
+
+
+def _fused(outputs, roots, name, report):
+    """The graph with ``roots`` (the fusions of pass ``name``) replaced."""
+    if not roots:
+        return outputs
+    report.fired[name] += len(roots)
+    return _replace_roots(outputs, roots)
+
+
+def fuse_matmul_bias_act(order, users, pinned):
     """act(matmul(a, b) + bias + residual) -> MATMUL_BIAS_ACT(a, b, bias, residual) for
     2-D b, a bias with one value per column and a residual shaped like the output, each
-    optional (as ``fuse_conv_bias_act``'s epilogue)."""
-    order, users, pinned = _readers(outputs)
+    optional (as ``fuse_conv_bias_act``'s epilogue). Returns {top id: (op, inputs,
+    attrs)}."""
     tops = {}
     for mm in order:
         if mm.op.name != "MATMUL" or mm.inputs[1].ndim != 2 or not _is_float32(mm) or \
@@ -58,10 +93,7 @@ def fuse_matmul_bias_act(outputs, report):
             continue
         attrs["transpose_b"] = mm.attrs.get("transpose_b", False)
         tops[id(top)] = ("MATMUL_BIAS_ACT", list(mm.inputs) + extra, attrs)
-    if not tops:
-        return outputs
-    report.fired["fuse_matmul_bias_act"] += len(tops)
-    return _replace_roots(outputs, tops)
+    return tops
 
 
 def _channel_bias(bias, node):
@@ -161,13 +193,12 @@ def _tiling_max_pool(node, value):
     return all(p == (0, 0) for p in pads)
 
 
-@graph_pass("fuse")
-def fuse_conv_bias_act(outputs, report):
+def fuse_conv_bias_act(order, users, pinned):
     """act(conv(x, w) + bias + residual) -> CONV_BIAS_ACT(x, w, bias, residual) for a
     bias with one value per channel and a residual shaped like the output, each
     optional; or conv(x, w) read only by a FUSED_ELTWISE computing exactly that;
-    maxpool(act(conv(x, w) + bias)) -> CONV_BIAS_ACT_POOL(x, w, bias) {window}."""
-    order, users, pinned = _readers(outputs)
+    maxpool(act(conv(x, w) + bias)) -> CONV_BIAS_ACT_POOL(x, w, bias) {window}. Returns
+    {top id: (op, inputs, attrs)}."""
     tops = {}
     for conv in order:
         if conv.op.name != "CONV" or not _is_float32(conv):
@@ -181,23 +212,28 @@ def fuse_conv_bias_act(outputs, report):
             continue
         attrs.update(conv.attrs.as_dict())
         tops[id(top)] = (op, list(conv.inputs) + extra, attrs)
-    if not tops:
-        return outputs
-    report.fired["fuse_conv_bias_act"] += len(tops)
-    return _replace_roots(outputs, tops)
+    return tops
 
 
-def _replace_roots(outputs, roots):
-    """Rebuild the graph with each node id in ``roots`` replaced by ``(op, inputs, attrs)``
-    over the rebuilt inputs. What the roots swallowed is not rebuilt: a walk from the
-    outputs back through the roots' inputs finds the nodes the new graph still reads."""
-    order = topological_order(outputs)
+def _kept(order, outputs, roots):
+    """The ids of the nodes the graph still reads once each node id in ``roots`` is
+    replaced by ``(op, inputs, attrs)``: a walk from the outputs back through the roots'
+    inputs."""
     kept = {id(n) for n in outputs}
     for node in reversed(order):
         key = id(node)
         if key in kept:
             root = roots.get(key)
             kept.update(map(id, node.inputs if root is None else root[1]))
+    return kept
+
+
+def _replace_roots(outputs, roots, order=None):
+    """Rebuild the graph with each node id in ``roots`` replaced by ``(op, inputs, attrs)``
+    over the rebuilt inputs. What the roots swallowed is not rebuilt (``_kept``).
+    ``order``: the graph's topological order, when the caller has it."""
+    order = topological_order(outputs) if order is None else order
+    kept = _kept(order, outputs, roots)
     new_of = {}
     for node in order:
         key = id(node)
@@ -218,46 +254,57 @@ def _fusible(node):
         _is_float32(node)
 
 
-@graph_pass("fuse")
-def fuse_elementwise(outputs, report):
+class _ElementwiseTree:
+    """The tree of fusible nodes under ``root`` whose inner values have one reader (the
+    node above) and the root's shape, as a program over its inputs. A class, not nested
+    functions: a recursive closure is a reference cycle, which kept the whole graph and
+    its readers map alive after the pass until the cyclic collector ran (200,000 objects
+    after a 20,000-kernel compile)."""
+
+    def __init__(self, root, users, pinned, leaves):
+        self.root, self.users, self.pinned, self.leaves = root, users, pinned, leaves
+        self.inputs, self.program, self.reg_of, self.inner_nodes = [], [], {}, []
+        self.emit(root, 0)
+
+    def register_input(self, x):
+        if id(x) not in self.reg_of:
+            self.reg_of[id(x)] = ("in", len(self.inputs))
+            self.inputs.append(x)
+        return self.reg_of[id(x)]
+
+    def emit(self, node, depth):
+        root, program = self.root, self.program
+        args = []
+        for x in node.inputs:
+            inner = (id(x) not in self.leaves and _fusible(x) and x.shape == root.shape and
+                     _only_reader(x, self.users, self.pinned) is node and
+                     len(program) < MAX_INSTRUCTIONS - 1 and depth < 32)
+            args.append(self.emit(x, depth + 1) if inner else self.register_input(x))
+        if node is not root:
+            self.inner_nodes.append(id(node))
+        program.append((node.op.name, tuple(args), float(node.attrs.get("alpha", 0.0)),
+                        float(node.attrs.get("beta", 0.0))))
+        return ("op", len(program) - 1)
+
+
+def fuse_elementwise(order, users, pinned, leaves=(), kept=None):
     """A tree of float elementwise ops whose inner values have one reader and the
-    root's shape -> FUSED_ELTWISE with the tree as its program."""
-    order, users, pinned = _readers(outputs)
+    root's shape -> FUSED_ELTWISE with the tree as its program. Nodes whose ids are in
+    ``leaves`` are no tree's nodes (only inputs); with ``kept``, only nodes whose ids are
+    in it are. Returns {root id: (op, inputs, attrs)}."""
     absorbed, groups = set(), {}
     for root in reversed(order):
-        if id(root) in absorbed or not _fusible(root):
+        key = id(root)
+        if key in absorbed or key in leaves or (kept is not None and key not in kept) or \
+                not _fusible(root):
             continue
-        inputs, program, reg_of, inner_nodes = [], [], {}, []
-
-        def register_input(x):
-            if id(x) not in reg_of:
-                reg_of[id(x)] = ("in", len(inputs))
-                inputs.append(x)
-            return reg_of[id(x)]
-
-        def emit(node, depth):
-            args = []
-            for x in node.inputs:
-                inner = (_fusible(x) and x.shape == root.shape and
-                         _only_reader(x, users, pinned) is node and
-                         len(program) < MAX_INSTRUCTIONS - 1 and depth < 32)
-                args.append(emit(x, depth + 1) if inner else register_input(x))
-            if node is not root:
-                inner_nodes.append(id(node))
-            program.append((node.op.name, tuple(args), float(node.attrs.get("alpha", 0.0)),
-                            float(node.attrs.get("beta", 0.0))))
-            return ("op", len(program) - 1)
-
-        emit(root, 0)
+        tree = _ElementwiseTree(root, users, pinned, leaves)
+        inputs, program = tree.inputs, tree.program
         if len(program) < 2 or len(inputs) > MAX_INPUTS:
             continue
-        absorbed.update(inner_nodes)
+        absorbed.update(tree.inner_nodes)
         k = len(inputs)
         resolved = tuple((name, tuple(a[1] if a[0] == "in" else k + a[1] for a in args),
                           alpha, beta) for name, args, alpha, beta in program)
-        groups[id(root)] = (inputs, resolved)
-    if not groups:
-        return outputs
-    report.fired["fuse_elementwise"] += len(groups)
-    return _replace_roots(outputs, {k: ("FUSED_ELTWISE", ins, {"program": program})
-                                    for k, (ins, program) in groups.items()})
+        groups[key] = ("FUSED_ELTWISE", inputs, {"program": resolved})
+    return groups

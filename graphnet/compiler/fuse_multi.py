@@ -106,8 +106,10 @@ def _joint_program(nodes, results):
 def fuse_multi_tensor(outputs, report):
     """Elementwise update groups of several tensors with the same program ->
     FUSED_MULTI_ELTWISE (one call), each result a MULTI_PART of it."""
-    order, users = order_and_consumers(outputs)
     pinned = {id(n) for n in outputs}
+    if sum(1 for n in {id(n): n for n in outputs}.values() if _is_elementwise(n)) < 2:
+        return outputs   # each group holds an elementwise output: no two groups to merge
+    order, users = order_and_consumers(outputs)
     by_program = {}
     for nodes, results in _tensor_groups(order, users, pinned):
         joint = _joint_program(nodes, results)

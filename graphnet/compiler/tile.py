@@ -130,6 +130,8 @@ def _tiled(chain, source):
 @graph_pass("tile")
 def tile_batch(outputs, report):
     """Chains of per-image ops with large intermediates -> chunks of images."""
+    if not any(_is_heavy(n) and n.op.name.startswith("CONV") for n in topological_order(outputs)):
+        return outputs   # a chain worth tiling holds a convolution (batch_input, _is_heavy)
     chains = [c for c in _chains(outputs) if _worth_tiling(c)]
     if not chains:
         return outputs

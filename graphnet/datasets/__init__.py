@@ -1,2 +1,2 @@
 """``gn.datasets``: loaders for standard data sets (as ``keras.datasets``)."""
-from . import mnist  # noqa: F401
+from . import imdb, mnist, reuters  # noqa: F401

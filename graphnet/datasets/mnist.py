@@ -23,14 +23,12 @@ training set and the test set. ``load_split`` gives the project's standard split
 10,000 test images instead: the first 8,000 to train on, the last 2,000 held out.
 """
 import gzip
-import hashlib
 import os
-import pathlib
-import urllib.parse
-import urllib.request
 import warnings
 
 import numpy as np
+
+from . import download as _cache
 
 # Keras itself downloads one ``mnist.npz``; the IDX files live on the Google storage
 # mirror of yann.lecun.com that TensorFlow's MNIST tutorials used.
@@ -53,10 +51,9 @@ MD5 = {
 
 IMAGE_SHAPE = (28, 28)
 _IDX_UBYTE = 0x08
-DOWNLOAD_TIMEOUT = 60
 
 
-class MNISTFileError(ValueError):
+class MNISTFileError(_cache.DatasetFileError):
     """An MNIST file is truncated, corrupted or fails its checksum."""
 
 
@@ -70,9 +67,7 @@ def _checkout_dir():
 
 def cache_dir():
     """Where downloads go: ``$GRAPHNET_HOME/datasets/mnist`` or ``~/.graphnet/...``."""
-    home = os.environ.get("GRAPHNET_HOME") or os.path.join(os.path.expanduser("~"),
-                                                            ".graphnet")
-    return os.path.join(home, "datasets", "mnist")
+    return _cache.cache_dir("mnist")
 
 
 def candidate_dirs(path=None):
@@ -160,19 +155,8 @@ def _empty():
 
 
 # -- downloading -----------------------------------------------------------------------
-def md5sum(filename, chunk=1 << 20):
-    digest = hashlib.md5()
-    with open(filename, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _origin_url(origin):
-    """A base URL ending in '/'; a plain local directory becomes a file:// URL."""
-    if "://" not in origin and os.path.isdir(origin):
-        origin = pathlib.Path(origin).resolve().as_uri()
-    return origin if origin.endswith("/") else origin + "/"
+def md5sum(filename):
+    return _cache.file_digest(filename, "md5")
 
 
 def download(name, directory, origin=None):
@@ -183,24 +167,8 @@ def download(name, directory, origin=None):
     raises ``OSError`` (``urllib.error.URLError``)."""
     if name not in MD5:
         raise ValueError(f"unknown MNIST file {name!r}; expected one of {sorted(MD5)}")
-    url = urllib.parse.urljoin(_origin_url(origin or DEFAULT_ORIGIN), name)
-    os.makedirs(directory, exist_ok=True)
-    target = os.path.join(directory, name)
-    partial = target + ".part"
-    try:
-        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response, \
-                open(partial, "wb") as out:
-            for block in iter(lambda: response.read(1 << 20), b""):
-                out.write(block)
-        got = md5sum(partial)
-        if got != MD5[name]:
-            raise MNISTFileError(f"MNIST download {url} failed its checksum: MD5 {got}, "
-                                 f"expected {MD5[name]}; the file was deleted")
-        os.replace(partial, target)
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)
-    return target
+    return _cache.fetch(name, origin or DEFAULT_ORIGIN, directory, MD5[name], "md5",
+                        "MNIST download", MNISTFileError)
 
 
 def _download_all(directory, origin):

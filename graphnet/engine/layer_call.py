@@ -38,6 +38,19 @@ def flatten(structure):
     return [structure]
 
 
+def nested_leaves(value):
+    """The leaves of nested lists, tuples and dicts (dict values in their own order, keys
+    unchecked): what compile's loss and metric arguments hold."""
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from nested_leaves(v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from nested_leaves(v)
+    else:
+        yield value
+
+
 def _check_keys(structure):
     bad = [k for k in structure if not isinstance(k, str)]
     if bad:

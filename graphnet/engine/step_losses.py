@@ -6,7 +6,7 @@ import copy
 
 from .. import metrics as metrics_module
 from .. import ops
-from .layer_call import flatten
+from .layer_call import flatten, nested_leaves
 from .training import _log_names, _per_output, _resolve_loss, _resolve_metric
 
 
@@ -93,16 +93,9 @@ class CompiledMetrics:
     def has_own_metrics(spec):
         """Whether compile was given a Metric with its own update_state / result (not a
         running mean the built-in step computes as totals)."""
-        def walk(value):
-            if isinstance(value, dict):
-                for v in value.values():
-                    yield from walk(v)
-            elif isinstance(value, (list, tuple)):
-                for v in value:
-                    yield from walk(v)
-            elif value is not None:
-                yield value
-        for m in list(walk(spec.metrics)) + list(walk(spec.weighted_metrics)):
+        for m in list(nested_leaves(spec.metrics)) + list(nested_leaves(spec.weighted_metrics)):
+            if m is None:
+                continue
             if isinstance(m, type) and issubclass(m, metrics_module.Metric):
                 m = m()
             if isinstance(m, metrics_module.Metric) and not m._is_running_mean():

@@ -34,7 +34,7 @@ from . import data_adapters
 from .added_losses import summed_loss_terms
 from .compile_options import execution_options
 from .input_layer import placeholder
-from .layer_call import flatten
+from .layer_call import flatten, nested_leaves
 from .multi_step import run_in_groups
 
 _SPARSE_LOSSES = (losses_module.sparse_categorical_crossentropy,)
@@ -71,19 +71,12 @@ def _per_output(value, names, what):
 def _check_names(loss, metrics, argument="metrics"):
     """Unknown loss or metric names fail at compile time, not at the first fit; an
     unknown metric's error names the compile ``argument`` and its value."""
-    def walk(value):
-        if isinstance(value, dict):
-            for v in value.values():
-                yield from walk(v)
-        elif isinstance(value, (list, tuple)):
-            for v in value:
-                yield from walk(v)
-        elif isinstance(value, str):
-            yield value
-    for name in walk(loss):
+    def names(value):
+        return (leaf for leaf in nested_leaves(value) if isinstance(leaf, str))
+    for name in names(loss):
         if name.lower() not in ("crossentropy", "ce"):
             losses_module.get(name)
-    for name in walk(metrics):
+    for name in names(metrics):
         if name.lower() not in ("accuracy", "acc"):
             try:
                 metrics_module.get(name)

@@ -35,6 +35,14 @@ def topological_order(outputs, inputs_of=None):
     return order
 
 
+def remember_order(outputs, order):
+    """While ``memoized_orders`` is active: ``order`` is ``topological_order(outputs)``,
+    known without a walk (a rebuild that made a new node for each node, over the new
+    nodes of its inputs, has the old graph's order)."""
+    if getattr(_orders, "last", None) is not None:
+        _orders.last = (tuple(outputs), order)
+
+
 def _depth_first(outputs, inputs_of):
     order, done, stack = [], set(), [(n, False) for n in reversed(outputs)]
     while stack:

@@ -42,7 +42,12 @@ class Attrs(tuple):
         return ", ".join(f"{k}={_short(v)}" for k, v in tuple.__iter__(self))
 
 
+_PLAIN = frozenset({bool, int, float, str, type(None)})   # kept as they are, checked first
+
+
 def _freeze(value):
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, list):
         return tuple(_freeze(v) for v in value)
     if isinstance(value, np.integer):
@@ -68,13 +73,16 @@ class Node:
         for x in inputs:
             if not isinstance(x, Node):
                 raise TypeError(f"{op.name}: inputs must be graph nodes, got {type(x).__name__}")
-        frozen = attrs if isinstance(attrs, Attrs) else Attrs(attrs)
-        shape, dtype = op.infer([x.shape for x in inputs], [x.dtype for x in inputs], frozen)
+        self._infer(op, inputs, attrs if isinstance(attrs, Attrs) else Attrs(attrs))
+
+    def _infer(self, op, inputs, attrs):
+        """Set the slots, the shape and dtype from the op's rule (inputs: a tuple of nodes)."""
+        shape, dtype = op.infer([x.shape for x in inputs], [x.dtype for x in inputs], attrs)
         try:
             name = _DTYPE_NAMES[dtype]
         except KeyError:
             name = _DTYPE_NAMES[dtype] = str(np.dtype(dtype))
-        self._set(op, inputs, frozen, tuple(shape), name)
+        self._set(op, inputs, attrs, tuple(shape), name)
 
     def _set(self, op, inputs, attrs, shape, dtype):
         _set_op(self, op)
@@ -118,11 +126,16 @@ class Node:
             return Node(self.op, inputs, self.attrs)
         if all(map(is_, inputs, old)):
             return self
+        same = True
         for a, b in zip(inputs, old):
-            if not isinstance(a, Node) or a.shape != b.shape or a.dtype != b.dtype:
-                return Node(self.op, inputs, self.attrs)
+            if not isinstance(a, Node):
+                return Node(self.op, inputs, self.attrs)   # raises, naming the input
+            same = same and a.shape == b.shape and a.dtype == b.dtype
         node = Node.__new__(Node)
-        node._set(self.op, inputs, self.attrs, self.shape, self.dtype)
+        if same:
+            node._set(self.op, inputs, self.attrs, self.shape, self.dtype)
+        else:
+            node._infer(self.op, inputs, self.attrs)
         return node
 
     def __repr__(self):

@@ -14,6 +14,8 @@ from .feature_preprocessing import Normalization, Rescaling  # noqa: F401
 from .image_preprocessing import (CenterCrop, RandomBrightness, RandomContrast,  # noqa: F401
                                   RandomCrop, RandomFlip, Resizing)
 from .masking import Masking  # noqa: F401
+from .preprocessing import (CategoryEncoding, Hashing, IntegerLookup,  # noqa: F401
+                            StringLookup, TextVectorization)
 from .merging import (Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply,  # noqa: F401
                       Subtract, add, average, concatenate, dot, maximum, minimum, multiply,
                       subtract)

@@ -373,20 +373,19 @@ class RandomCrop(_TargetSize, _RandomImageLayer):
         self.height = _size(self, "height", height)
         self.width = _size(self, "width", width)
 
-    def _offset(self, images, axis, span):
-        """A random start in [0, span] and the indices of the window from it."""
+    def _window(self, images, span, size):
+        """The indices of a ``size`` window from a random start in [0, span]."""
         u = _random("uniform", images, [1], 0.0, float(span + 1), self.seed)
-        start = ops.cast(ops.floor(u), "int32")
-        size = self.height if axis == self._axes()[0] else self.width
-        return ops.add(start, np.arange(size, dtype="int32"))
+        return ops.add(ops.cast(ops.floor(u), "int32"), np.arange(size, dtype="int32"))
 
     def _augment(self, images):
         h, w = self._known_hw(images)
         if h <= self.height or w <= self.width:
             return self._aspect_crop_and_resize(images, self.height, self.width)
         h_axis, w_axis = self._axes()
-        rows = ops.take(images, self._offset(images, h_axis, h - self.height), axis=h_axis)
-        return ops.take(rows, self._offset(images, w_axis, w - self.width), axis=w_axis)
+        rows = ops.take(images, self._window(images, h - self.height, self.height),
+                        axis=h_axis)
+        return ops.take(rows, self._window(images, w - self.width, self.width), axis=w_axis)
 
     def call(self, inputs, training=None):
         images, single = self._batched(inputs)

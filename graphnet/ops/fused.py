@@ -21,9 +21,9 @@ drift from the primitives' own rules.
   taken in the convolution's epilogue so the full-size output is never stored.
 """
 from ..graph.node import Node
-from .dtypes import broadcast_strides
+from .dtypes import broadcast_shapes, broadcast_strides, require_float
 from .elementwise import BINARY, UNARY, require_f32
-from .registry import CONTRACTION, ELEMENTWISE, Op, register
+from .registry import CONTRACTION, ELEMENTWISE, Op, OpError, get_op, register
 
 MAX_INPUTS = 16       # csrc/fused.c limits
 MAX_INSTRUCTIONS = 48
@@ -75,7 +75,6 @@ class FusedEltwise(FusedOp):
         return regs[-1]
 
     def infer(self, shapes, dtypes, attrs):
-        from .dtypes import broadcast_shapes, require_float
         return broadcast_shapes(self.name, *shapes), require_float(self.name, dtypes)
 
     def lower(self, node, ctx):
@@ -108,8 +107,6 @@ class MatmulBiasAct(FusedOp):
                                inputs[2:])
 
     def infer(self, shapes, dtypes, attrs):
-        from .dtypes import require_float
-        from .registry import OpError
         if len(shapes) < 2 or len(shapes[1]) != 2:
             raise OpError("MATMUL_BIAS_ACT takes (a, b[, bias][, residual]) with a 2-D b")
         tb = attrs.get("transpose_b", False)
@@ -151,7 +148,6 @@ def _check_epilogue(name, shapes, flags, out):
     """Raise OpError unless the inputs after the first two are the epilogue's: a bias with
     one value per output channel, then a residual of the output's shape, as ``flags``
     (bias, residual) say."""
-    from .registry import OpError
     bias, residual = flags
     if len(shapes) != 2 + bias + residual:
         raise OpError(f"{name} takes (x, w{', bias' if bias else ''}"
@@ -194,9 +190,7 @@ class ConvBiasAct(FusedOp):
         return _conv_bias_act(node.attrs, inputs)
 
     def infer(self, shapes, dtypes, attrs):
-        from .dtypes import require_float
         from .nn import CONV_ATTRS
-        from .registry import get_op
         flags = bool(attrs.get("bias", False)), bool(attrs.get("residual", False))
         out, _ = get_op("CONV").infer(shapes[:2], dtypes[:2], {k: attrs[k] for k in CONV_ATTRS})
         _check_epilogue(self.name, shapes, flags, out)
@@ -260,7 +254,6 @@ class ConvBiasActPool(ConvBiasAct):
                     _pool_attrs(node.attrs["window"]))
 
     def infer(self, shapes, dtypes, attrs):
-        from .registry import OpError, get_op
         if attrs.get("residual", False):
             raise OpError("CONV_BIAS_ACT_POOL takes no residual")
         out, dtype = super().infer(shapes, dtypes, self._conv(attrs))

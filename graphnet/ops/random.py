@@ -21,8 +21,9 @@ def _splitmix64(x):
 
 
 def _unit(bits):
-    return ((bits >> np.uint64(40)).astype(np.float32) + np.float32(0.5)) * np.float32(
+    u = ((bits >> np.uint64(40)).astype(np.float32) + np.float32(0.5)) * np.float32(
         1.0 / 16777216.0)
+    return np.minimum(u, np.float32(1.0 - 2.0 ** -24))   # as csrc/random.c: below 1
 
 
 def draw(dist, n, a, b, state):

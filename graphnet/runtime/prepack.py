@@ -25,12 +25,15 @@ def prepackable_steps(plan, weights, written):
     B is one of ``weights`` that the plan does not write and whose product packs B."""
     written = {id(v) for v in written}
     found = []
-    for i, kernel in enumerate(plan.kernels):
-        if kernel != GEMM_BIAS_ACT:
-            continue
-        off = int(plan.steps[i][1])
-        transa, transb, m, n, k, _, _, bslot, ldb = (int(v) for v in plan.iargs[off:off + 9])
-        kind, index, offset = (int(v) for v in plan.slots[bslot])
+    gemms = [i for i, kernel in enumerate(plan.kernels) if kernel == GEMM_BIAS_ACT]
+    if not gemms:
+        return found
+    offsets = plan.steps[:, 1].tolist()     # Python ints: indexing the arrays per step
+    iargs, slots = plan.iargs.tolist(), plan.slots.tolist()   # made numpy scalars
+    for i in gemms:
+        off = offsets[i]
+        transa, transb, m, n, k, _, _, bslot, ldb = iargs[off:off + 9]
+        kind, index, offset = slots[bslot]
         if kind != lib.GN_SLOT_WEIGHT or id(weights[index]) in written:
             continue
         floats = lib.gn_sgemm_prepack_size(transa, transb, m, n, k)
