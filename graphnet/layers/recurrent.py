@@ -79,7 +79,7 @@ class _Recurrent(Layer):
         self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)
         self.stateful = False
-        self.unroll = bool(unroll)   # Keras's speed hint: the same values either way
+        self.unroll = bool(unroll)   # the unrolled path (graphnet/layers/rnn.py)
         self.zero_output_for_mask = bool(zero_output_for_mask)
         self.supports_masking = True
         self._rng = None
@@ -156,10 +156,10 @@ class _Recurrent(Layer):
 
     def call(self, inputs, mask=None, training=None):
         x, states, mask = self._split_inputs(inputs, mask)
-        if self.dropout and training is not False:
-            keep = ops.dropout(x, self.dropout, noise_shape=(None, 1, x.shape[2]),
-                               seed=self.seed)
-            x = ops.in_train_phase(keep, x, training=training)
+        if self.unroll:
+            from .rnn import unrolled_sequence_call
+            return unrolled_sequence_call(self, x, states, mask, training)
+        x = self.dropped_input(x, training)
         mask_mode = MASK_NONE if mask is None else \
             MASK_ZERO if self.zero_output_for_mask else MASK_CARRY
         attrs = {"cell": self.cell, "units": self.units, "activation": self._act,
@@ -189,6 +189,14 @@ class _Recurrent(Layer):
             record = ops.in_train_phase(SymbolicTensor(dropped), SymbolicTensor(record),
                                         training=training).node
         return self._outputs(record, mask_mode)
+
+    def dropped_input(self, x, training):
+        """x with the input dropout: one mask per sequence, the same features at every
+        step, while training."""
+        if not self.dropout or training is False:
+            return x
+        keep = ops.dropout(x, self.dropout, noise_shape=(None, 1, x.shape[2]), seed=self.seed)
+        return ops.in_train_phase(keep, x, training=training)
 
     def _recurrent_masks(self, x):
         """Keras's recurrent dropout masks, one (batch, units) per gate drawn once per
@@ -283,7 +291,9 @@ _DOC_COMMON = """
         return_state: also return the final state(s).
         go_backwards: run from the last step; the returned sequence is in that order.
         stateful: must be False (not supported yet).
-        unroll: accepted for Keras compatibility: the kernels give the same values.
+        unroll: unroll the time loop: one kernel per step (over the step's weights)
+            instead of the sequence kernel, the same values; recurrent_dropout needs
+            unroll=False.
         zero_output_for_mask: a masked step outputs zeros (else the previous output).
 
     Call arguments:
