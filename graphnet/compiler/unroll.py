@@ -1,6 +1,6 @@
 """Unrolling the time loop of a recurrent cell (phase "simplify"): shapes are concrete
 here, so the number of steps is known (graphnet/ops/unrolled.py)."""
-from ..ops.unrolled import unrolled_gradient, unrolled_record
+from ..ops.unrolled import unrolled
 from .phases import rewrite
 
 
@@ -8,6 +8,4 @@ from .phases import rewrite
 def unroll_recurrence(node):
     """RNN_UNROLL(x, ...) -> T copies of the cell's step graph; RNN_UNROLL_GRAD -> reverse
     mode over those copies."""
-    if node.op.name == "RNN_UNROLL":
-        return unrolled_record(node.attrs, node.inputs)
-    return unrolled_gradient(node.attrs, node.inputs)
+    return unrolled(node)

@@ -48,23 +48,33 @@ class _SequenceCell(Layer):
         return self.units
 
     def build(self, input_shape):
+        if isinstance(input_shape, list) and isinstance(input_shape[0], (list, tuple)):
+            input_shape = input_shape[0]   # [step input, states...]
         if len(input_shape) != 2:
             raise ValueError(f"{type(self).__name__} '{self.name}': expected a step input "
                              f"of rank 2 (batch, features), got shape {tuple(input_shape)}")
         self.sequence_layer.build((input_shape[0], None, input_shape[1]))
         self.built = True
 
-    def call(self, inputs, states, training=None):
-        """One step: ``(output, new_states)``; ``states`` a list (a tensor for a cell of
-        one state, then the new state is one too)."""
+    def __call__(self, inputs, states=None, **kwargs):
+        """One step: ``(output, new_states)``; ``states`` a list (or, for a cell of one
+        state, the tensor: the new state is then one too). The states are inputs of the
+        layer call, so a model built on one step takes them as its inputs; without
+        ``states``, ``inputs`` is that list ``[x_t, *states]`` and so is the result."""
+        if states is None:
+            return super().__call__(inputs, **kwargs)
         listed = isinstance(states, (list, tuple))
-        states = list(states) if listed else [states]
-        if len(inputs.shape) != 2:
-            raise ValueError(f"{type(self).__name__} '{self.name}': expected a step input "
-                             f"of rank 2 (batch, features), got shape {tuple(inputs.shape)}")
-        step = ops.expand_dims(inputs, 1)
-        output, *new = self.sequence_layer.call([step] + states, training=training)
+        output, *new = super().__call__([inputs] + (list(states) if listed else [states]),
+                                        **kwargs)
         return output, new if listed or len(new) > 1 else new[0]
+
+    def call(self, inputs, training=None):
+        """``inputs``: [the step input (batch, features), then each state]."""
+        x, *states = inputs
+        if len(x.shape) != 2:
+            raise ValueError(f"{type(self).__name__} '{self.name}': expected a step input "
+                             f"of rank 2 (batch, features), got shape {tuple(x.shape)}")
+        return self.sequence_layer.call([ops.expand_dims(x, 1)] + states, training=training)
 
     def get_config(self):
         config = {k: v for k, v in self.sequence_layer.get_config().items()

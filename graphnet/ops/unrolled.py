@@ -188,6 +188,14 @@ def _keep_where(m, new, old):
     return Node("WHERE", (m, new, old))
 
 
+def unrolled(node):
+    """The unrolled graph an RNN_UNROLL or RNN_UNROLL_GRAD node stands for (its inputs of
+    concrete shapes)."""
+    if node.op.name == "RNN_UNROLL":
+        return unrolled_record(node.attrs, node.inputs)
+    return unrolled_gradient(node.attrs, node.inputs)
+
+
 def unrolled_record(attrs, inputs):
     """The record Y of RNN_UNROLL over ``inputs`` (nodes of concrete shapes), unrolled."""
     return _unrolled_record(attrs, tuple(inputs))
