@@ -209,7 +209,33 @@ def _cases():
     cases["FUSED_MULTI_ELTWISE"] = cases["MULTI_PART"] = [multi]
     if "CONV" in all_ops():
         cases.update(_conv_cases())
+    cases.update(_unrolled_cases())
     return cases
+
+
+class _TanhCell(gn.layers.Layer):
+    """h = tanh(x W + h U) with weights the graph holds as constants and a product of them
+    (which the step graph captures as an input)."""
+
+    def __init__(self):
+        super().__init__()
+        self.state_size = 3
+        self.w = RNG.standard_normal((4, 3)).astype("f4")
+        self.u = gn.ops.multiply(gn.ops.convert_to_tensor(
+            RNG.standard_normal((3, 3)).astype("f4")), 0.5)
+
+    def call(self, inputs, states):
+        h = gn.ops.tanh(gn.ops.matmul(inputs, self.w) + gn.ops.matmul(states[0], self.u))
+        return h, [h]
+
+
+def _unrolled_cases():
+    def rnn(x, **options):
+        return gn.layers.RNN(_TanhCell(), return_sequences=True, **options)(x)
+    return {"RNN_UNROLL": [(lambda ins: [rnn(ins[0]), rnn(ins[0], go_backwards=True)],
+                            [_f(5, 4)])],
+            "RNN_UNROLL_GRAD": [(lambda ins: gn.gradients(gn.ops.sum(rnn(ins[0])), [ins[0]]),
+                                 [_f(5, 4)])]}
 
 
 def _conv_cases():

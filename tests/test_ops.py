@@ -421,6 +421,36 @@ case("TAKE_GRAD", lambda g, i, like: raw("TAKE_GRAD", g, i, like, axis=0),
      domain=[(-2.0, 2.0), (-4, 3), (-2.0, 2.0)], none_axes=[(0,), (0,), ()])
 
 
+
+class _ClosureCell(gn.layers.Layer):
+    """A cell reading its weights from the enclosing graph: they become RNN_UNROLL inputs."""
+
+    def __init__(self, w, u):
+        super().__init__()
+        self.w, self.u, self.state_size = w, u, u.shape[0]
+
+    def call(self, inputs, states):
+        h = ops.tanh(ops.matmul(inputs, self.w) + ops.matmul(states[0], self.u))
+        return h * 0.5, [h]
+
+
+def _unrolled_rnn(x, h0, w, u, mask=None, **options):
+    layer = gn.layers.RNN(_ClosureCell(w, u), return_sequences=True, **options)
+    return layer(x, initial_state=[h0], mask=mask)
+
+
+# RNN_UNROLL: the time steps unknown until the plan is specialized, masks carried over
+_RNN_SHAPES = [(2, 4, 3), (2, 3), (3, 3), (3, 3)]
+case("RNN_UNROLL", lambda x, h0, w, u: _unrolled_rnn(x, h0, w, u, go_backwards=True),
+     _RNN_SHAPES, none_axes=[(0, 1), (0,), (), ()], domain=(-1.0, 1.0))
+case("RNN_UNROLL", lambda x, m, h0, w, u: _unrolled_rnn(x, h0, w, u, mask=m),
+     _RNN_SHAPES[:1] + [(2, 4)] + _RNN_SHAPES[1:], dtypes=["float", "bool", "float", "float",
+                                                           "float"],
+     none_axes=[(0, 1), (0, 1), (0,), (), ()], domain=(-1.0, 1.0))
+case("RNN_UNROLL_GRAD", lambda x, h0, w, u: gn.gradients(
+    ops.sum(ops.square(_unrolled_rnn(x, h0, w, u, zero_output_for_mask=True))), [u])[0],
+    _RNN_SHAPES, none_axes=[(0, 1), (0,), (), ()], domain=(-1.0, 1.0), grad=False)
+
 @pytest.mark.parametrize("op, fn, shapes, kwargs", CASES)
 def test_op(op, fn, shapes, kwargs):
     check_op(fn, shapes, op=op, **kwargs)

@@ -82,6 +82,8 @@ class RNN(Layer):
                 raise ValueError(f"RNN '{self.name}': pass the initial states either in the "
                                  "inputs list or as initial_state, not both")
             inputs = [inputs] + flatten_states(initial_state)
+            if kwargs.get("mask") is not None and not isinstance(kwargs["mask"], list):
+                kwargs["mask"] = [kwargs["mask"]] + [None] * (len(inputs) - 1)
         return super().__call__(inputs, **kwargs)
 
     def build(self, input_shape):

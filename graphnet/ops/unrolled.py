@@ -16,8 +16,9 @@ both by their unrolled graphs after specialization: T copies of the step graph, 
 the gradients reverse mode (graphnet/autodiff.py) over those copies, built once for all
 the inputs of one loop.
 """
-import functools
+import collections
 import math
+import threading
 
 from ..graph.graph import topological_order
 from ..graph.node import Node
@@ -196,12 +197,37 @@ def unrolled(node):
     return unrolled_gradient(node.attrs, node.inputs)
 
 
+class _IdentityCache:
+    """The latest graphs built, keyed by the identity of the nodes they were built over:
+    a loop's record and its gradients are built once per compile, and equal but distinct
+    nodes must not share them (gradients are taken with respect to the very nodes)."""
+
+    def __init__(self, size=16):
+        self.size, self.entries = size, collections.OrderedDict()
+        self.lock = threading.RLock()   # plans may be compiled from several threads
+
+    def get(self, attrs, inputs, build):
+        key = (attrs, tuple(map(id, inputs)))
+        with self.lock:
+            hit = self.entries.get(key)
+            if hit is not None and all(a is b for a, b in zip(hit[0], inputs)):
+                self.entries.move_to_end(key)
+                return hit[1]
+            value = build(attrs, inputs)
+            self.entries[key] = (inputs, value)
+            if len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+            return value
+
+
+_RECORDS, _GRADIENTS = _IdentityCache(), _IdentityCache()
+
+
 def unrolled_record(attrs, inputs):
     """The record Y of RNN_UNROLL over ``inputs`` (nodes of concrete shapes), unrolled."""
-    return _unrolled_record(attrs, tuple(inputs))
+    return _RECORDS.get(attrs, tuple(inputs), _unrolled_record)
 
 
-@functools.lru_cache(maxsize=16)
 def _unrolled_record(attrs, inputs):
     step, mode = attrs["step"], attrs["mask_mode"]
     x, mask, states, captured = _split(inputs, attrs)
@@ -226,11 +252,10 @@ def unrolled_gradient(attrs, inputs):
     """RNN_UNROLL_GRAD's value over ``inputs`` (RNN_UNROLL's, then gY), unrolled: reverse
     mode over the unrolled record, done once for every input of the loop."""
     forward = {k: v for k, v in attrs.as_dict().items() if k != "wrt"}
-    g = _unrolled_gradients(type(attrs)(forward), tuple(inputs))[attrs["wrt"]]
+    g = _GRADIENTS.get(type(attrs)(forward), tuple(inputs), _unrolled_gradients)[attrs["wrt"]]
     return g if g is not None else Node("FULL_LIKE", (inputs[attrs["wrt"]],), {"value": 0.0})
 
 
-@functools.lru_cache(maxsize=16)
 def _unrolled_gradients(attrs, inputs):
     from ..autodiff import backprop
     forward_inputs, gY = inputs[:-1], inputs[-1]
