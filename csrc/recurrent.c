@@ -459,7 +459,7 @@ int gn_rnn_param_grad(int cell, int wrt, int go_backwards, int reset_after, int 
         break;
     case WRT_RECURRENT:   /* dR = hr^T @ dR (GRU before reset: (r * h)^T for R_h) */
         if (rec_masked) {   /* gate q: (h * mask_q)^T @ dG_q */
-            for (int64_t q = 0; q < g / U; q++)
+            for (int64_t q = 0; q < gate_count(cell); q++)
                 gn_sgemm(1, 0, U, U, rows, 1.0f, Z + zt.hr + q * U, K, Z + drec + q * U, K,
                          0.0f, out + q * U, g);
         } else if (cell == CELL_GRU && !reset_after) {
