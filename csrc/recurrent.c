@@ -448,6 +448,8 @@ int gn_rnn_param_grad(int cell, int wrt, int go_backwards, int reset_after, int 
         K != zt.width || (wrt == WRT_C0 && cell != CELL_LSTM) ||
         ((wrt == WRT_X || wrt == WRT_KERNEL) && !other))
         return GN_ERR_BAD_ARGS;
+    /* no units: every output but dx is empty, and B * T bounds no buffer's extent */
+    if (U == 0 && wrt != WRT_X) return GN_OK;
     const int64_t g = gate_count(cell) * U, rows = B * T;
     const int64_t drec = zt.dr >= 0 ? zt.dr : zt.dp;
     switch (wrt) {
