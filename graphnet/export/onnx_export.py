@@ -13,8 +13,8 @@ initializers); an op without one raises ``ONNXExportError`` naming it.
 import numpy as np
 
 from ..compiler import CompileReport, run_phases, specialize
+from ..compiler.unroll import unrolled
 from ..graph.graph import topological_order
-from ..ops.unrolled import unrolled
 from .onnx_recurrent import MAPPINGS as RECURRENT_MAPPINGS
 from .source import graph_of
 

@@ -14,11 +14,9 @@ through autodiff, whose rule is RNN_UNROLL_GRAD(inputs..., gY) {..., wrt}: the g
 of input ``wrt``. The compiler's simplify phase (graphnet/compiler/unroll.py) replaces
 both by their unrolled graphs after specialization: T copies of the step graph, and for
 the gradients reverse mode (graphnet/autodiff.py) over those copies, built once for all
-the inputs of one loop.
+the inputs of one loop. The references run those graphs too.
 """
-import collections
 import math
-import threading
 
 from ..graph.graph import topological_order
 from ..graph.node import Node
@@ -64,14 +62,14 @@ class StepGraph:
                 f"{self.n_captured} captured)")
 
 
-def _input_names(attrs):
+def input_names(attrs):
     step = attrs["step"]
     return (["x"] + (["mask"] if attrs["mask_mode"] != MASK_NONE else [])
             + [f"state {i}" for i in range(step.n_states)]
             + [f"captured {j}" for j in range(step.n_captured)])
 
 
-def _split(inputs, attrs):
+def split_inputs(inputs, attrs):
     """(x, mask or None, states, captured) of RNN_UNROLL's inputs."""
     step, k = attrs["step"], 2 if attrs["mask_mode"] != MASK_NONE else 1
     x, mask = inputs[0], inputs[1] if k == 2 else None
@@ -89,7 +87,7 @@ def _check(op, shapes, dtypes, attrs):
         raise OpError(f"{op}: step must be a StepGraph, got {type(step).__name__}")
     if attrs["mask_mode"] not in (MASK_NONE, MASK_CARRY, MASK_ZERO):
         raise OpError(f"{op}: mask_mode must be 0, 1 or 2, got {attrs['mask_mode']!r}")
-    names = _input_names(attrs)
+    names = input_names(attrs)
     if len(shapes) != len(names):
         raise OpError(f"{op} takes inputs {names}, got {len(shapes)} inputs")
     x = shapes[0]
@@ -132,7 +130,7 @@ class RnnUnroll(Op):
         return _evaluate_unrolled(self.name, inputs, attrs)
 
     def grad(self, node, grad_output):
-        names = _input_names(node.attrs)
+        names = input_names(node.attrs)
         return [None if name == "mask" else
                 Node("RNN_UNROLL_GRAD", node.inputs + (grad_output,),
                      dict(node.attrs.as_dict(), wrt=i))
@@ -156,7 +154,7 @@ class RnnUnrollGrad(Op):
             raise OpError(f"{self.name}: the record's gradient must be {y_dtype} {y_shape}, "
                           f"got {dtypes[-1]} {shapes[-1]}")
         wrt = attrs["wrt"]
-        if not 0 <= wrt < len(shapes) - 1 or _input_names(attrs)[wrt] == "mask":
+        if not 0 <= wrt < len(shapes) - 1 or input_names(attrs)[wrt] == "mask":
             raise OpError(f"{self.name}: wrt must index a float input, got {wrt}")
         return shapes[wrt], dtypes[wrt]
 
@@ -168,107 +166,10 @@ class RnnUnrollGrad(Op):
                       "it (graphnet/compiler/unroll.py)")
 
 
-# ---- the unrolled graphs -----------------------------------------------------------
-
-def _step_slice(x, t):
-    """x[:, t] of x (batch, T, ...)."""
-    rank = len(x.shape)
-    node = Node("SLICE", (x,), {"begin": (None, t) + (None,) * (rank - 2),
-                                "end": (None, t + 1) + (None,) * (rank - 2),
-                                "step": (1,) * rank})
-    return Node("RESHAPE", (node,), {"shape": (x.shape[0],) + tuple(x.shape[2:])})
-
-
-def _flat(node):
-    return Node("RESHAPE", (node,), {"shape": (node.shape[0], math.prod(node.shape[1:]))})
-
-
-def _keep_where(m, new, old):
-    """new where the step's mask m (batch,) is set, else old."""
-    m = Node("RESHAPE", (m,), {"shape": (m.shape[0],) + (1,) * (len(new.shape) - 1)})
-    return Node("WHERE", (m, new, old))
-
-
-def unrolled(node):
-    """The unrolled graph an RNN_UNROLL or RNN_UNROLL_GRAD node stands for (its inputs of
-    concrete shapes)."""
-    if node.op.name == "RNN_UNROLL":
-        return unrolled_record(node.attrs, node.inputs)
-    return unrolled_gradient(node.attrs, node.inputs)
-
-
-class _IdentityCache:
-    """The latest graphs built, keyed by the identity of the nodes they were built over:
-    a loop's record and its gradients are built once per compile, and equal but distinct
-    nodes must not share them (gradients are taken with respect to the very nodes)."""
-
-    def __init__(self, size=16):
-        self.size, self.entries = size, collections.OrderedDict()
-        self.lock = threading.RLock()   # plans may be compiled from several threads
-
-    def get(self, attrs, inputs, build):
-        key = (attrs, tuple(map(id, inputs)))
-        with self.lock:
-            hit = self.entries.get(key)
-            if hit is not None and all(a is b for a, b in zip(hit[0], inputs)):
-                self.entries.move_to_end(key)
-                return hit[1]
-            value = build(attrs, inputs)
-            self.entries[key] = (inputs, value)
-            if len(self.entries) > self.size:
-                self.entries.popitem(last=False)
-            return value
-
-
-_RECORDS, _GRADIENTS = _IdentityCache(), _IdentityCache()
-
-
-def unrolled_record(attrs, inputs):
-    """The record Y of RNN_UNROLL over ``inputs`` (nodes of concrete shapes), unrolled."""
-    return _RECORDS.get(attrs, tuple(inputs), _unrolled_record)
-
-
-def _unrolled_record(attrs, inputs):
-    step, mode = attrs["step"], attrs["mask_mode"]
-    x, mask, states, captured = _split(inputs, attrs)
-    T = x.shape[1]
-    order = range(T - 1, -1, -1) if attrs["go_backwards"] else range(T)
-    rows, previous = [], None
-    for t in order:
-        output, *new = step.apply([_step_slice(x, t)] + states + captured)
-        if mask is not None:
-            m = _step_slice(mask, t)
-            new = [_keep_where(m, n, s) for n, s in zip(new, states)]
-            zeros = Node("FULL_LIKE", (output,), {"value": 0.0})
-            held = previous if mode == MASK_CARRY and previous is not None else zeros
-            output = previous = _keep_where(m, output, held)
-        states = new
-        row = Node("CONCATENATE", [_flat(r) for r in [output] + new], {"axis": 1})
-        rows.append(Node("RESHAPE", (row,), {"shape": (row.shape[0], 1, row.shape[1])}))
-    return Node("CONCATENATE", rows, {"axis": 1}) if len(rows) > 1 else rows[0]
-
-
-def unrolled_gradient(attrs, inputs):
-    """RNN_UNROLL_GRAD's value over ``inputs`` (RNN_UNROLL's, then gY), unrolled: reverse
-    mode over the unrolled record, done once for every input of the loop."""
-    forward = {k: v for k, v in attrs.as_dict().items() if k != "wrt"}
-    g = _GRADIENTS.get(type(attrs)(forward), tuple(inputs), _unrolled_gradients)[attrs["wrt"]]
-    return g if g is not None else Node("FULL_LIKE", (inputs[attrs["wrt"]],), {"value": 0.0})
-
-
-def _unrolled_gradients(attrs, inputs):
-    from ..autodiff import backprop
-    forward_inputs, gY = inputs[:-1], inputs[-1]
-    targets = {id(x) for i, x in enumerate(forward_inputs)
-               if _input_names(attrs)[i] != "mask"}
-    y = unrolled_record(attrs, forward_inputs)
-    grads = backprop(y, gY, lambda n: id(n) in targets)
-    return tuple(grads.get(id(x)) for x in forward_inputs)   # by input index
-
-
 def _evaluate_unrolled(op, inputs, attrs):
     """The NumPy reference of RNN_UNROLL / RNN_UNROLL_GRAD: their unrolled graphs over
     constants, run by the reference interpreter."""
+    from ..compiler.unroll import unrolled_gradient, unrolled_record
     from ..runtime.reference import evaluate
     from .source import ConstantValue
     consts = tuple(Node("CONSTANT", (), {"value": ConstantValue(a)}) for a in inputs)
