@@ -8,13 +8,14 @@ import pytest
 
 import graphnet as gn
 from extras import compare_with, keras, needs, train_alike
+from keras_outputs import assert_outputs as _assert_outputs
+from keras_outputs import keras_arrays as _numpy
 from graphnet.graph.node import Node
 from graphnet.graph.tensor import SymbolicTensor
 from graphnet.ops.recurrent import bias_shape
 from graphnet.ops.recurrent_layout import GATES, MASK_CARRY, MASK_NONE, MASK_ZERO
 from op_check import check_op
 
-ATOL = 1e-5
 RNG = np.random.default_rng(17)
 X = RNG.standard_normal((4, 7, 5)).astype("float32")
 LAYERS = ["SimpleRNN", "LSTM", "GRU"]
@@ -124,19 +125,6 @@ def _pair(name, input_shape=(None, 7, 5), **kwargs):
                    for w in theirs.get_weights()]
         theirs.set_weights(weights)
     return ours, theirs
-
-
-def _numpy(outputs):
-    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-    return [np.asarray(o.detach().numpy() if hasattr(o, "detach") else o) for o in outputs]
-
-
-def _assert_outputs(got, want):
-    got = got if isinstance(got, list) else [got]
-    assert len(got) == len(want)
-    for a, b in zip(got, want):
-        assert a.shape == b.shape
-        np.testing.assert_allclose(a, b, atol=ATOL)
 
 
 FORWARD = [(name, options) for name in LAYERS for options in (

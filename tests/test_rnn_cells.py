@@ -8,8 +8,9 @@ import pytest
 
 import graphnet as gn
 from extras import compare_with, keras, needs, train_alike
+from keras_outputs import assert_outputs as _assert_outputs
+from keras_outputs import keras_arrays as _numpy
 
-ATOL = 1e-5
 RNG = np.random.default_rng(23)
 X = RNG.standard_normal((4, 7, 5)).astype("float32")
 CELLS = [("SimpleRNNCell", "SimpleRNN", {}), ("LSTMCell", "LSTM", {}),
@@ -75,21 +76,6 @@ GN_MINIMAL, GN_TWO_STATE = minimal_cell_class(gn), two_state_cell_class(gn)
 
 def _keras_classes():
     return minimal_cell_class(keras), two_state_cell_class(keras)
-
-
-def _numpy(outputs):
-    """Keras's outputs as arrays, nested states (StackedRNNCells') flattened in order."""
-    if isinstance(outputs, (list, tuple)):
-        return [a for o in outputs for a in _numpy(o)]
-    return [np.asarray(outputs.detach().numpy() if hasattr(outputs, "detach") else outputs)]
-
-
-def _assert_outputs(got, want):
-    got = got if isinstance(got, list) else [got]
-    assert len(got) == len(want)
-    for a, b in zip(got, want):
-        assert a.shape == b.shape
-        np.testing.assert_allclose(a, b, atol=ATOL)
 
 
 def _perturbed(layer):

@@ -184,39 +184,43 @@ def _owner(layer):
     return f"{type(layer).__name__} '{layer.name}'"
 
 
-def _check_states(layer, x, states, sizes):
-    if len(states) != len(sizes):
-        raise ValueError(f"{_owner(layer)}: initial_state must hold {len(sizes)} tensor(s) "
-                         f"(the cell's states, sizes {sizes}), got {len(states)}")
-    for i, (s, n) in enumerate(zip(states, sizes)):
-        want = (x.shape[0], n)
-        if len(s.shape) != 2 or s.shape[1] != n or (
+def _check_states(layer, x, states, shapes):
+    if len(states) != len(shapes):
+        raise ValueError(f"{_owner(layer)}: initial_state must hold {len(shapes)} tensor(s) "
+                         f"(the cell's states, of shapes {[(None,) + s for s in shapes]}), "
+                         f"got {len(states)}")
+    for i, (s, shape) in enumerate(zip(states, shapes)):
+        want = (x.shape[0],) + shape
+        if tuple(s.shape[1:]) != shape or (
                 None not in (s.shape[0], x.shape[0]) and s.shape[0] != x.shape[0]):
             raise ValueError(f"{_owner(layer)}: initial state {i} must have shape {want}, "
                              f"got {tuple(s.shape)}")
 
 
-def _zero_states(x, sizes):
+def _zero_states(x, shapes):
     first = x[(slice(None), 0) + (0,) * (len(x.shape) - 3) + (slice(0, 1),)]
     base = ops.zeros_like(first)   # (batch, 1)
-    return [ops.add(base, np.zeros((1, n), x.dtype)) for n in sizes]
+    return [ops.add(reshape_dims(base, [("in", 0)] + [1] * len(shape)),
+                    np.zeros((1,) + shape, x.dtype)) for shape in shapes]
 
 
 def unrolled_outputs(layer, step, sizes, x, states, mask, training):
     """``layer``'s outputs from the unrolled loop of ``step(x_t, states, training) ->
-    (output, new_states)`` (flat state lists of ``sizes``) over x (batch, T, ...), as
-    Keras 3's RNN gives them: the last output or all of them, then the final states."""
+    (output, new_states)`` (flat state lists; ``sizes``: each state's size, or its shape
+    after the batch axis) over x (batch, T, ...), as Keras 3's RNN gives them: the last
+    output or all of them, then the final states."""
+    shapes = [(s,) if isinstance(s, int) else tuple(s) for s in sizes]
     if len(x.shape) < 3:
         raise ValueError(f"{_owner(layer)}: expected an input of rank 3 or more (batch, "
                          f"timesteps, features), got shape {tuple(x.shape)}")
     states = [ops.convert_to_tensor(s) for s in states]
     if states:
-        _check_states(layer, x, states, sizes)
+        _check_states(layer, x, states, shapes)
     else:
-        states = _zero_states(x, sizes)
+        states = _zero_states(x, shapes)
     x_t = placeholder((x.shape[0],) + tuple(x.shape[2:]), x.dtype, name="step_input")
-    held = [placeholder((x.shape[0], n), x.dtype, name=f"state_{i}")
-            for i, n in enumerate(sizes)]
+    held = [placeholder((x.shape[0],) + shape, x.dtype, name=f"state_{i}")
+            for i, shape in enumerate(shapes)]
     output, new = step(x_t, held, training)
     results = _step_results(layer, x_t, held, output, new)
     inputs = [x.node]
