@@ -101,6 +101,35 @@ def test_saving_and_config_round_trip(tmp_path):
     assert loaded.layers[-1].get_config() == ours.get_config()
 
 
+@pytest.mark.parametrize("rates", [(0.5, 0.0), (0.0, 0.5), (0.4, 0.4)])
+def test_dropout_draws_one_mask_per_gate_per_sequence_while_training(rates):
+    """Every frame the same and the forget gate shut (its bias -100): without recurrence
+    (input dropout alone, the recurrent kernel zero) each step's output is the same
+    function of the dropped frame, so with masks drawn once per sequence every step's
+    output repeats; training outputs differ from inference's, where nothing is dropped."""
+    dropout, recurrent_dropout = rates
+    layer = gn.layers.ConvLSTM1D(3, 3, padding="same", return_sequences=True, seed=4,
+                                 dropout=dropout, recurrent_dropout=recurrent_dropout)
+    plain = gn.layers.ConvLSTM1D(3, 3, padding="same", return_sequences=True)
+    i = gn.Input((None, 6, 2))
+    model, reference = gn.Model(i, layer(i)), gn.Model(i, plain(i))
+    kernel, recurrent, bias = layer.get_weights()
+    bias[3:6] = -100.0
+    layer.set_weights([kernel, recurrent * (recurrent_dropout > 0), bias])
+    plain.set_weights(layer.get_weights())
+    x = np.repeat(RNG.standard_normal((8, 1, 6, 2)).astype("float32"), 5, axis=1)
+    np.testing.assert_allclose(model.predict(x, verbose=0), reference.predict(x, verbose=0),
+                               atol=1e-6)
+    trained = gn.function([i], model.outputs, training=True)(x)[0]
+    assert np.abs(trained - reference.predict(x, verbose=0)).max() > 1e-3
+    if not recurrent_dropout:   # no recurrence: every step the same
+        np.testing.assert_allclose(trained[:, 1:], np.broadcast_to(trained[:, :1],
+                                                                   trained[:, 1:].shape),
+                                   atol=1e-6)
+    model.compile("sgd", "mse")
+    assert np.isfinite(model.train_on_batch(x, np.zeros_like(trained)))
+
+
 def test_the_forget_gate_bias_starts_at_one():
     layer = gn.layers.ConvLSTM1D(2, 3)
     layer.build((None, 4, 7, 3))
@@ -112,8 +141,9 @@ def test_bad_input_is_named():
         gn.layers.ConvLSTM2D(2, 3)(gn.Input((None, 6, 2)))
     with pytest.raises(ValueError, match=r"the spatial sizes of the input must be known"):
         gn.layers.ConvLSTM1D(2, 3)(gn.Input((None, None, 2)))
-    with pytest.raises(ValueError, match=r"`dropout` is not supported yet"):
-        gn.layers.ConvLSTM1D(2, 3, dropout=0.2)
+    with pytest.raises(ValueError, match=r"`recurrent_dropout` must be in \[0, 1\), got "
+                                         r"recurrent_dropout=1.0"):
+        gn.layers.ConvLSTM1D(2, 3, recurrent_dropout=1.0)
     with pytest.raises(ValueError, match=r"`filters` must be a positive integer"):
         gn.layers.ConvLSTM3D(0, 3)
     with pytest.raises(ValueError, match=r"strides > 1 not supported in conjunction with "

@@ -16,6 +16,7 @@ from .. import activations, constraints, initializers, ops, regularizers
 from ..graph.node import Node
 from ..ops.api import _wrap, as_node, reshape_dims
 from .convolutional import _ConvBase
+from .recurrent import _rate
 from .rnn import unrolled_outputs
 
 
@@ -43,10 +44,6 @@ class _ConvLSTM(_ConvBase):
                 filters <= 0:
             raise ValueError(f"{what}: `filters` must be a positive integer, got "
                              f"filters={filters!r}")
-        for name, rate in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
-            if rate:
-                raise ValueError(f"{what}: `{name}` is not supported yet (got "
-                                 f"{name}={rate!r}); it must be 0")
         if stateful:
             raise ValueError(f"{what}: stateful=True is not supported yet")
         self.filters = int(filters)
@@ -58,7 +55,9 @@ class _ConvLSTM(_ConvBase):
         self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
         self.kernel_constraint = constraints.get(kernel_constraint)
         self.recurrent_constraint = constraints.get(recurrent_constraint)
-        self.dropout, self.recurrent_dropout, self.seed = 0.0, 0.0, seed
+        self.dropout = _rate(self, "dropout", dropout)
+        self.recurrent_dropout = _rate(self, "recurrent_dropout", recurrent_dropout)
+        self.seed = seed
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)
@@ -135,9 +134,27 @@ class _ConvLSTM(_ConvBase):
         last = self.data_format == "channels_last"
         x = x if last else self._to_last(x)
         states = [s if last else self._to_last(s, time=False) for s in states]
-        projected = self._input_projection(x)
+        projected = self._input_projection(x, training)
         shape = tuple(projected.shape[2:-1]) + (self.filters,)
-        outputs = unrolled_outputs(self, self._step, [shape, shape], projected, states, mask,
+        rec_masks = None
+        if self.recurrent_dropout and training is not False:
+            rec_masks = self._gate_masks(projected[:, 0][..., :self.filters],
+                                         self.recurrent_dropout)
+
+        def step(z_x, states, step_training):
+            """One step over the projected input: the recurrent convolution, the gates."""
+            h, c = states
+            z = self._recurrent(h, None)
+            if rec_masks is not None:
+                z = ops.in_train_phase(self._recurrent(h, rec_masks), z,
+                                       training=step_training)
+            f = self.filters
+            i, fg, g, o = (ops.add(z_x, z)[..., q * f:(q + 1) * f] for q in range(4))
+            i, fg, o = (self.recurrent_activation(v) for v in (i, fg, o))
+            c = fg * c + i * self.activation(g)
+            h = o * self.activation(c)
+            return h, [h, c]
+        outputs = unrolled_outputs(self, step, [shape, shape], projected, states, mask,
                                    training)
         if last:
             return outputs
@@ -146,27 +163,53 @@ class _ConvLSTM(_ConvBase):
         return [self._to_first(outputs[0], time=self.return_sequences)] + \
             [self._to_first(s, time=False) for s in outputs[1:]]
 
-    def _input_projection(self, x):
-        """The input convolution (and bias) of every frame as one convolution:
-        (batch, time, ...) -> (batch, time, ..., 4 * filters)."""
-        frames = reshape_dims(x, [-1] + [("in", k) for k in range(2, x.ndim)])
-        y = ops.conv(frames, self.kernel, strides=self.strides, padding=self.padding,
-                     data_format="channels_last", dilation_rate=self.dilation_rate)
+    def _input_projection(self, x, training):
+        """The input convolution (and bias) of every frame, (batch, time, ...) ->
+        (batch, time, ..., 4 * filters): one convolution, or with dropout while training
+        one per gate of the input times that gate's mask."""
+        plain = self._project(x, None)
+        if not self.dropout or training is False:
+            return plain
+        masks = self._gate_masks(x[:, 0], self.dropout)
+        return ops.in_train_phase(self._project(x, masks), plain, training=training)
+
+    def _gate_masks(self, like, rate):
+        """Keras's dropout masks, one per gate, drawn once per sequence: (batch, ...,
+        4 * channels of ``like``) of 0 and 1 / (1 - rate), gate q's in slice q."""
+        ones = ops.add(ops.zeros_like(like[..., :1]),
+                       np.ones((1,) * (like.ndim - 1) + (4 * like.shape[-1],), like.dtype))
+        return ops.dropout(ones, rate, seed=self.seed)
+
+    def _project(self, x, masks):
+        if masks is None:
+            y = self._input_conv(x, self.kernel)
+        else:
+            c, f = x.shape[-1], self.filters
+            y = ops.concatenate([self._input_conv(
+                x * ops.expand_dims(masks[..., q * c:(q + 1) * c], 1),
+                self.kernel[..., q * f:(q + 1) * f]) for q in range(4)], axis=-1)
         if self.use_bias:
             y = ops.add(y, self.bias)
         return _wrap(Node("RESHAPE_LIKE", (as_node(y), as_node(x)), {"lead": 2, "skip": 1}))
 
-    def _step(self, z_x, states, training):
-        """One step over the projected input: the recurrent convolution and the gates."""
-        h, c = states
-        z = ops.add(z_x, ops.conv(h, self.recurrent_kernel, strides=1, padding="same",
-                                  data_format="channels_last"))
+    def _input_conv(self, x, kernel):
+        """The convolution of every frame of x (batch, time, ...) as one, frames first."""
+        frames = reshape_dims(x, [-1] + [("in", k) for k in range(2, x.ndim)])
+        return ops.conv(frames, kernel, strides=self.strides, padding=self.padding,
+                        data_format="channels_last", dilation_rate=self.dilation_rate)
+
+    def _recurrent(self, h, masks):
+        """The recurrent convolution of the state (strides 1, "same"), with recurrent
+        dropout one per gate of h times that gate's mask."""
+        def conv(value, kernel):
+            return ops.conv(value, kernel, strides=1, padding="same",
+                            data_format="channels_last")
+        if masks is None:
+            return conv(h, self.recurrent_kernel)
         f = self.filters
-        i, fg, g, o = (z[..., q * f:(q + 1) * f] for q in range(4))
-        i, fg, o = (self.recurrent_activation(v) for v in (i, fg, o))
-        c = fg * c + i * self.activation(g)
-        h = o * self.activation(c)
-        return h, [h, c]
+        return ops.concatenate([conv(h * masks[..., q * f:(q + 1) * f],
+                                     self.recurrent_kernel[..., q * f:(q + 1) * f])
+                                for q in range(4)], axis=-1)
 
     def _to_last(self, x, time=True):
         lead = 2 if time else 1
@@ -214,8 +257,10 @@ _DOC = """
         recurrent_activation: for the input, forget and output gates (default "sigmoid").
         use_bias, kernel_initializer, recurrent_initializer, bias_initializer,
             unit_forget_bias, regularizers and constraints: as LSTM's.
-        dropout, recurrent_dropout: must be 0 (not supported yet).
-        seed: accepted for Keras's configs (used by the dropouts).
+        dropout: fraction of the input dropped while training, one mask per gate per
+            sequence (the same at every step), as Keras.
+        recurrent_dropout: likewise for the state in the recurrent convolution.
+        seed: the dropouts' seed.
         return_sequences, return_state, go_backwards, zero_output_for_mask: as RNN's.
         stateful: must be False (not supported yet).
         unroll: accepted; the loop is unrolled by the compiler either way.
