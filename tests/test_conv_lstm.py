@@ -5,20 +5,65 @@ import numpy as np
 import pytest
 
 import graphnet as gn
-from extras import keras, needs, train_alike
+from extras import compare_with, keras, needs, train_alike
 from keras_outputs import assert_outputs as _assert_outputs
 from keras_outputs import keras_arrays as _numpy
+from rnn_reference import conv, reference_rnn
 
 RNG = np.random.default_rng(31)
 
 
-def _pair(name, input_shape, **kwargs):
-    ours = getattr(gn.layers, name)(3, 3, **kwargs)
+ACTIVATIONS = {"tanh": np.tanh, "sigmoid": lambda v: 1 / (1 + np.exp(-v)),
+               "relu": lambda v: np.maximum(v, 0),
+               "hard_sigmoid": lambda v: np.clip(v / 6 + 0.5, 0, 1)}
+
+
+def _reference(layer, x, states=None, mask=None):
+    """ConvLSTM in NumPy (float64): each step the input and recurrent convolutions per
+    Keras's ConvLSTMCell, over Keras's RNN loop; channels_first transposed in and out."""
+    first = layer.data_format == "channels_first"
+
+    def last(a, lead):
+        return np.moveaxis(a, lead, -1) if first else a
+
+    def back(a, lead):
+        return np.moveaxis(a, -1, lead) if first else a
+    weights = [w.astype(np.float64) for w in layer.get_weights()]
+    act = ACTIVATIONS[gn.activations.serialize(layer.activation)]
+    ract = ACTIVATIONS[gn.activations.serialize(layer.recurrent_activation)]
+    f = layer.filters
+
+    def step(weights, x_t, states):
+        kernel, recurrent = weights[:2]
+        h, c = states
+        z = conv(x_t, kernel, layer.strides, layer.padding, layer.dilation_rate) + \
+            (weights[2] if layer.use_bias else 0.0) + conv(h, recurrent, 1, "same")
+        i, fg, g, o = (z[..., q * f:(q + 1) * f] for q in range(4))
+        c = ract(fg) * c + ract(i) * act(g)
+        h = ract(o) * act(c)
+        return h, [h, c]
+    x = last(x.astype(np.float64), 2)
+    if states is None:
+        frame = conv(x[:, 0], weights[0], layer.strides, layer.padding, layer.dilation_rate)
+        states = [np.zeros(frame.shape[:-1] + (f,))] * 2
+    else:
+        states = [last(s, 1) for s in states]
+    out = reference_rnn(step, weights, x, states, mask, go_backwards=layer.go_backwards,
+                        return_sequences=layer.return_sequences,
+                        return_state=layer.return_state)
+    return [back(out[0], 2 if layer.return_sequences else 1)] + [back(s, 1) for s in out[1:]]
+
+
+def _keras_twin(name, input_shape, ours, **kwargs):
     theirs = getattr(keras.layers, name)(3, 3, **kwargs)
     theirs.build((None,) + input_shape)
-    theirs.set_weights([w + RNG.standard_normal(w.shape).astype("float32") * 0.2
-                        for w in theirs.get_weights()])
-    return ours, theirs
+    theirs.set_weights(ours.get_weights())
+    return theirs
+
+
+def _perturbed(layer):
+    layer.set_weights([w + RNG.standard_normal(w.shape).astype("float32") * 0.2
+                       for w in layer.get_weights()])
 
 
 FORWARD = [
@@ -37,35 +82,40 @@ FORWARD = [
 ]
 
 
-@needs(keras)
 @pytest.mark.parametrize("name, input_shape, options", FORWARD)
-def test_forward_matches_keras(name, input_shape, options):
+def test_forward_matches_numpy_and_keras(name, input_shape, options):
     x = RNG.standard_normal((2,) + input_shape).astype("float32")
-    ours, theirs = _pair(name, input_shape, **options)
+    ours = getattr(gn.layers, name)(3, 3, **options)
     i = gn.Input((None,) + input_shape[1:])
     model = gn.Model(i, ours(i))
-    ours.set_weights(theirs.get_weights())
-    _assert_outputs(model.predict(x, verbose=0), _numpy(theirs(x)))
+    _perturbed(ours)
+    got = model.predict(x, verbose=0)
+    _assert_outputs(got, _reference(ours, x))
+    if compare_with(keras, f"Keras's {name}"):
+        _assert_outputs(got, _numpy(_keras_twin(name, input_shape, ours, **options)(x)))
 
 
-@needs(keras)
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
-def test_masks_and_initial_states_match_keras(data_format):
+def test_masks_and_initial_states_match_numpy_and_keras(data_format):
     shape = (5, 6, 2) if data_format == "channels_last" else (5, 2, 6)
     state_shape = (6, 3) if data_format == "channels_last" else (3, 6)
     x = RNG.standard_normal((3,) + shape).astype("float32")
     mask = np.ones((3, 5), bool)
     mask[0, 3:] = mask[1, :2] = False
     states = [RNG.standard_normal((3,) + state_shape).astype("float32") for _ in range(2)]
-    ours, theirs = _pair("ConvLSTM1D", shape, padding="same", data_format=data_format,
-                         return_sequences=True, return_state=True)
+    options = dict(padding="same", data_format=data_format, return_sequences=True,
+                   return_state=True)
+    ours = gn.layers.ConvLSTM1D(3, 3, **options)
     i, m = gn.Input((None,) + shape[1:]), gn.Input((None,), dtype="bool")
     s = [gn.Input(state_shape) for _ in states]
     model = gn.Model([i, m] + s, ours(i, initial_state=s, mask=m))
-    ours.set_weights(theirs.get_weights())
+    _perturbed(ours)
     got = model.predict([x, mask] + states, verbose=0)
-    _assert_outputs(got, _numpy(theirs(x, initial_state=states, mask=mask)))
+    _assert_outputs(got, _reference(ours, x, states, mask))
     assert np.all(got[0][1, :2] == 0.0)   # before the first unmasked step
+    if compare_with(keras, "Keras's ConvLSTM1D with a mask and initial states"):
+        theirs = _keras_twin("ConvLSTM1D", shape, ours, **options)
+        _assert_outputs(got, _numpy(theirs(x, initial_state=states, mask=mask)))
 
 
 @needs(keras)
@@ -85,13 +135,15 @@ def test_five_training_steps_match_keras(optimizer):
     train_alike(gm, km, x, y, optimizer=optimizer, optimizer_args={"learning_rate": 0.05})
 
 
-@needs(keras)
 def test_saving_and_config_round_trip(tmp_path):
-    ours, theirs = _pair("ConvLSTM2D", (4, 6, 5, 2), strides=(1, 2), return_sequences=True)
+    options = dict(strides=(1, 2), return_sequences=True)
+    ours = gn.layers.ConvLSTM2D(3, 3, **options)
     i = gn.Input((None, 6, 5, 2))
     model = gn.Model(i, ours(i))
-    ours.set_weights(theirs.get_weights())
-    assert set(ours.get_config()) == set(theirs.get_config())
+    _perturbed(ours)
+    if compare_with(keras, "Keras's ConvLSTM2D config"):
+        theirs = _keras_twin("ConvLSTM2D", (4, 6, 5, 2), ours, **options)
+        assert set(ours.get_config()) == set(theirs.get_config())
     assert [w.shape for w in ours.get_weights()] == [(3, 3, 2, 12), (3, 3, 3, 12), (12,)]
     x = RNG.standard_normal((2, 4, 6, 5, 2)).astype("float32")
     before = model.predict(x, verbose=0)

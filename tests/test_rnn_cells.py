@@ -10,6 +10,7 @@ import graphnet as gn
 from extras import compare_with, keras, needs, train_alike
 from keras_outputs import assert_outputs as _assert_outputs
 from keras_outputs import keras_arrays as _numpy
+from rnn_reference import reference_rnn as _reference_rnn
 
 RNG = np.random.default_rng(23)
 X = RNG.standard_normal((4, 7, 5)).astype("float32")
@@ -148,22 +149,37 @@ def test_a_cell_runs_one_step_symbolically_and_eagerly(cell):
         assert set(ours.get_config()) == set(theirs.get_config())
 
 
-@needs(keras)
+def _train_like(model, reference, x, y, optimizer, steps=5):
+    """Two graphnet models of the same weights train alike: losses and weights."""
+    for m in (model, reference):
+        m.compile(getattr(gn.optimizers, optimizer)(learning_rate=0.05), "mse")
+    for _ in range(steps):
+        np.testing.assert_allclose(model.train_on_batch(x, y), reference.train_on_batch(x, y),
+                                   atol=1e-5)
+    for a, b in zip(model.get_weights(), reference.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
 @pytest.mark.parametrize("unroll", [False, True])
 @pytest.mark.parametrize("layer, optimizer", [("LSTM", "Adam"), ("GRU", "SGD"),
                                               ("SimpleRNN", "Adam")])
-def test_five_training_steps_of_rnn_of_a_cell_and_of_unroll_match_keras(layer, optimizer,
-                                                                       unroll):
+def test_five_training_steps_of_rnn_of_a_cell_and_of_unroll_match_the_layer_and_keras(
+        layer, optimizer, unroll):
     x = _ragged(X)
     y = RNG.standard_normal((4, 2)).astype("float32")
 
-    def make(lib, cell):
+    def make(lib, cell, unroll):
         recurrent = lib.layers.RNN(getattr(lib.layers, layer + "Cell")(6), unroll=unroll) \
             if cell else getattr(lib.layers, layer)(6, unroll=unroll)
         return lib.Sequential([lib.Input((7, 5)), lib.layers.Masking(), recurrent,
                                lib.layers.Dense(2)])
-    for cell in (True, False):
-        gm, km = make(gn, cell), make(keras, cell)
+    for cell in (True, False) if unroll else (True,):
+        model, reference = make(gn, cell, unroll), make(gn, False, False)
+        _perturbed(reference)
+        model.set_weights(reference.get_weights())
+        _train_like(model, reference, x, y, optimizer)
+    if compare_with(keras, f"Keras's RNN({layer}Cell) training"):
+        gm, km = make(gn, True, unroll), make(keras, True, unroll)
         gm.set_weights(km.get_weights())
         train_alike(gm, km, x, y, optimizer=optimizer, optimizer_args={"learning_rate": 0.05})
 
@@ -196,39 +212,62 @@ USER = [(GN_MINIMAL, 0, opts) for opts in (
                                          {"return_sequences": True, "go_backwards": True})]
 
 
-@needs(keras)
+def _minimal_step(weights, x_t, states):
+    kernel, recurrent = weights
+    output = x_t @ kernel + states[0] @ recurrent
+    return output, [output]
+
+
+def _two_state_step(weights, x_t, states):
+    kernel, mix = weights
+    h, total = states
+    h = np.tanh(x_t @ kernel + total @ mix * 0.5 + h * 0.25)
+    total = total + np.concatenate([h, h * h], axis=-1)
+    return total, [h, total]
+
+
 @pytest.mark.parametrize("masked", [False, True])
 @pytest.mark.parametrize("cls, which, options", USER)
-def test_a_users_cell_matches_keras(cls, which, options, masked):
+def test_a_users_cell_matches_numpy_and_keras(cls, which, options, masked):
     x = _ragged(X) if masked else X
     ours = gn.layers.RNN(cls(3), **options)
-    theirs = keras.layers.RNN(_keras_classes()[which](3), **options)
     i = gn.Input((None, 5))
     model = gn.Model(i, ours(gn.layers.Masking()(i) if masked else i))
-    theirs.build((None, 7, 5))
-    _perturbed(theirs)
-    ours.set_weights(theirs.get_weights())
-    want = theirs(x, mask=np.any(x != 0, -1)) if masked else theirs(x)
-    _assert_outputs(model.predict(x, verbose=0), _numpy(want))
+    _perturbed(ours)
+    got = model.predict(x, verbose=0)
+    sizes = [3] if which == 0 else [3, 6]
+    weights = [w.astype(np.float64) for w in ours.get_weights()]
+    _assert_outputs(got, _reference_rnn((_minimal_step, _two_state_step)[which], weights, x,
+                                        [np.zeros((4, n)) for n in sizes],
+                                        np.any(x != 0, -1) if masked else None, **options))
+    if compare_with(keras, "Keras's RNN of the same cell"):
+        theirs = keras.layers.RNN(_keras_classes()[which](3), **options)
+        theirs.build((None, 7, 5))
+        theirs.set_weights(ours.get_weights())
+        want = theirs(x, mask=np.any(x != 0, -1)) if masked else theirs(x)
+        _assert_outputs(got, _numpy(want))
 
 
-@needs(keras)
 @pytest.mark.parametrize("zero_output", [False, True])
-def test_initial_states_and_masks_of_a_two_state_cell_match_keras(zero_output):
+def test_initial_states_and_masks_of_a_two_state_cell_match_numpy_and_keras(zero_output):
     x = _ragged(X)
+    mask = np.any(x != 0, -1)
     states = [RNG.standard_normal((4, 3)).astype("float32"),
               RNG.standard_normal((4, 6)).astype("float32")]
     options = dict(return_sequences=True, return_state=True, zero_output_for_mask=zero_output)
     ours = gn.layers.RNN(GN_TWO_STATE(3), **options)
-    theirs = keras.layers.RNN(_keras_classes()[1](3), **options)
     i, s = gn.Input((None, 5)), [gn.Input((3,)), gn.Input((6,))]
     model = gn.Model([i] + s, ours(gn.layers.Masking()(i), initial_state=s))
-    theirs.build((None, 7, 5))
-    ours.set_weights(theirs.get_weights())
     got = model.predict([x] + states, verbose=0)
-    _assert_outputs(got, _numpy(theirs(x, initial_state=states, mask=np.any(x != 0, -1))))
+    _assert_outputs(got, _reference_rnn(_two_state_step, ours.get_weights(), x, states, mask,
+                                        **options))
     held = np.zeros_like(got[0][1, 4:]) if zero_output else got[0][1, 3:4]
     np.testing.assert_array_equal(got[0][1, 4:], np.broadcast_to(held, (3, 6)))
+    if compare_with(keras, "Keras's RNN with initial states and a mask"):
+        theirs = keras.layers.RNN(_keras_classes()[1](3), **options)
+        theirs.build((None, 7, 5))
+        theirs.set_weights(ours.get_weights())
+        _assert_outputs(got, _numpy(theirs(x, initial_state=states, mask=mask)))
 
 
 @needs(keras)
@@ -255,36 +294,57 @@ def _stack(lib, minimal):
     return [lib.layers.LSTMCell(4), minimal(3), lib.layers.GRUCell(2)]
 
 
-@needs(keras)
-@pytest.mark.parametrize("options", [{"return_state": True},
-                                     {"return_sequences": True, "go_backwards": True}])
-def test_stacked_cells_match_keras(options):
+def _chained_layers(masked, return_sequences):
+    """The layers StackedRNNCells(_stack) stands for, one after another: the outputs, then
+    every layer's final states (the stack's state order)."""
+    seq1, h1, c1 = gn.layers.LSTM(4, return_sequences=True, return_state=True)(masked)
+    seq2, m = gn.layers.RNN(GN_MINIMAL(3), return_sequences=True, return_state=True)(seq1)
+    out, g = gn.layers.GRU(2, return_sequences=return_sequences, return_state=True)(seq2)
+    return [out, h1, c1, m, g]
+
+
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_stacked_cells_are_their_layers_chained_and_match_keras(go_backwards):
+    """A stack keeps every cell's states over a masked step, as the chained layers do; it
+    runs backwards as they run over the reversed sequence."""
     x = _ragged(X)
+    options = {"return_state": True, "return_sequences": go_backwards,
+               "go_backwards": go_backwards}
     ours = gn.layers.RNN(gn.layers.StackedRNNCells(_stack(gn, GN_MINIMAL)), **options)
-    theirs = keras.layers.RNN(keras.layers.StackedRNNCells(
-        _stack(keras, _keras_classes()[0])), **options)
     i = gn.Input((None, 5))
     model = gn.Model(i, ours(gn.layers.Masking()(i)))
-    theirs.build((None, 7, 5))
-    _perturbed(theirs)
-    ours.set_weights(theirs.get_weights())
-    assert ours.cell.state_size == [[4, 4], 3, 2] == theirs.cell.state_size
-    want = _numpy(theirs(x, mask=np.any(x != 0, -1)))
+    assert ours.cell.state_size == [[4, 4], 3, 2]
+    _perturbed(model)
+    chained = gn.Model(i, _chained_layers(gn.layers.Masking()(i), go_backwards))
+    chained.set_weights(model.get_weights())
     got = model.predict(x, verbose=0)
-    _assert_outputs(got, want)
+    _assert_outputs(got, chained.predict(x[:, ::-1] if go_backwards else x, verbose=0))
+    if compare_with(keras, "Keras's StackedRNNCells"):
+        theirs = keras.layers.RNN(keras.layers.StackedRNNCells(
+            _stack(keras, _keras_classes()[0])), **options)
+        theirs.build((None, 7, 5))
+        theirs.set_weights(model.get_weights())
+        assert theirs.cell.state_size == ours.cell.state_size
+        _assert_outputs(got, _numpy(theirs(x, mask=np.any(x != 0, -1))))
 
 
-@needs(keras)
-def test_five_adam_steps_through_stacked_cells_match_keras():
+def test_five_adam_steps_through_stacked_cells_match_the_chained_layers_and_keras():
     x = _ragged(X)
     y = RNG.standard_normal((4, 2)).astype("float32")
 
     def make(lib, minimal):
         return lib.Sequential([lib.Input((None, 5)), lib.layers.Masking(),
                                lib.layers.RNN(_stack(lib, minimal)), lib.layers.Dense(2)])
-    gm, km = make(gn, GN_MINIMAL), make(keras, _keras_classes()[0])
-    gm.set_weights(km.get_weights())
-    train_alike(gm, km, x, y, optimizer="Adam", optimizer_args={"learning_rate": 0.05})
+    i = gn.Input((None, 5))
+    chained = gn.Model(i, gn.layers.Dense(2)(_chained_layers(gn.layers.Masking()(i),
+                                                             False)[0]))
+    model = make(gn, GN_MINIMAL)
+    model.set_weights(chained.get_weights())
+    _train_like(model, chained, x, y, "Adam")
+    if compare_with(keras, "Keras's StackedRNNCells training"):
+        gm, km = make(gn, GN_MINIMAL), make(keras, _keras_classes()[0])
+        gm.set_weights(km.get_weights())
+        train_alike(gm, km, x, y, optimizer="Adam", optimizer_args={"learning_rate": 0.05})
 
 
 # ---- saving and configs ---------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """graphnet.ops: the op registry (primitives) and the public op functions."""
 from . import (contraction, elementwise, fused, gather, layout, multi_eltwise, nn,  # noqa: F401
-               phase, random, recurrent, reduce, source, unrolled)  # (each module registers its ops)
+               phase, random, recurrent, reduce, source, unrolled)  # (each registers its ops)
 from .api import *  # noqa: F401,F403
 from .api import __all__ as _api_all
 from .dispatch import wrap_all
