@@ -288,6 +288,25 @@ def test_five_training_steps_through_a_users_cell_match_keras(which, optimizer):
     train_alike(gm, km, x, y, optimizer=optimizer, optimizer_args={"learning_rate": 0.05})
 
 
+def test_a_cell_branching_on_training_takes_the_branch_of_the_plan_that_runs():
+    """``if training:`` in a cell's call: the step is traced in both modes, and the
+    training plan unrolls the training step (fit), the inference plan the other."""
+    class Scaled(gn.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.state_size = 2
+
+        def call(self, inputs, states, training=None):
+            h = inputs + states[0]
+            return (h * 3.0 if training else h), [h]
+    i = gn.Input((None, 2))
+    model = gn.Model(i, gn.layers.RNN(Scaled(), return_sequences=True)(i))
+    x = np.ones((1, 3, 2), "float32")
+    np.testing.assert_array_equal(model.predict(x, verbose=0)[0, :, 0], [1, 2, 3])
+    trained = gn.function([i], model.outputs, training=True)(x)[0]
+    np.testing.assert_array_equal(trained[0, :, 0], [3, 6, 9])
+
+
 # ---- StackedRNNCells ----------------------------------------------------------------------
 
 def _stack(lib, minimal):
