@@ -270,22 +270,42 @@ def test_initial_states_and_masks_of_a_two_state_cell_match_numpy_and_keras(zero
         _assert_outputs(got, _numpy(theirs(x, initial_state=states, mask=mask)))
 
 
-@needs(keras)
 @pytest.mark.parametrize("optimizer", ["SGD", "Adam"])
 @pytest.mark.parametrize("which", [0, 1])
-def test_five_training_steps_through_a_users_cell_match_keras(which, optimizer):
+def test_gradients_through_a_users_cell_match_differences_and_training_keras(which,
+                                                                             optimizer):
+    """The gradients of the weights through the unrolled loop (masked, backwards) against
+    central differences of the NumPy reference; then five steps against Keras."""
     x = _ragged(X)
-    y = RNG.standard_normal((4, 7, 6 if which else 4)).astype("float32")
+    y = RNG.standard_normal((4, 7, 8 if which else 4)).astype("float32")
+    options = dict(return_sequences=True, go_backwards=True)
 
     def make(lib, cls):
         return lib.Sequential([lib.Input((None, 5)), lib.layers.Masking(),
-                               lib.layers.RNN(cls(4), return_sequences=True,
-                                              go_backwards=True)])
-    gm, km = make(gn, (GN_MINIMAL, GN_TWO_STATE)[which]), make(keras, _keras_classes()[which])
-    gm.set_weights(km.get_weights())
-    if which:
-        y = RNG.standard_normal((4, 7, 8)).astype("float32")
-    train_alike(gm, km, x, y, optimizer=optimizer, optimizer_args={"learning_rate": 0.05})
+                               lib.layers.RNN(cls(4), **options)])
+    gm = make(gn, (GN_MINIMAL, GN_TWO_STATE)[which])
+    _perturbed(gm)
+    weights = [w.astype(np.float64) for w in gm.get_weights()]
+    step, sizes = ((_minimal_step, [4]), (_two_state_step, [4, 8]))[which]
+
+    def loss(ws):
+        out = _reference_rnn(step, ws, x, [np.zeros((4, n)) for n in sizes],
+                             np.any(x != 0, -1), **options)[0]
+        return np.sum((out - y) ** 2)
+    grads = gn.function(gm.inputs, gn.gradients(
+        gn.ops.sum(gn.ops.square(gm.outputs[0] - y)), gm.trainable_weights))(x)
+    for k, (w, g) in enumerate(zip(weights, grads)):
+        for index in list(np.ndindex(w.shape))[::max(w.size // 6, 1)]:
+            bumped = [v.copy() for v in weights]
+            bumped[k][index] += 1e-6
+            up = loss(bumped)
+            bumped[k][index] -= 2e-6
+            np.testing.assert_allclose(g[index], (up - loss(bumped)) / 2e-6, rtol=1e-3,
+                                       atol=1e-3)
+    if compare_with(keras, "Keras's training through the same cell"):
+        km = make(keras, _keras_classes()[which])
+        gm.set_weights(km.get_weights())
+        train_alike(gm, km, x, y, optimizer=optimizer, optimizer_args={"learning_rate": 0.05})
 
 
 def test_a_cell_branching_on_training_takes_the_branch_of_the_plan_that_runs():
