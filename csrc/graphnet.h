@@ -110,6 +110,31 @@ int gn_gather(int index_dtype, int elem_size, int64_t outer, int64_t n, int64_t 
 int gn_scatter_add(int index_dtype, int64_t outer, int64_t n, int64_t inner, int64_t m,
                    const void *indices, const float *dy, float *dx);
 
+/* ---- recurrent sequences (csrc/recurrent.c) -----------------------------
+ * SimpleRNN (cell 0), LSTM (1), GRU (2) over x (B, T, D); the records Y (B, T, S) and
+ * Z (B, T, K) are laid out as graphnet/ops/recurrent_layout.py says. act, ract: 0 linear,
+ * 1 tanh, 2 sigmoid, 3 relu, 4 hard_sigmoid. mask_mode 0: no mask, 1: a masked step keeps
+ * the state and the previous output, 2: its output is zeros. b, h0, c0 may be NULL
+ * (zeros); rm (B, gates * U), recurrent dropout: gate q's recurrent product reads the
+ * previous state times rm's q-th block (NULL: none). Each returns GN_ERR_BAD_ARGS
+ * (nothing written) when S, K or work_len do not match the layout, else GN_OK. */
+int gn_rnn_forward(int cell, int act, int ract, int go_backwards, int reset_after,
+                   int mask_mode, int64_t B, int64_t T, int64_t D, int64_t U, int64_t S,
+                   const float *x, const float *W, const float *R, const float *b,
+                   const float *h0, const float *c0, const uint8_t *mask, const float *rm,
+                   float *Y, float *work, int64_t work_len);
+/* Backward through time from gY (the gradient of Y) into Z. */
+int gn_rnn_bptt(int cell, int act, int ract, int go_backwards, int reset_after,
+                int mask_mode, int64_t B, int64_t T, int64_t U, int64_t S, int64_t K,
+                const float *gY, const float *Y, const float *R, const float *h0,
+                const float *c0, const uint8_t *mask, const float *rm, float *Z,
+                float *work, int64_t work_len);
+/* The gradient of one input (wrt 0 x, 1 kernel, 2 recurrent kernel, 3 bias, 4 h0, 5 c0)
+ * from Z; other is the kernel W (D, G) for wrt 0, the input x for wrt 1, else unused. */
+int gn_rnn_param_grad(int cell, int wrt, int go_backwards, int reset_after, int rec_masked,
+                      int64_t B, int64_t T, int64_t D, int64_t U, int64_t K, const float *Z,
+                      const float *other, float *out);
+
 /* ---- reductions over the middle axis of an (outer, n, inner) view ------ */
 enum gn_reduce_op {
     GN_R_SUM = 0, GN_R_MEAN = 1, GN_R_MAX = 2, GN_R_MIN = 3, GN_R_PROD = 4, GN_R_ARGMAX = 5,
@@ -262,6 +287,7 @@ enum gn_kernel {
     GN_K_SCATTER_ADD = 15, GN_K_CONV = 40, GN_K_CONV_BACKWARD_INPUT = 41,
     GN_K_CONV_BACKWARD_FILTER = 42, GN_K_POOL = 43, GN_K_POOL_BACKWARD = 44,
     GN_K_CONV_BIAS_ACT = 45, GN_K_CONV_BIAS_ACT_POOL = 46, GN_K_MULTI_ELTWISE = 50,
+    GN_K_RNN_FORWARD = 60, GN_K_RNN_BPTT = 61, GN_K_RNN_PARAM_GRAD = 62,
     GN_K_ALLREDUCE_SUM = 70
 };
 enum gn_slot {

@@ -61,6 +61,26 @@ case GN_K_GATHER: /* index_dtype elem_size outer n inner m indices x y */
 case GN_K_SCATTER_ADD: /* index_dtype outer n inner m indices dy dx */
     err = gn_scatter_add((int)a[0], a[1], a[2], a[3], a[4], ptr[a[5]], ptr[a[6]], ptr[a[7]]);
     break;
+case GN_K_RNN_FORWARD: /* cell act ract go_backwards reset_after mask_mode B T D U S x W R b h0 c0
+                         mask rm Y work work_len */
+    err = gn_rnn_forward((int)a[0], (int)a[1], (int)a[2], (int)a[3], (int)a[4], (int)a[5], a[6],
+                         a[7], a[8], a[9], a[10], ptr[a[11]], ptr[a[12]], ptr[a[13]],
+                         (a[14] < 0 ? NULL : ptr[a[14]]), (a[15] < 0 ? NULL : ptr[a[15]]),
+                         (a[16] < 0 ? NULL : ptr[a[16]]), (a[17] < 0 ? NULL : ptr[a[17]]),
+                         (a[18] < 0 ? NULL : ptr[a[18]]), ptr[a[19]], ptr[a[20]], a[21]);
+    break;
+case GN_K_RNN_BPTT: /* cell act ract go_backwards reset_after mask_mode B T U S K gY Y R h0 c0 mask
+                      rm Z work work_len */
+    err = gn_rnn_bptt((int)a[0], (int)a[1], (int)a[2], (int)a[3], (int)a[4], (int)a[5], a[6], a[7],
+                      a[8], a[9], a[10], ptr[a[11]], ptr[a[12]], ptr[a[13]],
+                      (a[14] < 0 ? NULL : ptr[a[14]]), (a[15] < 0 ? NULL : ptr[a[15]]),
+                      (a[16] < 0 ? NULL : ptr[a[16]]), (a[17] < 0 ? NULL : ptr[a[17]]), ptr[a[18]],
+                      ptr[a[19]], a[20]);
+    break;
+case GN_K_RNN_PARAM_GRAD: /* cell wrt go_backwards reset_after rec_masked B T D U K Z other out */
+    err = gn_rnn_param_grad((int)a[0], (int)a[1], (int)a[2], (int)a[3], (int)a[4], a[5], a[6], a[7],
+                            a[8], a[9], ptr[a[10]], (a[11] < 0 ? NULL : ptr[a[11]]), ptr[a[12]]);
+    break;
 case GN_K_CONV: /* x w y work work_len geom */
     gn_conv_forward((a + 5), ptr[a[0]], ptr[a[1]], ptr[a[2]], ptr[a[3]], a[4]);
     break;

@@ -8,7 +8,7 @@ import gc
 from ..graph.graph import memoized_orders, rebuild, topological_order
 from ..graph.node import Node
 from ..ops.phase import resolve_phase
-from . import fold, fold_bn, fuse, fuse_multi, simplify, tile  # noqa: F401  (register rewrites)
+from . import fold, fold_bn, fuse, fuse_multi, simplify, tile, unroll  # noqa: F401  (rewrites)
 from .lower import lower
 from .phases import PHASES, CompileReport, Respecialize, rewrite, run_phases  # noqa: F401
 from .plan import Plan  # noqa: F401

@@ -13,7 +13,9 @@ initializers); an op without one raises ``ONNXExportError`` naming it.
 import numpy as np
 
 from ..compiler import CompileReport, run_phases, specialize
+from ..compiler.unroll import unrolled
 from ..graph.graph import topological_order
+from .onnx_recurrent import MAPPINGS as RECURRENT_MAPPINGS
 from .source import graph_of
 
 MIN_OPSET, DEFAULT_OPSET = 13, 17
@@ -604,12 +606,17 @@ def _cast(c):
     return c.op("Cast", c.ins, to=_onnx_dtype(c.e.helper, c.node.attrs["dtype"]))
 
 
-def _expanded(c):
-    """A fused op as the primitive subgraph it stands for (ONNX runtimes fuse on their own)."""
+def _own_expansion(node):
+    return node.op.expand(node, list(node.inputs))
+
+
+def _expanded(c, expand=_own_expansion):
+    """A fused op as the primitive subgraph it stands for (ONNX runtimes fuse on their own);
+    ``expand(node)`` builds that subgraph."""
     def primitives(node):
         if node is None:
             return None, None
-        top = node.op.expand(node, list(node.inputs))
+        top = expand(node)
         outside = {id(n) for n in topological_order(list(node.inputs))}  # inputs, what they read
         inner = [n for n in topological_order([top]) if id(n) not in outside]
         return top, inner
@@ -625,7 +632,10 @@ def _expanded(c):
 
 MAPPINGS = {"FUSED_ELTWISE": _expanded, "MATMUL_BIAS_ACT": _expanded,
             "FUSED_MULTI_ELTWISE": _expanded, "MULTI_PART": _expanded,
-            "CONV_BIAS_ACT": _expanded, "CONV_BIAS_ACT_POOL": _expanded}
+            "CONV_BIAS_ACT": _expanded, "CONV_BIAS_ACT_POOL": _expanded,
+            # the compiler's simplify phase unrolls these before export already
+            "RNN_UNROLL": lambda c: _expanded(c, unrolled),
+            "RNN_UNROLL_GRAD": lambda c: _expanded(c, unrolled)}
 MAPPINGS.update(UNARY)
 MAPPINGS.update({k: (lambda t: lambda c: c.op(t, c.ins))(v) for k, v in BINARY.items()})
 MAPPINGS.update({
@@ -653,6 +663,7 @@ MAPPINGS.update({
     "TAKE": lambda c: c.op("Gather", c.ins, axis=c.node.attrs["axis"]),
     "TAKE_GRAD": _take_grad,
 })
+MAPPINGS.update(RECURRENT_MAPPINGS)
 SOURCES = ("INPUT", "VARIABLE", "CONSTANT")
 
 

@@ -8,6 +8,10 @@ from .core import Activation, Dense, Dropout  # noqa: F401
 from .activations import ELU, LeakyReLU, PReLU, ReLU, Softmax, ThresholdedReLU  # noqa: F401
 from .lambda_layer import Lambda  # noqa: F401
 from .embedding import Embedding  # noqa: F401
+from .recurrent import GRU, LSTM, SimpleRNN  # noqa: F401
+from .rnn import RNN  # noqa: F401
+from .rnn_cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells  # noqa: F401
+from .conv_lstm import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D  # noqa: F401
 from .wrappers import TimeDistributed, Wrapper  # noqa: F401
 from .feature_preprocessing import Normalization, Rescaling  # noqa: F401
 from .image_preprocessing import (CenterCrop, RandomBrightness, RandomContrast,  # noqa: F401

@@ -1,6 +1,7 @@
 """graphnet.ops: the op registry (primitives) and the public op functions."""
 from . import (collective, contraction, elementwise, fused, gather, layout,  # noqa: F401
-               multi_eltwise, nn, phase, random, reduce, source)  # (each registers its ops)
+               multi_eltwise, nn, phase, random, recurrent, reduce, source,
+               unrolled)  # (each registers its ops)
 from .api import *  # noqa: F401,F403
 from .api import __all__ as _core_all
 from .creation_api import *  # noqa: F401,F403
