@@ -143,13 +143,24 @@ class Functional(Layer):
         model's inputs alone: calls on other graphs (an earlier Sequential rebuild, a call
         outside the model) are left out, and when a variable is updated by several calls
         the last one wins. The training step applies them."""
+        return self._layer_state_updates(training=True)
+
+    @property
+    def inference_state_updates(self):
+        """The ``state_updates`` the inference and evaluation steps apply too, those not
+        recorded as training only (a stateful RNN's final states)."""
+        return self._layer_state_updates(training=False)
+
+    def _layer_state_updates(self, training):
         input_uids = {t.node.attrs["uid"] for t in self.inputs}
         found, seen = {}, set()
         for layer in _layers_within(self):
             if id(layer) in seen:
                 continue
             seen.add(id(layer))
-            for var, tensor in layer._state_updates:
+            for var, tensor, training_only in layer._state_updates:
+                if training_only and not training:
+                    continue
                 sources = [n for n in topological_order([tensor.node]) if n.op.name == "INPUT"]
                 if all(n.attrs["uid"] in input_uids for n in sources):
                     found.pop(id(var), None)

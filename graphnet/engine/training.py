@@ -416,9 +416,7 @@ class Trainer:
             sw = sws[i] if weighted and sw_given[i] else None
             outputs += [_as_scalar_tensor(t) for t in metric.totals(ys[i], self.outputs[i],
                                                                     sw)]
-        updates = []
-        if training:
-            updates = self._training_updates(total)
+        updates = self._training_updates(total) if training else self.inference_state_updates
         fn = Function(list(self.inputs) + ys + sws, outputs, updates=updates,
                       training=training, backend=self._backend, phases=self._execution.phases,
                       name=f"{self.name}_{'train' if training else 'test'}_step")
