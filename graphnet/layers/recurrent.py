@@ -14,7 +14,7 @@ from ..graph.node import Node
 from ..graph.tensor import SymbolicTensor
 from ..ops.recurrent_layout import (ACTIVATIONS, GATES, MASK_CARRY, MASK_NONE, MASK_ZERO,
                                     record_layout)
-from .rnn_state import StatefulStates
+from .rnn_state import StatefulStates, inputs_with_initial_state
 
 
 def _rate(layer, name, value):
@@ -125,14 +125,7 @@ class _Recurrent(StatefulStates, Layer):
     def __call__(self, inputs, initial_state=None, **kwargs):
         """``initial_state``: a list of ``state_count`` tensors of shape (batch, units);
         they become inputs of the call (as in Keras 2) so a model tracks them."""
-        if initial_state is not None:
-            states = list(initial_state) if isinstance(initial_state, (list, tuple)) \
-                else [initial_state]
-            if isinstance(inputs, (list, tuple)):
-                raise ValueError(f"{type(self).__name__} '{self.name}': pass the initial "
-                                 "states either in the inputs list or as initial_state, "
-                                 "not both")
-            inputs = [inputs] + states
+        inputs, kwargs = inputs_with_initial_state(self, inputs, initial_state, kwargs)
         return super().__call__(inputs, **kwargs)
 
     def _split_inputs(self, inputs, mask):

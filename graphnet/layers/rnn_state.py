@@ -72,3 +72,20 @@ class StatefulStates:
     def reset_states(self):
         """Keras 3's alias of ``reset_state``."""
         self.reset_state()
+
+
+def inputs_with_initial_state(layer, inputs, initial_state, kwargs):
+    """``(inputs, kwargs)`` of a recurrent layer's call given ``initial_state``: the states
+    become inputs after the sequence (as in Keras 2) so a model tracks them, and a mask
+    given for the sequence alone is given for it in the inputs list."""
+    if initial_state is None:
+        return inputs, kwargs
+    states = list(initial_state) if isinstance(initial_state, (list, tuple)) \
+        else [initial_state]
+    if isinstance(inputs, (list, tuple)):
+        raise ValueError(f"{type(layer).__name__} '{layer.name}': pass the initial states "
+                         "either in the inputs list or as initial_state, not both")
+    mask = kwargs.get("mask")
+    if mask is not None and not isinstance(mask, (list, tuple)):
+        kwargs = dict(kwargs, mask=[mask] + [None] * len(states))
+    return [inputs] + states, kwargs
