@@ -303,7 +303,9 @@ class Layer:
         symbolic = pack_like(inputs, holders)
         outputs = self(symbolic, *args, **kwargs)
         flat, terms = flatten(outputs), symbolic_call_losses(self)
-        result = function(holders, flat + terms, name=self.name)(*arrays)
+        from .functional import state_updates_within   # a stateful RNN's carried states
+        updates = state_updates_within(self, holders, training=False)
+        result = function(holders, flat + terms, updates=updates, name=self.name)(*arrays)
         keep_call_loss_values(self, result[len(flat):])   # layer.losses: arrays, as Keras
         return pack_like(outputs, result[:len(flat)])
 

@@ -7,7 +7,7 @@ from ..runtime.function import Function
 from . import data_adapters
 from .custom_step import CustomSteps, overrides_steps
 from .dict_io import dict_inputs
-from .functional import Functional
+from .functional import Functional, _layers_within
 from .layer_call import flatten, pack_like
 from .subclassed import SubclassedModel
 from .summary import print_summary
@@ -144,6 +144,14 @@ class Model(CustomSteps, SubclassedModel, Trainer, Functional):
                              "dataset)")
         merged = [np.concatenate([p[i] for p in pieces], axis=0) for i in range(len(self.outputs))]
         return self._pack_outputs(merged)
+
+    def reset_states(self):
+        """Zero the carried states of every stateful layer in the model (Keras 2's
+        ``Model.reset_states``; Keras 3 models lack it and reset each layer's
+        ``reset_state()``)."""
+        for layer in _layers_within(self):
+            if getattr(layer, "stateful", False):
+                layer.reset_state()
 
     # -- description -------------------------------------------------------------
     def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,

@@ -1,5 +1,6 @@
-"""Stateful recurrent layers (Keras 3's ``stateful=True``): the final states of each batch
-are kept in non-trainable Variables and are the initial states of the next batch.
+"""What recurrent layers share beside their op: ``stateful=True`` (Keras 3's: the final
+states of each batch are kept in non-trainable Variables and are the initial states of the
+next batch) and ``initial_state`` given as call inputs.
 
 As in Keras 3 the states are not weights (``get_weights``, ``set_weights`` and saved files
 leave them out). Each call records their new values with ``add_state_update(...,
@@ -8,6 +9,7 @@ them after computing every output, and the next batch's plan reads them in place
 """
 import numpy as np
 
+from .. import ops
 from ..graph.variable import Variable
 
 
@@ -58,9 +60,13 @@ class StatefulStates:
         return given if given else self.states
 
     def _carry_states(self, final_states):
-        """Record the call's final states as the states of the next batch (every mode)."""
+        """Record the call's final states as the states of the next batch (every mode);
+        traced on inputs of unknown batch size (a custom step's), they take the states'
+        (a plan running another batch size fails on the states' shape)."""
         if self.stateful:
             for var, value in zip(self.states, final_states):
+                if tuple(value.shape) != var.shape:
+                    value = ops.reshape(value, var.shape)
                 self.add_state_update(var, value, training_only=False)
 
     def reset_state(self):
