@@ -448,6 +448,8 @@ int gn_rnn_param_grad(int cell, int wrt, int go_backwards, int reset_after, int 
         K != zt.width || (wrt == WRT_C0 && cell != CELL_LSTM) ||
         ((wrt == WRT_X || wrt == WRT_KERNEL) && !other))
         return GN_ERR_BAD_ARGS;
+    /* no units: every output but dx is empty, and B * T bounds no buffer's extent */
+    if (U == 0 && wrt != WRT_X) return GN_OK;
     const int64_t g = gate_count(cell) * U, rows = B * T;
     const int64_t drec = zt.dr >= 0 ? zt.dr : zt.dp;
     switch (wrt) {
@@ -459,7 +461,7 @@ int gn_rnn_param_grad(int cell, int wrt, int go_backwards, int reset_after, int 
         break;
     case WRT_RECURRENT:   /* dR = hr^T @ dR (GRU before reset: (r * h)^T for R_h) */
         if (rec_masked) {   /* gate q: (h * mask_q)^T @ dG_q */
-            for (int64_t q = 0; q < g / U; q++)
+            for (int64_t q = 0; q < gate_count(cell); q++)
                 gn_sgemm(1, 0, U, U, rows, 1.0f, Z + zt.hr + q * U, K, Z + drec + q * U, K,
                          0.0f, out + q * U, g);
         } else if (cell == CELL_GRU && !reset_after) {

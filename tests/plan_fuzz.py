@@ -33,6 +33,7 @@ if __name__ == "__main__":
 from graphnet.export.verify import PlanError, plan_extents, verify_plan  # noqa: E402
 from graphnet.runtime.cext import ffi, lib  # noqa: E402
 from graphnet.runtime.kernels import KERNELS  # noqa: E402
+from graphnet.ops.recurrent_layout import CELLS, GATES, grad_layout, record_layout  # noqa: E402
 
 GUARD = 64                  # guard bytes each side of a buffer (plain build)
 GUARD_BYTE = 0xA5
@@ -221,13 +222,41 @@ def _multi_eltwise(r):
             "tensors": tensors, "_nslots": slot}
 
 
+def _rnn(kernel):
+    """A recurrent step whose record widths (S, K) and work buffer are the ones its codes
+    give (graphnet/ops/recurrent_layout.py; mutation makes them wrong). BPTT's K depends on
+    whether the recurrent dropout mask rm is given and a mask_mode needs the mask, so the
+    hint numbers those slots itself (from 0)."""
+    def hint(r):
+        cell, reset_after, mask_mode = _dim(r, 2), _dim(r, 1), _dim(r, 2)
+        B, T, D, U = _dim(r, 5), _dim(r, 6), _dim(r, 7), _dim(r, 7)
+        g = U * GATES[CELLS[cell]]
+        v = {"cell": cell, "reset_after": reset_after, "B": B, "T": T, "D": D, "U": U,
+             "act": _dim(r, 4), "ract": _dim(r, 4), "go_backwards": _dim(r, 1)}
+        if kernel == "GN_K_RNN_PARAM_GRAD":
+            rec_masked = _dim(r, 1)
+            v.update(rec_masked=rec_masked, wrt=_dim(r, 5))
+        else:
+            rec_masked, masked = int(r.random() < 0.5), int(mask_mode != 0 or r.random() < 0.3)
+            v.update(mask_mode=mask_mode, rm=masked if rec_masked else -1,
+                     mask=0 if masked else -1, _nslots=masked + rec_masked,
+                     S=record_layout(CELLS[cell], U, reset_after, mask_mode != 0)[1],
+                     work_len=B * (g + 2 * U) if kernel == "GN_K_RNN_FORWARD" else 5 * B * U)
+        if kernel != "GN_K_RNN_FORWARD":
+            v["K"] = grad_layout(CELLS[cell], U, reset_after, rec_masked)[1]
+        return {k: val for k, val in v.items() if any(a.name == k for a in KERNELS[kernel].args)
+                or k == "_nslots"}
+    return hint
+
+
 HINTS = {
     "GN_K_GEMM": _gemm, "GN_K_GEMM_BIAS_ACT": _gemm_bias_act, "GN_K_BATCH_GEMM": _batch_gemm,
     "GN_K_COPY": _copy, "GN_K_CONV": _conv(0), "GN_K_CONV_BACKWARD_INPUT": _conv(1),
     "GN_K_CONV_BACKWARD_FILTER": _conv(2), "GN_K_CONV_BIAS_ACT": _conv(0),
     "GN_K_CONV_BIAS_ACT_POOL": _conv_bias_act_pool, "GN_K_POOL": _pool,
     "GN_K_POOL_BACKWARD": _pool, "GN_K_FUSED_ELTWISE": _fused_eltwise,
-    "GN_K_MULTI_ELTWISE": _multi_eltwise,
+    "GN_K_MULTI_ELTWISE": _multi_eltwise, "GN_K_RNN_FORWARD": _rnn("GN_K_RNN_FORWARD"),
+    "GN_K_RNN_BPTT": _rnn("GN_K_RNN_BPTT"), "GN_K_RNN_PARAM_GRAD": _rnn("GN_K_RNN_PARAM_GRAD"),
 }
 
 

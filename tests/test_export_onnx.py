@@ -209,6 +209,63 @@ def _cases():
     cases["FUSED_MULTI_ELTWISE"] = cases["MULTI_PART"] = [multi]
     if "CONV" in all_ops():
         cases.update(_conv_cases())
+    cases.update(_recurrent_cases())
+    return cases
+
+
+# each: (cell, attrs, inputs after x, kernel, recurrent kernel: "bias", "h0", "c0", "mask",
+# "rec_mask"); batch 2 or 4, 5 steps of 3 features, 4 units
+_RECURRENT = [
+    ("lstm", dict(mask_mode=1, go_backwards=True), ["bias", "h0", "c0", "mask"]),
+    ("lstm", dict(recurrent_activation="hard_sigmoid"), ["bias", "rec_mask"]),
+    ("gru", dict(reset_after=True, mask_mode=2), ["bias", "h0", "mask", "rec_mask"]),
+    ("gru", dict(reset_after=False, go_backwards=True, activation="relu"), ["bias", "rec_mask"]),
+    ("gru", dict(reset_after=False, mask_mode=1), ["h0", "mask"]),
+    ("simple_rnn", dict(mask_mode=1, activation="sigmoid"), ["bias", "mask"]),
+]
+
+
+def _recurrent_cases():
+    """RNN_SEQUENCE's record, RNN_BPTT's of a random gradient of it, and RNN_PARAM_GRAD
+    for every input, per cell and option."""
+    from graphnet.ops.recurrent import bias_shape
+    from graphnet.ops.recurrent_layout import GATES, WRT, record_layout
+    cases = {"RNN_SEQUENCE": [], "RNN_BPTT": [], "RNN_PARAM_GRAD": []}
+    for cell, options, names in _RECURRENT:
+        attrs = dict(dict(cell=cell, units=4, activation="tanh",
+                          recurrent_activation="sigmoid", go_backwards=False,
+                          reset_after=False, mask_mode=0, has_bias="bias" in names,
+                          has_h0="h0" in names, has_c0="c0" in names,
+                          rec_masked="rec_mask" in names), **options)
+        g = GATES[cell] * 4
+        weights = [gn.ops.convert_to_tensor(0.6 * RNG.standard_normal(shape).astype("f4"))
+                   for shape in [(3, g), (4, g)] + [bias_shape(attrs)] * ("bias" in names)]
+        makers = {"h0": _f(4), "c0": _f(4), "mask": _bool(5),
+                  "rec_mask": lambda b, g=g: (2.0 * (RNG.random((b, g)) < 0.7)).astype("f4")}
+        width = record_layout(cell, 4, attrs["reset_after"], attrs["mask_mode"] != 0)[1]
+        inputs = [_f(5, 3)] + [makers[n] for n in names if n != "bias"] + [_f(5, width)]
+        dtypes = ["bool" if n == "mask" else "float32" for n in ["x"] + names
+                  if n != "bias"] + ["float32"]
+
+        def split(ins, weights=weights, names=names):
+            """(the sequence's inputs, BPTT's optional inputs, gY)."""
+            rest = dict(zip([n for n in names if n != "bias"], ins[1:-1]))
+            seq = [ins[0], *weights[:2]] + [weights[2] if n == "bias" else rest[n]
+                                            for n in names]
+            return seq, [rest[n] for n in names if n != "bias"], ins[-1]
+
+        def bptt(ins, attrs=attrs, split=split):
+            seq, extra, gy = split(ins)
+            return _t("RNN_BPTT", gy, _t("RNN_SEQUENCE", *seq, **attrs), seq[2], *extra,
+                      **attrs), seq
+
+        wrts = [w for w in WRT if w in ("x", "kernel", "recurrent_kernel") or w in names]
+        cases["RNN_SEQUENCE"].append((lambda ins, a=attrs, sp=split: [
+            _t("RNN_SEQUENCE", *sp(ins)[0], **a)], inputs, dtypes))
+        cases["RNN_BPTT"].append((lambda ins, bp=bptt: [bp(ins)[0]], inputs, dtypes))
+        cases["RNN_PARAM_GRAD"].append((lambda ins, a=attrs, bp=bptt, wrts=wrts: [
+            _t("RNN_PARAM_GRAD", z, *({"x": [seq[1]], "kernel": [seq[0]]}.get(w, [])),
+               **dict(a, wrt=w)) for z, seq in [bp(ins)] for w in wrts], inputs, dtypes))
     return cases
 
 

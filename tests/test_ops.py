@@ -10,6 +10,8 @@ import pytest
 import graphnet as gn
 from graphnet.graph.node import Node
 from graphnet.graph.tensor import SymbolicTensor
+from graphnet.ops.recurrent import bias_shape
+from graphnet.ops.recurrent_layout import GATES, MASK_CARRY, MASK_ZERO, WRT, record_layout
 from op_check import check_op
 
 ops = gn.ops
@@ -419,6 +421,70 @@ case("TAKE", lambda x, i: ops.take(x, i), [(3, 4), (2,)], dtypes=["float", "int3
 case("TAKE_GRAD", lambda g, i, like: raw("TAKE_GRAD", g, i, like, axis=0),
      [(6, 3), (6,), (4, 3)], dtypes=["float", "int32", "float"],
      domain=[(-2.0, 2.0), (-4, 3), (-2.0, 2.0)], none_axes=[(0,), (0,), ()])
+
+# ---- recurrent sequences (each cell and option in tests/test_recurrent.py) -------------------
+# RNN_SEQUENCE's gradient is RNN_BPTT then RNN_PARAM_GRAD, checked by finite differences;
+# the backward ops themselves (no gradient of their own) C against reference, on a record
+# the forward op computed.
+
+
+def _rnn(cell, mask_mode=0, **options):
+    """(attrs, shapes, dtypes, none_axes) of RNN_SEQUENCE with a bias, h0 (and an LSTM's
+    c0), a bool mask when mask_mode is not 0; batch and time steps unknown."""
+    attrs = dict(dict(cell=cell, units=3, activation="tanh", recurrent_activation="sigmoid",
+                      go_backwards=False, reset_after=False, mask_mode=mask_mode,
+                      has_bias=True, has_h0=True, has_c0=cell == "lstm", rec_masked=False),
+                 **options)
+    g = GATES[cell] * 3
+    shapes = [(2, 4, 5), (5, g), (3, g), bias_shape(attrs)] + [(2, 3)] * (1 + attrs["has_c0"])
+    none_axes = [(0, 1), (), (), ()] + [(0,)] * (1 + attrs["has_c0"])
+    dtypes = ["float"] * len(shapes)
+    if mask_mode:
+        shapes.append((2, 4))
+        none_axes.append((0, 1))
+        dtypes.append("bool")
+    return attrs, shapes, dtypes, none_axes
+
+
+def _rnn_record(attrs, tensors):
+    return raw("RNN_SEQUENCE", *tensors, **attrs)
+
+
+def _rnn_bptt(attrs):
+    """RNN_BPTT(gY, Y, R, h0, [c0], [mask]) on the record Y of the sequence's inputs."""
+    def fn(*tensors):
+        *inputs, gy = tensors
+        return raw("RNN_BPTT", gy, _rnn_record(attrs, inputs), inputs[2], *inputs[4:], **attrs)
+    return fn
+
+
+def _rnn_param_grad(attrs, wrt):
+    """RNN_PARAM_GRAD {wrt} of the backward record of a random gradient of Y."""
+    other = {"x": 1, "kernel": 0}
+
+    def fn(*tensors):
+        *inputs, gy = tensors
+        z = _rnn_bptt(attrs)(*inputs, gy)
+        extra = [inputs[other[wrt]]] if wrt in other else []
+        return raw("RNN_PARAM_GRAD", z, *extra, **dict(attrs, wrt=wrt))
+    return fn
+
+
+_RNN_OPTIONS = [("lstm", {"mask_mode": MASK_CARRY, "go_backwards": True}),
+                ("gru", {"reset_after": True, "mask_mode": MASK_ZERO}),
+                ("gru", {"reset_after": False, "activation": "relu"}),
+                ("simple_rnn", {"go_backwards": True})]
+for _cell, _options in _RNN_OPTIONS:
+    _attrs, _shapes, _dtypes, _none = _rnn(_cell, **_options)
+    case("RNN_SEQUENCE", lambda *t, a=_attrs: _rnn_record(a, t), _shapes, dtypes=_dtypes,
+         none_axes=_none, domain=(-1.0, 1.0))
+    _width = record_layout(_cell, 3, _attrs["reset_after"], _attrs["mask_mode"] != 0)[1]
+    _bptt = dict(dtypes=_dtypes + ["float"], none_axes=_none + [(0, 1)], domain=(-1.0, 1.0),
+                 grad=False)
+    case("RNN_BPTT", _rnn_bptt(_attrs), _shapes + [(2, 4, _width)], **_bptt)
+    for _wrt in WRT[:5] + (("c0",) if _cell == "lstm" else ()):
+        case("RNN_PARAM_GRAD", _rnn_param_grad(_attrs, _wrt), _shapes + [(2, 4, _width)],
+             **_bptt)
 
 
 @pytest.mark.parametrize("op, fn, shapes, kwargs", CASES)

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..compiler import CompileReport, run_phases, specialize
 from ..graph.graph import topological_order
+from .onnx_recurrent import MAPPINGS as RECURRENT_MAPPINGS
 from .source import graph_of
 
 MIN_OPSET, DEFAULT_OPSET = 13, 17
@@ -651,6 +652,7 @@ MAPPINGS.update({
     "TAKE": lambda c: c.op("Gather", c.ins, axis=c.node.attrs["axis"]),
     "TAKE_GRAD": _take_grad,
 })
+MAPPINGS.update(RECURRENT_MAPPINGS)
 SOURCES = ("INPUT", "VARIABLE", "CONSTANT")
 
 

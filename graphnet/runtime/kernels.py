@@ -40,6 +40,30 @@ _RNN_CODES = [count("cell", 0, 2), count("act", 0, 4), count("ract", 0, 4),
               flag("go_backwards"), flag("reset_after"), count("mask_mode", 0, 2)]
 _RNN_G = "U * (4 if cell == 1 else 3 if cell == 2 else 1)"   # gates * units
 _RNN_TWO_BIAS = "(2 if cell == 2 and reset_after else 1)"
+# the records' widths (graphnet/ops/recurrent_layout.py): Y's S (state, LSTM's carry, the
+# output with a mask, the gates, GRU's rh) and Z's K (dP, GRU's dR, hr, dh, LSTM's dc)
+_RNN_S = (f"U * (1 + (cell == 1) + (mask_mode != 0) + (cell == 2 and reset_after)) + "
+          f"{_RNN_G}")
+_RNN_K = ("{g} * (2 if cell == 2 and reset_after else 1) + ({g} if {rec_masked} else 2 * U "
+          "if cell == 2 and not reset_after else U) + U * (2 if cell == 1 else 1)")
+# csrc/recurrent.c refuses (GN_ERR_BAD_ARGS, nothing written) what these refuse
+_RNN_CHECKS = [("mask_mode == 0 or mask != -1", "mask_mode {mask_mode} needs a mask slot"),
+               ("cell == 1 or c0 == -1", "only an LSTM (cell 1) has a carry state c0, "
+                                         "cell is {cell}"),
+               (f"S == {_RNN_S}", "S = {S} is not the width of the forward record of cell "
+                                  "{cell} with U = {U}")]
+_RNN_FORWARD_CHECKS = _RNN_CHECKS + [
+    (f"work_len >= B * ({_RNN_G} + 2 * U)", "work_len {work_len} is below B * (gates * U + "
+                                            "2 * U) for B = {B}, U = {U}")]
+_RNN_BPTT_CHECKS = _RNN_CHECKS + [
+    (f"K == {_RNN_K.format(g=_RNN_G, rec_masked='rm != -1')}",
+     "K = {K} is not the width of the backward record of cell {cell} with U = {U}"),
+    ("work_len >= 5 * B * U", "work_len {work_len} is below 5 * B * U for B = {B}, U = {U}")]
+_RNN_PARAM_GRAD_CHECKS = [
+    (f"K == {_RNN_K.format(g=_RNN_G, rec_masked='rec_masked')}",
+     "K = {K} is not the width of the backward record of cell {cell} with U = {U}"),
+    ("wrt != 5 or cell == 1", "wrt 5 (c0) needs an LSTM (cell 1), cell is {cell}"),
+    ("wrt > 1 or other != -1", "wrt {wrt} needs the other operand (W for x, x for kernel)")]
 
 
 def _fused_extents(c, v):
@@ -208,7 +232,8 @@ KERNEL_LIST = [
                   Span("R", f"U * {_RNN_G}"), Span("b", f"{_RNN_G} * {_RNN_TWO_BIAS}"),
                   Span("h0", "B * U"), Span("c0", "B * U"), Span("mask", "B * T", "1"),
                   Span("rm", f"B * {_RNN_G}")],
-           writes=[Span("Y", "B * T * S"), Span("work", "work_len")], reports=True,
+           writes=[Span("Y", "B * T * S"), Span("work", "work_len")],
+           checks=_RNN_FORWARD_CHECKS, reports=True,
            doc="A SimpleRNN (cell 0), LSTM (1) or GRU (2) over every step of x: one GEMM "
                "projects all steps, then per step the recurrent product with the gates "
                "fused after it; Y is the record of graphnet/ops/recurrent_layout.py; rm: "
@@ -225,7 +250,8 @@ KERNEL_LIST = [
            reads=[Span("gY", "B * T * S"), Span("Y", "B * T * S"), Span("R", f"U * {_RNN_G}"),
                   Span("h0", "B * U"), Span("c0", "B * U"), Span("mask", "B * T", "1"),
                   Span("rm", f"B * {_RNN_G}")],
-           writes=[Span("Z", "B * T * K"), Span("work", "work_len")], reports=True,
+           writes=[Span("Z", "B * T * K"), Span("work", "work_len")],
+           checks=_RNN_BPTT_CHECKS, reports=True,
            doc="Backward through time of GN_K_RNN_FORWARD from gY, the gradient of its "
                "record Y, into the backward record Z."),
     Kernel("GN_K_RNN_PARAM_GRAD", 62, "csrc/recurrent.c",
@@ -238,7 +264,8 @@ KERNEL_LIST = [
                   Span("other", f"D * {_RNN_G} if wrt == 0 else B * T * D")],
            writes=[Span("out", f"B * T * D if wrt == 0 else D * {_RNN_G} if wrt == 1 else "
                         f"U * {_RNN_G} if wrt == 2 else {_RNN_G} * {_RNN_TWO_BIAS} "
-                        "if wrt == 3 else B * U")], reports=True,
+                        "if wrt == 3 else B * U")],
+           checks=_RNN_PARAM_GRAD_CHECKS, reports=True,
            doc="The gradient of one GN_K_RNN_FORWARD input from Z: wrt 0 x (other: W), "
                "1 kernel (other: x), 2 recurrent kernel, 3 bias, 4 h0, 5 c0."),
     Kernel("GN_K_CONV", 40, "csrc/conv.c", _CONV_HEAD + [geometry()],
