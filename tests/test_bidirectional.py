@@ -1,12 +1,14 @@
 """Bidirectional against Keras 3 (torch backend) with the same weights: every merge mode
 with return_sequences and return_state over SimpleRNN, LSTM and GRU, masks on ragged
 batches, initial states split between the directions, a given backward_layer, five SGD
-and Adam steps, saving, the generic layer checks, and the errors for bad input."""
+and Adam steps, saving, the generic layer checks, export (.gnx and ONNX) and the errors
+for bad input."""
 import numpy as np
 import pytest
 
 import graphnet as gn
-from extras import compare_with, keras, needs, train_alike
+from extras import compare_with, keras, needs, onnx, train_alike
+from extras import onnxruntime as ort
 from layer_check import assert_raises_naming, check_layer
 
 ATOL = 1e-5
@@ -286,3 +288,39 @@ def test_dropout_in_both_directions_only_while_training():
         ki = keras.Input((None, 5))
         assert keras.layers.Bidirectional(keras.layers.GRU(3, dropout=0.5))(ki).shape == \
             tuple(model.outputs[0].shape)
+
+
+def _stacked_on_tokens():
+    """Embedding(mask_zero) -> Bidirectional LSTM (sequences, concat) -> Bidirectional GRU
+    (ave) -> Dense, and ragged token batches (pre and post padding)."""
+    tokens = gn.Input((7,), dtype="int32", name="tokens")
+    h = gn.layers.Embedding(12, 6, mask_zero=True)(tokens)
+    h = gn.layers.Bidirectional(gn.layers.LSTM(5, return_sequences=True))(h)
+    h = gn.layers.Bidirectional(gn.layers.GRU(4, reset_after=False), merge_mode="ave")(h)
+    model = gn.Model(tokens, gn.layers.Dense(2)(h))
+    x = RNG.integers(1, 12, size=(5, 7)).astype("int32")
+    x[1, 4:] = 0
+    x[2, :3] = 0
+    x[4, 1:] = 0
+    return model, x
+
+
+def test_the_gnx_export_runs_any_batch(tmp_path):
+    model, x = _stacked_on_tokens()
+    path = str(tmp_path / "bidirectional.gnx")
+    model.export(path)
+    loaded = gn.load_compiled(path)
+    for rows in (x[:1], x):
+        np.testing.assert_allclose(loaded(rows), model.predict(rows, verbose=0), atol=1e-6,
+                                   rtol=0)
+
+
+@needs(onnx, ort)
+def test_onnx_export_matches_in_onnxruntime(tmp_path):
+    model, x = _stacked_on_tokens()
+    path = str(tmp_path / "bidirectional.onnx")
+    model.export(path, format="onnx")
+    assert [n.op_type for n in onnx.load(path).graph.node].count("Scan") == 4
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: x})[0]
+    np.testing.assert_allclose(got, model.predict(x, verbose=0), atol=1e-5, rtol=1e-5)

@@ -1,8 +1,9 @@
 """stateful=True for SimpleRNN, LSTM, GRU and Bidirectional against Keras 3 (torch
 backend) with the same weights: the final states of each batch carried into the next by
 predict, evaluate, fit and train_on_batch (five SGD/Adam steps), masks, reset_state /
-reset_states / Model.reset_states, eager calls, custom steps, saving (states are not
-weights), and the errors for a batch size that is not fixed or does not match."""
+reset_states / Model.reset_states, eager calls, custom steps, nested models, saving
+(states are not weights), and the errors for a batch size that is not fixed or does not
+match and for exporting."""
 import numpy as np
 import pytest
 
@@ -242,3 +243,12 @@ def test_a_nested_model_s_state_updates_reach_the_model_it_is_called_in():
     x = BATCHES[0, :, 0]
     model.train_on_batch(x, np.zeros((B, 1), "float32"))
     np.testing.assert_allclose(norm.moving_mean.numpy(), 0.01 * x.mean(axis=0), atol=1e-6)
+
+
+def test_export_refuses_a_model_that_carries_states(tmp_path):
+    i = gn.Input(batch_shape=(B, T, D))
+    model = gn.Model(i, gn.layers.GRU(U, stateful=True, name="carried")(i))
+    for fmt, name in (("graphnet", "m.gnx"), ("onnx", "m.onnx"), ("c", "c")):
+        with pytest.raises(ValueError, match=r"carries states from one call to the next "
+                                             r"\(carried/rnn_state: a stateful layer\)"):
+            model.export(str(tmp_path / name), format=fmt)
