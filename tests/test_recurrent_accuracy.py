@@ -27,8 +27,8 @@ from graphnet.datasets import mnist  # noqa: E402
 
 MNIST_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))), "shared", "data", "mnist")
-MNIST_EPOCHS, MNIST_BATCH, MNIST_LR = 8, 64, 3e-3
-DIGITS, QUESTIONS, ADDITION_EPOCHS, ADDITION_BATCH, ADDITION_LR = 3, 20000, 12, 64, 5e-3
+MNIST_EPOCHS, MNIST_BATCH, MNIST_LR = 14, 64, 3e-3
+DIGITS, QUESTIONS, ADDITION_EPOCHS, ADDITION_BATCH, ADDITION_LR = 3, 20000, 22, 64, 5e-3
 CHARS = "0123456789+ "
 
 
