@@ -174,11 +174,13 @@ class Layer:
         for var, value in zip(params, weights):
             var.assign(value)
 
-    def add_state_update(self, variable, value):
+    def add_state_update(self, variable, value, training_only=True):
         """Record that a training step assigns ``value`` (a symbolic tensor this layer's
         call computed) to ``variable`` (one of its weights), e.g. BatchNormalization's
         moving statistics. A model's ``state_updates`` gathers those computed from its
-        own inputs, and its training step applies them beside the optimizer's updates."""
+        own inputs, and its training step applies them beside the optimizer's updates.
+        ``training_only=False``: the inference and evaluation steps apply it too (a
+        stateful RNN's final states, carried into the next batch by every step)."""
         if not isinstance(variable, Variable):
             raise TypeError(f"Layer '{self.name}': add_state_update's variable must be a "
                             f"graphnet Variable, got {type(variable).__name__}")
@@ -188,8 +190,8 @@ class Layer:
         if tuple(value.shape) != tuple(variable.shape):
             raise ValueError(f"Layer '{self.name}': the state update of {variable.name} has "
                              f"shape {tuple(value.shape)}, the variable {variable.shape}")
-        self._state_updates.append((variable, value))
-        trace_state_update(variable, value)
+        self._state_updates.append((variable, value, bool(training_only)))
+        trace_state_update(variable, value, training_only)
 
     def add_loss(self, loss):
         """Add a loss term (Keras 3's ``add_loss``): a tensor computed in ``call`` (or an
@@ -302,7 +304,9 @@ class Layer:
         symbolic = pack_like(inputs, holders)
         outputs = self(symbolic, *args, **kwargs)
         flat, terms = flatten(outputs), symbolic_call_losses(self)
-        result = function(holders, flat + terms, name=self.name)(*arrays)
+        from .functional import state_updates_within   # a stateful RNN's carried states
+        updates = state_updates_within(self, holders, training=False)
+        result = function(holders, flat + terms, updates=updates, name=self.name)(*arrays)
         keep_call_loss_values(self, result[len(flat):])   # layer.losses: arrays, as Keras
         return pack_like(outputs, result[:len(flat)])
 

@@ -143,18 +143,13 @@ class Functional(Layer):
         model's inputs alone: calls on other graphs (an earlier Sequential rebuild, a call
         outside the model) are left out, and when a variable is updated by several calls
         the last one wins. The training step applies them."""
-        input_uids = {t.node.attrs["uid"] for t in self.inputs}
-        found, seen = {}, set()
-        for layer in _layers_within(self):
-            if id(layer) in seen:
-                continue
-            seen.add(id(layer))
-            for var, tensor in layer._state_updates:
-                sources = [n for n in topological_order([tensor.node]) if n.op.name == "INPUT"]
-                if all(n.attrs["uid"] in input_uids for n in sources):
-                    found.pop(id(var), None)
-                    found[id(var)] = (var, tensor)
-        return list(found.values())
+        return state_updates_within(self, self.inputs, training=True)
+
+    @property
+    def inference_state_updates(self):
+        """The ``state_updates`` the inference and evaluation steps apply too, those not
+        recorded as training only (a stateful RNN's final states)."""
+        return state_updates_within(self, self.inputs, training=False)
 
     def _own_losses(self):
         return graph_losses(self)
@@ -201,9 +196,12 @@ class Functional(Layer):
                 raise ValueError(f"Model '{self.name}': input '{mine.node.attrs['name']}' "
                                  f"expects shape {mine.shape}, got {given.shape}")
         masks = [None] * len(flat) if mask is None else flatten(mask)
-        if any(m is not None for m in masks) or current_trace() is not None:
+        if any(m is not None for m in masks) or current_trace() is not None or \
+                self.state_updates:
             # a traced step runs the layer calls again: their add_loss terms and state
-            # updates are then those of this call (engine/added_losses.py)
+            # updates are then those of this call (engine/added_losses.py); so does a
+            # model with state updates (moving statistics, a stateful RNN's states), so
+            # the model it is called in finds them computed from its own inputs
             return pack_like(self._output_structure,
                              replay_with_masks(self, flat, masks, training))
         replace = {id(m.node): g.node for m, g in zip(self.inputs, flat)}
@@ -232,6 +230,26 @@ class Functional(Layer):
     def from_config(cls, config, custom_objects=None):
         from .serialize import functional_from_config
         return functional_from_config(cls, config, custom_objects)
+
+
+def state_updates_within(layer, inputs, training):
+    """The state updates ``layer`` and the layers it tracks recorded that are computed
+    from the tensors ``inputs`` alone (the last one per variable), those recorded as
+    training only too when ``training``."""
+    input_uids = {t.node.attrs["uid"] for t in inputs}
+    found, seen = {}, set()
+    for sub in _layers_within(layer):
+        if id(sub) in seen:
+            continue
+        seen.add(id(sub))
+        for var, tensor, training_only in sub._state_updates:
+            if training_only and not training:
+                continue
+            sources = [n for n in topological_order([tensor.node]) if n.op.name == "INPUT"]
+            if all(n.attrs["uid"] in input_uids for n in sources):
+                found.pop(id(var), None)
+                found[id(var)] = (var, tensor)
+    return list(found.values())
 
 
 def _layers_within(layer):

@@ -7,7 +7,7 @@ from ..runtime.function import Function
 from . import data_adapters
 from .custom_step import CustomSteps, overrides_steps
 from .dict_io import dict_inputs
-from .functional import Functional
+from .functional import Functional, _layers_within
 from .layer_call import flatten, pack_like
 from .subclassed import SubclassedModel
 from .summary import print_summary
@@ -46,10 +46,12 @@ class Model(CustomSteps, SubclassedModel, Trainer, Functional):
         if backend is None:
             backend = "c" if options is None else options.backend
         if backend != "c":
-            return Function(self.inputs, self.outputs, backend=backend, name=self.name)
-        if self._predict_fn is None:
+            return Function(self.inputs, self.outputs, backend=backend, name=self.name,
+                            updates=self.inference_state_updates)
+        if self._predict_fn is None:   # the updates: a stateful RNN's carried states
             self._predict_fn = Function(self.inputs, self.outputs, name=self.name,
-                                        phases=None if options is None else options.phases)
+                                        phases=None if options is None else options.phases,
+                                        updates=self.inference_state_updates)
         return self._predict_fn
 
     def _standardize_inputs(self, x):
@@ -102,12 +104,14 @@ class Model(CustomSteps, SubclassedModel, Trainer, Functional):
             return self._predict_custom(x, 32 if batch_size is None else batch_size, steps,
                                         backend, verbose, callbacks)
         compiled = []  # the inference function, once the first batch has traced/built it
+        first_batch = 32 if batch_size is None else max(int(batch_size), 1)
 
         def prepare_arrays(x, y=None, sample_weight=None):
             arrays = self._standardize_inputs(x)
             if not compiled:
                 compiled.append(self.predict_function(backend))
-            compiled[0].check_inputs(arrays)
+            # the first batch's shape: a fixed batch size (a stateful model) fits each batch
+            compiled[0].check_inputs([a[:first_batch] if a.ndim else a for a in arrays])
             return arrays, [], []
 
         def prepare_batch(x, y, sample_weight, where):
@@ -144,6 +148,14 @@ class Model(CustomSteps, SubclassedModel, Trainer, Functional):
                              "dataset)")
         merged = [np.concatenate([p[i] for p in pieces], axis=0) for i in range(len(self.outputs))]
         return self._pack_outputs(merged)
+
+    def reset_states(self):
+        """Zero the carried states of every stateful layer in the model (Keras 2's
+        ``Model.reset_states``; Keras 3 models lack it and reset each layer's
+        ``reset_state()``)."""
+        for layer in _layers_within(self):
+            if getattr(layer, "stateful", False):
+                layer.reset_state()
 
     # -- description -------------------------------------------------------------
     def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,

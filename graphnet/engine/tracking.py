@@ -11,8 +11,9 @@ attribute assignment alike.
 """
 
 # The engine's own bookkeeping: call records and state updates refer to Variables and
-# layers that belong elsewhere (or are already counted), so they are never tracked.
-_ENGINE_ATTRIBUTES = frozenset({"_weights", "_calls", "_state_updates"})
+# layers that belong elsewhere (or are already counted), so they are never tracked; a
+# stateful RNN's carried states are not weights (Keras 3 creates them untracked).
+_ENGINE_ATTRIBUTES = frozenset({"_weights", "_calls", "_state_updates", "_carried_states"})
 
 
 def _walk(value, kinds, found, seen):

@@ -421,9 +421,7 @@ class Trainer:
         if fn:   # under a DataParallel distribution
             self._step_fns[key] = fn
             return fn
-        updates = []
-        if training:
-            updates = self._training_updates(total)
+        updates = self._training_updates(total) if training else self.inference_state_updates
         fn = Function(list(self.inputs) + ys + sws, outputs, updates=updates,
                       training=training, backend=self._backend, phases=self._execution.phases,
                       name=f"{self.name}_{'train' if training else 'test'}_step")

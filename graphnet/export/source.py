@@ -33,6 +33,7 @@ def graph_of(model_or_inputs, outputs=None):
         if not getattr(obj, "built", True) or not obj.outputs:
             raise ValueError(f"export: model '{getattr(obj, 'name', '?')}' is not built; "
                              "call it on data or build(input_shape) first")
+        _refuse_carried_states(obj)
         in_nodes = [node(t, "model inputs") for t in obj.inputs]
         out_nodes = [node(t, "model outputs") for t in obj.outputs]
         names = list(obj.output_names) if hasattr(obj, "output_names") else \
@@ -41,6 +42,19 @@ def graph_of(model_or_inputs, outputs=None):
                 unique_names(names), getattr(obj, "name", "model"))
     raise TypeError(f"export: expected a model, a gn.function or (inputs, outputs), got "
                     f"{type(obj).__name__}")
+
+
+def _refuse_carried_states(model):
+    """An exported plan computes outputs only: a model whose inference writes state (a
+    stateful RNN's carried states) would lose that and read frozen states instead."""
+    updates = getattr(model, "inference_state_updates", None) or []
+    if updates:
+        names = ", ".join(var.name for var, _ in updates)
+        raise ValueError(f"export: model '{getattr(model, 'name', '?')}' carries states from "
+                         f"one call to the next ({names}: a stateful layer), which an "
+                         "exported plan cannot; export the same layers built with "
+                         "stateful=False, their states given as initial_state inputs and "
+                         "returned with return_state=True")
 
 
 def unique_names(names):

@@ -64,12 +64,15 @@ def current_trace():
     return _current.get()
 
 
-def trace_state_update(variable, value):
+def trace_state_update(variable, value, training_only=True):
     """A layer's state update (BatchNormalization's moving statistics) recorded while a
     step is traced is assigned in that trace too, taking effect when the step runs in
-    training mode (the layer's training flag may be left to the compiled mode)."""
+    training mode (the layer's training flag may be left to the compiled mode), or in
+    every mode unless ``training_only`` (a stateful RNN's carried states)."""
     trace = current_trace()
     if trace is None:
         return
     from .. import ops
-    trace.assign(variable, ops.cast(ops.in_train_phase(value, variable), variable.dtype))
+    if training_only:
+        value = ops.in_train_phase(value, variable)
+    trace.assign(variable, ops.cast(value, variable.dtype))

@@ -14,6 +14,7 @@ from ..graph.node import Node
 from ..graph.tensor import SymbolicTensor
 from ..ops.recurrent_layout import (ACTIVATIONS, GATES, MASK_CARRY, MASK_NONE, MASK_ZERO,
                                     record_layout)
+from .rnn_state import StatefulStates, inputs_with_initial_state
 
 
 def _rate(layer, name, value):
@@ -35,8 +36,9 @@ def _fused_activation(layer, name, value):
     return fn, key
 
 
-class _Recurrent(Layer):
-    """What SimpleRNN, LSTM and GRU share: weights, options, masks and the op call."""
+class _Recurrent(StatefulStates, Layer):
+    """What SimpleRNN, LSTM and GRU share: weights, options, masks, states and the op
+    call."""
 
     cell = None          # "simple_rnn", "lstm" or "gru"
     state_count = 1      # states returned with return_state
@@ -71,15 +73,16 @@ class _Recurrent(Layer):
         self.bias_constraint = constraints.get(bias_constraint)
         self.dropout = _rate(self, "dropout", dropout)
         self.recurrent_dropout = _rate(self, "recurrent_dropout", recurrent_dropout)
-        if stateful:
-            raise ValueError(f"{type(self).__name__} '{self.name}': stateful=True is not "
-                             "supported yet")
         self.seed = seed
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)
-        self.stateful = False
+        self.stateful = bool(stateful)
         self.unroll = bool(unroll)   # the unrolled path (graphnet/layers/rnn.py)
+        if self.stateful and self.unroll:
+            raise ValueError(f"{type(self).__name__} '{self.name}': stateful=True runs on "
+                             "the sequence kernel, whose final states it carries; use "
+                             "unroll=False (the same values)")
         self.zero_output_for_mask = bool(zero_output_for_mask)
         self.supports_masking = True
         self._rng = None
@@ -114,6 +117,7 @@ class _Recurrent(Layer):
                                         initializer=self._bias_init(),
                                         regularizer=self.bias_regularizer,
                                         constraint=self.bias_constraint)
+        self._build_states(shape)
         self.built = True
 
     def _check_rank(self, shape):
@@ -125,14 +129,7 @@ class _Recurrent(Layer):
     def __call__(self, inputs, initial_state=None, **kwargs):
         """``initial_state``: a list of ``state_count`` tensors of shape (batch, units);
         they become inputs of the call (as in Keras 2) so a model tracks them."""
-        if initial_state is not None:
-            states = list(initial_state) if isinstance(initial_state, (list, tuple)) \
-                else [initial_state]
-            if isinstance(inputs, (list, tuple)):
-                raise ValueError(f"{type(self).__name__} '{self.name}': pass the initial "
-                                 "states either in the inputs list or as initial_state, "
-                                 "not both")
-            inputs = [inputs] + states
+        inputs, kwargs = inputs_with_initial_state(self, inputs, initial_state, kwargs)
         return super().__call__(inputs, **kwargs)
 
     def _split_inputs(self, inputs, mask):
@@ -156,6 +153,7 @@ class _Recurrent(Layer):
 
     def call(self, inputs, mask=None, training=None):
         x, states, mask = self._split_inputs(inputs, mask)
+        states = self._stateful_initial_states(x, states)
         if self.unroll:
             from .rnn import unrolled_sequence_call
             return unrolled_sequence_call(self, x, states, mask, training)
@@ -188,7 +186,9 @@ class _Recurrent(Layer):
                            dict(attrs, rec_masked=True))
             record = ops.in_train_phase(SymbolicTensor(dropped), SymbolicTensor(record),
                                         training=training).node
-        return self._outputs(record, mask_mode)
+        output, final_states = self._outputs(record, mask_mode)
+        self._carry_states(final_states)
+        return [output] + final_states if self.return_state else output
 
     def dropped_input(self, x, training):
         """x with the input dropout: one mask per sequence, the same features at every
@@ -206,7 +206,7 @@ class _Recurrent(Layer):
         return ops.dropout(ones, self.recurrent_dropout, seed=self.seed)
 
     def _outputs(self, record, mask_mode):
-        """The layer's outputs read out of the op's record Y (batch, T, S)."""
+        """The output and the final states read out of the op's record Y (batch, T, S)."""
         at, _ = record_layout(self.cell, self.units, self.reset_after, mask_mode != MASK_NONE)
         u = self.units
         out_at = at["o"] if mask_mode != MASK_NONE else at["h"]
@@ -226,11 +226,9 @@ class _Recurrent(Layer):
             return SymbolicTensor(node)
 
         output = piece(out_at, "all") if self.return_sequences else piece(out_at, last)
-        if not self.return_state:
-            return output
         states = [piece(at["h"], last)] + ([piece(at["c"], last)] if self.cell == "lstm"
                                            else [])
-        return [output] + states
+        return output, states
 
     def compute_mask(self, inputs, mask=None):
         if isinstance(mask, (list, tuple)):
@@ -290,7 +288,10 @@ _DOC_COMMON = """
             last one (batch, units).
         return_state: also return the final state(s).
         go_backwards: run from the last step; the returned sequence is in that order.
-        stateful: must be False (not supported yet).
+        stateful: carry each batch's final states into the next batch (sample i of a
+            batch continues sample i of the previous one) in fit, evaluate and predict;
+            needs a fixed batch size (``gn.Input(batch_shape=...)``); ``reset_state()``
+            (or ``reset_states()``) zeros the states.
         unroll: unroll the time loop: one kernel per step (over the step's weights)
             instead of the sequence kernel, the same values; recurrent_dropout needs
             unroll=False.
