@@ -149,7 +149,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
     if args.keras:
-        import keras as lib
+        from extras import keras as lib   # the stand-in: imported on first use
         lib.utils.set_random_seed(args.seed)
     else:
         lib = gn
