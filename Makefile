@@ -49,7 +49,7 @@ $(STAMPS)/editable: $(STAMPS)/build-deps setup.py pyproject.toml
 	@mkdir -p $(@D) && touch $@
 
 $(STAMPS)/test-deps: $(STAMPS)/build-deps
-	$(PIP) install $(PIP_FLAGS) "pytest>=7"
+	$(PIP) install $(PIP_FLAGS) "pytest>=7" "h5py>=3"
 	@touch $@
 
 # torch comes from the CPU wheel on disk here (torch==2.13.0); keras runs on it.

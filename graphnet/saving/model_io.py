@@ -27,6 +27,7 @@ import warnings
 
 import numpy as np
 
+from . import keras_weights
 from .archive import ARRAY_DTYPES, ArchiveReader, ArchiveWriter, FileFormatError  # noqa: F401
 
 FORMAT = "graphnet.model"
@@ -34,6 +35,7 @@ WEIGHTS_FORMAT = "graphnet.weights"
 FORMAT_VERSION = 1
 MODEL_EXTENSIONS = (".graphnet", ".keras")
 WEIGHTS_EXTENSION = ".weights.npz"
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
 def _version():
@@ -103,6 +105,15 @@ def _check_assignable(reader, variables, arrays, entries, what, skip_mismatch=Fa
 def _assign(variables, arrays, indices):
     for i in indices:
         variables[i].assign(arrays[i])
+
+
+def _is_hdf5(path):
+    """True when ``path`` is an HDF5 file (its signature), whatever its name."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(8) == HDF5_SIGNATURE
+    except (OSError, TypeError):
+        return False
 
 
 def _check_extension(path, extensions, what):
@@ -222,8 +233,12 @@ def save_model(model, filepath, overwrite=True, include_optimizer=True):
 
 
 def save_weights(model, filepath, overwrite=True):
-    """Save the weight values (Keras order) to a ``.weights.npz`` file."""
-    _check_extension(filepath, (WEIGHTS_EXTENSION,), "save_weights")
+    """Save the weight values (Keras order) to a ``.weights.npz`` file, or in Keras 3's
+    layout to a ``.weights.h5`` file (h5py needed)."""
+    if os.fspath(filepath).endswith(keras_weights.WEIGHTS_EXTENSION):
+        return keras_weights.save_weights(model, filepath, overwrite)
+    _check_extension(filepath, (WEIGHTS_EXTENSION, keras_weights.WEIGHTS_EXTENSION),
+                     "save_weights")
     weights, arrays = _manifest(model.weights, "weight", "{prefix}_{i:05d}.npy")
     manifest = {"format": WEIGHTS_FORMAT, "format_version": FORMAT_VERSION,
                 "graphnet_version": _version(), "model": model.name, "weights": weights}
@@ -372,8 +387,11 @@ def load_weights(model, filepath, skip_mismatch=False, limits=None):
     """Load weights saved by ``save_weights`` (or from a whole-model file) into ``model``.
 
     Every shape is checked before any weight is written; ``skip_mismatch=True`` skips
-    (with a warning) the weights whose shapes differ instead of raising.
+    (with a warning) the weights whose shapes differ instead of raising. An HDF5 file
+    (Keras 3's ``.weights.h5``) is read by Keras's layout (``keras_weights``).
     """
+    if _is_hdf5(filepath):
+        return keras_weights.load_weights(model, filepath, skip_mismatch, limits)
     with ArchiveReader(filepath, "graphnet weights file", limits) as reader:
         if "manifest.json" in reader:
             meta = reader.json("manifest.json")
