@@ -67,6 +67,19 @@ def _trained_keras(name):
     return model, x
 
 
+def _trained_graphnet(name):
+    model = MODELS[name][0](gn)
+    x = _inputs(name)
+    model.compile(gn.optimizers.Adam(0.01), "mse")
+    model.fit(x, model.predict(x, verbose=0) + 1.0, epochs=2, verbose=0)
+    return model, x
+
+
+def _assert_same_optimizer_state(gm, km):
+    for ours, theirs in zip(gm.optimizer.variables, km.optimizer.variables, strict=True):
+        np.testing.assert_allclose(ours.numpy(), np.asarray(theirs.numpy()), atol=1e-6)
+
+
 @needs(h5py, keras)
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_keras_weights_file_loads_into_graphnet_with_the_optimizer_state(tmp_path, name):
@@ -78,17 +91,13 @@ def test_keras_weights_file_loads_into_graphnet_with_the_optimizer_state(tmp_pat
     gm.load_weights(path)
     np.testing.assert_allclose(gm.predict(x, verbose=0), km.predict(x, verbose=0),
                                atol=1e-5)
-    for ours, theirs in zip(gm.optimizer.variables, km.optimizer.variables, strict=True):
-        np.testing.assert_allclose(ours.numpy(), np.asarray(theirs.numpy()), atol=1e-6)
+    _assert_same_optimizer_state(gm, km)
 
 
 @needs(h5py, keras)
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_graphnet_weights_file_loads_into_keras(tmp_path, name):
-    gm = MODELS[name][0](gn)
-    x = _inputs(name)
-    gm.compile(gn.optimizers.Adam(0.01), "mse")
-    gm.fit(x, gm.predict(x, verbose=0) + 1.0, epochs=2, verbose=0)
+    gm, x = _trained_graphnet(name)
     path = str(tmp_path / "g.weights.h5")
     gm.save_weights(path)
     km = MODELS[name][0](keras)
@@ -97,8 +106,7 @@ def test_graphnet_weights_file_loads_into_keras(tmp_path, name):
     km.load_weights(path)
     np.testing.assert_allclose(km.predict(x, verbose=0), gm.predict(x, verbose=0),
                                atol=1e-5)
-    for ours, theirs in zip(gm.optimizer.variables, km.optimizer.variables, strict=True):
-        np.testing.assert_allclose(np.asarray(theirs.numpy()), ours.numpy(), atol=1e-6)
+    _assert_same_optimizer_state(gm, km)
 
 
 class _Tower(gn.Model):
@@ -167,3 +175,119 @@ def test_weights_file_refuses_links_outside_and_oversized_datasets(tmp_path):
     truncated.write_bytes(data[:len(data) // 2])
     with pytest.raises(ValueError, match=r"not a valid HDF5 file|truncated"):
         model.load_weights(str(truncated))
+
+
+# -- .keras model files ----------------------------------------------------------------------
+@needs(h5py, keras)
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_keras_model_file_loads_in_graphnet_compiled_as_saved(tmp_path, name):
+    km, x = _trained_keras(name)
+    path = str(tmp_path / "k.keras")
+    km.save(path)
+    gm = gn.models.load_model(path)
+    np.testing.assert_allclose(gm.predict(x, verbose=0), km.predict(x, verbose=0),
+                               atol=1e-5)
+    assert type(gm.optimizer).__name__ == "Adam"
+    np.testing.assert_allclose(float(gm.optimizer.learning_rate), 0.01, rtol=1e-6)
+    _assert_same_optimizer_state(gm, km)
+
+
+@needs(h5py, keras)
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_graphnet_model_file_loads_in_keras(tmp_path, name):
+    gm, x = _trained_graphnet(name)
+    path = str(tmp_path / "g.keras")
+    gm.save(path)
+    km = keras.models.load_model(path)
+    np.testing.assert_allclose(km.predict(x, verbose=0), gm.predict(x, verbose=0),
+                               atol=1e-5)
+    assert [layer.name for layer in km.layers] == [layer.name for layer in gm.layers]
+    _assert_same_optimizer_state(gm, km)
+
+
+@needs(h5py)
+def test_keras_file_round_trip_in_graphnet_and_op_layers_refused(tmp_path):
+    model = _cnn(gn)
+    x = _inputs("cnn")
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    loaded = gn.models.load_model(path)
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    inp = gn.Input((4,))
+    with_op = gn.Model(inp, gn.ops.multiply(gn.layers.Dense(3)(inp), 2.0))
+    with pytest.raises(ValueError, match=r"layer 'multiply' is a gn.ops call.*save to a "
+                                         r"\.graphnet file"):
+        with_op.save(str(tmp_path / "op.keras"))
+    assert not (tmp_path / "op.keras").exists()
+
+
+def _rewrite_entry(path, entry, transform):
+    """Copy of the zip at ``path`` with ``entry``'s bytes passed through ``transform``."""
+    import zipfile
+    target = path.replace(".keras", ".edited.keras")
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(target, "w") as out:
+        for info in source.infolist():
+            data = source.read(info.filename)
+            out.writestr(info.filename, transform(data) if info.filename == entry else data)
+    return target
+
+
+@needs(h5py)
+def test_keras_file_naming_unknown_or_custom_classes_is_refused(tmp_path):
+    import json
+    path = str(tmp_path / "m.keras")
+    _mlp(gn).save(path)
+
+    def renamed(cls, module="keras.layers", registered=None):
+        def transform(data):
+            config = json.loads(data)
+            config["config"]["layers"][1].update(class_name=cls, module=module,
+                                                 registered_name=registered)
+            return json.dumps(config).encode()
+        return transform
+    lacking = _rewrite_entry(path, "config.json", renamed("LSTMCellThatIsNot"))
+    with pytest.raises(ValueError, match=r"layer 'dense.*' is a Keras LSTMCellThatIsNot, "
+                                         r"which graphnet does not have"):
+        gn.models.load_model(lacking)
+    custom = _rewrite_entry(path, "config.json", renamed("MyDense", "my_pkg.layers",
+                                                         "my_pkg>MyDense"))
+    with pytest.raises(ValueError, match=r"custom class 'MyDense' \(module 'my_pkg.layers', "
+                                         r"registered as 'my_pkg>MyDense'\).*custom_objects"):
+        gn.models.load_model(custom)
+    loaded = gn.models.load_model(custom, custom_objects={"my_pkg>MyDense": gn.layers.Dense})
+    assert type(loaded.layers[0]) is gn.layers.Dense
+
+
+@needs(h5py)
+def test_keras_file_with_a_lambda_is_refused_in_safe_mode(tmp_path):
+    import json
+    path = str(tmp_path / "m.keras")
+    _mlp(gn).save(path)
+
+    def with_lambda(data):
+        config = json.loads(data)
+        config["config"]["layers"][1] = {
+            "module": "keras.layers", "class_name": "Lambda", "registered_name": None,
+            "config": {"name": "evil", "function": {"class_name": "__lambda__",
+                                                    "config": {"code": "4wEAAAA="}}}}
+        return json.dumps(config).encode()
+    with pytest.raises(ValueError, match=r"layer 'evil' holds a Python lambda.*safe_mode"):
+        gn.models.load_model(_rewrite_entry(path, "config.json", with_lambda))
+
+
+@needs(h5py)
+def test_truncated_or_oversized_keras_files_are_refused(tmp_path):
+    from graphnet.saving import Limits
+    path = tmp_path / "m.keras"
+    _cnn(gn).save(str(path))
+    data = path.read_bytes()
+    truncated = tmp_path / "t.keras"
+    truncated.write_bytes(data[:len(data) - 200])
+    with pytest.raises(ValueError, match=r"not a valid zip archive|truncated|corrupted"):
+        gn.models.load_model(str(truncated))
+    with pytest.raises(ValueError, match=r"m\.keras \(entry '.*'\): declares \d+ bytes, "
+                                         r"more than the per-entry limit 1000"):
+        gn.models.load_model(str(path), limits=Limits(max_entry_bytes=1000))
+    broken = _rewrite_entry(str(path), "model.weights.h5", lambda d: d[:len(d) // 3])
+    with pytest.raises(ValueError, match=r"model.weights.h5.*(not a valid HDF5|truncated)"):
+        gn.models.load_model(broken)

@@ -75,9 +75,10 @@ def _own_variables(obj):
     return list(variables() if callable(variables) else variables)
 
 
-def keras_paths(model):
+def keras_paths(model, include_optimizer=True):
     """[(path, object, own variables)] for ``model`` and everything it holds, in Keras's
-    walk order (the model itself at path '')."""
+    walk order (the model itself at path ''; its optimizer unless include_optimizer is
+    False)."""
     out, visited = [], set()
 
     def visit(obj, path):
@@ -85,7 +86,7 @@ def keras_paths(model):
             return
         visited.add(id(obj))
         out.append((path, obj, _own_variables(obj)))
-        for attribute, child in _children(obj, obj is model):
+        for attribute, child in _children(obj, include_optimizer and obj is model):
             walk(child, _join(path, attribute), set())
 
     def walk(value, path, containers):
@@ -120,9 +121,9 @@ def _value(variable):
     return np.array(variable.numpy() if hasattr(variable, "numpy") else variable.value)
 
 
-def write_weights(writer, model):
+def write_weights(writer, model, include_optimizer=True):
     """Each object's variables into ``writer`` (an ``H5Writer``) at Keras's paths."""
-    for path, obj, variables in keras_paths(model):
+    for path, obj, variables in keras_paths(model, include_optimizer):
         name = getattr(obj, "name", None)
         group = writer.group(_join(path, "vars"),
                              {"name": name} if isinstance(name, str) else None)

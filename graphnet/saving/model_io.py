@@ -27,7 +27,7 @@ import warnings
 
 import numpy as np
 
-from . import keras_weights
+from . import keras_file, keras_weights
 from .archive import ARRAY_DTYPES, ArchiveReader, ArchiveWriter, FileFormatError  # noqa: F401
 
 FORMAT = "graphnet.model"
@@ -212,8 +212,11 @@ def _compile_state(model):
 
 def save_model(model, filepath, overwrite=True, include_optimizer=True):
     """Save ``model`` (architecture, weights, and compile state + optimizer state when
-    compiled) to one ``.graphnet`` / ``.keras`` zip file. Written atomically."""
+    compiled) to one zip file, written atomically: ``.keras`` in Keras 3's format (Keras
+    opens it; ``keras_file``), ``.graphnet`` in graphnet's own."""
     _check_extension(filepath, MODEL_EXTENSIONS, "save")
+    if os.fspath(filepath).endswith(".keras"):
+        return keras_file.save_model(model, filepath, overwrite, include_optimizer)
     from ..engine.serialize import serialize_model
     config = serialize_model(model)
     compile_config, opt_vars = _compile_state(model) if include_optimizer else (None, [])
@@ -262,15 +265,15 @@ def _check_format(reader, meta, fmt, name):
                            f"version {FORMAT_VERSION}", name)
 
 
-def _build(reader, config, custom_objects, safe_mode, arrays):
-    """The model of ``config``, whose weights may not total more bytes than ``arrays``
-    (the file's, which it must match)."""
+def _build(reader, config, custom_objects, safe_mode, nbytes):
+    """The model of ``config``, whose weights may not total more than ``nbytes`` (what
+    the file holds, which they must match)."""
     from .. import layers  # noqa: F401  (fills the layer registry)
     from ..engine.base_layer import weight_budget
     from ..engine.serialize import model_from_config
     from ..layers.lambda_layer import unsafe_deserialization
     model_config = {k: v for k, v in config.items() if k != "compile_config"}
-    budget = weight_budget(sum(a.nbytes for a in arrays), "the file")
+    budget = weight_budget(nbytes, "the file")
     try:
         with budget, (contextlib.nullcontext() if safe_mode else unsafe_deserialization()):
             return model_from_config(model_config, custom_objects)
@@ -346,10 +349,11 @@ def _restore_optimizer(model, reader, entries, arrays):
 
 
 def load_model(filepath, custom_objects=None, compile=True, safe_mode=True, limits=None):
-    """Load a model saved by ``model.save``.
+    """Load a model saved by ``model.save`` (graphnet's or Keras 3's).
 
     Args:
-        filepath: a ``.graphnet`` / ``.keras`` file written by ``model.save``.
+        filepath: a ``.graphnet`` file, or a ``.keras`` file written by graphnet or by
+            Keras 3 (its classes mapped to graphnet's by name).
         custom_objects: {name: class or function} for custom layers and functions.
         compile: compile the model as it was saved (and restore the optimizer state).
         safe_mode: refuse Python lambdas stored as bytecode (set False only for files
@@ -360,6 +364,9 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True, limi
     """
     with ArchiveReader(filepath, "graphnet model file", limits) as reader:
         meta = reader.json("metadata.json")
+        if keras_file.is_keras_metadata(meta):
+            reader.kind = "Keras model file"
+            return keras_file.load_from_archive(reader, custom_objects, compile, safe_mode)
         _check_format(reader, meta, FORMAT, "metadata.json")
         config = reader.json("config.json")
         if not isinstance(config, dict) or "class_name" not in config or \
@@ -372,7 +379,8 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True, limi
         arrays = _read_arrays(reader, entries)
         opt_arrays = _read_arrays(reader, opt_entries)
         check_config_safety(reader, config, custom_objects, safe_mode)
-        model = _build(reader, config, custom_objects, safe_mode, arrays)
+        model = _build(reader, config, custom_objects, safe_mode,
+                       sum(a.nbytes for a in arrays))
         keep = _check_assignable(reader, model.weights, arrays, entries, "weights")
         _assign(model.weights, arrays, keep)
         compile_config = config.get("compile_config")
