@@ -178,18 +178,24 @@ def test_weights_file_refuses_links_outside_and_oversized_datasets(tmp_path):
 
 
 # -- .keras model files ----------------------------------------------------------------------
-@needs(h5py, keras)
-@pytest.mark.parametrize("name", sorted(MODELS))
-def test_keras_model_file_loads_in_graphnet_compiled_as_saved(tmp_path, name):
+def _saved_by_keras_loaded_by_graphnet(path, name):
+    """A trained Keras model saved to ``path`` by Keras and loaded by graphnet: the same
+    predictions and optimizer state."""
     km, x = _trained_keras(name)
-    path = str(tmp_path / "k.keras")
     km.save(path)
     gm = gn.models.load_model(path)
     np.testing.assert_allclose(gm.predict(x, verbose=0), km.predict(x, verbose=0),
                                atol=1e-5)
+    _assert_same_optimizer_state(gm, km)
+    return gm
+
+
+@needs(h5py, keras)
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_keras_model_file_loads_in_graphnet_compiled_as_saved(tmp_path, name):
+    gm = _saved_by_keras_loaded_by_graphnet(str(tmp_path / "k.keras"), name)
     assert type(gm.optimizer).__name__ == "Adam"
     np.testing.assert_allclose(float(gm.optimizer.learning_rate), 0.01, rtol=1e-6)
-    _assert_same_optimizer_state(gm, km)
 
 
 @needs(h5py, keras)
@@ -291,3 +297,85 @@ def test_truncated_or_oversized_keras_files_are_refused(tmp_path):
     broken = _rewrite_entry(str(path), "model.weights.h5", lambda d: d[:len(d) // 3])
     with pytest.raises(ValueError, match=r"model.weights.h5.*(not a valid HDF5|truncated)"):
         gn.models.load_model(broken)
+
+
+# -- Keras 2 .h5 model files ----------------------------------------------------------------
+@needs(h5py, keras)
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_h5_model_files_both_ways(tmp_path, name):
+    _saved_by_keras_loaded_by_graphnet(str(tmp_path / "k.h5"), name)
+    gm, x = _trained_graphnet(name)
+    path = str(tmp_path / "g.h5")
+    gm.save(path)
+    np.testing.assert_allclose(keras.models.load_model(path).predict(x, verbose=0),
+                               gm.predict(x, verbose=0), atol=1e-5)
+    again = gn.models.load_model(path)
+    np.testing.assert_array_equal(again.predict(x, verbose=0), gm.predict(x, verbose=0))
+    _assert_same_optimizer_state(again, gm)
+
+
+# A Keras 2 (tf.keras 2.x) Functional model's config: list-form inbound nodes, a single
+# input listed, batch_input_shape, plain dtype strings.
+KERAS2_CONFIG = {"class_name": "Functional", "config": {
+    "name": "model", "layers": [
+        {"class_name": "InputLayer", "name": "input_1", "inbound_nodes": [],
+         "config": {"batch_input_shape": [None, 4], "dtype": "float32", "sparse": False,
+                    "ragged": False, "name": "input_1"}},
+        {"class_name": "Dense", "name": "dense", "inbound_nodes": [[["input_1", 0, 0, {}]]],
+         "config": {"name": "dense", "trainable": True, "dtype": "float32", "units": 3,
+                    "activation": "relu", "use_bias": True,
+                    "kernel_initializer": {"class_name": "GlorotUniform",
+                                           "config": {"seed": None}},
+                    "bias_initializer": {"class_name": "Zeros", "config": {}},
+                    "kernel_regularizer": None, "bias_regularizer": None,
+                    "activity_regularizer": None, "kernel_constraint": None,
+                    "bias_constraint": None}}],
+    "input_layers": [["input_1", 0, 0]], "output_layers": [["dense", 0, 0]]}}
+
+
+def _keras2_file(path, kernel, bias, top_level_weights=False):
+    """A Keras 2 .h5 written as Keras 2 writes it (weight names with ':0')."""
+    import json
+    with h5py.File(path, "w") as f:
+        if not top_level_weights:
+            f.attrs["model_config"] = json.dumps(KERAS2_CONFIG)
+            f.attrs["keras_version"] = "2.12.0"
+            f.attrs["training_config"] = json.dumps({
+                "loss": "mse", "metrics": ["mae"], "weighted_metrics": None,
+                "loss_weights": None,
+                "optimizer_config": {"class_name": "SGD", "config": {
+                    "name": "SGD", "learning_rate": 0.05, "momentum": 0.0,
+                    "nesterov": False}}})
+        group = f if top_level_weights else f.create_group("model_weights")
+        group.attrs["layer_names"] = [b"input_1", b"dense"]
+        group.create_group("input_1").attrs["weight_names"] = np.zeros((0,))
+        dense = group.create_group("dense")
+        dense.attrs["weight_names"] = [b"dense/kernel:0", b"dense/bias:0"]
+        dense["dense/kernel:0"], dense["dense/bias:0"] = kernel, bias
+
+
+@needs(h5py)
+def test_keras2_h5_model_and_weights_files_load(tmp_path):
+    kernel = RNG.standard_normal((4, 3)).astype("float32")
+    bias = RNG.standard_normal(3).astype("float32")
+    path = str(tmp_path / "keras2.h5")
+    _keras2_file(path, kernel, bias)
+    model = gn.models.load_model(path)
+    x = RNG.standard_normal((5, 4)).astype("float32")
+    np.testing.assert_allclose(model.predict(x, verbose=0), np.maximum(x @ kernel + bias, 0),
+                               rtol=1e-5, atol=1e-6)
+    assert type(model.optimizer).__name__ == "SGD"
+    np.testing.assert_allclose(float(model.optimizer.learning_rate), 0.05, rtol=1e-6)
+    weights_only = str(tmp_path / "keras2_weights.h5")
+    _keras2_file(weights_only, kernel * 2, bias, top_level_weights=True)
+    model.load_weights(weights_only)
+    np.testing.assert_array_equal(model.get_weights()[0], kernel * 2)
+    wrong = str(tmp_path / "wrong.h5")
+    _keras2_file(wrong, kernel[:3], bias, top_level_weights=True)
+    with _unchanged(model), pytest.raises(ValueError, match=r"layer 'dense' has weights of "
+                                                            r"shapes \[\(4, 3\), \(3,\)\] "
+                                                            r"but the file's layer 'dense' "
+                                                            r"holds \[\(3, 3\), \(3,\)\]"):
+        model.load_weights(wrong)
+    with pytest.raises(ValueError, match=r"no model_config.*load_weights"):
+        gn.models.load_model(weights_only)

@@ -102,8 +102,8 @@ def test_sequential_round_trip_and_overwrite(tmp_path):
 
 
 def test_save_requires_a_known_extension(tmp_path):
-    with pytest.raises(ValueError, match=r"\.graphnet or \.keras"):
-        _mlp().save(str(tmp_path / "model.h5"))
+    with pytest.raises(ValueError, match=r"\.graphnet or \.keras or \.h5"):
+        _mlp().save(str(tmp_path / "model.bin"))
     with pytest.raises(ValueError, match=r"\.weights\.npz"):
         _mlp().save_weights(str(tmp_path / "w.h5"))
 

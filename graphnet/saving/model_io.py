@@ -1,7 +1,10 @@
 """Whole-model files (``model.save`` / ``gn.models.load_model``) and weight files
 (``model.save_weights`` / ``model.load_weights``).
 
-A model file (``.graphnet`` or ``.keras``) is a zip archive (``archive.py``):
+``.keras`` files are Keras 3's format (``keras_file``: Keras opens them), ``.h5`` files
+Keras 2's (``legacy_h5``) and ``.weights.h5`` files Keras 3's weights (``keras_weights``);
+a ``.keras`` file graphnet wrote before it wrote Keras's format still loads. A graphnet
+model file (``.graphnet``) is a zip archive (``archive.py``):
 
     metadata.json        {"format": "graphnet.model", "format_version": 1, ...,
                           "weights": [{name, shape, dtype, entry}, ...],
@@ -27,13 +30,14 @@ import warnings
 
 import numpy as np
 
-from . import keras_file, keras_weights
+from . import keras_file, keras_weights, legacy_h5
+from .hdf5 import H5Reader
 from .archive import ARRAY_DTYPES, ArchiveReader, ArchiveWriter, FileFormatError  # noqa: F401
 
 FORMAT = "graphnet.model"
 WEIGHTS_FORMAT = "graphnet.weights"
 FORMAT_VERSION = 1
-MODEL_EXTENSIONS = (".graphnet", ".keras")
+MODEL_EXTENSIONS = (".graphnet", ".keras", ".h5")
 WEIGHTS_EXTENSION = ".weights.npz"
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
@@ -105,6 +109,18 @@ def _check_assignable(reader, variables, arrays, entries, what, skip_mismatch=Fa
 def _assign(variables, arrays, indices):
     for i in indices:
         variables[i].assign(arrays[i])
+
+
+def _load_hdf5_weights(model, filepath, skip_mismatch, limits):
+    """Keras 3's ``.weights.h5`` layout, or Keras 2's (``layer_names`` at the top, or in
+    the ``model_weights`` group of a whole-model ``.h5``)."""
+    with H5Reader(filepath, "Keras weights file", limits) as reader:
+        if reader.attr("", "layer_names") is not None:
+            legacy_h5.read_layer_weights(reader, model, "", skip_mismatch)
+        elif reader.has("model_weights"):
+            legacy_h5.read_layer_weights(reader, model, "model_weights", skip_mismatch)
+        else:
+            keras_weights.read_weights(reader, model, skip_mismatch)
 
 
 def _is_hdf5(path):
@@ -212,11 +228,14 @@ def _compile_state(model):
 
 def save_model(model, filepath, overwrite=True, include_optimizer=True):
     """Save ``model`` (architecture, weights, and compile state + optimizer state when
-    compiled) to one zip file, written atomically: ``.keras`` in Keras 3's format (Keras
-    opens it; ``keras_file``), ``.graphnet`` in graphnet's own."""
+    compiled) to one file, written atomically: ``.keras`` in Keras 3's format (Keras
+    opens it; ``keras_file``), ``.h5`` in Keras 2's (``legacy_h5``), ``.graphnet`` in
+    graphnet's own."""
     _check_extension(filepath, MODEL_EXTENSIONS, "save")
     if os.fspath(filepath).endswith(".keras"):
         return keras_file.save_model(model, filepath, overwrite, include_optimizer)
+    if os.fspath(filepath).endswith(legacy_h5.MODEL_EXTENSION):
+        return legacy_h5.save_model(model, filepath, overwrite, include_optimizer)
     from ..engine.serialize import serialize_model
     config = serialize_model(model)
     compile_config, opt_vars = _compile_state(model) if include_optimizer else (None, [])
@@ -352,8 +371,8 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True, limi
     """Load a model saved by ``model.save`` (graphnet's or Keras 3's).
 
     Args:
-        filepath: a ``.graphnet`` file, or a ``.keras`` file written by graphnet or by
-            Keras 3 (its classes mapped to graphnet's by name).
+        filepath: a ``.graphnet`` file, a ``.keras`` file written by graphnet or by
+            Keras 3 (its classes mapped to graphnet's by name), or a Keras 2 ``.h5``.
         custom_objects: {name: class or function} for custom layers and functions.
         compile: compile the model as it was saved (and restore the optimizer state).
         safe_mode: refuse Python lambdas stored as bytecode (set False only for files
@@ -362,6 +381,8 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True, limi
 
     Raises ``FileFormatError`` (a ``ValueError``) naming what is wrong with a bad file.
     """
+    if _is_hdf5(filepath):
+        return legacy_h5.load_model(filepath, custom_objects, compile, safe_mode, limits)
     with ArchiveReader(filepath, "graphnet model file", limits) as reader:
         meta = reader.json("metadata.json")
         if keras_file.is_keras_metadata(meta):
@@ -399,7 +420,7 @@ def load_weights(model, filepath, skip_mismatch=False, limits=None):
     (Keras 3's ``.weights.h5``) is read by Keras's layout (``keras_weights``).
     """
     if _is_hdf5(filepath):
-        return keras_weights.load_weights(model, filepath, skip_mismatch, limits)
+        return _load_hdf5_weights(model, filepath, skip_mismatch, limits)
     with ArchiveReader(filepath, "graphnet weights file", limits) as reader:
         if "manifest.json" in reader:
             meta = reader.json("manifest.json")
