@@ -26,6 +26,20 @@ KERAS_ONLY_OPTIONS = {"optional": False, "ragged": False, "quantization_config":
                       "output_axes": None}
 
 
+#: options graphnet's configs hold that a Keras layer's constructor refuses, with the value
+#: under which Keras leaves them out (Keras's SpatialDropout takes no ``trainable``)
+GRAPHNET_ONLY_OPTIONS = {f"SpatialDropout{n}D": {"trainable": True} for n in (1, 2, 3)}
+
+
+def _drop_graphnet_only_options(cls, config):
+    for key, neutral in GRAPHNET_ONLY_OPTIONS.get(cls, {}).items():
+        if key in config:
+            value = config.pop(key)
+            if value != neutral:
+                raise ValueError(f"layer {config.get('name')!r}: Keras's {cls} cannot hold "
+                                 f"{key}={value!r}")
+
+
 def _drop_keras_only_options(config, where):
     for key, neutral in KERAS_ONLY_OPTIONS.items():
         if key in config:
@@ -209,6 +223,8 @@ def to_keras(value, module="keras.layers", specs=None, tensors=None):
            "config": {k: to_keras(v, _module_for_key(k, "keras.layers"), specs, inner)
                       for k, v in cfg.items()} if isinstance(cfg, dict) else cfg,
            "registered_name": registered}
+    if isinstance(out["config"], dict):
+        _drop_graphnet_only_options(cls, out["config"])
     if "build_config" in value:
         out["build_config"] = value["build_config"]
     if "name" in value:

@@ -100,12 +100,18 @@ def keras_paths(model, include_optimizer=True):
         used = {}
         for item in (list(value.values()) if isinstance(value, dict) else value):
             if _is_saveable(item):
-                visit(item, _join(path, _unique(backend.snake_case(type(item).__name__),
+                visit(item, _join(path, _unique(backend.snake_case(_keras_class(item)),
                                                 used)))
             elif isinstance(item, (list, tuple, dict)):
                 walk(item, _join(path, _unique("container", used)), containers)
     visit(model, "")
     return out
+
+
+def _keras_class(obj):
+    """The class name Keras's object would have ('Functional' for a gn.Model of layers)."""
+    from ..engine.serialize import _class_name
+    return _class_name(obj) if _is_layer(obj) else type(obj).__name__
 
 
 def _unique(name, used):
