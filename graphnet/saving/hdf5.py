@@ -88,10 +88,8 @@ class H5Reader(ClosingContext):
         if dataset.external or dataset.is_virtual:
             raise self.error("is stored outside the file (external or virtual dataset)", name)
         dtype = dataset.dtype
-        if dtype.kind in "SO" and dataset.shape == ():
-            return 0  # Keras 2 keeps nothing but numbers in datasets; allow scalar strings
         if str(dtype.newbyteorder("=")) not in ARRAY_DTYPES:
-            raise self.error(f"holds dtype {dtype}, which graphnet reads never (allowed: "
+            raise self.error(f"holds dtype {dtype}, which Keras's weights never are (allowed: "
                              f"{', '.join(ARRAY_DTYPES)})", name)
         nbytes = int(np.prod(dataset.shape, dtype=object)) * dtype.itemsize
         if nbytes > self.limits.max_entry_bytes:

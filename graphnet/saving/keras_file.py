@@ -64,6 +64,11 @@ def load_from_archive(reader, custom_objects=None, compile=True, safe_mode=True)
             not isinstance(config.get("config"), dict):
         raise reader.error("config.json must be an object with 'class_name' and 'config'",
                            "config.json")
+    assets = [name for name in reader.names() if name.startswith("assets/")]
+    if assets:
+        raise reader.error(f"holds assets ({', '.join(assets[:4])}), the vocabulary files of "
+                           "Keras's lookup layers, which graphnet does not read; adapt the "
+                           "layers in graphnet or pass their vocabulary in the config")
     check_config_safety(reader, config, custom_objects, safe_mode)
     try:
         model_config = keras_config.from_keras(

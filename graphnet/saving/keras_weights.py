@@ -177,6 +177,10 @@ def read_weights(reader, model, skip_mismatch=False):
         if stored != [str(i) for i in range(len(stored))] or len(stored) != len(variables):
             message = (f"{what} has {len(variables)} variables but the file holds "
                        f"{len(stored)} ({stored[:8]})")
+            if path == "optimizer":   # as Keras: the optimizer starts afresh
+                warnings.warn(f"{reader.name}: skipping the optimizer state: {message}",
+                              stacklevel=3)
+                continue
             if skip_mismatch:
                 warnings.warn(f"{reader.name}: skipping {message}", stacklevel=3)
                 continue
