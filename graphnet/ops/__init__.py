@@ -2,10 +2,24 @@
 from . import (contraction, elementwise, fused, gather, layout, multi_eltwise, nn,  # noqa: F401
                phase, random, reduce, source)  # (each module registers its ops)
 from .api import *  # noqa: F401,F403
-from .api import __all__ as _api_all
+from .api import __all__ as _core_all
+from .creation_api import *  # noqa: F401,F403
+from .creation_api import __all__ as _creation_all
+from .indexing_api import *  # noqa: F401,F403
+from .indexing_api import __all__ as _indexing_all
+from .loss_api import *  # noqa: F401,F403
+from .loss_api import __all__ as _loss_all
+from .math_api import *  # noqa: F401,F403
+from .math_api import __all__ as _math_all
+from .shape_api import *  # noqa: F401,F403
+from .shape_api import __all__ as _shape_all
+from .statistics_api import *  # noqa: F401,F403
+from .statistics_api import __all__ as _statistics_all
 from .dispatch import wrap_all
 from .eager import convert_to_numpy  # noqa: F401
 from .registry import OpError, all_ops, get_op, ops_in_group  # noqa: F401
 
+_api_all = (_core_all + _creation_all + _indexing_all + _loss_all + _math_all + _shape_all
+            + _statistics_all)
 wrap_all(globals(), _api_all)   # symbolic between layers, eager on arrays (ops/dispatch.py)
 __all__ = list(_api_all) + ["convert_to_numpy"]

@@ -21,7 +21,9 @@ from ..runtime.plan_cache import PlanCache
 TENSOR_PARAMETERS = frozenset({
     "x", "x1", "x2", "xs", "condition", "inputs", "kernel", "indices", "mean", "variance",
     "offset", "scale", "gamma", "beta", "depthwise_kernel", "pointwise_kernel", "x_train",
-    "x_infer"})
+    "x_infer", "target", "output", "weights", "condlist", "choicelist", "array", "a",
+    "fill_value", "data", "segment_ids", "values", "updates", "predictions", "targets",
+    "sorted_sequence"})
 
 eager_plans = PlanCache(128)
 _signatures = {}
@@ -43,7 +45,7 @@ def _as_input(value, arrays, holders):
     array = value.numpy() if isinstance(value, Variable) else value
     if array.dtype == np.float64:
         array = array.astype(np.float32)
-    arrays.append(np.ascontiguousarray(array))
+    arrays.append(np.asarray(array, order="C"))   # (ascontiguousarray makes 0-d 1-d)
     holders.append(placeholder(array.shape, str(array.dtype), name=f"x{len(holders)}"))
     return holders[-1]
 
@@ -104,7 +106,7 @@ def run_eagerly(name, fn, args, kwargs):
     if entry is None:
         with layer_call_scope():
             outputs = fn(*bound.args, **bound.kwargs)
-        flat = list(outputs) if isinstance(outputs, tuple) else [outputs]
+        flat = list(outputs) if isinstance(outputs, (tuple, list)) else [outputs]
         if not all(isinstance(t, SymbolicTensor) for t in flat):
             return outputs
         entry = (Function(holders, flat, name=f"gn.ops.{name}"), outputs)
@@ -112,7 +114,9 @@ def run_eagerly(name, fn, args, kwargs):
             eager_plans.put(key, entry)
     function, structure = entry
     results = function(*arrays)
-    return tuple(results) if isinstance(structure, tuple) else results[0]
+    if isinstance(structure, (tuple, list)):
+        return type(structure)(results)
+    return results[0]
 
 
 def convert_to_numpy(x):
