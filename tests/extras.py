@@ -1,5 +1,6 @@
 """The optional extras the tests compare graphnet with: keras (on torch), torch, onnx and
-onnxruntime. Without them every test module still imports and the rest of it runs.
+onnxruntime, and h5py, which graphnet's Keras files need. Without them every test module
+still imports and the rest of it runs.
 
 - A test module names an extra by its stand-in, ``from extras import keras``; the stand-in
   imports the real module on first attribute access (``keras.layers.Dense``).
@@ -17,7 +18,7 @@ import os
 
 import pytest
 
-NAMES = ("keras", "torch", "onnx", "onnxruntime")
+NAMES = ("keras", "torch", "onnx", "onnxruntime", "h5py")
 _imported = {}      # name -> module, or the ImportError that import raised
 _left_out = []      # (extra name, test id, what was not compared)
 
@@ -58,6 +59,7 @@ keras = Extra("keras")
 torch = Extra("torch")
 onnx = Extra("onnx")
 onnxruntime = Extra("onnxruntime")
+h5py = Extra("h5py")
 
 
 def _name_of(extra):

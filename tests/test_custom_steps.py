@@ -545,8 +545,8 @@ def test_a_saved_functional_custom_model_loads_with_its_train_step(tmp_path):
     model = CustomModel(inputs, gn.layers.Dense(1)(inputs))
     model.compile(optimizer=gn.optimizers.SGD(0.05))
     model.fit(x, y, batch_size=4, verbose=0)
-    model.save(tmp_path / "custom.keras")
-    loaded = gn.models.load_model(tmp_path / "custom.keras",
+    model.save(tmp_path / "custom.graphnet")
+    loaded = gn.models.load_model(tmp_path / "custom.graphnet",
                                   custom_objects={"CustomModel": CustomModel})
     assert type(loaded) is CustomModel
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))

@@ -82,7 +82,7 @@ def test_config_json_and_save_round_trip(tmp_path):
         np.testing.assert_array_equal(value, expected[key])
     compile_two_headed(model)
     model.fit(X, Y, epochs=1, verbose=0)
-    path = str(tmp_path / "two_headed.keras")
+    path = str(tmp_path / "two_headed.graphnet")
     model.save(path)
     loaded = gn.models.load_model(path)
     trained = model.predict(X)

@@ -324,7 +324,7 @@ def test_creation_takes_sizes_from_gn_ops_shape_between_layers(tmp_path):
     model = gn.Model(inputs, out)
     want = np.full((5, 4), 3.5, "float32")
     np.testing.assert_array_equal(model.predict(X3, verbose=0), want)
-    path = str(tmp_path / "dims.keras")
+    path = str(tmp_path / "dims.graphnet")
     model.save(path)
     np.testing.assert_array_equal(gn.models.load_model(path).predict(X3[:2], verbose=0),
                                   want[:2])
@@ -336,7 +336,7 @@ def test_a_model_of_the_new_ops_saves_and_loads_as_json(tmp_path):
     out = gn.ops.sinh(gn.ops.roll(gn.ops.flip(h, -1), 1, 1)) + gn.ops.trace(h, 0, 1, 2)[:, None,
                                                                                        None]
     model = gn.Model(inputs, gn.ops.soft_shrink(out, threshold=0.2))
-    path = str(tmp_path / "numpy_ops.keras")
+    path = str(tmp_path / "numpy_ops.graphnet")
     model.save(path)
     loaded = gn.models.load_model(path)
     config = json.dumps(loaded.get_config())

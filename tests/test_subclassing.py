@@ -157,7 +157,7 @@ def test_save_needs_get_config_when_init_takes_arguments(tmp_path):
     net = Sized(3)
     net.build((None, 4))
     with pytest.raises(NotImplementedError, match=r"\['units'\].*get_config"):
-        net.save(str(tmp_path / "sized.keras"))
+        net.save(str(tmp_path / "sized.graphnet"))
 
 
 def test_save_and_load_model_with_get_config_and_custom_objects(tmp_path):
@@ -176,7 +176,7 @@ def test_save_and_load_model_with_get_config_and_custom_objects(tmp_path):
     x = np.random.default_rng(1).normal(size=(4, 3)).astype("float32")
     net = Scaled(2, name="scaled")
     want = net.predict(x, verbose=0)
-    path = str(tmp_path / "scaled.keras")
+    path = str(tmp_path / "scaled.graphnet")
     net.save(path)
     loaded = gn.models.load_model(path, custom_objects={"Scaled": Scaled})
     assert type(loaded) is Scaled and loaded.units == 2 and loaded.name == "scaled"

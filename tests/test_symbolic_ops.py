@@ -114,7 +114,7 @@ def test_save_and_load_round_trip_predicts_identically(tmp_path):
     model.compile(optimizer="sgd", loss="mse")
     model.fit(x, y, epochs=1, batch_size=8, verbose=0)
     want = model.predict(x, verbose=0)
-    path = str(tmp_path / "ops.keras")
+    path = str(tmp_path / "ops.graphnet")  # gn.ops between layers: graphnet's format
     model.save(path)
     loaded = gn.models.load_model(path)
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), want)

@@ -137,7 +137,7 @@ def test_category_encoding_saved_in_a_model(tmp_path):
     x = gn.Input((3,), dtype="int32")
     y = gn.layers.Dense(2)(L.CategoryEncoding(5, output_mode="count")(x))
     model = gn.Model(x, y)
-    path = str(tmp_path / "model.keras")
+    path = str(tmp_path / "model.graphnet")
     model.save(path)
     loaded = gn.models.load_model(path)
     ids = np.array([[0, 4, 4], [1, 2, 3]], "int32")
@@ -283,7 +283,7 @@ def test_integer_lookup_inside_a_model_matches_data(kwargs):
 def test_integer_lookup_saved_in_a_model_and_refused_in_graph(tmp_path):
     x = gn.Input((2,), dtype="int64")
     model = gn.Model(x, L.IntegerLookup(vocabulary=[7, 3], output_mode="multi_hot")(x))
-    path = str(tmp_path / "lookup.keras")
+    path = str(tmp_path / "lookup.graphnet")
     model.save(path)
     loaded = gn.models.load_model(path)
     ids = np.array([[3, 3], [9, 7]])

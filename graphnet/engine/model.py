@@ -177,13 +177,14 @@ class Model(CustomSteps, SubclassedModel, Trainer, Functional):
         save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer)
 
     def save_weights(self, filepath, overwrite=True):
-        """Save the weight values to a ``.weights.npz`` file."""
+        """Save the weight values to a ``.weights.npz`` file, or to a ``.weights.h5`` file
+        in Keras 3's layout (Keras's ``load_weights`` reads it)."""
         from ..saving import save_weights
         save_weights(self, filepath, overwrite=overwrite)
 
     def load_weights(self, filepath, skip_mismatch=False):
-        """Load weights from ``save_weights`` (or a ``save``d model file); every shape is
-        checked before any weight is written."""
+        """Load weights from ``save_weights`` (or a ``save``d model file, or a Keras
+        ``.weights.h5`` file); every shape is checked before any weight is written."""
         from ..saving import load_weights
         load_weights(self, filepath, skip_mismatch=skip_mismatch)
 

@@ -1,4 +1,6 @@
-"""Saving and loading models and weights: one safe zip format (see ``model_io``).
+"""Saving and loading models and weights: graphnet's safe zip format (see ``model_io``)
+and Keras's files: Keras 3's ``.keras`` (``keras_file``) and ``.weights.h5``
+(``keras_weights``), Keras 2's ``.h5`` (``legacy_h5``); HDF5 through the optional h5py.
 
 ``gn.models.load_model(path)``, ``model.save(path)``, ``model.save_weights(path)`` and
 ``model.load_weights(path)`` are the public entry points; they delegate here.

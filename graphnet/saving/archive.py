@@ -61,7 +61,17 @@ def _display(path):
     return os.fspath(path) if isinstance(path, (str, os.PathLike)) else "<file object>"
 
 
-class ArchiveReader:
+class ClosingContext:
+    """``with reader:`` closes the reader (its ``close()``) on the way out."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class ArchiveReader(ClosingContext):
     """Read-only, checked view of a graphnet zip archive.
 
     ``ArchiveReader(path, kind)`` opens and validates the directory (sizes,
@@ -174,12 +184,6 @@ class ArchiveReader:
 
     def close(self):
         self._zip.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def _entry_needing_newer_zip(path):

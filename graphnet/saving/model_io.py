@@ -1,7 +1,10 @@
 """Whole-model files (``model.save`` / ``gn.models.load_model``) and weight files
 (``model.save_weights`` / ``model.load_weights``).
 
-A model file (``.graphnet`` or ``.keras``) is a zip archive (``archive.py``):
+``.keras`` files are Keras 3's format (``keras_file``: Keras opens them), ``.h5`` files
+Keras 2's (``legacy_h5``) and ``.weights.h5`` files Keras 3's weights (``keras_weights``);
+a ``.keras`` file graphnet wrote before it wrote Keras's format still loads. A graphnet
+model file (``.graphnet``) is a zip archive (``archive.py``):
 
     metadata.json        {"format": "graphnet.model", "format_version": 1, ...,
                           "weights": [{name, shape, dtype, entry}, ...],
@@ -27,13 +30,16 @@ import warnings
 
 import numpy as np
 
+from . import keras_file, keras_weights, legacy_h5
+from .hdf5 import H5Reader
 from .archive import ARRAY_DTYPES, ArchiveReader, ArchiveWriter, FileFormatError  # noqa: F401
 
 FORMAT = "graphnet.model"
 WEIGHTS_FORMAT = "graphnet.weights"
 FORMAT_VERSION = 1
-MODEL_EXTENSIONS = (".graphnet", ".keras")
+MODEL_EXTENSIONS = (".graphnet", ".keras", ".h5")
 WEIGHTS_EXTENSION = ".weights.npz"
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
 def _version():
@@ -103,6 +109,27 @@ def _check_assignable(reader, variables, arrays, entries, what, skip_mismatch=Fa
 def _assign(variables, arrays, indices):
     for i in indices:
         variables[i].assign(arrays[i])
+
+
+def _load_hdf5_weights(model, filepath, skip_mismatch, limits):
+    """Keras 3's ``.weights.h5`` layout, or Keras 2's (``layer_names`` at the top, or in
+    the ``model_weights`` group of a whole-model ``.h5``)."""
+    with H5Reader(filepath, "Keras weights file", limits) as reader:
+        if reader.attr("", "layer_names") is not None:
+            legacy_h5.read_layer_weights(reader, model, "", skip_mismatch)
+        elif reader.has("model_weights"):
+            legacy_h5.read_layer_weights(reader, model, "model_weights", skip_mismatch)
+        else:
+            keras_weights.read_weights(reader, model, skip_mismatch)
+
+
+def _is_hdf5(path):
+    """True when ``path`` is an HDF5 file (its signature), whatever its name."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(8) == HDF5_SIGNATURE
+    except (OSError, TypeError):
+        return False
 
 
 def _check_extension(path, extensions, what):
@@ -201,12 +228,18 @@ def _compile_state(model):
 
 def save_model(model, filepath, overwrite=True, include_optimizer=True):
     """Save ``model`` (architecture, weights, and compile state + optimizer state when
-    compiled) to one ``.graphnet`` / ``.keras`` zip file. Written atomically. Under a
-    gn.distribution DataParallel only rank 0 writes (the others return at once)."""
+    compiled) to one file, written atomically: ``.keras`` in Keras 3's format (Keras
+    opens it; ``keras_file``), ``.h5`` in Keras 2's (``legacy_h5``), ``.graphnet`` in
+    graphnet's own. Under a gn.distribution DataParallel only rank 0 writes (the others
+    return at once)."""
     from ..distribution.fit import writes_files
     if not writes_files():
         return
     _check_extension(filepath, MODEL_EXTENSIONS, "save")
+    if os.fspath(filepath).endswith(".keras"):
+        return keras_file.save_model(model, filepath, overwrite, include_optimizer)
+    if os.fspath(filepath).endswith(legacy_h5.MODEL_EXTENSION):
+        return legacy_h5.save_model(model, filepath, overwrite, include_optimizer)
     from ..engine.serialize import serialize_model
     config = serialize_model(model)
     compile_config, opt_vars = _compile_state(model) if include_optimizer else (None, [])
@@ -226,12 +259,16 @@ def save_model(model, filepath, overwrite=True, include_optimizer=True):
 
 
 def save_weights(model, filepath, overwrite=True):
-    """Save the weight values (Keras order) to a ``.weights.npz`` file (on rank 0 only
-    under a gn.distribution DataParallel, as save_model)."""
+    """Save the weight values (Keras order) to a ``.weights.npz`` file, or in Keras 3's
+    layout to a ``.weights.h5`` file (h5py needed); on rank 0 only under a
+    gn.distribution DataParallel, as save_model."""
     from ..distribution.fit import writes_files
     if not writes_files():
         return
-    _check_extension(filepath, (WEIGHTS_EXTENSION,), "save_weights")
+    if os.fspath(filepath).endswith(keras_weights.WEIGHTS_EXTENSION):
+        return keras_weights.save_weights(model, filepath, overwrite)
+    _check_extension(filepath, (WEIGHTS_EXTENSION, keras_weights.WEIGHTS_EXTENSION),
+                     "save_weights")
     weights, arrays = _manifest(model.weights, "weight", "{prefix}_{i:05d}.npy")
     manifest = {"format": WEIGHTS_FORMAT, "format_version": FORMAT_VERSION,
                 "graphnet_version": _version(), "model": model.name, "weights": weights}
@@ -255,15 +292,15 @@ def _check_format(reader, meta, fmt, name):
                            f"version {FORMAT_VERSION}", name)
 
 
-def _build(reader, config, custom_objects, safe_mode, arrays):
-    """The model of ``config``, whose weights may not total more bytes than ``arrays``
-    (the file's, which it must match)."""
+def _build(reader, config, custom_objects, safe_mode, nbytes):
+    """The model of ``config``, whose weights may not total more than ``nbytes`` (what
+    the file holds, which they must match)."""
     from .. import layers  # noqa: F401  (fills the layer registry)
     from ..engine.base_layer import weight_budget
     from ..engine.serialize import model_from_config
     from ..layers.lambda_layer import unsafe_deserialization
     model_config = {k: v for k, v in config.items() if k != "compile_config"}
-    budget = weight_budget(sum(a.nbytes for a in arrays), "the file")
+    budget = weight_budget(nbytes, "the file")
     try:
         with budget, (contextlib.nullcontext() if safe_mode else unsafe_deserialization()):
             return model_from_config(model_config, custom_objects)
@@ -339,10 +376,11 @@ def _restore_optimizer(model, reader, entries, arrays):
 
 
 def load_model(filepath, custom_objects=None, compile=True, safe_mode=True, limits=None):
-    """Load a model saved by ``model.save``.
+    """Load a model saved by ``model.save`` (graphnet's or Keras 3's).
 
     Args:
-        filepath: a ``.graphnet`` / ``.keras`` file written by ``model.save``.
+        filepath: a ``.graphnet`` file, a ``.keras`` file written by graphnet or by
+            Keras 3 (its classes mapped to graphnet's by name), or a Keras 2 ``.h5``.
         custom_objects: {name: class or function} for custom layers and functions.
         compile: compile the model as it was saved (and restore the optimizer state).
         safe_mode: refuse Python lambdas stored as bytecode (set False only for files
@@ -351,8 +389,13 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True, limi
 
     Raises ``FileFormatError`` (a ``ValueError``) naming what is wrong with a bad file.
     """
+    if _is_hdf5(filepath):
+        return legacy_h5.load_model(filepath, custom_objects, compile, safe_mode, limits)
     with ArchiveReader(filepath, "graphnet model file", limits) as reader:
         meta = reader.json("metadata.json")
+        if keras_file.is_keras_metadata(meta):
+            reader.kind = "Keras model file"
+            return keras_file.load_from_archive(reader, custom_objects, compile, safe_mode)
         _check_format(reader, meta, FORMAT, "metadata.json")
         config = reader.json("config.json")
         if not isinstance(config, dict) or "class_name" not in config or \
@@ -365,7 +408,8 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True, limi
         arrays = _read_arrays(reader, entries)
         opt_arrays = _read_arrays(reader, opt_entries)
         check_config_safety(reader, config, custom_objects, safe_mode)
-        model = _build(reader, config, custom_objects, safe_mode, arrays)
+        model = _build(reader, config, custom_objects, safe_mode,
+                       sum(a.nbytes for a in arrays))
         keep = _check_assignable(reader, model.weights, arrays, entries, "weights")
         _assign(model.weights, arrays, keep)
         compile_config = config.get("compile_config")
@@ -380,8 +424,11 @@ def load_weights(model, filepath, skip_mismatch=False, limits=None):
     """Load weights saved by ``save_weights`` (or from a whole-model file) into ``model``.
 
     Every shape is checked before any weight is written; ``skip_mismatch=True`` skips
-    (with a warning) the weights whose shapes differ instead of raising.
+    (with a warning) the weights whose shapes differ instead of raising. An HDF5 file
+    (Keras 3's ``.weights.h5``) is read by Keras's layout (``keras_weights``).
     """
+    if _is_hdf5(filepath):
+        return _load_hdf5_weights(model, filepath, skip_mismatch, limits)
     with ArchiveReader(filepath, "graphnet weights file", limits) as reader:
         if "manifest.json" in reader:
             meta = reader.json("manifest.json")
