@@ -53,6 +53,14 @@ void gn_sgemm(int transa, int transb, int64_t m, int64_t n, int64_t k, float alp
 int64_t gn_sgemm_prepack_size(int transa, int transb, int64_t m, int64_t n, int64_t k);
 void gn_sgemm_prepack(int transb, int64_t k, int64_t n, const float *b, int64_t ldb,
                       float *dst);
+/* One product per index of the batch shape[nd] (nb of them), A, B and C each offset by
+ * their batch strides (elements; 0 broadcasts); run in parallel over the batch when the
+ * products are many or small. */
+void gn_sgemm_batch(int transa, int transb, int64_t m, int64_t n, int64_t k, float alpha,
+                    const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+                    float *c, int64_t ldc, int64_t nb, int nd, const int64_t *shape,
+                    const int64_t *a_strides, const int64_t *b_strides,
+                    const int64_t *c_strides);
 /* The plain triple loop every fast path is tested against. */
 void gn_sgemm_ref(int transa, int transb, int64_t m, int64_t n, int64_t k, float alpha,
                   const float *a, int64_t lda, const float *b, int64_t ldb,

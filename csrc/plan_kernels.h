@@ -32,9 +32,9 @@ case GN_K_SOFTMAX: /* log outer n inner x y */
     break;
 case GN_K_BATCH_GEMM: /* ta tb m n k A lda B ldb C ldc nb ndim shape a_strides b_strides c_strides
                         | alpha beta */
-    batch_sgemm((int)a[0], (int)a[1], a[2], a[3], a[4], f[0], ptr[a[5]], a[6], ptr[a[7]], a[8],
-                f[1], ptr[a[9]], a[10], a[11], (int)a[12], (a + 13), (a + 13 + a[12]),
-                (a + 13 + a[12] + a[12]), (a + 13 + a[12] + a[12] + a[12]));
+    gn_sgemm_batch((int)a[0], (int)a[1], a[2], a[3], a[4], f[0], ptr[a[5]], a[6], ptr[a[7]], a[8],
+                   f[1], ptr[a[9]], a[10], a[11], (int)a[12], (a + 13), (a + 13 + a[12]),
+                   (a + 13 + a[12] + a[12]), (a + 13 + a[12] + a[12] + a[12]));
     break;
 case GN_K_FILL: /* n dst | value */
     fill_floats(a[0], ptr[a[1]], f[0]);

@@ -130,10 +130,10 @@ KERNEL_LIST = [
            [flag("log"), count("outer"), count("n"), count("inner"), slot("x"), slot("y")],
            "gn_softmax(log, outer, n, inner, x, y)",
            reads=[Span("x", "outer * n * inner")], writes=[Span("y", "outer * n * inner")]),
-    Kernel("GN_K_BATCH_GEMM", 9, "csrc/plan.c",
+    Kernel("GN_K_BATCH_GEMM", 9, "csrc/gemm/batch.c",
            _GEMM_INTS + [count("nb"), ndim(), dims("shape"), ints("a_strides", "ndim"),
                          ints("b_strides", "ndim"), ints("c_strides", "ndim")] + _ALPHA_BETA,
-           "batch_sgemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, nb, ndim, "
+           "gn_sgemm_batch(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, nb, ndim, "
            "shape, a_strides, b_strides, c_strides)",
            reads=[Matrix(r.slot, r.rows.text, r.cols.text, r.ld.text,
                          ("shape", f"{r.slot.lower()}_strides")) for r in _GEMM_READS],
