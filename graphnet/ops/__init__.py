@@ -3,9 +3,12 @@ from . import (contraction, elementwise, fused, gather, layout, multi_eltwise, n
                phase, random, reduce, source)  # (each module registers its ops)
 from .api import *  # noqa: F401,F403
 from .api import __all__ as _api_all
+from .contract import __all__ as _einsum_all
+from .contract import einsum, tensordot  # noqa: F401
 from .dispatch import wrap_all
 from .eager import convert_to_numpy  # noqa: F401
 from .registry import OpError, all_ops, get_op, ops_in_group  # noqa: F401
 
+_api_all = list(_api_all) + _einsum_all
 wrap_all(globals(), _api_all)   # symbolic between layers, eager on arrays (ops/dispatch.py)
-__all__ = list(_api_all) + ["convert_to_numpy"]
+__all__ = _api_all + ["convert_to_numpy"]
