@@ -8,6 +8,7 @@ from .core import Activation, Dense, Dropout  # noqa: F401
 from .activations import ELU, LeakyReLU, PReLU, ReLU, Softmax, ThresholdedReLU  # noqa: F401
 from .lambda_layer import Lambda  # noqa: F401
 from .embedding import Embedding  # noqa: F401
+from .einsum_dense import EinsumDense  # noqa: F401
 from .wrappers import TimeDistributed, Wrapper  # noqa: F401
 from .feature_preprocessing import Normalization, Rescaling  # noqa: F401
 from .image_preprocessing import (CenterCrop, RandomBrightness, RandomContrast,  # noqa: F401
