@@ -9,6 +9,7 @@ from .activations import ELU, LeakyReLU, PReLU, ReLU, Softmax, ThresholdedReLU  
 from .lambda_layer import Lambda  # noqa: F401
 from .embedding import Embedding  # noqa: F401
 from .einsum_dense import EinsumDense  # noqa: F401
+from .attention import MultiHeadAttention  # noqa: F401
 from .wrappers import TimeDistributed, Wrapper  # noqa: F401
 from .feature_preprocessing import Normalization, Rescaling  # noqa: F401
 from .image_preprocessing import (CenterCrop, RandomBrightness, RandomContrast,  # noqa: F401
