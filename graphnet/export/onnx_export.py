@@ -643,6 +643,7 @@ MAPPINGS.update({
     "ARGMAX": _arg("ArgMax"), "ARGMIN": _arg("ArgMin"),
     "SOFTMAX": _softmax("Softmax"), "LOG_SOFTMAX": _softmax("LogSoftmax"),
     "IN_TRAIN_PHASE": lambda c: c.op("Identity", [c.ins[1]]),
+    "STOP_GRADIENT": lambda c: c.op("Identity", c.ins),
     "RANDOM": _random,
     "CONV": _conv, "CONV_TRANSPOSE": _conv_transpose,
     "CONV_BACKWARD_FILTER": _conv_backward_filter,

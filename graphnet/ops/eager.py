@@ -21,7 +21,7 @@ from ..runtime.plan_cache import PlanCache
 TENSOR_PARAMETERS = frozenset({
     "x", "x1", "x2", "xs", "condition", "inputs", "kernel", "indices", "mean", "variance",
     "offset", "scale", "gamma", "beta", "depthwise_kernel", "pointwise_kernel", "x_train",
-    "x_infer"})
+    "x_infer", "variable", "query", "key", "value", "bias", "mask"})
 
 eager_plans = PlanCache(128)
 _signatures = {}
@@ -104,7 +104,7 @@ def run_eagerly(name, fn, args, kwargs):
     if entry is None:
         with layer_call_scope():
             outputs = fn(*bound.args, **bound.kwargs)
-        flat = list(outputs) if isinstance(outputs, tuple) else [outputs]
+        flat = list(outputs) if isinstance(outputs, (tuple, list)) else [outputs]
         if not all(isinstance(t, SymbolicTensor) for t in flat):
             return outputs
         entry = (Function(holders, flat, name=f"gn.ops.{name}"), outputs)
@@ -112,7 +112,9 @@ def run_eagerly(name, fn, args, kwargs):
             eager_plans.put(key, entry)
     function, structure = entry
     results = function(*arrays)
-    return tuple(results) if isinstance(structure, tuple) else results[0]
+    if isinstance(structure, (tuple, list)):
+        return type(structure)(results)
+    return results[0]
 
 
 def convert_to_numpy(x):
