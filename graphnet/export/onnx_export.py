@@ -617,6 +617,9 @@ def _expanded(c):
     _, twin_order = primitives(c.twin)
     names = {id(x): nm for x, nm in zip(c.node.inputs, c.ins)}
     for k, n in enumerate(order):
+        if n.op.name == "CONSTANT":   # a constant of the expansion (ATTENTION's masks)
+            names[id(n)] = c.e.initializer(n.attrs["value"].array, "const")
+            continue
         sub = Ctx(c.e, n, twin_order[k] if twin_order else None,
                   [names[id(x)] for x in n.inputs])
         names[id(n)] = MAPPINGS[n.op.name](sub)
@@ -625,7 +628,8 @@ def _expanded(c):
 
 MAPPINGS = {"FUSED_ELTWISE": _expanded, "MATMUL_BIAS_ACT": _expanded,
             "FUSED_MULTI_ELTWISE": _expanded, "MULTI_PART": _expanded,
-            "CONV_BIAS_ACT": _expanded, "CONV_BIAS_ACT_POOL": _expanded}
+            "CONV_BIAS_ACT": _expanded, "CONV_BIAS_ACT_POOL": _expanded,
+            "ATTENTION": _expanded}
 MAPPINGS.update(UNARY)
 MAPPINGS.update({k: (lambda t: lambda c: c.op(t, c.ins))(v) for k, v in BINARY.items()})
 MAPPINGS.update({

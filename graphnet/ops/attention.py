@@ -7,6 +7,11 @@ import numpy as np
 
 from . import api
 from .contract import einsum
+from .contraction import _batch_strides
+from .dtypes import require_float
+from .elementwise import require_f32
+from .fused import FusedOp
+from .registry import NN, OpError, register
 
 __all__ = ["dot_product_attention"]
 
@@ -72,6 +77,21 @@ def dot_product_attention(query, key, value, bias=None, mask=None, scale=None, i
                          f"multiple of the key's {kv_heads}")
     groups = heads // kv_heads
     scale = 1.0 / math.sqrt(q.shape[3]) if scale is None else float(scale)
+    if groups == 1 and bias is None and attn_logits_soft_cap is None and \
+            all(t.dtype == "float32" for t in (q, k, v)):
+        inputs = [q, k, v]
+        if mask is not None:
+            mask = _bool(mask)
+            _check_broadcast("mask", mask.shape, (q.shape[0], heads, q.shape[1], k.shape[1]))
+            inputs.append(mask)
+        return api._apply("ATTENTION", *inputs, scale=scale, causal=bool(is_causal))
+    return _composite(q, k, v, bias, mask, scale, is_causal, attn_logits_soft_cap)
+
+
+def _composite(q, k, v, bias, mask, scale, is_causal, attn_logits_soft_cap):
+    """The attention as einsum products, a masked softmax and einsum again."""
+    heads, kv_heads = q.shape[2], k.shape[2]
+    groups = heads // kv_heads
     logits_shape = (q.shape[0], heads, q.shape[1], k.shape[1])
     if groups == 1:
         logits = einsum("btnh,bsnh->bnts", q, k)
@@ -105,3 +125,63 @@ def dot_product_attention(query, key, value, bias=None, mask=None, scale=None, i
 def _bool(mask):
     mask = api.convert_to_tensor(mask)
     return mask if mask.dtype == "bool" else api.cast(mask, "bool")
+
+
+@register
+class Attention(FusedOp):
+    """ATTENTION(q, k, v[, mask]) {scale, causal}: dot_product_attention's softmax(scale
+    q k^T, masked) v in one kernel (csrc/attention.c) for (B, T, N, H) queries and
+    (B, S, N, H) keys and values of one head count; its reference and gradient are those
+    of the einsum / softmax composite it expands to."""
+    name, group, arity = "ATTENTION", NN, None
+
+    def expand(self, node, inputs):
+        q, k, v = inputs[:3]
+        mask = inputs[3] if len(inputs) > 3 else None
+        return _composite(api._wrap(q), api._wrap(k), api._wrap(v), None,
+                          None if mask is None else api._wrap(mask), node.attrs["scale"],
+                          node.attrs.get("causal", False), None).node
+
+    def infer(self, shapes, dtypes, attrs):
+        if len(shapes) not in (3, 4):
+            raise OpError(f"ATTENTION takes q, k, v and an optional mask, got {len(shapes)} "
+                          "inputs")
+        q, k, v = shapes[:3]
+        if len(q) != 4 or len(k) != 4 or len(v) != 4:
+            raise OpError(f"ATTENTION: q, k, v must be 4-D, got {q}, {k}, {v}")
+
+        def differ(x, y):
+            return x is not None and y is not None and x != y
+        if differ(q[0], k[0]) or differ(k[0], v[0]) or differ(q[2], k[2]) or \
+                differ(k[2], v[2]) or differ(q[3], k[3]) or differ(k[1], v[1]):
+            raise OpError(f"ATTENTION: q {q}, k {k}, v {v} do not fit (B, T, N, H), "
+                          "(B, S, N, H), (B, S, N, Hv)")
+        if len(shapes) == 4:
+            if dtypes[3] != "bool":
+                raise OpError(f"ATTENTION: the mask must be bool, got {dtypes[3]}")
+            target = (q[0], q[2], q[1], k[1])
+            m = shapes[3]
+            if len(m) > 4 or any(differ(a, b) and a != 1
+                                 for a, b in zip(reversed(m), reversed(target))):
+                raise OpError(f"ATTENTION: mask {m} does not broadcast to (B, N, T, S) "
+                              f"{target}")
+        return (q[0], q[1], q[2], v[3]), require_float(self.name, dtypes[:3])
+
+    def lower(self, node, ctx):
+        require_f32(node, ctx)
+        q, k, v = node.inputs[:3]
+        b, t, n, h = q.shape
+        s, hv = k.shape[1], v.shape[3]
+        mask, strides = -1, [0, 0, 0, 0]
+        if len(node.inputs) > 3:
+            m = node.inputs[3]
+            mask = ctx.inp(m)
+            # (b, n, t, s) strides of the (broadcast) mask: _batch_strides over all 4 dims
+            strides = _batch_strides(tuple(m.shape) + (1, 1), (b, n, t, s))
+        out = ctx.out(node)
+        if not ctx.numel(node):
+            return
+        ctx.emit("GN_K_ATTENTION", b=b, t=t, s=s, n=n, h=h, hv=hv, q=ctx.inp(q), k=ctx.inp(k),
+                 v=ctx.inp(v), mask=mask, mask_strides=strides,
+                 causal=int(node.attrs.get("causal", False)), out=out,
+                 scale=node.attrs["scale"])

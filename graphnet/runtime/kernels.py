@@ -190,6 +190,19 @@ KERNEL_LIST = [
            doc="GATHER's gradient: dx = 0, then dx[o, indices[j], :] += dy[o, j, :] "
                "(repeated indices add up; floats). An index outside [-n, n) adds nothing "
                "and stops the run with an error."),
+    Kernel("GN_K_ATTENTION", 70, "csrc/attention.c",
+           [count("b"), count("t"), count("s", lo=1), count("n"), count("h"), count("hv"),
+            slot("q"), slot("k"), slot("v"), slot("mask", optional=True),
+            ints("mask_strides", 4, "element strides of the mask over (b, n, t, s)"),
+            flag("causal"), slot("out"), real("scale")],
+           "gn_attention(b, t, s, n, h, hv, q, k, v, mask, mask_strides, causal, scale, out)",
+           reads=[Span("q", "b * t * n * h"), Span("k", "b * s * n * h"),
+                  Span("v", "b * s * n * hv"),
+                  Strided("mask", "[b, n, t, s]", "mask_strides", "1")],
+           writes=[Span("out", "b * t * n * hv")], reports=True,
+           doc="out (b, t, n, hv) = softmax(scale q k^T, masked) v over q (b, t, n, h), k "
+               "(b, s, n, h), v (b, s, n, hv), tile by tile with a running maximum; mask "
+               "bytes (nonzero attends), causal leaves out keys after the query's own."),
     Kernel("GN_K_CONV", 40, "csrc/conv.c", _CONV_HEAD + [geometry()],
            "gn_conv_forward(geom, x, w, y, work, work_len)",
            reads=[Span("x", "conv_x(geom)"), Span("w", "conv_w(geom)")],
