@@ -650,6 +650,10 @@ class LambdaCallback(Callback):
                 setattr(self, name, fn)
 
 
-__all__ = ["Callback", "CallbackList", "History", "Progbar", "ProgbarLogger", "EarlyStopping",
-           "ModelCheckpoint", "LearningRateScheduler", "ReduceLROnPlateau", "CSVLogger",
-           "TerminateOnNaN", "LambdaCallback", "MonitorCallback"]
+from .backup_and_restore import BackupAndRestore  # noqa: E402  (built on Callback)
+from .tensorboard import TensorBoard  # noqa: E402
+
+__all__ = ["BackupAndRestore", "Callback", "CallbackList", "History", "Progbar",
+           "ProgbarLogger", "EarlyStopping", "ModelCheckpoint", "LearningRateScheduler",
+           "ReduceLROnPlateau", "CSVLogger", "TerminateOnNaN", "LambdaCallback",
+           "MonitorCallback", "TensorBoard"]

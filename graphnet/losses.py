@@ -597,6 +597,15 @@ for _cls in (MeanSquaredError, MeanAbsoluteError, MeanAbsolutePercentageError,
 _registry.alias("KLD", kld)
 
 
+from .imbalance_losses import (BinaryFocalCrossentropy, CategoricalFocalCrossentropy,  # noqa
+                               Dice, Tversky, binary_focal_crossentropy,
+                               categorical_focal_crossentropy, dice, tversky)
+from .imbalance_losses import FUNCTIONS as _IMBALANCE_FUNCTIONS  # noqa: E402
+FUNCTIONS.update(_IMBALANCE_FUNCTIONS)
+for _name, _fn in _IMBALANCE_FUNCTIONS.items():
+    _registry.alias(_name, _fn)
+
+
 # ---- lookup ---------------------------------------------------------------------
 
 def get(identifier, custom_objects=None):
@@ -632,5 +641,6 @@ __all__ = sorted(set(FUNCTIONS) | {
     "Loss", "LossFunctionWrapper", "MeanSquaredError", "MeanAbsoluteError",
     "MeanAbsolutePercentageError", "MeanSquaredLogarithmicError", "CosineSimilarity", "Huber",
     "LogCosh", "Hinge", "SquaredHinge", "CategoricalHinge", "KLDivergence", "Poisson",
-    "BinaryCrossentropy", "CategoricalCrossentropy", "SparseCategoricalCrossentropy", "get",
+    "BinaryCrossentropy", "CategoricalCrossentropy", "SparseCategoricalCrossentropy",
+    "BinaryFocalCrossentropy", "CategoricalFocalCrossentropy", "Dice", "Tversky", "get",
     "serialize", "deserialize", "reduce_weighted_values"})

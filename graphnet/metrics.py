@@ -8,6 +8,13 @@ them in NumPy (``update_totals``), so ``result()`` is the epoch's mean as in Ker
 On arrays, ``update_state(y_true, y_pred, sample_weight)`` does the same eagerly.
 
 Every loss can be used as a metric (``"mse"``, ``"categorical_crossentropy"``, ...).
+
+The metrics whose state is more than a mean (AUC, Precision, Recall, the confusion
+counts and "At" metrics, F1Score / FBetaScore, R2Score, the IoU family) live in
+graphnet/confusion_metrics.py and graphnet/score_metrics.py on the base of
+graphnet/metric_state.py. The built-in step computes any metric from
+``batch_statistics`` (one batch's contribution to each state variable, here the
+``(total, count)`` pair) and the trackers ``accumulate`` the arrays.
 """
 import numpy as np
 
@@ -243,6 +250,22 @@ class Metric:
         """``(total, count)`` ops for one batch."""
         return weighted_totals(self.values(y_true, y_pred), sample_weight)
 
+    # -- the built-in step's part: one batch's statistics out of the plan ----------------
+    def _has_batch_statistics(self):
+        """Whether the built-in step can compute this metric (``batch_statistics`` /
+        ``accumulate``); a subclass with its own ``update_state`` runs in a traced step."""
+        return self._is_running_mean()
+
+    def batch_statistics(self, y_true, y_pred, sample_weight=None):
+        """Ops of one batch's contribution to each state variable (in ``variables``'s
+        order), which the built-in step outputs: here ``(total, count)``."""
+        return [_as_scalar(t) for t in self.totals(y_true, y_pred, sample_weight)]
+
+    def accumulate(self, statistics):
+        """Add the arrays ``batch_statistics`` gave for one batch to the state."""
+        total, count = (float(np.asarray(a).reshape(-1)[0]) for a in statistics)
+        self.update_totals(total, count)
+
     # -- the running state ---------------------------------------------------------------
     def update_totals(self, total, count):
         """Add one batch's ``(total, count)`` arrays (the built-in step's outputs)."""
@@ -433,6 +456,23 @@ SparseCategoricalCrossentropy = _metric_class(
     "sparse_categorical_crossentropy", "down", "Sparse categorical cross-entropy.",
     from_logits=False, ignore_class=None, axis=-1)
 
+class RootMeanSquaredError(Metric):
+    """The square root of the (weighted) mean squared error over all entries."""
+
+    def __init__(self, name="root_mean_squared_error", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+
+    def values(self, y_true, y_pred):
+        y_pred = ops.convert_to_tensor(y_pred)
+        y_true = ops.cast(ops.convert_to_tensor(y_true), y_pred.dtype)
+        y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
+        return ops.square(y_pred - y_true)
+
+    def result(self):
+        mean = super().result()
+        return ops.sqrt(mean) if current_trace() is not None else float(np.sqrt(mean))
+
+
 # names (functions and Keras 2.2.4 aliases) -> metric class
 _BY_NAME = {
     "accuracy": Accuracy, "binary_accuracy": BinaryAccuracy,
@@ -551,3 +591,18 @@ def serialize(metric):
 
 def deserialize(config, custom_objects=None):
     return _registry.deserialize(config, custom_objects)
+
+
+# the stateful metrics (their modules build on Metric above)
+from .confusion_metrics import (AUC, FalseNegatives, FalsePositives, Precision,  # noqa: E402
+                                PrecisionAtRecall, Recall, RecallAtPrecision,
+                                SensitivityAtSpecificity, SpecificityAtSensitivity,
+                                TrueNegatives, TruePositives)
+from .score_metrics import (BinaryIoU, F1Score, FBetaScore, IoU, MeanIoU,  # noqa: E402
+                            OneHotIoU, OneHotMeanIoU, R2Score)
+
+for _cls in (AUC, FalseNegatives, FalsePositives, Precision, PrecisionAtRecall, Recall,
+             RecallAtPrecision, SensitivityAtSpecificity, SpecificityAtSensitivity,
+             TrueNegatives, TruePositives, BinaryIoU, F1Score, FBetaScore, IoU, MeanIoU,
+             OneHotIoU, OneHotMeanIoU, R2Score, RootMeanSquaredError):
+    _registry.alias(backend.snake_case(_cls.__name__), _cls)   # Keras's "auc", "recall"...

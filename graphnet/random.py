@@ -22,6 +22,7 @@ from .graph.tensor import SymbolicTensor, placeholder
 from .graph.trace import current_trace
 from .graph.variable import Variable
 from .ops import api
+from .ops.dims import size_spec
 from .ops.eager import eager_plans
 from .ops.random import _splitmix64
 from .runtime.function import Function
@@ -126,16 +127,28 @@ def _draw(what, build, seed, tensors=(), settings=()):
 
 
 def _shape(shape, what):
-    try:
-        shape = (operator.index(shape),) if np.isscalar(shape) else \
-            tuple(operator.index(d) for d in shape)
-    except TypeError:
+    """A shape of ints only (the draws whose other arguments broadcast against it)."""
+    spec, source = _sized(shape, what)
+    if source is not None:
         raise ValueError(f"gn.random.{what}: shape must be a tuple of ints, got {shape!r} "
-                         "(in a graph, draw shapes taken from a tensor with gn.random.dropout "
-                         "or gn.ops.random_normal_like / random_uniform_like)") from None
-    if any(d < 0 for d in shape):
-        raise ValueError(f"gn.random.{what}: shape must not be negative, got {shape}")
-    return shape
+                         "(sizes only known when the model runs are not supported here)")
+    return tuple(spec)
+
+
+def _sized(shape, what):
+    """(spec, source) of a draw's shape: ints, and sizes from gn.ops.shape of a symbolic
+    tensor as ("in", axis) of ``source`` (graphnet/ops/dims.py)."""
+    spec, source = size_spec(shape, f"gn.random.{what}")
+    if any(isinstance(d, int) and d < 0 for d in spec):
+        raise ValueError(f"gn.random.{what}: shape must not be negative, got {shape!r}")
+    return tuple(spec), source
+
+
+def _draw_sized(what, shape, seed, settings, build):
+    """``_draw`` of ``build(state, spec, source)`` over a shape that may hold Dims."""
+    spec, source = _sized(shape, what)
+    return _draw(what, lambda state, *src: build(state, spec, src[0] if src else None), seed,
+                 tensors=() if source is None else (source,), settings=(spec,) + settings)
 
 
 def _float_dtype(dtype, what):
@@ -155,38 +168,38 @@ def _random_node(state, dist, shape, a, b, like=None):
 
 def normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
     """Samples of the normal distribution N(mean, stddev**2)."""
-    shape, _ = _shape(shape, "normal"), _float_dtype(dtype, "normal")
-    return _draw("normal", lambda s: _random_node(s, "normal", shape, mean, stddev), seed,
-                 settings=(shape, float(mean), float(stddev)))
+    _float_dtype(dtype, "normal")
+    return _draw_sized("normal", shape, seed, (float(mean), float(stddev)),
+                       lambda s, spec, src: _random_node(s, "normal", spec, mean, stddev, src))
 
 
 def uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
     """Samples of the uniform distribution on [minval, maxval)."""
-    shape, _ = _shape(shape, "uniform"), _float_dtype(dtype, "uniform")
+    _float_dtype(dtype, "uniform")
     if not float(minval) < float(maxval):
         raise ValueError(f"gn.random.uniform: minval must be below maxval, got {minval} and "
                          f"{maxval}")
     # a + (b - a) u can round up to b in float32: the largest float below b bounds it
     below = float(np.nextafter(np.float32(maxval), np.float32(minval)))
 
-    def build(state):
-        return api.minimum(_random_node(state, "uniform", shape, minval, maxval), below)
-    return _draw("uniform", build, seed, settings=(shape, float(minval), float(maxval)))
+    def build(state, spec, source):
+        return api.minimum(_random_node(state, "uniform", spec, minval, maxval, source), below)
+    return _draw_sized("uniform", shape, seed, (float(minval), float(maxval)), build)
 
 
 def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
     """Normal samples within two standard deviations of the mean: as Keras's torch
     backend, each is the first of four standard normal draws inside (-2, 2); where all
     four fall outside (one value in 200,000) the first, clipped to [-2, 2]."""
-    shape, _ = _shape(shape, "truncated_normal"), _float_dtype(dtype, "truncated_normal")
+    _float_dtype(dtype, "truncated_normal")
 
-    def build(state):
-        draws = _random_node(state, "normal", shape + (4,), 0.0, 1.0)
+    def build(state, spec, source):
+        draws = _random_node(state, "normal", spec + (4,), 0.0, 1.0, source)
         inside = api.cast(api.less(api.abs(draws), 2.0), "float32")
         first = api.one_hot(api.argmax(inside, axis=-1), 4)
         standard = api.clip(api.sum(api.multiply(draws, first), axis=-1), -2.0, 2.0)
         return api.add(api.multiply(standard, float(stddev)), float(mean))
-    return _draw("truncated_normal", build, seed, settings=(shape, float(mean), float(stddev)))
+    return _draw_sized("truncated_normal", shape, seed, (float(mean), float(stddev)), build)
 
 
 INT_DTYPES = ("int8", "uint8", "int32", "int64")   # graphnet's integer dtypes
@@ -203,7 +216,6 @@ def _integer(value, what, name):
 def randint(shape, minval, maxval, dtype="int32", seed=None):
     """Integers uniform on [minval, maxval), both within +-2**24: the draws and the
     arithmetic on them are float32 (24 random bits each, integers exact up to 2**24)."""
-    shape = _shape(shape, "randint")
     low, high = _integer(minval, "randint", "minval"), _integer(maxval, "randint", "maxval")
     if not low < high:
         raise ValueError(f"gn.random.randint: minval must be below maxval, got {minval} and "
@@ -221,11 +233,11 @@ def randint(shape, minval, maxval, dtype="int32", seed=None):
         raise ValueError(f"gn.random.randint: [minval, maxval) = [{low}, {high}) does not fit "
                          f"dtype {dtype} ([{info.min}, {info.max}])")
 
-    def build(state):
-        offsets = api.floor(_random_node(state, "uniform", shape, 0.0, high - low))
+    def build(state, spec, source):
+        offsets = api.floor(_random_node(state, "uniform", spec, 0.0, high - low, source))
         values = api.add(api.clip(offsets, 0.0, float(high - low - 1)), float(low))
         return api.cast(values, dtype)
-    return _draw("randint", build, seed, settings=(shape, low, high, dtype))
+    return _draw_sized("randint", shape, seed, (low, high, dtype), build)
 
 
 def categorical(logits, num_samples, dtype="int32", seed=None):

@@ -111,3 +111,24 @@ def test_train_on_batch_while_predicting_from_threads():
     run_threads([predictor, predictor, trainer])
     want = model.predict_on_batch(x, backend="reference")
     np.testing.assert_allclose(model.predict_on_batch(x), want, rtol=1e-4, atol=1e-5)
+
+
+def test_weights_read_while_another_thread_sets_attributes():
+    """fit sets attributes on the model (its history, its step's state) while another thread
+    reads model.weights, which walks the attributes: the walk reads a snapshot."""
+    model, _, _ = model_and_data()
+    expected = [id(w) for w in model.weights]
+    done = threading.Event()
+
+    def setter():
+        try:
+            for i in range(10000):
+                setattr(model, f"scratch_{i % 500}", {"n": i})
+                model.__dict__.pop(f"scratch_{(i + 250) % 500}", None)
+        finally:
+            done.set()
+
+    def reader():
+        while not done.is_set():
+            assert [id(w) for w in model.weights] == expected
+    run_threads([setter, reader, reader])

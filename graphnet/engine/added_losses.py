@@ -26,6 +26,7 @@ from ..graph.tensor import SymbolicTensor
 from ..graph.trace import current_trace
 
 _collectors = contextvars.ContextVar("graphnet_loss_collectors", default=())
+_isolated = contextvars.ContextVar("graphnet_losses_isolated", default=False)
 
 
 @contextlib.contextmanager
@@ -42,6 +43,20 @@ def collecting_losses(layer=None):
         layer.__dict__["_latest_call_losses"] = (current_trace(), terms)
 
 
+@contextlib.contextmanager
+def isolated_losses():
+    """Within the block terms are only collected into the yielded list: not recorded on
+    the layers that add them nor in enclosing collectors (a call traced once per training
+    mode, whose terms training_mode.py merges and records itself)."""
+    terms = []
+    tokens = _collectors.set((terms,)), _isolated.set(True)
+    try:
+        yield terms
+    finally:
+        _collectors.reset(tokens[0])
+        _isolated.reset(tokens[1])
+
+
 def record_loss(layer, loss):
     """``layer.add_loss(loss)``: a symbolic tensor, or an array or number (a constant)."""
     if not isinstance(loss, SymbolicTensor):
@@ -55,7 +70,8 @@ def record_loss(layer, loss):
     if not collectors and not isinstance(loss, SymbolicTensor):
         layer.__dict__.setdefault("_standing_losses", []).append(loss)  # outside any call
         return
-    layer.__dict__.setdefault("_added_losses", []).append(loss)
+    if not _isolated.get():
+        layer.__dict__.setdefault("_added_losses", []).append(loss)
     for terms in collectors:
         terms.append(loss)
 

@@ -23,6 +23,7 @@ from .added_losses import (add_activity_losses, collecting_losses, keep_call_los
 from .input_spec import InputSpec, check_input_spec
 from .layer_call import LayerCall, flatten, pack_like
 from .masking import output_masks, prepare_mask
+from .training_mode import call_in_mode
 from .tracking import track_assigned_variables, tracked_attributes
 
 layer_registry = Registry("layer")
@@ -276,7 +277,7 @@ class Layer:
                 kwargs.pop("training", None)
             with layer_call_scope(), collecting_losses(self):   # ops are plain nodes
                 call_kwargs, previous_mask = prepare_mask(self, inputs, params, kwargs)
-                outputs = self.call(inputs, *args, **call_kwargs)
+                outputs = call_in_mode(self, inputs, args, call_kwargs, params)
                 flat_out = flatten(outputs)
                 add_activity_losses(self, flat_out)
                 masks = output_masks(self, inputs, flat_out, previous_mask)

@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import backend
 from ..graph.tensor import SymbolicTensor
+from ..ops.dims import Dim
 from ..ops.dispatch import set_op_recorder
 from .base_layer import Layer
 
@@ -44,6 +45,9 @@ def encode_arguments(value, tensors, where):
     if isinstance(value, SymbolicTensor):
         tensors.append(value)
         return {"__tensor__": len(tensors) - 1}
+    if isinstance(value, Dim):   # a size known when the model runs: its tensor's axis
+        tensors.append(value.tensor)
+        return {"__dim__": [len(tensors) - 1, value.axis]}
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, (np.ndarray, np.generic)):
@@ -79,6 +83,10 @@ def decode_arguments(value, tensors, where):
         (marker, body), = value.items()
         if marker == "__tensor__" and isinstance(body, int) and 0 <= body < len(tensors):
             return tensors[body]
+        if marker == "__dim__" and isinstance(body, list) and len(body) == 2 and \
+                isinstance(body[0], int) and 0 <= body[0] < len(tensors) and \
+                isinstance(body[1], int) and 0 <= body[1] < len(tensors[body[0]].shape):
+            return Dim(tensors[body[0]], body[1])
         if marker == "__numpy__" and isinstance(body, dict):
             array = np.asarray(body.get("value"), dtype=np.dtype(body.get("dtype")))
             return array.reshape(body.get("shape", array.shape))
@@ -92,7 +100,7 @@ def decode_arguments(value, tensors, where):
             return Ellipsis
     raise ValueError(f"{where}: cannot read the recorded argument {value!r} (expected a "
                      "number, string, None, list or one of the markers __tensor__ (an index "
-                     f"below {len(tensors)}), __numpy__, __tuple__, __dict__, __slice__, "
+                     f"below {len(tensors)}), __dim__ ([tensor index, axis]), __numpy__, __tuple__, __dict__, __slice__, "
                      "__ellipsis__)")
 
 

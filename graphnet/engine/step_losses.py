@@ -91,14 +91,14 @@ class CompiledMetrics:
 
     @staticmethod
     def has_own_metrics(spec):
-        """Whether compile was given a Metric with its own update_state / result (not a
-        running mean the built-in step computes as totals)."""
+        """Whether compile was given a Metric with its own update_state / result (not one
+        the built-in step computes from each batch's statistics)."""
         for m in list(nested_leaves(spec.metrics)) + list(nested_leaves(spec.weighted_metrics)):
             if m is None:
                 continue
             if isinstance(m, type) and issubclass(m, metrics_module.Metric):
                 m = m()
-            if isinstance(m, metrics_module.Metric) and not m._is_running_mean():
+            if isinstance(m, metrics_module.Metric) and not m._has_batch_statistics():
                 return True
         return False
 

@@ -24,7 +24,7 @@ def _walk(value, kinds, found, seen):
         for item in value:
             _walk(item, kinds, found, seen)
     elif isinstance(value, dict):
-        for item in value.values():
+        for item in list(value.values()):   # a snapshot: another thread may add keys
             _walk(item, kinds, found, seen)
 
 
@@ -44,7 +44,7 @@ def tracked_attributes(owner, kinds):
     lists, tuples and dicts, in attribute order, each once; ``owner`` itself is skipped
     (a layer holding a reference to itself does not own itself)."""
     found, seen = [], {id(owner)}
-    for name, value in vars(owner).items():
+    for name, value in list(vars(owner).items()):   # a snapshot, as in _walk
         if name not in _ENGINE_ATTRIBUTES:
             _walk(value, kinds, found, seen)
     return found

@@ -414,8 +414,7 @@ class Trainer:
         outputs = [total] + (per_output if len(names) > 1 else [])
         for i, _, metric, weighted in metrics:
             sw = sws[i] if weighted and sw_given[i] else None
-            outputs += [_as_scalar_tensor(t) for t in metric.totals(ys[i], self.outputs[i],
-                                                                    sw)]
+            outputs += metric.batch_statistics(ys[i], self.outputs[i], sw)
         updates = []
         if training:
             updates = self._training_updates(total)
@@ -672,6 +671,8 @@ class Trainer:
                                             steps=train.num_batches)
         self.stop_training = False
         cbs.on_train_begin()
+        # a callback restoring a backup (BackupAndRestore) says where to resume
+        initial_epoch = self.__dict__.pop("_initial_epoch", None) or initial_epoch
         epoch_logs = {}
         try:
             for epoch in range(initial_epoch, epochs):
@@ -763,7 +764,8 @@ def _target_fits(y_shape, out_shape, sparse):
 
 class _Trackers:
     """Running means over an epoch: the losses weighted by batch size, the metrics by
-    their weighted totals and counts."""
+    the statistics of each batch they accumulate (weighted totals and counts for the
+    running means)."""
 
     def __init__(self, loss_names, metrics):
         self.loss_names = loss_names
@@ -778,8 +780,10 @@ class _Trackers:
         for i in range(k):
             self.loss_totals[i] += _scalar(outs[i]) * batch
         self.seen += batch
-        for j, (_, _, m, _) in enumerate(self.metrics):
-            m.update_totals(_scalar(outs[k + 2 * j]), _scalar(outs[k + 2 * j + 1]))
+        for _, _, m, _ in self.metrics:
+            n = len(m.variables)
+            m.accumulate(outs[k:k + n])
+            k += n
 
     def logs(self):
         logs = {name: total / max(self.seen, 1)

@@ -14,6 +14,7 @@ from ..graph.trace import current_trace
 from ..graph.variable import Variable
 from ..config import floatx
 from ..config import standardize_data_format as _config_data_format
+from .dims import Dim, shape_of
 from .promotion import promote
 from .source import ConstantValue
 
@@ -230,10 +231,23 @@ def reshape_dims(x, spec):
 def reshape(x, newshape):
     """Reshape to ``newshape`` (one -1 entry is inferred; None keeps that input dim)."""
     x = convert_to_tensor(x)
-    if isinstance(newshape, int):
+    if isinstance(newshape, (int, Dim)):
         newshape = (newshape,)
-    spec = [("in", i) if d is None else d for i, d in enumerate(newshape)]
+    spec = [("in", i) if d is None else _own_dim(x, d, newshape) if isinstance(d, Dim) else d
+            for i, d in enumerate(newshape)]
     return reshape_dims(x, spec)
+
+
+def _own_dim(x, dim, newshape):
+    """A Dim in reshape's target: x's own size, or another tensor's, left to be inferred
+    (-1) from x's size, which fixes it when the reshape is valid."""
+    if dim.tensor.node is x.node:
+        return ("in", dim.axis)
+    if builtins.sum(isinstance(d, Dim) and d.tensor.node is not x.node or d == -1
+           for d in newshape) > 1:
+        raise ValueError(f"reshape: newshape {tuple(newshape)} has more than one size to "
+                         "infer (-1 or a size of another tensor)")
+    return -1
 
 
 @export
@@ -548,7 +562,9 @@ def random_uniform_like(x, minval=0.0, maxval=1.0, seed=None):
 
 @export
 def shape(x):
-    return convert_to_tensor(x).shape
+    """The shape as a tuple; a symbolic tensor's unknown sizes are Dims
+    (graphnet/ops/dims.py), which shapes given to other ops accept."""
+    return shape_of(x if isinstance(x, SymbolicTensor) else convert_to_tensor(x))
 
 
 @export

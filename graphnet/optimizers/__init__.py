@@ -1,19 +1,24 @@
 """``gn.optimizers``: Keras 3's optimizers, whose updates compile into the training step.
 
 ``SGD``, ``RMSprop``, ``Adagrad``, ``Adadelta``, ``Adam``, ``AdamW``, ``Adamax``,
-``Nadam``; ``gn.optimizers.schedules`` has the learning-rate schedules. ``get`` takes
-a name ("adam"), a config dict or an instance.
+``Nadam``, ``Lion``, ``Adafactor``, ``Lamb``, ``Ftrl``; ``gn.optimizers.schedules`` has
+the learning-rate schedules. ``get`` takes a name ("adam"), a config dict or an instance.
 """
 from ..serialization import Registry
 from . import schedules  # noqa: F401
+from .adafactor import Adafactor
 from .adam import Adam, Adamax, AdamW, Nadam
 from .adaptive import Adadelta, Adagrad
 from .base import Optimizer
+from .ftrl import Ftrl
+from .lamb import Lamb
+from .lion import Lion
 from .rmsprop import RMSprop
 from .sgd import SGD
 
 _registry = Registry("optimizer")
-for _cls in (SGD, RMSprop, Adagrad, Adadelta, Adam, AdamW, Adamax, Nadam):
+for _cls in (SGD, RMSprop, Adagrad, Adadelta, Adam, AdamW, Adamax, Nadam, Lion, Adafactor,
+             Lamb, Ftrl):
     _registry.add(_cls)
     _registry.alias(_cls.__name__.lower(), _cls)
 
@@ -51,4 +56,5 @@ def deserialize(config, custom_objects=None):
 
 
 __all__ = ["Optimizer", "SGD", "RMSprop", "Adagrad", "Adadelta", "Adam", "AdamW", "Adamax",
-           "Nadam", "schedules", "get", "serialize", "deserialize"]
+           "Nadam", "Lion", "Adafactor", "Lamb", "Ftrl", "schedules", "get", "serialize",
+           "deserialize"]

@@ -198,6 +198,45 @@ class CosineDecay(LearningRateSchedule):
                 "warmup_target": self.warmup_target, "warmup_steps": self.warmup_steps}
 
 
+class CosineDecayRestarts(LearningRateSchedule):
+    """Cosine decay with warm restarts (SGDR): a cosine from ``initial_learning_rate``
+    to ``alpha`` times it over ``first_decay_steps``, then again over periods
+    ``t_mul`` times longer, each starting ``m_mul`` times lower."""
+
+    def __init__(self, initial_learning_rate, first_decay_steps, t_mul=2.0, m_mul=1.0,
+                 alpha=0.0, name="SGDRDecay"):
+        if first_decay_steps <= 0:
+            raise ValueError("Argument `first_decay_steps` must be > 0. Received: "
+                             f"first_decay_steps={first_decay_steps}")
+        self.initial_learning_rate = initial_learning_rate
+        self.first_decay_steps = first_decay_steps
+        self.t_mul = t_mul
+        self.m_mul = m_mul
+        self.alpha = alpha
+        self.name = name
+
+    def build(self, step):
+        fraction = step / float(self.first_decay_steps)
+        t_mul = float(self.t_mul)
+        if t_mul == 1.0:
+            restart = ops.floor(fraction)
+            fraction = fraction - restart
+        else:   # periods 1, t, t^2, ...: restart i begins at (1 - t^i) / (1 - t)
+            restart = ops.floor(ops.log(1.0 - fraction * (1.0 - t_mul)) /
+                                ops.log(_const(t_mul)))   # float32 logs, as Keras
+            begun = (1.0 - ops.power(_const(t_mul), restart)) / (1.0 - t_mul)
+            fraction = (fraction - begun) / ops.power(_const(t_mul), restart)
+        cosine = ops.power(_const(self.m_mul), restart) * \
+            (ops.cos(fraction * math.pi) + 1.0) * 0.5
+        decayed = cosine * (1.0 - float(self.alpha)) + float(self.alpha)
+        return decayed * float(self.initial_learning_rate)
+
+    def get_config(self):
+        return {"initial_learning_rate": self.initial_learning_rate,
+                "first_decay_steps": self.first_decay_steps, "t_mul": self.t_mul,
+                "m_mul": self.m_mul, "alpha": self.alpha, "name": self.name}
+
+
 def serialize(schedule):
     return {"class_name": type(schedule).__name__, "config": schedule.get_config()}
 
@@ -207,5 +246,6 @@ def deserialize(config, custom_objects=None):
 
 
 __all__ = ["LearningRateSchedule", "ExponentialDecay", "InverseTimeDecay",
-           "PiecewiseConstantDecay", "PolynomialDecay", "CosineDecay", "serialize",
+           "PiecewiseConstantDecay", "PolynomialDecay", "CosineDecay", "CosineDecayRestarts",
+           "serialize",
            "deserialize"]
