@@ -14,6 +14,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include "kernel_util.h"
 #include "graphnet.h"
 #include "internal.h"
 #include "threadpool.h"
@@ -34,6 +35,31 @@ typedef struct {
 } attention_task_t;
 
 static int64_t min64(int64_t x, int64_t y) { return x < y ? x : y; }
+
+/* The running softmax over one block of scores (br rows of bc, row stride ATT_BC): each
+ * row's new maximum, its exps in place, the sum and the accumulator rescaled. Flat
+ * loops over gn_vexpf so each ISA clone vectorizes them. */
+GN_INLINE void online_softmax_body(float *tile, int64_t br, int64_t bc, float *mx,
+                                   float *sum, float *acc, int64_t hv) {
+    for (int64_t i = 0; i < br; i++) {
+        float *row = tile + i * ATT_BC;
+        float top = mx[i];
+        for (int64_t j = 0; j < bc; j++) top = row[j] > top ? row[j] : top;
+        float s = 0.0f;
+        for (int64_t j = 0; j < bc; j++) {
+            row[j] = gn_vexpf(row[j] - top);
+            s += row[j];
+        }
+        const float keep = gn_vexpf(mx[i] - top);
+        sum[i] = sum[i] * keep + s;
+        mx[i] = top;
+        float *ai = acc + i * hv;
+        for (int64_t d = 0; d < hv; d++) ai[d] *= keep;
+    }
+}
+GN_MULTI(online_softmax, (float *tile, int64_t br, int64_t bc, float *mx, float *sum,
+                          float *acc, int64_t hv),
+         online_softmax_body(tile, br, bc, mx, sum, acc, hv))
 
 /* Query rows [r0, r0 + br) of head n of sample b; work holds ATT_BR * (ATT_BC + hv + 2). */
 static void attention_block(const attention_task_t *a, int64_t bi, int64_t n, int64_t r0,
@@ -66,22 +92,8 @@ static void attention_block(const attention_task_t *a, int64_t bi, int64_t n, in
                 for (int64_t j = ti - c0 + 1 > 0 ? ti - c0 + 1 : 0; j < bc; j++)
                     row[j] = GN_ATT_MASKED;
             }
-            /* the running softmax: new maximum, rescale the sum and the accumulator */
-            float top = mx[i];
-            for (int64_t j = 0; j < bc; j++) top = row[j] > top ? row[j] : top;
-            const float keep = expf(mx[i] - top);
-            float s = sum[i] * keep;
-            for (int64_t j = 0; j < bc; j++) {
-                row[j] = expf(row[j] - top);
-                s += row[j];
-            }
-            sum[i] = s;
-            mx[i] = top;
-            if (keep != 1.0f) {
-                float *ai = acc + i * a->hv;
-                for (int64_t d = 0; d < a->hv; d++) ai[d] *= keep;
-            }
         }
+        GN_PICK(online_softmax)(tile, br, bc, mx, sum, acc, a->hv);
         /* acc += P_block V_block */
         gn_sgemm(0, 0, br, a->hv, bc, 1.0f, tile, ATT_BC, v + c0 * ldv, ldv, 1.0f, acc, a->hv);
     }
