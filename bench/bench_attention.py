@@ -19,8 +19,11 @@ import time
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
+sys.path.insert(0, HERE)
+from bench_batch_gemm import samples  # noqa: E402  (the same sampling for both scripts)
 
 
 def parse_args():
@@ -32,22 +35,6 @@ def parse_args():
     p.add_argument("--lengths", default="256,1024,2048", help="comma list of lengths")
     p.add_argument("--no-block", action="store_true", help="skip the transformer block")
     return p.parse_args()
-
-
-def samples(fn, repeats, min_sample):
-    """Per-call seconds of ``repeats`` samples, each of enough calls to last min_sample."""
-    fn()
-    t, calls = time.perf_counter(), 0
-    while time.perf_counter() - t < min_sample:
-        fn()
-        calls += 1
-    out = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        for _ in range(max(1, calls)):
-            fn()
-        out.append((time.perf_counter() - t) / max(1, calls))
-    return out
 
 
 def timed(fn, args):
