@@ -21,6 +21,7 @@
 
 #define ATT_BR 64
 #define ATT_BC 128
+#define ATT_LANES 16
 
 typedef struct {
     int64_t b, t, s, n, h, hv;
@@ -43,13 +44,21 @@ GN_INLINE void online_softmax_body(float *tile, int64_t br, int64_t bc, float *m
                                    float *sum, float *acc, int64_t hv) {
     for (int64_t i = 0; i < br; i++) {
         float *row = tile + i * ATT_BC;
+        float lane[ATT_LANES];   /* maxima, then sums, in lanes: the loops vectorize */
+        for (int l = 0; l < ATT_LANES; l++) lane[l] = mx[i];
+        for (int64_t j = 0; j + ATT_LANES <= bc; j += ATT_LANES)
+            for (int l = 0; l < ATT_LANES; l++)
+                lane[l] = row[j + l] > lane[l] ? row[j + l] : lane[l];
         float top = mx[i];
-        for (int64_t j = 0; j < bc; j++) top = row[j] > top ? row[j] : top;
+        for (int l = 0; l < ATT_LANES; l++) top = lane[l] > top ? lane[l] : top;
+        for (int64_t j = bc / ATT_LANES * ATT_LANES; j < bc; j++) top = row[j] > top ? row[j] : top;
+        for (int64_t j = 0; j < bc; j++) row[j] = gn_vexpf(row[j] - top);
+        for (int l = 0; l < ATT_LANES; l++) lane[l] = 0.0f;
+        for (int64_t j = 0; j + ATT_LANES <= bc; j += ATT_LANES)
+            for (int l = 0; l < ATT_LANES; l++) lane[l] += row[j + l];
         float s = 0.0f;
-        for (int64_t j = 0; j < bc; j++) {
-            row[j] = gn_vexpf(row[j] - top);
-            s += row[j];
-        }
+        for (int l = 0; l < ATT_LANES; l++) s += lane[l];
+        for (int64_t j = bc / ATT_LANES * ATT_LANES; j < bc; j++) s += row[j];
         const float keep = gn_vexpf(mx[i] - top);
         sum[i] = sum[i] * keep + s;
         mx[i] = top;
