@@ -284,3 +284,21 @@ def test_dot_product_attention_bad_inputs():
     assert_raises_naming(lambda: gn.ops.dot_product_attention(
         q, k, v, bias=np.ones((3, 5)), mask=np.ones((3, 5), bool)), "only one of")
     assert_raises_naming(lambda: gn.ops.dot_product_attention(q[0], k, v), "must be 4-D")
+
+
+def test_multi_head_attention_exports_to_gnx_and_c(tmp_path):
+    """The fused kernel in a .gnx file and in the standalone C export's self-test."""
+    import os
+    import subprocess
+    gm = _mha_model(gn, {"num_heads": 2, "key_dim": 4}, (5, 6), None,
+                    {"use_causal_mask": True})
+    x = _inputs_for((5, 6), None, False, batch=2)
+    gm.export(str(tmp_path / "mha.gnx"))
+    np.testing.assert_allclose(gn.load_compiled(str(tmp_path / "mha.gnx"))(x),
+                               gm.predict(x, verbose=0), atol=ATOL)
+    out = str(tmp_path / "c")
+    gn.export.to_c(gm, out, batch_size=2, name="mha")
+    result = subprocess.run(["make", "-j2", "all", "test"], cwd=out, capture_output=True,
+                            text=True, timeout=600, env=dict(os.environ, CFLAGS="-O1"))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "mha: PASS" in result.stdout
