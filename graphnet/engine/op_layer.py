@@ -13,7 +13,7 @@ import numpy as np
 from .. import backend
 from ..graph.tensor import SymbolicTensor
 from ..ops.dims import Dim
-from ..ops.dispatch import set_op_recorder
+from ..ops.dispatch import NOT_DISPATCHED, set_op_recorder
 from .base_layer import Layer
 
 # Keras 3's class for the gn.ops functions whose name is not simply its CamelCase
@@ -30,7 +30,7 @@ def op_function(function, where):
     """The public gn.ops function called ``function``; a clear error for any other name."""
     from .. import ops
     if not isinstance(function, str) or function not in ops.__all__ or \
-            function in ("shape", "ndim", "convert_to_numpy"):
+            function in NOT_DISPATCHED:
         raise ValueError(f"{where}: {function!r} is not a gn.ops function that can be "
                          "recorded in a model (an op layer names one of gn.ops's public "
                          "functions; nothing else is ever loaded)")

@@ -180,8 +180,12 @@ for _fname, _op in [("add", "ADD"), ("subtract", "SUB"), ("multiply", "MUL"),
 
 
 @export
-def where(condition, x1, x2):
+def where(condition, x1=None, x2=None):
     """x1 where condition else x2 (broadcasting)."""
+    if x1 is None or x2 is None:
+        raise ValueError("where: x1 and x2 must both be given (where(condition) alone is "
+                         "nonzero, whose size depends on the values; graphnet's graphs have "
+                         "static shapes)")
     return _apply("WHERE", condition, x1, x2)
 
 
@@ -305,11 +309,15 @@ def broadcast_to(x, shape):
 
 @export
 def repeat(x, repeats, axis=None):
-    """Repeat each element ``repeats`` times along ``axis`` (flattened when None)."""
+    """Repeat each element ``repeats`` times (an int, or one count per element) along
+    ``axis`` (flattened when None)."""
     x = convert_to_tensor(x)
     if axis is None:
         x, axis = reshape(x, (-1,)), 0
     axis = axis % x.ndim
+    if np.ndim(repeats):  # one count per element along axis (ops/shape_api.py)
+        from .shape_api import repeat_counts
+        return repeat_counts(x, repeats, axis)
     spread = expand_dims(x, axis + 1)
     target = [-1] * spread.ndim
     target[axis + 1] = int(repeats)
@@ -322,7 +330,7 @@ def repeat(x, repeats, axis=None):
 @export
 def tile(x, repeats):
     x = convert_to_tensor(x)
-    repeats = list(repeats)
+    repeats = [repeats] if isinstance(repeats, (int, np.integer)) else list(repeats)
     if len(repeats) < x.ndim:
         repeats = [1] * (x.ndim - len(repeats)) + repeats
     while x.ndim < len(repeats):

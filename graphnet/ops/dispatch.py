@@ -18,9 +18,10 @@ from ..graph.scope import inside_layer_call
 from ..graph.tensor import SymbolicTensor
 from ..graph.trace import current_trace
 from ..graph.variable import Variable
+from .dims import Dim
 
 # Functions whose results are Python values (shapes), never graph nodes or arrays
-NOT_DISPATCHED = frozenset({"shape", "ndim", "convert_to_numpy"})
+NOT_DISPATCHED = frozenset({"shape", "ndim", "convert_to_numpy", "is_tensor", "dtype"})
 
 
 def leaves(value):
@@ -49,6 +50,8 @@ def _kind(args, kwargs):
     "eager" (none)."""
     recorded, symbolic, variable = False, False, False
     for leaf in leaves((args, kwargs)):
+        if isinstance(leaf, Dim):   # a size of a symbolic tensor (gn.ops.shape): its tensor
+            leaf = leaf.tensor
         if isinstance(leaf, SymbolicTensor):
             recorded = recorded or leaf.history is not None
             symbolic = True

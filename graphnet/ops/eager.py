@@ -21,7 +21,9 @@ from ..runtime.plan_cache import PlanCache
 TENSOR_PARAMETERS = frozenset({
     "x", "x1", "x2", "xs", "condition", "inputs", "kernel", "indices", "mean", "variance",
     "offset", "scale", "gamma", "beta", "depthwise_kernel", "pointwise_kernel", "x_train",
-    "x_infer", "variable", "query", "key", "value", "bias", "mask"})
+    "x_infer", "target", "output", "weights", "condlist", "choicelist", "array", "a",
+    "fill_value", "data", "segment_ids", "values", "updates", "predictions", "targets",
+    "sorted_sequence", "variable", "query", "key", "value", "bias", "mask"})
 
 eager_plans = PlanCache(128)
 _signatures = {}
@@ -43,7 +45,7 @@ def _as_input(value, arrays, holders):
     array = value.numpy() if isinstance(value, Variable) else value
     if array.dtype == np.float64:
         array = array.astype(np.float32)
-    arrays.append(np.ascontiguousarray(array))
+    arrays.append(np.asarray(array, order="C"))   # (ascontiguousarray makes 0-d 1-d)
     holders.append(placeholder(array.shape, str(array.dtype), name=f"x{len(holders)}"))
     return holders[-1]
 
