@@ -53,6 +53,24 @@ void gn_sgemm(int transa, int transb, int64_t m, int64_t n, int64_t k, float alp
 int64_t gn_sgemm_prepack_size(int transa, int transb, int64_t m, int64_t n, int64_t k);
 void gn_sgemm_prepack(int transb, int64_t k, int64_t n, const float *b, int64_t ldb,
                       float *dst);
+/* One product per index of the batch shape[nd] (nb of them), A, B and C each offset by
+ * their batch strides (elements; 0 broadcasts); run in parallel over the batch when the
+ * products are many or small. */
+void gn_sgemm_batch(int transa, int transb, int64_t m, int64_t n, int64_t k, float alpha,
+                    const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+                    float *c, int64_t ldc, int64_t nb, int nd, const int64_t *shape,
+                    const int64_t *a_strides, const int64_t *b_strides,
+                    const int64_t *c_strides);
+/* Fused attention forward: out (B, T, N, Hv) = softmax(scale q k^T, masked) v over
+ * q (B, T, N, H), k (B, S, N, H), v (B, S, N, Hv), tile by tile with a running maximum
+ * (never the whole score matrix). mask: NULL or bytes at element strides (b, n, t, s)
+ * (0 broadcasts), nonzero to attend; causal leaves out keys after the query's position.
+ * A left-out logit is GN_ATT_MASKED. GN_ERR_BAD_ARGS for S == 0, GN_ERR_NO_MEMORY when
+ * the tiles cannot be had. */
+#define GN_ATT_MASKED (-0.7f * 3.38953e38f)
+int gn_attention(int64_t b, int64_t t, int64_t s, int64_t n, int64_t h, int64_t hv,
+                 const float *q, const float *k, const float *v, const uint8_t *mask,
+                 const int64_t *mask_strides, int causal, float scale, float *out);
 /* The plain triple loop every fast path is tested against. */
 void gn_sgemm_ref(int transa, int transb, int64_t m, int64_t n, int64_t k, float alpha,
                   const float *a, int64_t lda, const float *b, int64_t ldb,
@@ -288,7 +306,7 @@ enum gn_kernel {
     GN_K_CONV_BACKWARD_FILTER = 42, GN_K_POOL = 43, GN_K_POOL_BACKWARD = 44,
     GN_K_CONV_BIAS_ACT = 45, GN_K_CONV_BIAS_ACT_POOL = 46, GN_K_MULTI_ELTWISE = 50,
     GN_K_RNN_FORWARD = 60, GN_K_RNN_BPTT = 61, GN_K_RNN_PARAM_GRAD = 62,
-    GN_K_ALLREDUCE_SUM = 70
+    GN_K_ALLREDUCE_SUM = 70, GN_K_ATTENTION = 71
 };
 enum gn_slot {
     GN_SLOT_ARENA = 0, GN_SLOT_INPUT = 1, GN_SLOT_OUTPUT = 2, GN_SLOT_WEIGHT = 3,

@@ -21,23 +21,6 @@ static void *slot_ptr(const gn_plan *p, void *const *inputs, void *const *output
 }
 
 /* The kernels whose step is more than one call (csrc/plan_kernels.h calls them). */
-static void batch_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
-                        const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
-                        float *C, int64_t ldc, int64_t nb, int nd, const int64_t *shape,
-                        const int64_t *as, const int64_t *bs, const int64_t *cs) {
-    for (int64_t bi = 0; bi < nb; bi++) {
-        int64_t rem = bi, ao = 0, bo = 0, co = 0;
-        for (int d = nd - 1; d >= 0; d--) {
-            int64_t idx = rem % shape[d];
-            rem /= shape[d];
-            ao += idx * as[d];
-            bo += idx * bs[d];
-            co += idx * cs[d];
-        }
-        gn_sgemm(ta, tb, m, n, k, alpha, A + ao, lda, B + bo, ldb, beta, C + co, ldc);
-    }
-}
-
 static void fill_floats(int64_t n, float *y, float value) {
     for (int64_t j = 0; j < n; j++) y[j] = value;
 }

@@ -32,9 +32,9 @@ case GN_K_SOFTMAX: /* log outer n inner x y */
     break;
 case GN_K_BATCH_GEMM: /* ta tb m n k A lda B ldb C ldc nb ndim shape a_strides b_strides c_strides
                         | alpha beta */
-    batch_sgemm((int)a[0], (int)a[1], a[2], a[3], a[4], f[0], ptr[a[5]], a[6], ptr[a[7]], a[8],
-                f[1], ptr[a[9]], a[10], a[11], (int)a[12], (a + 13), (a + 13 + a[12]),
-                (a + 13 + a[12] + a[12]), (a + 13 + a[12] + a[12] + a[12]));
+    gn_sgemm_batch((int)a[0], (int)a[1], a[2], a[3], a[4], f[0], ptr[a[5]], a[6], ptr[a[7]], a[8],
+                   f[1], ptr[a[9]], a[10], a[11], (int)a[12], (a + 13), (a + 13 + a[12]),
+                   (a + 13 + a[12] + a[12]), (a + 13 + a[12] + a[12] + a[12]));
     break;
 case GN_K_FILL: /* n dst | value */
     fill_floats(a[0], ptr[a[1]], f[0]);
@@ -80,6 +80,10 @@ case GN_K_RNN_BPTT: /* cell act ract go_backwards reset_after mask_mode B T U S 
 case GN_K_RNN_PARAM_GRAD: /* cell wrt go_backwards reset_after rec_masked B T D U K Z other out */
     err = gn_rnn_param_grad((int)a[0], (int)a[1], (int)a[2], (int)a[3], (int)a[4], a[5], a[6], a[7],
                             a[8], a[9], ptr[a[10]], (a[11] < 0 ? NULL : ptr[a[11]]), ptr[a[12]]);
+    break;
+case GN_K_ATTENTION: /* b t s n h hv q k v mask mask_strides causal out | scale */
+    err = gn_attention(a[0], a[1], a[2], a[3], a[4], a[5], ptr[a[6]], ptr[a[7]], ptr[a[8]],
+                       (a[9] < 0 ? NULL : ptr[a[9]]), (a + 10), (int)a[14], f[0], ptr[a[15]]);
     break;
 case GN_K_CONV: /* x w y work work_len geom */
     gn_conv_forward((a + 5), ptr[a[0]], ptr[a[1]], ptr[a[2]], ptr[a[3]], a[4]);

@@ -163,6 +163,9 @@ def _cases():
     cases["RESHAPE_LIKE"] = [(lambda ins: [_t("RESHAPE_LIKE", ins[0], ins[1]),
                                            _t("RESHAPE_LIKE", ins[1], ins[0])],
                               [_f(2, 6), _f(3, 4)])]
+    cases["ATTENTION"] = [(lambda ins: [gn.ops.dot_product_attention(
+        ins[0], ins[1], ins[1], is_causal=True)], [_f(3, 2, 4), _f(3, 2, 4)])]
+    cases["STOP_GRADIENT"] = [(lambda ins: [gn.ops.stop_gradient(ins[0])], [_f(2, 3)])]
     cases["TRANSPOSE"] = [(lambda ins: [gn.ops.transpose(ins[0], (2, 0, 1))], [_f(2, 3)])]
     cases["CONCATENATE"] = [(lambda ins: [gn.ops.concatenate([ins[0], ins[1]], axis=-1),
                                           gn.ops.concatenate([ins[0], ins[0]], axis=0)],

@@ -248,6 +248,15 @@ case("RESHAPE_LIKE", lambda x, like: raw("RESHAPE_LIKE", x, like), [(0, 3), (2, 
 # like's leading dims, then x's from `skip` on (TimeDistributed's (b * t, ...) -> (b, t, ...))
 case("RESHAPE_LIKE", lambda x, like: raw("RESHAPE_LIKE", x, like, lead=2, skip=1),
      [(6, 5, 2), (2, 3, 7)], none_axes=())
+# the fused attention (its gradient is its composite's), with a broadcast mask and causal
+case("ATTENTION", lambda q, k, v: ops.dot_product_attention(q, k, v), [(2, 3, 2, 4),
+                                                                        (2, 5, 2, 4),
+                                                                        (2, 5, 2, 3)])
+case("ATTENTION", lambda q, k, v: ops.dot_product_attention(
+    q, k, v, is_causal=True, mask=np.array([True, False, True, True])),
+    [(1, 4, 2, 3), (1, 4, 2, 3), (1, 4, 2, 2)], none_axes=())
+# the forward only: finite differences see the identity the gradient stops
+case("STOP_GRADIENT", lambda x: ops.exp(ops.stop_gradient(x)), [(4, 3)], grad=False)
 case("TRANSPOSE", lambda x: ops.transpose(x), [(5, 3)])
 case("TRANSPOSE", lambda x: ops.transpose(x, (2, 0, 1)), [(5, 4, 3)])
 case("TRANSPOSE", lambda x: ops.transpose(x, (1, 0, 2)), [(0, 2, 3)])

@@ -624,6 +624,9 @@ def _expanded(c, expand=_own_expansion):
     _, twin_order = primitives(c.twin)
     names = {id(x): nm for x, nm in zip(c.node.inputs, c.ins)}
     for k, n in enumerate(order):
+        if n.op.name == "CONSTANT":   # a constant of the expansion (ATTENTION's masks)
+            names[id(n)] = c.e.initializer(n.attrs["value"].array, "const")
+            continue
         sub = Ctx(c.e, n, twin_order[k] if twin_order else None,
                   [names[id(x)] for x in n.inputs])
         names[id(n)] = MAPPINGS[n.op.name](sub)
@@ -635,7 +638,8 @@ MAPPINGS = {"FUSED_ELTWISE": _expanded, "MATMUL_BIAS_ACT": _expanded,
             "CONV_BIAS_ACT": _expanded, "CONV_BIAS_ACT_POOL": _expanded,
             # the compiler's simplify phase unrolls these before export already
             "RNN_UNROLL": lambda c: _expanded(c, unrolled),
-            "RNN_UNROLL_GRAD": lambda c: _expanded(c, unrolled)}
+            "RNN_UNROLL_GRAD": lambda c: _expanded(c, unrolled),
+            "ATTENTION": _expanded}
 MAPPINGS.update(UNARY)
 MAPPINGS.update({k: (lambda t: lambda c: c.op(t, c.ins))(v) for k, v in BINARY.items()})
 MAPPINGS.update({
@@ -655,6 +659,7 @@ MAPPINGS.update({
     "IN_TRAIN_PHASE": lambda c: c.op("Identity", [c.ins[1]]),
     # an exported model runs in one process: the sum over the processes is its own value
     "ALLREDUCE_SUM": lambda c: c.op("Identity", c.ins),
+    "STOP_GRADIENT": lambda c: c.op("Identity", c.ins),
     "RANDOM": _random,
     "CONV": _conv, "CONV_TRANSPOSE": _conv_transpose,
     "CONV_BACKWARD_FILTER": _conv_backward_filter,

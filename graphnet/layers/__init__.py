@@ -13,6 +13,8 @@ from .rnn import RNN  # noqa: F401
 from .rnn_cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells  # noqa: F401
 from .conv_lstm import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D  # noqa: F401
 from .bidirectional import Bidirectional  # noqa: F401
+from .einsum_dense import EinsumDense  # noqa: F401
+from .attention import MultiHeadAttention  # noqa: F401
 from .wrappers import TimeDistributed, Wrapper  # noqa: F401
 from .feature_preprocessing import Normalization, Rescaling  # noqa: F401
 from .image_preprocessing import (CenterCrop, RandomBrightness, RandomContrast,  # noqa: F401

@@ -160,10 +160,10 @@ KERNEL_LIST = [
            [flag("log"), count("outer"), count("n"), count("inner"), slot("x"), slot("y")],
            "gn_softmax(log, outer, n, inner, x, y)",
            reads=[Span("x", "outer * n * inner")], writes=[Span("y", "outer * n * inner")]),
-    Kernel("GN_K_BATCH_GEMM", 9, "csrc/plan.c",
+    Kernel("GN_K_BATCH_GEMM", 9, "csrc/gemm/batch.c",
            _GEMM_INTS + [count("nb"), ndim(), dims("shape"), ints("a_strides", "ndim"),
                          ints("b_strides", "ndim"), ints("c_strides", "ndim")] + _ALPHA_BETA,
-           "batch_sgemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, nb, ndim, "
+           "gn_sgemm_batch(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, nb, ndim, "
            "shape, a_strides, b_strides, c_strides)",
            reads=[Matrix(r.slot, r.rows.text, r.cols.text, r.ld.text,
                          ("shape", f"{r.slot.lower()}_strides")) for r in _GEMM_READS],
@@ -275,6 +275,19 @@ KERNEL_LIST = [
            checks=_RNN_PARAM_GRAD_CHECKS, reports=True,
            doc="The gradient of one GN_K_RNN_FORWARD input from Z: wrt 0 x (other: W), "
                "1 kernel (other: x), 2 recurrent kernel, 3 bias, 4 h0, 5 c0."),
+    Kernel("GN_K_ATTENTION", 71, "csrc/attention.c",
+           [count("b"), count("t"), count("s", lo=1), count("n"), count("h"), count("hv"),
+            slot("q"), slot("k"), slot("v"), slot("mask", optional=True),
+            ints("mask_strides", 4, "element strides of the mask over (b, n, t, s)"),
+            flag("causal"), slot("out"), real("scale")],
+           "gn_attention(b, t, s, n, h, hv, q, k, v, mask, mask_strides, causal, scale, out)",
+           reads=[Span("q", "b * t * n * h"), Span("k", "b * s * n * h"),
+                  Span("v", "b * s * n * hv"),
+                  Strided("mask", "[b, n, t, s]", "mask_strides", "1")],
+           writes=[Span("out", "b * t * n * hv")], reports=True,
+           doc="out (b, t, n, hv) = softmax(scale q k^T, masked) v over q (b, t, n, h), k "
+               "(b, s, n, h), v (b, s, n, hv), tile by tile with a running maximum; mask "
+               "bytes (nonzero attends), causal leaves out keys after the query's own."),
     Kernel("GN_K_CONV", 40, "csrc/conv.c", _CONV_HEAD + [geometry()],
            "gn_conv_forward(geom, x, w, y, work, work_len)",
            reads=[Span("x", "conv_x(geom)"), Span("w", "conv_w(geom)")],
