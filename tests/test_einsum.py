@@ -84,8 +84,8 @@ def test_einsum_in_a_functional_model_trains_and_saves(tmp_path):
     data = np.random.default_rng(2).standard_normal((6, 3, 4)).astype(np.float32)
     want = np.einsum("abc,abc->ab", data, data @ model.get_weights()[0])
     np.testing.assert_allclose(model.predict(data, verbose=0), want, rtol=1e-5, atol=1e-5)
-    model.save(tmp_path / "m.keras")
-    again = gn.models.load_model(tmp_path / "m.keras")
+    model.save(tmp_path / "m.graphnet")
+    again = gn.models.load_model(tmp_path / "m.graphnet")
     np.testing.assert_allclose(again.predict(data, verbose=0), want, rtol=1e-5, atol=1e-5)
 
 
