@@ -1,9 +1,10 @@
-"""The imdb_lstm shape in graphnet vs PyTorch eager, in one process: an LSTM (or GRU) of
+"""The imdb_lstm shape in graphnet vs PyTorch eager and ONNX Runtime, in one process: an LSTM (or GRU) of
 128 units over 80 steps of 128 features, batch 32, then Dense(1, sigmoid).
 
 Times one Adam training step (binary cross-entropy; graphnet ``train_on_batch``, PyTorch
 forward + loss + backward + ``optimizer.step()``) and inference (graphnet
-``predict_on_batch``, PyTorch under ``torch.no_grad()``). Both run the same weights
+``predict_on_batch``, PyTorch under ``torch.no_grad()``, ONNX Runtime on PyTorch's
+export with its own LSTM / GRU op). Both run the same weights
 (graphnet's, Keras layout, copied into ``torch.nn.LSTM`` / ``torch.nn.GRU`` with the gate
 order converted), checked to agree. Each library runs in its own block after a pause;
 each block is ``--repeats`` timed runs of a calibrated number of calls, reported as the
@@ -30,6 +31,10 @@ try:
     import torch
 except ImportError:
     torch = None
+try:
+    import onnxruntime
+except ImportError:
+    onnxruntime = None
 
 BATCH, STEPS, FEATURES, UNITS = 32, 80, 128, 128
 
@@ -69,6 +74,21 @@ class TorchModel(torch.nn.Module if torch is not None else object):
         return torch.sigmoid(self.head(out[:, -1]))
 
 
+def onnx_session(tmodel, tx, threads):
+    """ONNX Runtime on PyTorch's export of the same model (its native LSTM / GRU op), or
+    None without onnxruntime."""
+    if onnxruntime is None:
+        return None
+    import io
+    buffer = io.BytesIO()
+    torch.onnx.export(tmodel, (tx,), buffer, dynamo=False, input_names=["x"],
+                      output_names=["y"])
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    return onnxruntime.InferenceSession(buffer.getvalue(), options,
+                                        providers=["CPUExecutionProvider"])
+
+
 def bench_cell(cell, args, x, y):
     model = graphnet_model(cell)
     model.compile(optimizer=gn.optimizers.Adam(1e-3), loss="binary_crossentropy")
@@ -100,6 +120,10 @@ def bench_cell(cell, args, x, y):
             opt.step()
         blocks += [("torch eager", "inference", torch_infer),
                    ("torch eager", "train step", torch_train)]
+        session = onnx_session(tmodel, tx, args.threads)
+        if session is not None:
+            np.testing.assert_allclose(session.run(None, {"x": x})[0], theirs, atol=1e-5)
+            blocks.append(("onnxruntime", "inference", lambda: session.run(None, {"x": x})))
     for lib, what, fn in blocks:
         time.sleep(args.pause)
         m = measure(fn, repeat=args.repeats, warmup=3, min_repeat_time=args.min_repeat_time)
@@ -108,10 +132,11 @@ def bench_cell(cell, args, x, y):
         med, lo, hi = results[("graphnet", what)]
         line = f"{cell.upper():4s} {what:10s} graphnet {med * 1e3:7.2f} ms [{lo * 1e3:.2f}-" \
                f"{hi * 1e3:.2f}]"
-        if ("torch eager", what) in results:
-            tmed, tlo, thi = results[("torch eager", what)]
-            line += f"   torch eager {tmed * 1e3:7.2f} ms [{tlo * 1e3:.2f}-{thi * 1e3:.2f}]" \
-                    f"   graphnet/torch {med / tmed:.2f}"
+        for peer in ("torch eager", "onnxruntime"):
+            if (peer, what) in results:
+                tmed, tlo, thi = results[(peer, what)]
+                line += f"   {peer} {tmed * 1e3:7.2f} ms [{tlo * 1e3:.2f}-{thi * 1e3:.2f}]" \
+                        f"   graphnet/{peer.split()[0]} {med / tmed:.2f}"
         rows.append(line)
     return rows
 
