@@ -93,10 +93,7 @@ def onnx_session(tmodel, path, threads):
             torch.onnx.export(tmodel, example, path, dynamo=False, **kwargs)
         except TypeError:
             torch.onnx.export(tmodel, example, path, **kwargs)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    return bench_mnist_mlp.ort_session(path, threads)
 
 
 def bench_inference(model, tmodel, session, args, rng):

@@ -170,12 +170,13 @@ def onnx_session(tmodel, path, threads):
     return ort_session(path, threads)
 
 
-def ort_session(path, threads):
-    """An ONNX Runtime session on the CPU with ``threads`` intra-op threads."""
+def ort_session(model, threads):
+    """An ONNX Runtime session on the CPU with ``threads`` intra-op threads (``model``: a
+    file path or the serialized model's bytes)."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
-    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
 # -- the cases -------------------------------------------------------------------------

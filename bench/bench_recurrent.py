@@ -14,9 +14,11 @@ median with the spread (min-max) over the runs.
                                     [--min-repeat-time 0.2] [--pause 1.0]
 """
 import argparse
+import io
 import os
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -31,10 +33,8 @@ try:
     import torch
 except ImportError:
     torch = None
-try:
-    import onnxruntime
-except ImportError:
-    onnxruntime = None
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_mnist_mlp import ort, ort_session  # noqa: E402  (one ONNX Runtime set-up)
 
 BATCH, STEPS, FEATURES, UNITS = 32, 80, 128, 128
 
@@ -77,16 +77,14 @@ class TorchModel(torch.nn.Module if torch is not None else object):
 def onnx_session(tmodel, tx, threads):
     """ONNX Runtime on PyTorch's export of the same model (its native LSTM / GRU op), or
     None without onnxruntime."""
-    if onnxruntime is None:
+    if ort is None:
         return None
-    import io
     buffer = io.BytesIO()
-    torch.onnx.export(tmodel, (tx,), buffer, dynamo=False, input_names=["x"],
-                      output_names=["y"])
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    return onnxruntime.InferenceSession(buffer.getvalue(), options,
-                                        providers=["CPUExecutionProvider"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # the TorchScript exporter's deprecation notes
+        torch.onnx.export(tmodel, (tx,), buffer, dynamo=False, input_names=["x"],
+                          output_names=["y"])
+    return ort_session(buffer.getvalue(), threads)
 
 
 def bench_cell(cell, args, x, y):
