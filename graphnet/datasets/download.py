@@ -39,6 +39,7 @@ def file_digest(filename, algorithm="md5", chunk=1 << 20):
 
 def origin_url(origin):
     """A base URL ending in '/'; a local directory (no scheme) becomes a file:// URL."""
+    origin = os.fspath(origin)
     if "://" not in origin:
         origin = pathlib.Path(origin).resolve().as_uri()
     return origin if origin.endswith("/") else origin + "/"
