@@ -7,6 +7,7 @@ from .engine.batch_structure import (pack_x_y_sample_weight,  # noqa: F401
 from .engine.py_dataset import PyDataset  # noqa: F401
 from .file_utils import get_file  # noqa: F401
 from .initializers import set_random_seed  # noqa: F401
+from .model_plot import model_to_dot, plot_model  # noqa: F401
 from .object_registration import (CustomObjectScope, custom_object_scope,  # noqa: F401
                                   get_custom_objects, get_registered_name,
                                   get_registered_object, register_keras_serializable)
