@@ -5,10 +5,10 @@ import functools
 
 import numpy as np
 
-from . import directory_datasets as dd
+from .directory_datasets import (DirectoryDataset, check_arguments, encode_labels,
+                                 index_directory, training_or_validation_split)
 from .config import standardize_data_format
 from .image_utils import COLOR_MODES, convert_mode, pillow
-from .layers.interpolation import INTERPOLATIONS, resize_matrix
 
 ALLOWLIST_FORMATS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 
@@ -31,6 +31,7 @@ def _pad_widths(height, width, target_height, target_width):
 def resize_image(image, size, interpolation="bilinear", crop_to_aspect_ratio=False,
                  pad_to_aspect_ratio=False):
     """A (height, width, channels) float array resized to ``size`` = (height, width)."""
+    from .layers.interpolation import resize_matrix   # late: layers import the whole API
     height, width = image.shape[:2]
     if crop_to_aspect_ratio:
         top, left, crop_height, crop_width = _crop_box(height, width, *size)
@@ -60,6 +61,7 @@ def load_image(path, image_size, color_mode, interpolation, data_format,
 
 def _check_image_arguments(color_mode, image_size, interpolation, crop_to_aspect_ratio,
                            pad_to_aspect_ratio):
+    from .layers.interpolation import INTERPOLATIONS
     what = "image_dataset_from_directory"
     if color_mode not in COLOR_MODES:
         raise ValueError(f'{what}: `color_mode` must be one of "rgb", "rgba", "grayscale", '
@@ -119,7 +121,7 @@ def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
         ``subset="both"``.
     """
     what = "image_dataset_from_directory"
-    dd.check_arguments(what, labels, label_mode, class_names, batch_size, validation_split,
+    check_arguments(what, labels, label_mode, class_names, batch_size, validation_split,
                        subset, shuffle, seed)
     image_size, interpolation = _check_image_arguments(
         color_mode, image_size, interpolation, crop_to_aspect_ratio, pad_to_aspect_ratio)
@@ -127,7 +129,7 @@ def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
     if labels is None or label_mode is None:
         labels = label_mode = None
     seed = np.random.randint(1e6) if seed is None else seed
-    paths, found, names = dd.index_directory(what, directory, labels, ALLOWLIST_FORMATS,
+    paths, found, names = index_directory(what, directory, labels, ALLOWLIST_FORMATS,
                                              class_names, shuffle, seed, follow_links,
                                              verbose)
     if label_mode == "binary" and len(names) != 2:
@@ -139,7 +141,7 @@ def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
                              pad_to_aspect_ratio=pad_to_aspect_ratio)
 
     def dataset(part, shuffled):
-        part_paths, part_labels = dd.training_or_validation_split(paths, found,
+        part_paths, part_labels = training_or_validation_split(paths, found,
                                                                   validation_split, part,
                                                                   verbose)
         if not part_paths:
@@ -147,8 +149,8 @@ def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
             raise ValueError(f"{what}: no {kind} found in directory {directory}; allowed "
                              f"formats: {ALLOWLIST_FORMATS}")
         encoded = None if label_mode is None else \
-            dd.encode_labels(part_labels, label_mode, len(names))
-        return dd.DirectoryDataset(part_paths, encoded, names, batch_size, shuffled, seed,
+            encode_labels(part_labels, label_mode, len(names))
+        return DirectoryDataset(part_paths, encoded, names, batch_size, shuffled, seed,
                                    load)
 
     if subset == "both":
