@@ -50,9 +50,8 @@ def test_files_labels_and_classes_as_keras(tree):
     assert [os.path.basename(os.path.dirname(p)) in ("cat", "dog", "emu", "nested")
             for p in dataset.file_paths] == [True] * 9
     if compare_with(keras, "keras's index_directory (order, labels, class names)"):
-        from keras.src.utils.dataset_utils import index_directory
-        paths, labels, names = index_directory(str(tree), "inferred", ALLOWLIST_FORMATS,
-                                               seed=7, verbose=False)
+        paths, labels, names = keras.src.utils.dataset_utils.index_directory(
+            str(tree), "inferred", ALLOWLIST_FORMATS, seed=7, verbose=False)
         assert dataset.file_paths == paths and names == dataset.class_names
         np.testing.assert_array_equal(y, labels)
 
@@ -71,12 +70,12 @@ def test_validation_splits_as_keras(tree, split, subset):
         assert len(parts[0].file_paths) + len(parts[1].file_paths) == 9
         assert parts[1].shuffle is False and parts[0].shuffle is True
     if compare_with(keras, "keras's training / validation split of the same files"):
-        from keras.src.utils.dataset_utils import (get_training_or_validation_split,
-                                                   index_directory)
-        paths, labels, _ = index_directory(str(tree), "inferred", ALLOWLIST_FORMATS, seed=3,
-                                           verbose=False)
+        utils = keras.src.utils.dataset_utils
+        paths, labels, _ = utils.index_directory(str(tree), "inferred", ALLOWLIST_FORMATS,
+                                                 seed=3, verbose=False)
         for part, name in zip(parts, names):
-            kept, kept_labels = get_training_or_validation_split(paths, labels, split, name)
+            kept, kept_labels = utils.get_training_or_validation_split(paths, labels, split,
+                                                                       name)
             assert part.file_paths == kept
             np.testing.assert_array_equal(_all(part)[1], kept_labels)
 

@@ -34,8 +34,7 @@ def _digest(path, algorithm):
 
 def _keras_reads(monkeypatch, module_name, path_of):
     """Keras's loader ``module_name`` with its get_file answering ``path_of(fname)``."""
-    import importlib
-    module = importlib.import_module(f"keras.src.datasets.{module_name}")
+    module = getattr(keras.src.datasets, module_name)
     monkeypatch.setattr(module, "get_file", lambda fname=None, *a, **k: path_of(fname))
     return module
 
@@ -128,9 +127,9 @@ def test_cifar10_shapes_layout_and_labels(home, monkeypatch):
     assert (extracted / cifar10.FOLDER / "test_batch").is_file()
     assert (home / "home" / "datasets" / f"{cifar10.TARGET}_archive").is_file()
     if compare_with(keras, "keras's CIFAR batch reader on the same file"):
-        from keras.src.datasets.cifar import load_batch
-        data, labels = load_batch(str(extracted / cifar10.FOLDER / "data_batch_3"))
-        ours = gn.datasets.cifar.load_batch(str(extracted / cifar10.FOLDER / "data_batch_3"))
+        batch = str(extracted / cifar10.FOLDER / "data_batch_3")
+        data, labels = keras.src.datasets.cifar.load_batch(batch)
+        ours = gn.datasets.cifar.load_batch(batch)
         np.testing.assert_array_equal(ours[0], data)
         assert list(ours[1]) == list(labels)
 

@@ -43,7 +43,7 @@ def test_labels_are_keras_labels(flags):
         assert label.startswith("<<table") and label.endswith("</table>>")
         assert ("Input shape" in label) == (flags["show_shapes"] and layer.name != "inp")
     if compare_with(keras, "keras's make_layer_label on the same layers"):
-        from keras.src.utils.model_visualization import make_layer_label
+        make_layer_label = keras.src.utils.model_visualization.make_layer_label
         theirs = {layer.name: layer for layer in _branchy(keras).layers}
         for layer in ours.layers:
             assert _label(layer, **flags) == make_layer_label(theirs[layer.name], **flags)

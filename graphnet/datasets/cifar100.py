@@ -26,7 +26,8 @@ def load_data(label_mode="fine", origin=None):
 
     Returns:
         ``(x_train, y_train), (x_test, y_test)``: uint8 images of shape
-        ``(n, 32, 32, 3)`` and int64 labels of shape ``(n, 1)`` (Keras's dtype, though its docstring says uint8).
+        ``(n, 32, 32, 3)`` and int64 labels of shape ``(n, 1)`` (Keras's dtype, though
+        its docstring says uint8).
     """
     if label_mode not in LABEL_MODES:
         raise ValueError(f'`label_mode` must be one of "fine", "coarse", got '
