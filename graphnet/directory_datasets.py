@@ -1,7 +1,9 @@
 """What ``image_dataset_from_directory`` and ``text_dataset_from_directory`` share, as
 Keras 3's ``dataset_utils``: the files of a directory tree with the labels of their
 subdirectories (Keras's order and seeded shuffle), the training / validation split, and
-``DirectoryDataset``, the ``PyDataset`` of batches that graphnet's ``fit`` reads."""
+``DirectoryDataset``, the ``PyDataset`` of batches that graphnet's ``fit`` reads; and
+``text_dataset_from_directory`` itself."""
+import functools
 import math
 import os
 
@@ -174,4 +176,75 @@ class DirectoryDataset(PyDataset):
             self._order = self._rng.permutation(len(self.file_paths))
 
 
-__all__ = ["DirectoryDataset", "index_directory", "training_or_validation_split"]
+def split_datasets(what, kind, directory, paths, labels, label_mode, names, batch_size,
+                   shuffle, seed, validation_split, subset, load, verbose):
+    """The ``DirectoryDataset`` of ``subset`` (a list of the training and the unshuffled
+    validation dataset for "both") of the indexed files."""
+    def dataset(part, shuffled):
+        part_paths, part_labels = training_or_validation_split(paths, labels,
+                                                               validation_split, part, verbose)
+        if not part_paths:
+            raise ValueError(f"{what}: no {part + ' ' if part else ''}{kind} found in "
+                             f"directory {directory}")
+        encoded = None if label_mode is None else \
+            encode_labels(part_labels, label_mode, len(names))
+        return DirectoryDataset(part_paths, encoded, names, batch_size, shuffled, seed, load)
+
+    if subset == "both":
+        return [dataset("training", shuffle), dataset("validation", False)]
+    return dataset(subset, shuffle)
+
+
+def index_and_split(what, kind, directory, labels, label_mode, class_names, batch_size,
+                    shuffle, seed, validation_split, subset, follow_links, verbose, formats,
+                    load):
+    """The checks, indexing and split both loaders share; ``load(path)`` reads one file."""
+    check_arguments(what, labels, label_mode, class_names, batch_size, validation_split,
+                    subset, shuffle, seed)
+    if labels is None or label_mode is None:
+        labels = label_mode = None
+    seed = np.random.randint(1e6) if seed is None else seed
+    paths, found, names = index_directory(what, directory, labels, formats, class_names,
+                                          shuffle, seed, follow_links, verbose)
+    if label_mode == "binary" and len(names) != 2:
+        raise ValueError(f'{what}: label_mode="binary" needs exactly 2 classes, got '
+                         f"class_names={names}")
+    return split_datasets(what, kind, directory, paths, found, label_mode, names, batch_size,
+                          shuffle, seed, validation_split, subset, load, verbose)
+
+
+def read_text(path, max_length):
+    """A file's text (UTF-8), cut to its first ``max_length`` characters."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    return text if max_length is None else text[:max_length]
+
+
+def text_dataset_from_directory(directory, labels="inferred", label_mode="int",
+                                class_names=None, batch_size=32, max_length=None,
+                                shuffle=True, seed=None, validation_split=None, subset=None,
+                                follow_links=False, verbose=True):
+    """A dataset of text batches from a directory (as
+    ``keras.utils.text_dataset_from_directory``): ``directory/<class>/*.txt``.
+
+    Args:
+        max_length: keep at most this many characters of each text (None: all).
+        The others: as in ``gn.utils.image_dataset_from_directory``.
+
+    Returns:
+        A ``DirectoryDataset`` yielding ``(texts, labels)`` (texts alone without labels),
+        the texts a NumPy array of ``str``; a list of two with ``subset="both"``.
+    """
+    what = "text_dataset_from_directory"
+    if max_length is not None and (isinstance(max_length, bool) or
+                                   not isinstance(max_length, int) or max_length < 1):
+        raise ValueError(f"{what}: `max_length` must be a positive integer or None, got "
+                         f"max_length={max_length!r}")
+    return index_and_split(what, "text files", directory, labels, label_mode, class_names,
+                           batch_size, shuffle, seed, validation_split, subset, follow_links,
+                           verbose, (".txt",),
+                           functools.partial(read_text, max_length=max_length))
+
+
+__all__ = ["DirectoryDataset", "index_directory", "training_or_validation_split",
+           "index_and_split", "text_dataset_from_directory"]

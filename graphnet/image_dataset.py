@@ -5,9 +5,8 @@ import functools
 
 import numpy as np
 
-from .directory_datasets import (DirectoryDataset, check_arguments, encode_labels,
-                                 index_directory, training_or_validation_split)
 from .config import standardize_data_format
+from .directory_datasets import index_and_split
 from .image_utils import COLOR_MODES, convert_mode, pillow
 
 ALLOWLIST_FORMATS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
@@ -120,42 +119,17 @@ def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
         (or images alone) with ``class_names`` and ``file_paths``; a list of two with
         ``subset="both"``.
     """
-    what = "image_dataset_from_directory"
-    check_arguments(what, labels, label_mode, class_names, batch_size, validation_split,
-                       subset, shuffle, seed)
     image_size, interpolation = _check_image_arguments(
         color_mode, image_size, interpolation, crop_to_aspect_ratio, pad_to_aspect_ratio)
-    data_format = standardize_data_format(data_format)
-    if labels is None or label_mode is None:
-        labels = label_mode = None
-    seed = np.random.randint(1e6) if seed is None else seed
-    paths, found, names = index_directory(what, directory, labels, ALLOWLIST_FORMATS,
-                                             class_names, shuffle, seed, follow_links,
-                                             verbose)
-    if label_mode == "binary" and len(names) != 2:
-        raise ValueError(f'{what}: label_mode="binary" needs exactly 2 classes, got '
-                         f"class_names={names}")
     load = functools.partial(load_image, image_size=image_size, color_mode=color_mode,
-                             interpolation=interpolation, data_format=data_format,
+                             interpolation=interpolation,
+                             data_format=standardize_data_format(data_format),
                              crop_to_aspect_ratio=crop_to_aspect_ratio,
                              pad_to_aspect_ratio=pad_to_aspect_ratio)
-
-    def dataset(part, shuffled):
-        part_paths, part_labels = training_or_validation_split(paths, found,
-                                                                  validation_split, part,
-                                                                  verbose)
-        if not part_paths:
-            kind = f"{part} images" if part else "images"
-            raise ValueError(f"{what}: no {kind} found in directory {directory}; allowed "
-                             f"formats: {ALLOWLIST_FORMATS}")
-        encoded = None if label_mode is None else \
-            encode_labels(part_labels, label_mode, len(names))
-        return DirectoryDataset(part_paths, encoded, names, batch_size, shuffled, seed,
-                                   load)
-
-    if subset == "both":
-        return [dataset("training", shuffle), dataset("validation", False)]
-    return dataset(subset, shuffle)
+    return index_and_split("image_dataset_from_directory", "images", directory, labels,
+                           label_mode, class_names, batch_size, shuffle, seed,
+                           validation_split, subset, follow_links, verbose, ALLOWLIST_FORMATS,
+                           load)
 
 
 __all__ = ["image_dataset_from_directory", "resize_image"]

@@ -2,6 +2,7 @@
 import numpy as np
 
 from .dataset_split import normalize, split_dataset  # noqa: F401
+from .directory_datasets import text_dataset_from_directory  # noqa: F401
 from .engine.batch_structure import (pack_x_y_sample_weight,  # noqa: F401
                                      unpack_x_y_sample_weight)
 from .engine.py_dataset import PyDataset  # noqa: F401
