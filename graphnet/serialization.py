@@ -1,8 +1,10 @@
 """Name registries for serializable objects (layers, initializers, activations, ...).
 
-Deserialization only ever resolves names from these registries or from the
-caller's ``custom_objects``: it never imports a module a config names.
+Deserialization only ever resolves names from these registries, the caller's
+``custom_objects`` or the objects of ``graphnet.object_registration`` (registered or in
+a ``custom_object_scope``): it never imports a module a config names.
 """
+from .object_registration import GLOBAL_CUSTOM_NAMES, lookup_custom
 
 
 class Registry:
@@ -20,14 +22,19 @@ class Registry:
         self.entries[name] = obj
 
     def lookup(self, name, custom_objects=None):
-        if custom_objects and name in custom_objects:
-            return custom_objects[name]
+        custom = lookup_custom(name, custom_objects)
+        if custom is not None:
+            return custom
         try:
             return self.entries[name]
         except KeyError:
             known = ", ".join(sorted(self.entries))
             raise ValueError(f"unknown {self.kind} {name!r}; known: {known}. Pass custom "
                              f"classes or functions in custom_objects.") from None
+
+    def knows(self, name):
+        """Whether ``lookup(name)`` finds something (without custom_objects)."""
+        return name in self.entries or lookup_custom(name) is not None
 
     def get(self, identifier, custom_objects=None):
         """None, a name, a {"class_name", "config"} dict, an instance or a callable."""
@@ -49,6 +56,8 @@ class Registry:
             for name, entry in self.entries.items():
                 if entry is obj:
                     return name
+            if obj in GLOBAL_CUSTOM_NAMES:
+                return GLOBAL_CUSTOM_NAMES[obj]
             return getattr(obj, "__name__", repr(obj))
         return {"class_name": type(obj).__name__, "config": obj.get_config()}
 

@@ -1,10 +1,21 @@
 """``gn.utils``: helpers Keras users reach for."""
 import numpy as np
 
+from .dataset_split import normalize, split_dataset  # noqa: F401
+from .directory_datasets import text_dataset_from_directory  # noqa: F401
 from .engine.batch_structure import (pack_x_y_sample_weight,  # noqa: F401
                                      unpack_x_y_sample_weight)
 from .engine.py_dataset import PyDataset  # noqa: F401
+from .file_utils import get_file  # noqa: F401
+from .image_dataset import image_dataset_from_directory  # noqa: F401
+from .image_utils import array_to_img, img_to_array, load_img, save_img  # noqa: F401
 from .initializers import set_random_seed  # noqa: F401
+from .model_plot import model_to_dot, plot_model  # noqa: F401
+from .object_registration import (CustomObjectScope, custom_object_scope,  # noqa: F401
+                                  get_custom_objects, get_registered_name,
+                                  get_registered_object, register_keras_serializable)
+from .object_serialization import (deserialize_keras_object,  # noqa: F401
+                                   serialize_keras_object)
 from .progbar import Progbar  # noqa: F401
 from .sequence_utils import pad_sequences, timeseries_dataset_from_array  # noqa: F401
 

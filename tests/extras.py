@@ -1,6 +1,7 @@
 """The optional extras the tests compare graphnet with: keras (on torch), torch, onnx and
-onnxruntime, and h5py, which graphnet's Keras files need. Without them every test module
-still imports and the rest of it runs.
+onnxruntime; h5py, which graphnet's Keras files need, and pillow (imported as PIL.Image),
+which its image utilities need. Without them every test module still imports and the rest
+of it runs.
 
 - A test module names an extra by its stand-in, ``from extras import keras``; the stand-in
   imports the real module on first attribute access (``keras.layers.Dense``).
@@ -18,7 +19,9 @@ import os
 
 import pytest
 
-NAMES = ("keras", "torch", "onnx", "onnxruntime", "h5py")
+NAMES = ("keras", "torch", "onnx", "onnxruntime", "h5py", "pillow")
+#: the module each extra is imported as (its stand-in's attributes are that module's)
+MODULES = {name: {"pillow": "PIL.Image"}.get(name, name) for name in NAMES}
 _imported = {}      # name -> module, or the ImportError that import raised
 _left_out = []      # (extra name, test id, what was not compared)
 
@@ -26,7 +29,7 @@ _left_out = []      # (extra name, test id, what was not compared)
 def _load(name):
     if name not in _imported:
         try:
-            _imported[name] = importlib.import_module(name)
+            _imported[name] = importlib.import_module(MODULES[name])
         except ImportError as error:
             _imported[name] = error
     return _imported[name]
@@ -60,6 +63,7 @@ torch = Extra("torch")
 onnx = Extra("onnx")
 onnxruntime = Extra("onnxruntime")
 h5py = Extra("h5py")
+pillow = Extra("pillow")
 
 
 def _name_of(extra):

@@ -1,2 +1,3 @@
 """``gn.datasets``: loaders for standard data sets (as ``keras.datasets``)."""
-from . import imdb, mnist, reuters  # noqa: F401
+from . import (boston_housing, california_housing, cifar10, cifar100,  # noqa: F401
+               fashion_mnist, imdb, mnist, reuters)

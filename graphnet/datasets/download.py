@@ -13,11 +13,14 @@ class DatasetFileError(ValueError):
     """A dataset file is truncated, corrupted or fails its checksum."""
 
 
+def graphnet_home():
+    """``$GRAPHNET_HOME``, else ``~/.graphnet``: the root of every cache."""
+    return os.environ.get("GRAPHNET_HOME") or os.path.join(os.path.expanduser("~"), ".graphnet")
+
+
 def datasets_home():
     """``$GRAPHNET_HOME/datasets``, else ``~/.graphnet/datasets``."""
-    home = os.environ.get("GRAPHNET_HOME") or os.path.join(os.path.expanduser("~"),
-                                                            ".graphnet")
-    return os.path.join(home, "datasets")
+    return os.path.join(graphnet_home(), "datasets")
 
 
 def cache_dir(dataset):
@@ -36,6 +39,7 @@ def file_digest(filename, algorithm="md5", chunk=1 << 20):
 
 def origin_url(origin):
     """A base URL ending in '/'; a local directory (no scheme) becomes a file:// URL."""
+    origin = os.fspath(origin)
     if "://" not in origin:
         origin = pathlib.Path(origin).resolve().as_uri()
     return origin if origin.endswith("/") else origin + "/"
@@ -43,26 +47,39 @@ def origin_url(origin):
 
 def fetch(name, origin, directory, checksum, algorithm, what, error=DatasetFileError):
     """Download ``name`` from the base URL ``origin`` into ``directory`` and check its
-    ``algorithm`` digest against ``checksum``; returns the file's path.
-
-    The file is written beside its final name and moved there only once verified: a
-    mismatch deletes it and raises ``error`` naming ``what`` (the download, as the
-    message should call it); a failed transfer raises ``OSError``."""
+    ``algorithm`` digest against ``checksum``; returns the file's path (see ``fetch_url``)."""
     url = urllib.parse.urljoin(origin_url(origin), name)
     os.makedirs(directory, exist_ok=True)
     target = os.path.join(directory, name)
+    fetch_url(url, target, checksum, algorithm, what, error)
+    return target
+
+
+def fetch_url(url, target, checksum, algorithm, what, error=DatasetFileError, progress=None):
+    """Download ``url`` to the file ``target``, checking its ``algorithm`` digest against
+    ``checksum`` (None: unchecked).
+
+    The file is written beside its final name and moved there only once verified: a
+    mismatch deletes it and raises ``error`` naming ``what`` (the download, as the
+    message should call it); a failed transfer raises ``OSError``. ``progress(done,
+    total)`` is called after each block (``total`` None when the server does not say)."""
     partial = target + ".part"
     try:
         with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response, \
                 open(partial, "wb") as out:
+            length = response.headers.get("Content-Length")
+            total, done = (int(length) if length else None), 0
             for block in iter(lambda: response.read(1 << 20), b""):
                 out.write(block)
-        got = file_digest(partial, algorithm)
-        if got != checksum:
-            raise error(f"{what} {url} failed its checksum: {algorithm.upper()} {got}, "
-                        f"expected {checksum}; the file was deleted")
+                done += len(block)
+                if progress is not None:
+                    progress(done, total)
+        if checksum is not None:
+            got = file_digest(partial, algorithm)
+            if got != checksum:
+                raise error(f"{what} {url} failed its checksum: {algorithm.upper()} {got}, "
+                            f"expected {checksum}; the file was deleted")
         os.replace(partial, target)
     finally:
         if os.path.exists(partial):
             os.remove(partial)
-    return target

@@ -135,7 +135,8 @@ def read_idx(filename, expected_ndim):
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims).copy()
 
 
-def _load_pair(images_file, labels_file):
+def load_pair(images_file, labels_file):
+    """The (images, labels) of two IDX files (MNIST's layout: 28 x 28 images, digits)."""
     x = read_idx(images_file, 3)
     y = read_idx(labels_file, 1)
     if x.shape[1:] != IMAGE_SHAPE:
@@ -220,9 +221,9 @@ def load_data(path=None, origin=None, download=True):
 
 
 def _load_directory(directory, test_files):
-    test = _load_pair(*test_files)
+    test = load_pair(*test_files)
     train_files = _find_all(directory, TRAIN_FILES)
-    train = _load_pair(*train_files) if train_files else _empty()
+    train = load_pair(*train_files) if train_files else _empty()
     return train, test
 
 

@@ -18,8 +18,7 @@ import zipfile
 import numpy as np
 
 from . import download
-
-KERAS_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
+from .keras_files import KERAS_ORIGIN
 
 # The only globals a pickled numpy object array needs (numpy < 2 and >= 2 spellings);
 # anything else in a file (os.system, eval, ...) is refused.
@@ -28,7 +27,9 @@ _ARRAY_GLOBALS = frozenset({("numpy", "ndarray"), ("numpy", "dtype"),
                             ("numpy._core.multiarray", "_reconstruct")})
 
 
-class _ArrayUnpickler(pickle.Unpickler):
+class ArrayUnpickler(pickle.Unpickler):
+    """An unpickler of plain data and numpy arrays only (IMDB's, Reuters', CIFAR's)."""
+
     def find_class(self, module, name):
         if (module, name) in _ARRAY_GLOBALS:
             return super().find_class(module, name)
@@ -49,7 +50,7 @@ def _read_member(stream, where):
         else:
             raise download.DatasetFileError(f"{where}: unsupported .npy version {version}")
         try:
-            return _ArrayUnpickler(stream).load()
+            return ArrayUnpickler(stream).load()
         except (pickle.UnpicklingError, EOFError) as e:
             raise download.DatasetFileError(f"{where}: {e}") from e
 

@@ -58,13 +58,15 @@ def _is_keras_module(module):
 
 
 def _check_known(value, custom_objects, where):
-    """Refuse, naming it, a class that is neither graphnet's nor in custom_objects."""
+    """Refuse, naming it, a class that is neither graphnet's nor in custom_objects (or
+    registered, or in a custom_object_scope)."""
     from .. import layers  # noqa: F401  (fills the layer registry)
     from ..engine.base_layer import layer_registry
+    from ..object_registration import lookup_custom
     module, cls = value.get("module"), value["class_name"]
     registered = value.get("registered_name")
     for name in (registered, cls):
-        if custom_objects and name in custom_objects:
+        if name and lookup_custom(name, custom_objects) is not None:
             return name
     if _is_keras_module(module):
         if module in ("keras.layers", "keras") and cls not in layer_registry.entries and \
