@@ -20,6 +20,16 @@ FILL_MODES = {"constant": "GN_FILL_CONSTANT", "nearest": "GN_FILL_NEAREST",
 COORD_LIMIT = float(2 ** 24)   # as csrc/affine.c: coordinates are clamped to +-2^24
 
 
+def check_sampling(what, interpolation, fill_mode, interpolations, fill_modes):
+    """Refuse, naming ``what`` and the argument, an interpolation or fill mode not among
+    those given."""
+    for name, value, choices in (("interpolation", interpolation, interpolations),
+                                 ("fill_mode", fill_mode, fill_modes)):
+        if value not in choices:
+            raise ValueError(f"{what}: {name} must be one of {tuple(choices)}, got "
+                             f"{name}={value!r}")
+
+
 def affine_transform(images, transform, interpolation="bilinear", fill_mode="constant",
                      fill_value=0, data_format=None):
     """Applies one affine transform per image, as ``keras.ops.image.affine_transform``.
@@ -41,12 +51,7 @@ def affine_transform(images, transform, interpolation="bilinear", fill_mode="con
         The transformed images, of the shape and dtype of ``images``.
     """
     data_format = api.standardize_data_format(data_format)
-    if interpolation not in INTERPOLATIONS:
-        raise ValueError(f"affine_transform: interpolation must be one of "
-                         f"{tuple(INTERPOLATIONS)}, got interpolation={interpolation!r}")
-    if fill_mode not in FILL_MODES:
-        raise ValueError(f"affine_transform: fill_mode must be one of {tuple(FILL_MODES)}, "
-                         f"got fill_mode={fill_mode!r}")
+    check_sampling("affine_transform", interpolation, fill_mode, INTERPOLATIONS, FILL_MODES)
     images, transform = api.convert_to_tensor(images), api.convert_to_tensor(transform)
     if images.ndim not in (3, 4):
         raise ValueError(f"affine_transform: images must be of rank 3 (one image) or 4 (a "
