@@ -71,6 +71,29 @@ void gn_sgemm_batch(int transa, int transb, int64_t m, int64_t n, int64_t k, flo
 int gn_attention(int64_t b, int64_t t, int64_t s, int64_t n, int64_t h, int64_t hv,
                  const float *q, const float *k, const float *v, const uint8_t *mask,
                  const int64_t *mask_strides, int causal, float scale, float *out);
+/* ---- affine transforms of images (csrc/affine.c) ---------------------------
+ * out (n, h, w, c) (channels_first: (n, c, h, w)) samples images of the same shape at
+ * each image's transform [a0 a1 a2 b0 b1 b2 c0 c1] (8 floats), as
+ * keras.ops.image.affine_transform: pixel (y, x) of channel ch reads
+ * (y b1 + x b0 + ch c0 + b2, y a1 + x a0 + ch c1 + a2). GN_ERR_BAD_ARGS for an unknown
+ * interpolation or fill mode (nothing written). */
+enum gn_affine_interpolation {
+    GN_AFFINE_NEAREST = 0, GN_AFFINE_BILINEAR = 1
+};
+enum gn_fill_mode {
+    GN_FILL_CONSTANT = 0, GN_FILL_NEAREST = 1, GN_FILL_WRAP = 2, GN_FILL_MIRROR = 3,
+    GN_FILL_REFLECT = 4
+};
+int gn_affine_transform(int interpolation, int fill_mode, int channels_first, int64_t n,
+                        int64_t h, int64_t w, int64_t c, const float *images,
+                        const float *transforms, float fill_value, float *out);
+/* Its gradient from dy (out's shape): wrt 0 the images' (grad has their shape; images may
+ * be NULL), wrt 1 the transforms' (grad is n * 8 floats; needs images). GN_ERR_BAD_ARGS
+ * for an unknown mode or wrt, or wrt 1 without images. */
+int gn_affine_transform_grad(int wrt, int interpolation, int fill_mode, int channels_first,
+                             int64_t n, int64_t h, int64_t w, int64_t c, const float *images,
+                             const float *transforms, const float *dy, float fill_value,
+                             float *grad);
 /* The plain triple loop every fast path is tested against. */
 void gn_sgemm_ref(int transa, int transb, int64_t m, int64_t n, int64_t k, float alpha,
                   const float *a, int64_t lda, const float *b, int64_t ldb,
@@ -306,7 +329,8 @@ enum gn_kernel {
     GN_K_CONV_BACKWARD_FILTER = 42, GN_K_POOL = 43, GN_K_POOL_BACKWARD = 44,
     GN_K_CONV_BIAS_ACT = 45, GN_K_CONV_BIAS_ACT_POOL = 46, GN_K_MULTI_ELTWISE = 50,
     GN_K_RNN_FORWARD = 60, GN_K_RNN_BPTT = 61, GN_K_RNN_PARAM_GRAD = 62,
-    GN_K_ALLREDUCE_SUM = 70, GN_K_ATTENTION = 71
+    GN_K_ALLREDUCE_SUM = 70, GN_K_ATTENTION = 71, GN_K_AFFINE_TRANSFORM = 80,
+    GN_K_AFFINE_TRANSFORM_GRAD = 81
 };
 enum gn_slot {
     GN_SLOT_ARENA = 0, GN_SLOT_INPUT = 1, GN_SLOT_OUTPUT = 2, GN_SLOT_WEIGHT = 3,

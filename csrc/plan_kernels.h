@@ -85,6 +85,17 @@ case GN_K_ATTENTION: /* b t s n h hv q k v mask mask_strides causal out | scale 
     err = gn_attention(a[0], a[1], a[2], a[3], a[4], a[5], ptr[a[6]], ptr[a[7]], ptr[a[8]],
                        (a[9] < 0 ? NULL : ptr[a[9]]), (a + 10), (int)a[14], f[0], ptr[a[15]]);
     break;
+case GN_K_AFFINE_TRANSFORM: /* interpolation fill_mode channels_first n h w c images transforms out
+                              | fill_value */
+    err = gn_affine_transform((int)a[0], (int)a[1], (int)a[2], a[3], a[4], a[5], a[6], ptr[a[7]],
+                              ptr[a[8]], f[0], ptr[a[9]]);
+    break;
+case GN_K_AFFINE_TRANSFORM_GRAD: /* wrt interpolation fill_mode channels_first n h w c images
+                                   transforms dy grad | fill_value */
+    err = gn_affine_transform_grad((int)a[0], (int)a[1], (int)a[2], (int)a[3], a[4], a[5], a[6],
+                                   a[7], (a[8] < 0 ? NULL : ptr[a[8]]), ptr[a[9]], ptr[a[10]], f[0],
+                                   ptr[a[11]]);
+    break;
 case GN_K_CONV: /* x w y work work_len geom */
     gn_conv_forward((a + 5), ptr[a[0]], ptr[a[1]], ptr[a[2]], ptr[a[3]], a[4]);
     break;

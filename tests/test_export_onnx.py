@@ -103,6 +103,14 @@ def _bool(*shape):
     return lambda b: RNG.random((b,) + shape) < 0.5
 
 
+def _transforms(b):
+    """Affine transforms near the identity, shifted by up to 2 pixels, with channel terms."""
+    t = RNG.uniform(-0.3, 0.3, size=(b, 8))
+    t[:, [0, 4]] += 1.0
+    t[:, [2, 5]] *= 7.0
+    return t.astype("f4")
+
+
 def _t(op, *inputs, **attrs):
     return SymbolicTensor(Node(op, [x.node for x in inputs], attrs))
 
@@ -165,6 +173,22 @@ def _cases():
                               [_f(2, 6), _f(3, 4)])]
     cases["ATTENTION"] = [(lambda ins: [gn.ops.dot_product_attention(
         ins[0], ins[1], ins[1], is_causal=True)], [_f(3, 2, 4), _f(3, 2, 4)])]
+    images, transforms = _f(5, 6, 3), _transforms
+
+    def affine(interpolation, fill_mode, data_format="channels_last"):
+        return lambda ins: [gn.ops.image.affine_transform(ins[0], ins[1], interpolation,
+                                                          fill_mode, 0.5, data_format)]
+    cases["AFFINE_TRANSFORM"] = [(affine(i, m, f), [images, transforms]) for i, m, f in (
+        ("bilinear", "constant", "channels_last"), ("bilinear", "wrap", "channels_first"),
+        ("bilinear", "mirror", "channels_last"), ("nearest", "reflect", "channels_last"),
+        ("nearest", "nearest", "channels_first"))]
+    grad_attrs = dict(interpolation="bilinear", fill_mode="reflect", fill_value=0.5,
+                      channels_first=False)
+    cases["AFFINE_TRANSFORM_GRAD"] = [
+        (lambda ins: [_t("AFFINE_TRANSFORM_GRAD", ins[1], ins[0], wrt=0, **grad_attrs),
+                      _t("AFFINE_TRANSFORM_GRAD", ins[1], ins[0], ins[0], wrt=1,
+                         **dict(grad_attrs, fill_mode="constant"))],
+         [images, transforms])]
     cases["STOP_GRADIENT"] = [(lambda ins: [gn.ops.stop_gradient(ins[0])], [_f(2, 3)])]
     cases["TRANSPOSE"] = [(lambda ins: [gn.ops.transpose(ins[0], (2, 0, 1))], [_f(2, 3)])]
     cases["CONCATENATE"] = [(lambda ins: [gn.ops.concatenate([ins[0], ins[1]], axis=-1),

@@ -435,6 +435,45 @@ case("TAKE_GRAD", lambda g, i, like: raw("TAKE_GRAD", g, i, like, axis=0),
      [(6, 3), (6,), (4, 3)], dtypes=["float", "int32", "float"],
      domain=[(-2.0, 2.0), (-4, 3), (-2.0, 2.0)], none_axes=[(0,), (0,), ()])
 
+
+def transforms(channel_terms=False):
+    """Affine transforms near the identity, shifted by up to 2 pixels (some taps outside),
+    with c0 and c1 (Keras's channel terms) when asked."""
+    def draw(rng, shape):
+        t = rng.uniform(-0.3, 0.3, size=shape)
+        t[:, [0, 4]] += 1.0
+        t[:, [2, 5]] *= 7.0
+        if not channel_terms:
+            t[:, 6:] = 0.0
+        return t
+    return draw
+
+
+def _affine(interpolation, fill_mode, data_format="channels_last", fill_value=0.5):
+    return lambda x, t: ops.image.affine_transform(x, t, interpolation, fill_mode, fill_value,
+                                                   data_format)
+
+
+case("AFFINE_TRANSFORM", _affine("bilinear", "constant"), [(2, 5, 7, 3), (2, 8)],
+     domain=[(-2.0, 2.0), transforms()], none_axes=())
+case("AFFINE_TRANSFORM", _affine("bilinear", "wrap", "channels_first"), [(2, 3, 5, 4), (2, 8)],
+     domain=[(-2.0, 2.0), transforms(True)], none_axes=())
+case("AFFINE_TRANSFORM", _affine("bilinear", "mirror"), [(1, 4, 3, 2), (1, 8)],
+     domain=[(-2.0, 2.0), transforms(True)], none_axes=())
+case("AFFINE_TRANSFORM", _affine("bilinear", "reflect"), [(3, 1, 6, 1), (3, 8)],
+     domain=[(-2.0, 2.0), transforms()], none_axes=())
+case("AFFINE_TRANSFORM", _affine("nearest", "nearest"), [(2, 6, 5, 2), (2, 8)],
+     domain=[(-2.0, 2.0), transforms(True)], none_axes=())
+case("AFFINE_TRANSFORM", _affine("nearest", "reflect", "channels_first"),
+     [(2, 2, 7, 3), (2, 8)], domain=[(-2.0, 2.0), transforms()], none_axes=())
+for _wrt in (0, 1):
+    case("AFFINE_TRANSFORM_GRAD", lambda t, g, x, wrt=_wrt: raw(
+        "AFFINE_TRANSFORM_GRAD", *((t, g, x) if wrt else (t, g)), wrt=wrt,
+        interpolation="bilinear", fill_mode="constant", fill_value=0.25,
+        channels_first=False), [(2, 8), (2, 4, 5, 3), (2, 4, 5, 3)],
+        domain=[transforms(True), (-2.0, 2.0), (-2.0, 2.0)], grad=False,
+        none_axes=())
+
 # ---- recurrent sequences (each cell and option in tests/test_recurrent.py) -------------------
 # RNN_SEQUENCE's gradient is RNN_BPTT then RNN_PARAM_GRAD, checked by finite differences;
 # the backward ops themselves (no gradient of their own) C against reference, on a record

@@ -15,6 +15,7 @@ import numpy as np
 from ..compiler import CompileReport, run_phases, specialize
 from ..compiler.unroll import unrolled
 from ..graph.graph import topological_order
+from .onnx_image import MAPPINGS as IMAGE_MAPPINGS
 from .onnx_recurrent import MAPPINGS as RECURRENT_MAPPINGS
 from .source import graph_of
 
@@ -669,6 +670,7 @@ MAPPINGS.update({
     "TAKE_GRAD": _take_grad,
 })
 MAPPINGS.update(RECURRENT_MAPPINGS)
+MAPPINGS.update(IMAGE_MAPPINGS)
 SOURCES = ("INPUT", "VARIABLE", "CONSTANT")
 
 

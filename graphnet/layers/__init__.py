@@ -17,8 +17,10 @@ from .einsum_dense import EinsumDense  # noqa: F401
 from .attention import MultiHeadAttention  # noqa: F401
 from .wrappers import TimeDistributed, Wrapper  # noqa: F401
 from .feature_preprocessing import Normalization, Rescaling  # noqa: F401
+from .discretization import Discretization  # noqa: F401
 from .image_preprocessing import (CenterCrop, RandomBrightness, RandomContrast,  # noqa: F401
                                   RandomCrop, RandomFlip, Resizing)
+from .affine_augmentation import RandomRotation, RandomTranslation, RandomZoom  # noqa: F401
 from .masking import Masking  # noqa: F401
 from .preprocessing import (CategoryEncoding, Hashing, IntegerLookup,  # noqa: F401
                             StringLookup, TextVectorization)

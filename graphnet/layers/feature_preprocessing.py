@@ -174,17 +174,7 @@ class Normalization(Layer):
         self.adapt_variance.assign(var.astype(self.dtype))
 
     def _batches(self, data):
-        from ..engine.py_dataset import PyDataset
-        if isinstance(data, np.ndarray) or np.isscalar(data):
-            return iter([np.asarray(data, dtype=self.dtype)])
-        if isinstance(data, PyDataset):
-            dataset = data
-            data = (dataset[i] for i in range(dataset.num_batches))
-        elif not hasattr(data, "__iter__"):
-            raise TypeError(f"Normalization '{self.name}': adapt() takes an array, a "
-                            f"PyDataset or an iterable of batches, got {type(data).__name__}")
-        return (np.asarray(b[0] if isinstance(b, tuple) else b, dtype=self.dtype)
-                for b in data)
+        return adapt_batches(f"Normalization '{self.name}'", data, self.dtype)
 
     def _check_batch(self, batch):
         expected = self._build_input_shape
@@ -202,3 +192,19 @@ class Normalization(Layer):
                        "variance": None if self.input_variance is None else
                        np.asarray(self.input_variance).tolist()})
         return config
+
+
+def adapt_batches(what, data, dtype):
+    """The batches ``adapt(data)`` reads, as arrays of ``dtype``: one array, the batches of
+    a gn.utils.PyDataset, or those of an iterable (arrays, or tuples whose first element is
+    the inputs)."""
+    from ..engine.py_dataset import PyDataset
+    if isinstance(data, np.ndarray) or np.isscalar(data):
+        return iter([np.asarray(data, dtype=dtype)])
+    if isinstance(data, PyDataset):
+        dataset = data
+        data = (dataset[i] for i in range(dataset.num_batches))
+    elif not hasattr(data, "__iter__"):
+        raise TypeError(f"{what}: adapt() takes an array, a PyDataset or an iterable of "
+                        f"batches, got {type(data).__name__}")
+    return (np.asarray(b[0] if isinstance(b, tuple) else b, dtype=dtype) for b in data)

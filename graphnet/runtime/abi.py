@@ -46,6 +46,9 @@ ENUMS = {
                      ("GN_CG_O", 8), ("GN_CG_K", 9), ("GN_CG_STRIDE", 12), ("GN_CG_DIL", 15),
                      ("GN_CG_PAD", 18), ("GN_CG_GROUPS", 21), ("GN_CG_LEN", 22)],
     "gn_pool_mode": [("GN_POOL_MAX", 0), ("GN_POOL_AVG", 1)],
+    "gn_affine_interpolation": [("GN_AFFINE_NEAREST", 0), ("GN_AFFINE_BILINEAR", 1)],
+    "gn_fill_mode": [(f"GN_FILL_{n}", i) for i, n in enumerate(
+        "CONSTANT NEAREST WRAP MIRROR REFLECT".split())],
     "gn_pool_limit": [("GN_POOL_MAX_TAPS", 1 << 20)],
     "gn_status": [("GN_OK", 0), "GATHER / SCATTER_ADD: an index outside [-n, n)",
                   ("GN_ERR_INDEX", 1), ("GN_ERR_NO_MEMORY", 2),

@@ -36,6 +36,9 @@ _FUSED_POOL_CHECKS = [
      "scratch limit MAX_SCRATCH_BYTES (2 GiB)")]
 
 
+_AFFINE_HEAD = [enum("interpolation", "gn_affine_interpolation", "interpolation"),
+                enum("fill_mode", "gn_fill_mode", "fill mode"), flag("channels_first"),
+                count("n"), count("h"), count("w"), count("c")]
 _RNN_CODES = [count("cell", 0, 2), count("act", 0, 4), count("ract", 0, 4),
               flag("go_backwards"), flag("reset_after"), count("mask_mode", 0, 2)]
 _RNN_G = "U * (4 if cell == 1 else 3 if cell == 2 else 1)"   # gates * units
@@ -288,6 +291,30 @@ KERNEL_LIST = [
            doc="out (b, t, n, hv) = softmax(scale q k^T, masked) v over q (b, t, n, h), k "
                "(b, s, n, h), v (b, s, n, hv), tile by tile with a running maximum; mask "
                "bytes (nonzero attends), causal leaves out keys after the query's own."),
+    Kernel("GN_K_AFFINE_TRANSFORM", 80, "csrc/affine.c",
+           _AFFINE_HEAD + [slot("images"), slot("transforms"), slot("out"), real("fill_value")],
+           "gn_affine_transform(interpolation, fill_mode, channels_first, n, h, w, c, images, "
+           "transforms, fill_value, out)",
+           reads=[Span("images", "n * h * w * c"), Span("transforms", "8 * n")],
+           writes=[Span("out", "n * h * w * c")], reports=True,
+           doc="out samples the (n, h, w, c) images (channels_first: (n, c, h, w)) at each "
+               "image's transform [a0 a1 a2 b0 b1 b2 c0 c1], as "
+               "keras.ops.image.affine_transform: pixel (y, x) of channel ch reads (y b1 + "
+               "x b0 + ch c0 + b2, y a1 + x a0 + ch c1 + a2); fill_value outside in constant "
+               "mode."),
+    Kernel("GN_K_AFFINE_TRANSFORM_GRAD", 81, "csrc/affine.c",
+           [count("wrt", 0, 1)] + _AFFINE_HEAD +
+           [slot("images", optional=True), slot("transforms"), slot("dy"), slot("grad"),
+            real("fill_value")],
+           "gn_affine_transform_grad(wrt, interpolation, fill_mode, channels_first, n, h, w, "
+           "c, images, transforms, dy, fill_value, grad)",
+           reads=[Span("images", "n * h * w * c"), Span("transforms", "8 * n"),
+                  Span("dy", "n * h * w * c")],
+           writes=[Span("grad", "n * h * w * c if wrt == 0 else 8 * n")], reports=True,
+           checks=[("wrt == 0 or images != -1", "wrt 1 (the transforms' gradient) needs "
+                                                "the images")],
+           doc="GN_K_AFFINE_TRANSFORM's gradient from dy: wrt 0 the images' (images unused), "
+               "wrt 1 the transforms' (n * 8 floats)."),
     Kernel("GN_K_CONV", 40, "csrc/conv.c", _CONV_HEAD + [geometry()],
            "gn_conv_forward(geom, x, w, y, work, work_len)",
            reads=[Span("x", "conv_x(geom)"), Span("w", "conv_w(geom)")],

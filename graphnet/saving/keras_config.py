@@ -27,8 +27,10 @@ KERAS_ONLY_OPTIONS = {"optional": False, "ragged": False, "quantization_config":
 
 
 #: options graphnet's configs hold that a Keras layer's constructor refuses, with the value
-#: under which Keras leaves them out (Keras's SpatialDropout takes no ``trainable``)
+#: under which Keras leaves them out (Keras's SpatialDropout and Discretization take no
+#: ``trainable``)
 GRAPHNET_ONLY_OPTIONS = {f"SpatialDropout{n}D": {"trainable": True} for n in (1, 2, 3)}
+GRAPHNET_ONLY_OPTIONS["Discretization"] = {"trainable": True}
 
 
 def _drop_graphnet_only_options(cls, config):
