@@ -15,6 +15,8 @@ from .conv_lstm import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D  # noqa: F401
 from .bidirectional import Bidirectional  # noqa: F401
 from .einsum_dense import EinsumDense  # noqa: F401
 from .attention import MultiHeadAttention  # noqa: F401
+from .grouped_query_attention import GroupedQueryAttention, GroupQueryAttention  # noqa: F401
+from .sequence_attention import AdditiveAttention, Attention  # noqa: F401
 from .wrappers import TimeDistributed, Wrapper  # noqa: F401
 from .feature_preprocessing import Normalization, Rescaling  # noqa: F401
 from .image_preprocessing import (CenterCrop, RandomBrightness, RandomContrast,  # noqa: F401
@@ -46,6 +48,7 @@ from .resizing import (Cropping1D, Cropping2D, Cropping3D, UpSampling1D,  # noqa
                        ZeroPadding3D)
 
 layer_registry.alias("Functional", Model)
+layer_registry.alias("GroupQueryAttention", GroupedQueryAttention)
 
 
 def serialize(layer):
