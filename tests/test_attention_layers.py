@@ -314,8 +314,8 @@ def test_score_attention_dropout_in_training_only():
                                                         "use_scale": True}),
                                          ("AdditiveAttention", {"dropout": 0.1})])
 def test_score_attention_through_files_both_ways(tmp_path, cls, kwargs):
-    """(Keras's own file of an Embedding-masked model holds the mask's ops, NotEqual and
-    ConvertToTensor, as nodes, which graphnet's .keras reader refuses: float inputs here.)"""
+    """Float inputs: Keras's own file of an Embedding-masked model holds the mask's ops
+    as nodes (model_files)."""
     def model(lib):
         q, v, k = lib.Input((5, 4)), lib.Input((6, 3)), lib.Input((6, 4))
         h = getattr(lib.layers, cls)(**kwargs)([q, v, k], use_causal_mask=True)

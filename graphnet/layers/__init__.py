@@ -41,6 +41,8 @@ from .pooling import (AveragePooling1D, AveragePooling2D, AveragePooling3D,  # n
                       GlobalMaxPooling3D, MaxPool1D, MaxPool2D, MaxPool3D, MaxPooling1D,
                       MaxPooling2D, MaxPooling3D)
 from .normalization import BatchNormalization, LayerNormalization  # noqa: F401
+from .normalization import GroupNormalization, RMSNormalization, UnitNormalization  # noqa: F401
+from .identity import Identity  # noqa: F401
 from .noise import (AlphaDropout, GaussianDropout, GaussianNoise,  # noqa: F401
                     SpatialDropout1D, SpatialDropout2D, SpatialDropout3D)
 from .resizing import (Cropping1D, Cropping2D, Cropping3D, UpSampling1D,  # noqa: F401
