@@ -15,6 +15,8 @@ from .conv_lstm import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D  # noqa: F401
 from .bidirectional import Bidirectional  # noqa: F401
 from .einsum_dense import EinsumDense  # noqa: F401
 from .attention import MultiHeadAttention  # noqa: F401
+from .grouped_query_attention import GroupedQueryAttention, GroupQueryAttention  # noqa: F401
+from .sequence_attention import AdditiveAttention, Attention  # noqa: F401
 from .wrappers import TimeDistributed, Wrapper  # noqa: F401
 from .feature_preprocessing import Normalization, Rescaling  # noqa: F401
 from .discretization import Discretization  # noqa: F401
@@ -41,6 +43,8 @@ from .pooling import (AveragePooling1D, AveragePooling2D, AveragePooling3D,  # n
                       GlobalMaxPooling3D, MaxPool1D, MaxPool2D, MaxPool3D, MaxPooling1D,
                       MaxPooling2D, MaxPooling3D)
 from .normalization import BatchNormalization, LayerNormalization  # noqa: F401
+from .normalization import GroupNormalization, RMSNormalization, UnitNormalization  # noqa: F401
+from .identity import Identity  # noqa: F401
 from .noise import (AlphaDropout, GaussianDropout, GaussianNoise,  # noqa: F401
                     SpatialDropout1D, SpatialDropout2D, SpatialDropout3D)
 from .resizing import (Cropping1D, Cropping2D, Cropping3D, UpSampling1D,  # noqa: F401
@@ -48,6 +52,7 @@ from .resizing import (Cropping1D, Cropping2D, Cropping3D, UpSampling1D,  # noqa
                        ZeroPadding3D)
 
 layer_registry.alias("Functional", Model)
+layer_registry.alias("GroupQueryAttention", GroupedQueryAttention)
 
 
 def serialize(layer):

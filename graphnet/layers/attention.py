@@ -100,18 +100,18 @@ class MultiHeadAttention(Layer):
                                     ("sliding_window", sliding_window, True)]:
             if not (value is None and none_ok) and (
                     not isinstance(value, int) or isinstance(value, bool) or value <= 0):
-                raise ValueError(f"MultiHeadAttention '{self.name}': {arg} must be a positive "
+                raise ValueError(f"{type(self).__name__} '{self.name}': {arg} must be a positive "
                                  f"integer{' or None' if none_ok else ''}, got {arg}={value!r}")
         if not 0.0 <= float(dropout) < 1.0:
-            raise ValueError(f"MultiHeadAttention '{self.name}': dropout must be in [0, 1), "
+            raise ValueError(f"{type(self).__name__} '{self.name}': dropout must be in [0, 1), "
                              f"got {dropout!r}")
         if flash_attention:
-            raise ValueError(f"MultiHeadAttention '{self.name}': flash_attention=True is not "
+            raise ValueError(f"{type(self).__name__} '{self.name}': flash_attention=True is not "
                              "available in graphnet; pass None or False")
         if isinstance(attention_axes, int):
             attention_axes = (attention_axes,)
         elif attention_axes is not None and not isinstance(attention_axes, (list, tuple)):
-            raise ValueError(f"MultiHeadAttention '{self.name}': attention_axes must be an "
+            raise ValueError(f"{type(self).__name__} '{self.name}': attention_axes must be an "
                              f"int, list, or tuple, got {attention_axes!r}")
         if output_shape is not None:
             output_shape = (output_shape,) if isinstance(output_shape, int) \
@@ -140,7 +140,7 @@ class MultiHeadAttention(Layer):
             inputs = list(query)    # a saved call, read back
         else:
             if value is None:
-                raise ValueError(f"MultiHeadAttention '{self.name}': needs a query and a value")
+                raise ValueError(f"{type(self).__name__} '{self.name}': needs a query and a value")
             inputs = [query, value, value if key is None else key]
             if attention_mask is not None:
                 inputs.append(attention_mask)
@@ -154,11 +154,11 @@ class MultiHeadAttention(Layer):
         query_shape, value_shape, key_shape = (tuple(s) for s in (query_shape, value_shape,
                                                                    key_shape))
         if value_shape[1:-1] != key_shape[1:-1]:
-            raise ValueError(f"MultiHeadAttention '{self.name}': all dimensions of `value` and "
+            raise ValueError(f"{type(self).__name__} '{self.name}': all dimensions of `value` and "
                              "`key`, except the last one, must be equal. Received: "
                              f"value_shape={value_shape} and key_shape={key_shape}")
         if len(query_shape) != len(value_shape):
-            raise ValueError(f"MultiHeadAttention '{self.name}': query and value must have "
+            raise ValueError(f"{type(self).__name__} '{self.name}': query and value must have "
                              f"the same rank, got query_shape={query_shape} and "
                              f"value_shape={value_shape}")
         return query_shape, value_shape, key_shape
@@ -207,7 +207,7 @@ class MultiHeadAttention(Layer):
             axes = tuple(a if a >= 0 else (rank - 1) + a for a in self.attention_axes)
         bad = [a for a in axes if not 1 <= a < rank - 2]
         if bad or not axes:
-            raise ValueError(f"MultiHeadAttention '{self.name}': attention_axes "
+            raise ValueError(f"{type(self).__name__} '{self.name}': attention_axes "
                              f"{self.attention_axes} must be axes between the batch and the "
                              f"features of the rank-{rank - 1} inputs")
         self._attention_axes = axes
@@ -272,7 +272,7 @@ class MultiHeadAttention(Layer):
                 parts.append(ops.expand_dims(_as_bool(m), -2))
         lengths = (query.shape[1], value.shape[1])
         if use_causal_mask:
-            parts.append(causal_mask(*lengths, what=f"MultiHeadAttention '{self.name}'")[None])
+            parts.append(causal_mask(*lengths, what=f"{type(self).__name__} '{self.name}'")[None])
         if self.sliding_window is not None:
             parts.append(self._window_mask(*lengths))
         if attention_mask is not None:
@@ -286,7 +286,7 @@ class MultiHeadAttention(Layer):
 
     def _window_mask(self, q_len, v_len):
         if q_len is None or v_len is None:
-            raise ValueError(f"MultiHeadAttention '{self.name}': sliding_window needs known "
+            raise ValueError(f"{type(self).__name__} '{self.name}': sliding_window needs known "
                              f"query and value lengths, got {q_len} and {v_len}")
         rows, cols = np.arange(q_len)[:, None], np.arange(v_len)[None, :]
         return (np.abs(rows - cols) < self.sliding_window)[None]
@@ -300,7 +300,7 @@ class MultiHeadAttention(Layer):
         if len(shape) > rank or any(
                 m is not None and s is not None and m not in (1, s)
                 for m, s in zip(expanded, scores_shape)):
-            raise ValueError(f"MultiHeadAttention '{self.name}': the attention mask of shape "
+            raise ValueError(f"{type(self).__name__} '{self.name}': the attention mask of shape "
                              f"{shape} does not broadcast to the attention scores' shape "
                              f"{tuple(scores_shape)} (B, heads, T, S)")
 

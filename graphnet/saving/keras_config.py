@@ -13,6 +13,14 @@ file names is imported.
 #: Keras's module for the classes graphnet writes at the top of each kind of config
 KERAS_MODULES = {"Functional": "keras.src.models.functional", "Sequential": "keras",
                  "Model": "keras"}
+#: Keras's exported names of the classes whose Python name differs: Keras's files name the
+#: exported one (its weights paths the class's own); graphnet's registry holds both
+KERAS_EXPORT_NAMES = {"GroupedQueryAttention": "GroupQueryAttention"}
+#: layers Keras calls with several tensor arguments (``layer(query, value, key=...,
+#: attention_mask=...)``) and graphnet with one list of them: the arguments in the list's order
+TENSOR_ARGUMENTS = {cls: ("query", "value", "key", "attention_mask")
+                    for cls in ("MultiHeadAttention", "GroupedQueryAttention",
+                                "GroupQueryAttention")}
 #: Keras's own tuple, dtype policy and tensor-reference markers
 _DTYPE_POLICIES = ("DTypePolicy", "FloatDTypePolicy")
 _STRUCTURE_MARKERS = ("__tuple__", "__keras_tensor__", "__lambda__", "__numpy__",
@@ -115,7 +123,7 @@ def from_keras(value, custom_objects=None, where=None):
             out["name"] = value["name"]
         if "inbound_nodes" in value:
             out["inbound_nodes"], out["list_input"] = _nodes_from_keras(
-                value["inbound_nodes"], where)
+                value["inbound_nodes"], where, TENSOR_ARGUMENTS.get(cls))
         if isinstance(out["config"], dict) and "input_layers" in out["config"]:
             _functional_io_from_keras(out["config"])
         return out
@@ -130,14 +138,29 @@ def _ref_of(tensor, where):
     return list(tensor["config"]["keras_history"])
 
 
-def _nodes_from_keras(nodes, where):
-    """Keras 3's [{"args", "kwargs"}] (or Keras 2's list form, kept) as graphnet's."""
+def _tensor_arguments_as_list(node, names):
+    """A Keras call of several tensor arguments (``names``, positional or keywords) as one
+    positional list of them, graphnet's: a missing key is the value, a missing last one
+    (the attention mask) left out."""
+    args, kwargs = list(node.get("args", [])), dict(node.get("kwargs", {}) or {})
+    tensors = [args[i] if i < len(args) else kwargs.pop(name, None)
+               for i, name in enumerate(names)]
+    if tensors[names.index("key")] is None:
+        tensors[names.index("key")] = tensors[names.index("value")]
+    return {"args": [[t for t in tensors if t is not None]], "kwargs": kwargs}
+
+
+def _nodes_from_keras(nodes, where, tensor_arguments=None):
+    """Keras 3's [{"args", "kwargs"}] (or Keras 2's list form, kept) as graphnet's;
+    ``tensor_arguments``: the names of the layer's tensor arguments (TENSOR_ARGUMENTS)."""
     out, flags = [], []
     for node in nodes:
         if not isinstance(node, dict):
             out.append(node)
             flags.append(len(node) > 1)
             continue
+        if tensor_arguments:
+            node = _tensor_arguments_as_list(node, tensor_arguments)
         args, kwargs = node.get("args", []), node.get("kwargs", {}) or {}
         if len(args) != 1:
             raise ValueError(f"layer {where!r} is called with {len(args)} positional "
@@ -223,7 +246,7 @@ def to_keras(value, module="keras.layers", specs=None, tensors=None):
             module, registered = layer_cls.__module__, cls
     inner = specs.get(cfg.get("name")) if isinstance(cfg, dict) and "input_layers" in cfg \
         else None
-    out = {"module": module, "class_name": cls,
+    out = {"module": module, "class_name": KERAS_EXPORT_NAMES.get(cls, cls),
            "config": {k: to_keras(v, _module_for_key(k, "keras.layers"), specs, inner)
                       for k, v in cfg.items()} if isinstance(cfg, dict) else cfg,
            "registered_name": registered}
@@ -234,8 +257,10 @@ def to_keras(value, module="keras.layers", specs=None, tensors=None):
     if "name" in value:
         out["name"] = value["name"]
     if "inbound_nodes" in value:
-        out["inbound_nodes"] = [_node_to_keras(node, flag, tensors or {}) for node, flag in
-                                zip(value["inbound_nodes"], value.get("list_input", []))]
+        out["inbound_nodes"] = [_node_to_keras(node, flag, tensors or {},
+                                               TENSOR_ARGUMENTS.get(cls))
+                                for node, flag in zip(value["inbound_nodes"],
+                                                      value.get("list_input", []))]
     if isinstance(out["config"], dict) and "input_layers" in out["config"]:
         _functional_io_to_keras(out["config"])
     return out
@@ -256,10 +281,18 @@ def _keras_tensor(ref, tensors):
             "config": {"shape": shape, "dtype": dtype, "keras_history": ref[:3]}}
 
 
-def _node_to_keras(node, listed, tensors):
+def _node_to_keras(node, listed, tensors, tensor_arguments=None):
+    """graphnet's node as Keras's {"args", "kwargs"}; a layer of several tensor arguments
+    (``tensor_arguments``) gets the first two positional, the others as keywords (the key
+    left out where it is the value)."""
     refs = [_keras_tensor(ref, tensors) for ref in node]
     kwargs = node[0][3] if node and len(node[0]) > 3 else {}
-    return {"args": [refs if listed else refs[0]], "kwargs": kwargs}
+    if not tensor_arguments:
+        return {"args": [refs if listed else refs[0]], "kwargs": kwargs}
+    named = dict(zip(tensor_arguments[2:], refs[2:]))
+    if len(node) > 2 and list(node[1][:3]) == list(node[2][:3]):
+        named.pop("key")
+    return {"args": refs[:2], "kwargs": dict(kwargs, **named)}
 
 
 def _functional_io_to_keras(config):

@@ -16,6 +16,10 @@ from .. import backend
 from .hdf5 import H5Reader, H5Writer
 
 WEIGHTS_EXTENSION = ".weights.h5"
+#: attributes Keras's class also exposes as public properties, which its walk of
+#: ``dir(obj)`` reaches first (so its file holds them there): per class, attribute -> property
+PUBLIC_NAMES = {"MultiHeadAttention": {f"_{part}_dense": f"{part}_dense"
+                                       for part in ("query", "key", "value", "output")}}
 
 
 def _join(path, name):
@@ -37,8 +41,9 @@ def _children(obj, top):
     model_like = isinstance(obj, Functional)
     graph_model = model_like and not getattr(obj, "_is_subclassed", False)
     out = [("layers", obj.layers)] if graph_model else []
+    public = PUBLIC_NAMES.get(_keras_class(obj), {})
     attributes = {} if graph_model else {
-        name: value for name, value in vars(obj).items()
+        public.get(name, name): value for name, value in vars(obj).items()
         if name not in _ENGINE_ATTRIBUTES and _holds_saveable(value)}
     if model_like and not graph_model:
         attributes["layers"] = obj.layers
