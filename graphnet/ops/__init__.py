@@ -24,6 +24,7 @@ from .array_ops import __all__ as _array_all
 from .array_ops import arange, cumsum, split, stop_gradient, top_k  # noqa: F401
 from .dispatch import wrap_all
 from .eager import convert_to_numpy  # noqa: F401
+from . import image  # noqa: F401  (gn.ops.image, as keras.ops.image)
 from .registry import OpError, all_ops, get_op, ops_in_group  # noqa: F401
 
 _api_all = (_core_all + _creation_all + _indexing_all + _loss_all + _math_all + _shape_all

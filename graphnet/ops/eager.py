@@ -23,7 +23,7 @@ TENSOR_PARAMETERS = frozenset({
     "offset", "scale", "gamma", "beta", "depthwise_kernel", "pointwise_kernel", "x_train",
     "x_infer", "target", "output", "weights", "condlist", "choicelist", "array", "a",
     "fill_value", "data", "segment_ids", "values", "updates", "predictions", "targets",
-    "sorted_sequence", "variable", "query", "key", "value", "bias", "mask"})
+    "sorted_sequence", "variable", "query", "key", "value", "bias", "mask", "images"})
 
 eager_plans = PlanCache(128)
 _signatures = {}
