@@ -85,6 +85,10 @@ case GN_K_ATTENTION: /* b t s n h hv q k v mask mask_strides causal out | scale 
     err = gn_attention(a[0], a[1], a[2], a[3], a[4], a[5], ptr[a[6]], ptr[a[7]], ptr[a[8]],
                        (a[9] < 0 ? NULL : ptr[a[9]]), (a + 10), (int)a[14], f[0], ptr[a[15]]);
     break;
+case GN_K_LAYER_NORM: /* rows n x gamma beta y | epsilon */
+    gn_layer_norm(a[0], a[1], ptr[a[2]], (a[3] < 0 ? NULL : ptr[a[3]]),
+                  (a[4] < 0 ? NULL : ptr[a[4]]), f[0], ptr[a[5]]);
+    break;
 case GN_K_CONV: /* x w y work work_len geom */
     gn_conv_forward((a + 5), ptr[a[0]], ptr[a[1]], ptr[a[2]], ptr[a[3]], a[4]);
     break;

@@ -165,6 +165,11 @@ def _cases():
                               [_f(2, 6), _f(3, 4)])]
     cases["ATTENTION"] = [(lambda ins: [gn.ops.dot_product_attention(
         ins[0], ins[1], ins[1], is_causal=True)], [_f(3, 2, 4), _f(3, 2, 4)])]
+    gamma, beta = (RNG.standard_normal(5).astype("f4") for _ in "gb")
+    cases["LAYER_NORM"] = [(lambda ins: [gn.ops.layer_normalization(ins[0], gamma, beta,
+                                                                     epsilon=1e-6),
+                                          gn.ops.layer_normalization(ins[0], None, beta)],
+                            [_f(3, 5, scale=3.0)])]
     cases["STOP_GRADIENT"] = [(lambda ins: [gn.ops.stop_gradient(ins[0])], [_f(2, 3)])]
     cases["TRANSPOSE"] = [(lambda ins: [gn.ops.transpose(ins[0], (2, 0, 1))], [_f(2, 3)])]
     cases["CONCATENATE"] = [(lambda ins: [gn.ops.concatenate([ins[0], ins[1]], axis=-1),

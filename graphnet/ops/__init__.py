@@ -1,6 +1,6 @@
 """graphnet.ops: the op registry (primitives) and the public op functions."""
-from . import (collective, contraction, elementwise, fused, gather, layout,  # noqa: F401
-               multi_eltwise, nn, phase, random, recurrent, reduce, source,
+from . import (collective, contraction, elementwise, fused, gather, layer_norm,  # noqa: F401
+               layout, multi_eltwise, nn, phase, random, recurrent, reduce, source,
                unrolled)  # (each registers its ops)
 from .api import *  # noqa: F401,F403
 from .api import __all__ as _core_all

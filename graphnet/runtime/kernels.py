@@ -288,6 +288,14 @@ KERNEL_LIST = [
            doc="out (b, t, n, hv) = softmax(scale q k^T, masked) v over q (b, t, n, h), k "
                "(b, s, n, h), v (b, s, n, hv), tile by tile with a running maximum; mask "
                "bytes (nonzero attends), causal leaves out keys after the query's own."),
+    Kernel("GN_K_LAYER_NORM", 80, "csrc/layer_norm.c",
+           [count("rows"), count("n"), slot("x"), slot("gamma", optional=True),
+            slot("beta", optional=True), slot("y"), real("epsilon")],
+           "gn_layer_norm(rows, n, x, gamma, beta, epsilon, y)",
+           reads=[Span("x", "rows * n"), Span("gamma", "n"), Span("beta", "n")],
+           writes=[Span("y", "rows * n")],
+           doc="y = (x - mean) * rsqrt(var + epsilon) * gamma + beta over each row of n of "
+               "x (rows, n), the variance centered; gamma and beta optional (1 and 0)."),
     Kernel("GN_K_CONV", 40, "csrc/conv.c", _CONV_HEAD + [geometry()],
            "gn_conv_forward(geom, x, w, y, work, work_len)",
            reads=[Span("x", "conv_x(geom)"), Span("w", "conv_w(geom)")],
