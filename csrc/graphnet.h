@@ -94,6 +94,11 @@ int gn_affine_transform_grad(int wrt, int interpolation, int fill_mode, int chan
                              int64_t n, int64_t h, int64_t w, int64_t c, const float *images,
                              const float *transforms, const float *dy, float fill_value,
                              float *grad);
+/* Layer normalization over the last axis of x (rows, n): y = (x - mean) *
+ * rsqrt(var + epsilon) * gamma + beta per row, the variance centered; gamma and beta NULL
+ * or n floats. y may alias x. */
+void gn_layer_norm(int64_t rows, int64_t n, const float *x, const float *gamma,
+                   const float *beta, float epsilon, float *y);
 /* The plain triple loop every fast path is tested against. */
 void gn_sgemm_ref(int transa, int transb, int64_t m, int64_t n, int64_t k, float alpha,
                   const float *a, int64_t lda, const float *b, int64_t ldb,
@@ -330,7 +335,7 @@ enum gn_kernel {
     GN_K_CONV_BIAS_ACT = 45, GN_K_CONV_BIAS_ACT_POOL = 46, GN_K_MULTI_ELTWISE = 50,
     GN_K_RNN_FORWARD = 60, GN_K_RNN_BPTT = 61, GN_K_RNN_PARAM_GRAD = 62,
     GN_K_ALLREDUCE_SUM = 70, GN_K_ATTENTION = 71, GN_K_AFFINE_TRANSFORM = 80,
-    GN_K_AFFINE_TRANSFORM_GRAD = 81
+    GN_K_AFFINE_TRANSFORM_GRAD = 81, GN_K_LAYER_NORM = 82
 };
 enum gn_slot {
     GN_SLOT_ARENA = 0, GN_SLOT_INPUT = 1, GN_SLOT_OUTPUT = 2, GN_SLOT_WEIGHT = 3,

@@ -96,6 +96,10 @@ case GN_K_AFFINE_TRANSFORM_GRAD: /* wrt interpolation fill_mode channels_first n
                                    a[7], (a[8] < 0 ? NULL : ptr[a[8]]), ptr[a[9]], ptr[a[10]], f[0],
                                    ptr[a[11]]);
     break;
+case GN_K_LAYER_NORM: /* rows n x gamma beta y | epsilon */
+    gn_layer_norm(a[0], a[1], ptr[a[2]], (a[3] < 0 ? NULL : ptr[a[3]]),
+                  (a[4] < 0 ? NULL : ptr[a[4]]), f[0], ptr[a[5]]);
+    break;
 case GN_K_CONV: /* x w y work work_len geom */
     gn_conv_forward((a + 5), ptr[a[0]], ptr[a[1]], ptr[a[2]], ptr[a[3]], a[4]);
     break;

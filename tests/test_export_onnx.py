@@ -189,6 +189,11 @@ def _cases():
                       _t("AFFINE_TRANSFORM_GRAD", ins[1], ins[0], ins[0], wrt=1,
                          **dict(grad_attrs, fill_mode="constant"))],
          [images, transforms])]
+    gamma, beta = (RNG.standard_normal(5).astype("f4") for _ in "gb")
+    cases["LAYER_NORM"] = [(lambda ins: [gn.ops.layer_normalization(ins[0], gamma, beta,
+                                                                     epsilon=1e-6),
+                                          gn.ops.layer_normalization(ins[0], None, beta)],
+                            [_f(3, 5, scale=3.0)])]
     cases["STOP_GRADIENT"] = [(lambda ins: [gn.ops.stop_gradient(ins[0])], [_f(2, 3)])]
     cases["TRANSPOSE"] = [(lambda ins: [gn.ops.transpose(ins[0], (2, 0, 1))], [_f(2, 3)])]
     cases["CONCATENATE"] = [(lambda ins: [gn.ops.concatenate([ins[0], ins[1]], axis=-1),

@@ -255,6 +255,15 @@ case("ATTENTION", lambda q, k, v: ops.dot_product_attention(q, k, v), [(2, 3, 2,
 case("ATTENTION", lambda q, k, v: ops.dot_product_attention(
     q, k, v, is_causal=True, mask=np.array([True, False, True, True])),
     [(1, 4, 2, 3), (1, 4, 2, 3), (1, 4, 2, 2)], none_axes=())
+# the fused layer normalization over the last axis (its gradient is its composite's):
+# gamma and beta, either alone, neither; a row of one
+case("LAYER_NORM", lambda x, g, b: ops.layer_normalization(x, g, b, epsilon=1e-3),
+     [(3, 4, 7), (7,), (7,)], none_axes=[(0,), (), ()])
+case("LAYER_NORM", lambda x, g: ops.layer_normalization(x, g, None, epsilon=1e-2),
+     [(5, 17), (17,)], none_axes=[(0,), ()])
+case("LAYER_NORM", lambda x, b: ops.layer_normalization(x, None, b), [(2, 3), (3,)],
+     none_axes=[(0,), ()])
+case("LAYER_NORM", lambda x: ops.layer_normalization(x, epsilon=0.5), [(4, 1)])
 # the forward only: finite differences see the identity the gradient stops
 case("STOP_GRADIENT", lambda x: ops.exp(ops.stop_gradient(x)), [(4, 3)], grad=False)
 case("TRANSPOSE", lambda x: ops.transpose(x), [(5, 3)])

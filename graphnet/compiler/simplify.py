@@ -124,3 +124,25 @@ def remove_broadcast_into_binary(node):
     if b.op.name == "BROADCAST_TO" and a.shape == node.shape:
         return Node(node.op, (a, b.inputs[0]), node.attrs)
     return None
+
+
+@rewrite("simplify", ops=("ADD",))
+def add_bias_before_split(node):
+    """reshape(matmul(a, w)) + b -> reshape(matmul(a, w) + reshape(b)) when the reshape
+    splits the product's last axis into the trailing axes b spans exactly (EinsumDense's
+    (heads, key_dim) bias in MultiHeadAttention): the add then meets the product, whose
+    GEMM epilogue takes a bias (graphnet/compiler/fuse.py)."""
+    if node.op.name != "ADD":
+        return None
+    for split, bias in (node.inputs, node.inputs[::-1]):
+        if split.op.name != "RESHAPE" or split.inputs[0].op.name != "MATMUL" or \
+                split.shape != node.shape or not 0 < bias.ndim < split.ndim:
+            continue
+        product = split.inputs[0]
+        lead = split.ndim - bias.ndim
+        if split.shape[lead:] == bias.shape and split.shape[:lead] == product.shape[:-1] \
+                and product.dtype == bias.dtype == node.dtype:
+            flat = Node("RESHAPE", (bias,), {"shape": (product.shape[-1],)})
+            return Node("RESHAPE", (Node("ADD", (product, flat), {}),),
+                        {"shape": node.shape})
+    return None

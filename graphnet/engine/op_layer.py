@@ -18,23 +18,26 @@ from .base_layer import Layer
 
 # Keras 3's class for the gn.ops functions whose name is not simply its CamelCase
 _KERAS_CLASS_NAMES = {"getitem": "GetItem", "abs": "Absolute"}
+_OP_NAMESPACES = ("image",)   # gn.ops.<namespace>.<function>, as keras.ops.image
 
 
 def keras_class_name(function):
     """Keras 3's Operation class for a gn.ops function: ``log_softmax`` -> ``LogSoftmax``."""
     return _KERAS_CLASS_NAMES.get(function) or \
-        "".join(part[:1].upper() + part[1:] for part in function.split("_"))
+        "".join(part[:1].upper() + part[1:] for part in function.rsplit(".", 1)[-1].split("_"))
 
 
 def op_function(function, where):
     """The public gn.ops function called ``function``; a clear error for any other name."""
     from .. import ops
-    if not isinstance(function, str) or function not in ops.__all__ or \
-            function in NOT_DISPATCHED:
+    namespace, _, name = function.rpartition(".") if isinstance(function, str) else ("", "", "")
+    module = getattr(ops, namespace, None) if namespace in _OP_NAMESPACES else \
+        ops if not namespace else None
+    if module is None or name not in module.__all__ or name in NOT_DISPATCHED:
         raise ValueError(f"{where}: {function!r} is not a gn.ops function that can be "
                          "recorded in a model (an op layer names one of gn.ops's public "
                          "functions; nothing else is ever loaded)")
-    return getattr(ops, function)
+    return getattr(module, name)
 
 
 # -- arguments as JSON -----------------------------------------------------------------

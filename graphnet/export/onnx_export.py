@@ -634,13 +634,25 @@ def _expanded(c, expand=_own_expansion):
     return names[id(top)]
 
 
+def _layer_norm(c):
+    """ONNX's LayerNormalization over the last axis (opset 17 on; before, the expansion)."""
+    if c.e.opset < 17:
+        return _expanded(c)
+    attrs, rest = c.node.attrs, list(c.ins[1:])
+    n = c.node.shape[-1]
+    scale = rest.pop(0) if attrs["scale"] else c.c(np.ones(n))
+    bias = [rest.pop(0)] if attrs["center"] else []
+    return c.op("LayerNormalization", [c.ins[0], scale] + bias, axis=-1,
+                epsilon=float(attrs["epsilon"]))
+
+
 MAPPINGS = {"FUSED_ELTWISE": _expanded, "MATMUL_BIAS_ACT": _expanded,
             "FUSED_MULTI_ELTWISE": _expanded, "MULTI_PART": _expanded,
             "CONV_BIAS_ACT": _expanded, "CONV_BIAS_ACT_POOL": _expanded,
             # the compiler's simplify phase unrolls these before export already
             "RNN_UNROLL": lambda c: _expanded(c, unrolled),
             "RNN_UNROLL_GRAD": lambda c: _expanded(c, unrolled),
-            "ATTENTION": _expanded}
+            "ATTENTION": _expanded, "LAYER_NORM": _layer_norm}
 MAPPINGS.update(UNARY)
 MAPPINGS.update({k: (lambda t: lambda c: c.op(t, c.ins))(v) for k, v in BINARY.items()})
 MAPPINGS.update({

@@ -800,6 +800,14 @@ def layer_normalization(x, gamma=None, beta=None, axis=-1, epsilon=None, rms_sca
     x = convert_to_tensor(x)
     epsilon = 1e-3 if epsilon is None else float(epsilon)
     axes = sorted(a % x.ndim for a in ([axis] if isinstance(axis, int) else axis))
+    from .layer_norm import fused_layer_norm   # (it builds on this module)
+    fused = fused_layer_norm(x, gamma, beta, axes, epsilon, rms_scaling)
+    return layer_norm_composite(x, gamma, beta, axes, epsilon, rms_scaling) if fused is None \
+        else fused
+
+
+def layer_norm_composite(x, gamma, beta, axes, epsilon, rms_scaling):
+    """layer_normalization from moments and elementwise ops (LAYER_NORM's expansion)."""
     shape = [1] * x.ndim
     for a in axes:
         shape[a] = x.shape[a]

@@ -315,6 +315,14 @@ KERNEL_LIST = [
                                                 "the images")],
            doc="GN_K_AFFINE_TRANSFORM's gradient from dy: wrt 0 the images' (images unused), "
                "wrt 1 the transforms' (n * 8 floats)."),
+    Kernel("GN_K_LAYER_NORM", 82, "csrc/layer_norm.c",
+           [count("rows"), count("n"), slot("x"), slot("gamma", optional=True),
+            slot("beta", optional=True), slot("y"), real("epsilon")],
+           "gn_layer_norm(rows, n, x, gamma, beta, epsilon, y)",
+           reads=[Span("x", "rows * n"), Span("gamma", "n"), Span("beta", "n")],
+           writes=[Span("y", "rows * n")],
+           doc="y = (x - mean) * rsqrt(var + epsilon) * gamma + beta over each row of n of "
+               "x (rows, n), the variance centered; gamma and beta optional (1 and 0)."),
     Kernel("GN_K_CONV", 40, "csrc/conv.c", _CONV_HEAD + [geometry()],
            "gn_conv_forward(geom, x, w, y, work, work_len)",
            reads=[Span("x", "conv_x(geom)"), Span("w", "conv_w(geom)")],
