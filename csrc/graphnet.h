@@ -65,12 +65,23 @@ void gn_sgemm_batch(int transa, int transb, int64_t m, int64_t n, int64_t k, flo
  * q (B, T, N, H), k (B, S, N, H), v (B, S, N, Hv), tile by tile with a running maximum
  * (never the whole score matrix). mask: NULL or bytes at element strides (b, n, t, s)
  * (0 broadcasts), nonzero to attend; causal leaves out keys after the query's position.
- * A left-out logit is GN_ATT_MASKED. GN_ERR_BAD_ARGS for S == 0, GN_ERR_NO_MEMORY when
- * the tiles cannot be had. */
+ * A left-out logit is GN_ATT_MASKED. lse: NULL, or (B, N, T) floats that get each query's
+ * log-sum-exp of its logits (what the backward reads). GN_ERR_BAD_ARGS for S == 0,
+ * GN_ERR_NO_MEMORY when the tiles cannot be had. */
 #define GN_ATT_MASKED (-0.7f * 3.38953e38f)
 int gn_attention(int64_t b, int64_t t, int64_t s, int64_t n, int64_t h, int64_t hv,
                  const float *q, const float *k, const float *v, const uint8_t *mask,
-                 const int64_t *mask_strides, int causal, float scale, float *out);
+                 const int64_t *mask_strides, int causal, float scale, float *out,
+                 float *lse);
+/* Its backward (FlashAttention-2's, on the CPU): from the forward's out and lse and the
+ * gradient dout (B, T, N, Hv), the gradients dq, dk, dv of q, k, v, the scores recomputed
+ * tile by tile (P = exp(S - lse), dS = P * (dP - rowsum(dout * out))), never the whole
+ * score matrix; parallel over (b, n). Same arguments and errors as gn_attention. */
+int gn_attention_backward(int64_t b, int64_t t, int64_t s, int64_t n, int64_t h, int64_t hv,
+                          const float *q, const float *k, const float *v,
+                          const uint8_t *mask, const int64_t *mask_strides, int causal,
+                          float scale, const float *out, const float *dout, const float *lse,
+                          float *dq, float *dk, float *dv);
 /* ---- affine transforms of images (csrc/affine.c) ---------------------------
  * out (n, h, w, c) (channels_first: (n, c, h, w)) samples images of the same shape at
  * each image's transform [a0 a1 a2 b0 b1 b2 c0 c1] (8 floats), as
@@ -334,8 +345,8 @@ enum gn_kernel {
     GN_K_CONV_BACKWARD_FILTER = 42, GN_K_POOL = 43, GN_K_POOL_BACKWARD = 44,
     GN_K_CONV_BIAS_ACT = 45, GN_K_CONV_BIAS_ACT_POOL = 46, GN_K_MULTI_ELTWISE = 50,
     GN_K_RNN_FORWARD = 60, GN_K_RNN_BPTT = 61, GN_K_RNN_PARAM_GRAD = 62,
-    GN_K_ALLREDUCE_SUM = 70, GN_K_ATTENTION = 71, GN_K_AFFINE_TRANSFORM = 80,
-    GN_K_AFFINE_TRANSFORM_GRAD = 81, GN_K_LAYER_NORM = 82
+    GN_K_ALLREDUCE_SUM = 70, GN_K_ATTENTION = 71, GN_K_ATTENTION_BACKWARD = 72,
+    GN_K_AFFINE_TRANSFORM = 80, GN_K_AFFINE_TRANSFORM_GRAD = 81, GN_K_LAYER_NORM = 82
 };
 enum gn_slot {
     GN_SLOT_ARENA = 0, GN_SLOT_INPUT = 1, GN_SLOT_OUTPUT = 2, GN_SLOT_WEIGHT = 3,

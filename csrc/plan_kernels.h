@@ -81,9 +81,10 @@ case GN_K_RNN_PARAM_GRAD: /* cell wrt go_backwards reset_after rec_masked B T D 
     err = gn_rnn_param_grad((int)a[0], (int)a[1], (int)a[2], (int)a[3], (int)a[4], a[5], a[6], a[7],
                             a[8], a[9], ptr[a[10]], (a[11] < 0 ? NULL : ptr[a[11]]), ptr[a[12]]);
     break;
-case GN_K_ATTENTION: /* b t s n h hv q k v mask mask_strides causal out | scale */
+case GN_K_ATTENTION: /* b t s n h hv q k v mask mask_strides causal out lse | scale */
     err = gn_attention(a[0], a[1], a[2], a[3], a[4], a[5], ptr[a[6]], ptr[a[7]], ptr[a[8]],
-                       (a[9] < 0 ? NULL : ptr[a[9]]), (a + 10), (int)a[14], f[0], ptr[a[15]]);
+                       (a[9] < 0 ? NULL : ptr[a[9]]), (a + 10), (int)a[14], f[0], ptr[a[15]],
+                       (st[3] <= 16 || a[16] < 0 ? NULL : ptr[a[16]]));
     break;
 case GN_K_AFFINE_TRANSFORM: /* interpolation fill_mode channels_first n h w c images transforms out
                               | fill_value */
@@ -99,6 +100,13 @@ case GN_K_AFFINE_TRANSFORM_GRAD: /* wrt interpolation fill_mode channels_first n
 case GN_K_LAYER_NORM: /* rows n x gamma beta y | epsilon */
     gn_layer_norm(a[0], a[1], ptr[a[2]], (a[3] < 0 ? NULL : ptr[a[3]]),
                   (a[4] < 0 ? NULL : ptr[a[4]]), f[0], ptr[a[5]]);
+    break;
+case GN_K_ATTENTION_BACKWARD: /* b t s n h hv q k v mask mask_strides causal out dout lse dq dk dv
+                                | scale */
+    err = gn_attention_backward(a[0], a[1], a[2], a[3], a[4], a[5], ptr[a[6]], ptr[a[7]], ptr[a[8]],
+                                (a[9] < 0 ? NULL : ptr[a[9]]), (a + 10), (int)a[14], f[0],
+                                ptr[a[15]], ptr[a[16]], ptr[a[17]], ptr[a[18]], ptr[a[19]],
+                                ptr[a[20]]);
     break;
 case GN_K_CONV: /* x w y work work_len geom */
     gn_conv_forward((a + 5), ptr[a[0]], ptr[a[1]], ptr[a[2]], ptr[a[3]], a[4]);

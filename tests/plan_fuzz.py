@@ -249,7 +249,8 @@ def _rnn(kernel):
     return hint
 def _attention(r):
     """Small (b, t, s, n) products (s >= 1: the table refuses a softmax over no keys, as the
-    kernel does), the mask's strides over (b, n, t, s) broadcast at random."""
+    kernels do), the mask's strides over (b, n, t, s) broadcast at random; forward and
+    backward alike."""
     v = {key: _dim(r, 4, 1) for key in ("b", "t", "n", "h", "hv")}
     v["s"] = _dim(r, 5, 1)
     v["mask_strides"] = _strides(r, [v["b"], v["n"], v["t"], v["s"]])
@@ -257,7 +258,7 @@ def _attention(r):
 
 
 HINTS = {
-    "GN_K_ATTENTION": _attention,
+    "GN_K_ATTENTION": _attention, "GN_K_ATTENTION_BACKWARD": _attention,
     "GN_K_GEMM": _gemm, "GN_K_GEMM_BIAS_ACT": _gemm_bias_act, "GN_K_BATCH_GEMM": _batch_gemm,
     "GN_K_COPY": _copy, "GN_K_CONV": _conv(0), "GN_K_CONV_BACKWARD_INPUT": _conv(1),
     "GN_K_CONV_BACKWARD_FILTER": _conv(2), "GN_K_CONV_BIAS_ACT": _conv(0),

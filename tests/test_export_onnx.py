@@ -194,6 +194,11 @@ def _cases():
                                                                      epsilon=1e-6),
                                           gn.ops.layer_normalization(ins[0], None, beta)],
                             [_f(3, 5, scale=3.0)])]
+    # ATTENTION's gradient as its grad rule builds it: the log-sum-exp and dq, dk, dv
+    cases["ATTENTION_LSE"] = [(lambda ins: [_attention_grads(ins)[0]],
+                               [_f(3, 2, 4), _f(5, 2, 4), _f(5, 2, 3), _f(3, 2, 3)])]
+    cases["ATTENTION_GRAD"] = [(lambda ins: _attention_grads(ins)[1:],
+                                [_f(3, 2, 4), _f(5, 2, 4), _f(5, 2, 3), _f(3, 2, 3)])]
     cases["STOP_GRADIENT"] = [(lambda ins: [gn.ops.stop_gradient(ins[0])], [_f(2, 3)])]
     cases["TRANSPOSE"] = [(lambda ins: [gn.ops.transpose(ins[0], (2, 0, 1))], [_f(2, 3)])]
     cases["CONCATENATE"] = [(lambda ins: [gn.ops.concatenate([ins[0], ins[1]], axis=-1),
@@ -259,6 +264,18 @@ _RECURRENT = [
     ("gru", dict(reset_after=False, mask_mode=1), ["h0", "mask"]),
     ("simple_rnn", dict(mask_mode=1, activation="sigmoid"), ["bias", "mask"]),
 ]
+
+
+def _attention_grads(ins):
+    """ATTENTION_LSE and the three ATTENTION_GRADs of q, k, v and a gradient of the output,
+    causal, with a mask that broadcasts over the batch and heads."""
+    q, k, v, dout = ins
+    mask = gn.ops.convert_to_tensor(RNG.random((3, 5)) < 0.7)
+    attrs = {"scale": 0.4, "causal": True}
+    att = _t("ATTENTION", q, k, v, mask, **attrs)
+    lse = _t("ATTENTION_LSE", att, q, k, mask, **attrs)
+    return [lse] + [_t("ATTENTION_GRAD", q, k, v, att, dout, lse, mask, wrt=w, **attrs)
+                    for w in range(3)]
 
 
 def _recurrent_cases():

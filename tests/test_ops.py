@@ -264,6 +264,38 @@ case("LAYER_NORM", lambda x, g: ops.layer_normalization(x, g, None, epsilon=1e-2
 case("LAYER_NORM", lambda x, b: ops.layer_normalization(x, None, b), [(2, 3), (3,)],
      none_axes=[(0,), ()])
 case("LAYER_NORM", lambda x: ops.layer_normalization(x, epsilon=0.5), [(4, 1)])
+# ATTENTION's gradient ops, as its grad rule builds them (their own gradients: their
+# expansions'); the mask broadcasts over (B, N, T, S) and leaves one query out everywhere
+_ATT_MASK = np.array([[True, False, True, True, False], [False] * 5, [True] * 5])
+
+
+def _attention_grad_parts(q, k, v, dout, mask=None, causal=False):
+    extra = [] if mask is None else [mask]
+    attrs = {"scale": 0.6, "causal": causal}
+    att = raw("ATTENTION", q, k, v, *extra, **attrs)
+    return att, raw("ATTENTION_LSE", att, q, k, *extra, **attrs), extra, attrs
+
+
+def _attention_lse(q, k, v, **kwargs):
+    return _attention_grad_parts(q, k, v, None, **kwargs)[1]
+
+
+def _attention_grad(wrt, **kwargs):
+    def fn(q, k, v, dout):
+        att, lse, extra, attrs = _attention_grad_parts(q, k, v, dout, **kwargs)
+        return raw("ATTENTION_GRAD", q, k, v, att, dout, lse, *extra, wrt=wrt, **attrs)
+    return fn
+
+
+_ATT_SHAPES = [(2, 3, 2, 4), (2, 5, 2, 4), (2, 5, 2, 3)]
+# (forward only: ATTENTION_GRAD reads the log-sum-exp as it is, nothing differentiates it)
+case("ATTENTION_LSE", _attention_lse, _ATT_SHAPES, grad=False)
+case("ATTENTION_LSE", lambda q, k, v: _attention_lse(q, k, v, mask=_ATT_MASK, causal=True),
+     _ATT_SHAPES, none_axes=(), grad=False)
+for _wrt in range(3):
+    case("ATTENTION_GRAD", _attention_grad(_wrt), _ATT_SHAPES + [(2, 3, 2, 3)])
+    case("ATTENTION_GRAD", _attention_grad(_wrt, mask=_ATT_MASK, causal=True),
+         _ATT_SHAPES + [(2, 3, 2, 3)], none_axes=())
 # the forward only: finite differences see the identity the gradient stops
 case("STOP_GRADIENT", lambda x: ops.exp(ops.stop_gradient(x)), [(4, 3)], grad=False)
 case("TRANSPOSE", lambda x: ops.transpose(x), [(5, 3)])

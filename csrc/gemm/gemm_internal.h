@@ -40,6 +40,9 @@ typedef struct {
     gn_dot_fn dot; /* NULL: B transposed always goes through packing */
 } gn_gemm_kernel;
 
+/* The current ISA's GEMM (for kernels that drive the micro-kernel themselves). */
+const gn_gemm_kernel *gn_sgemm_kernel(void);
+
 /* Pack op(A)[0:mc, 0:kc] into ceil(mc/mr) micro-panels of mr x kc (zero-padded rows). */
 void gn_sgemm_pack_a(int transa, int64_t mc, int64_t kc, const float *a, int64_t lda, int mr,
                      float *ap);

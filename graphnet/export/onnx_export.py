@@ -16,6 +16,7 @@ from ..compiler import CompileReport, run_phases, specialize
 from ..compiler.unroll import unrolled
 from ..graph.graph import topological_order
 from .onnx_image import MAPPINGS as IMAGE_MAPPINGS
+from ..ops.attention import attention_expansion
 from .onnx_recurrent import MAPPINGS as RECURRENT_MAPPINGS
 from .source import graph_of
 
@@ -652,7 +653,9 @@ MAPPINGS = {"FUSED_ELTWISE": _expanded, "MATMUL_BIAS_ACT": _expanded,
             # the compiler's simplify phase unrolls these before export already
             "RNN_UNROLL": lambda c: _expanded(c, unrolled),
             "RNN_UNROLL_GRAD": lambda c: _expanded(c, unrolled),
-            "ATTENTION": _expanded, "LAYER_NORM": _layer_norm}
+            "ATTENTION": lambda c: _expanded(c, attention_expansion),
+            "ATTENTION_LSE": _expanded, "ATTENTION_GRAD": _expanded,
+            "LAYER_NORM": _layer_norm}
 MAPPINGS.update(UNARY)
 MAPPINGS.update({k: (lambda t: lambda c: c.op(t, c.ins))(v) for k, v in BINARY.items()})
 MAPPINGS.update({

@@ -1,6 +1,8 @@
 """``dot_product_attention`` as ``keras.ops.nn.dot_product_attention`` computes it on the
-torch backend (torch's scaled_dot_product_attention), composed of einsum products,
-masks and a softmax, so its gradient and exports come from those primitives."""
+torch backend (torch's scaled_dot_product_attention): one fused op, ATTENTION, where its
+kernels apply (forward csrc/attention.c, backward csrc/attention_backward.c), else
+composed of einsum products, masks and a softmax. ATTENTION's reference and exports are
+that composite."""
 import math
 
 import numpy as np
@@ -10,8 +12,9 @@ from .contract import einsum
 from .contraction import _batch_strides
 from .dtypes import require_float
 from .elementwise import require_f32
-from .fused import FusedOp
-from .registry import NN, OpError, register
+from ..graph.node import Node
+from .fused import perform_by_expansion
+from .registry import NN, Op, OpError, register
 
 __all__ = ["dot_product_attention"]
 
@@ -92,6 +95,20 @@ def _composite(q, k, v, bias, mask, scale, is_causal, attn_logits_soft_cap):
     """The attention as einsum products, a masked softmax and einsum again."""
     heads, kv_heads = q.shape[2], k.shape[2]
     groups = heads // kv_heads
+    logits, _ = masked_logits(q, k, bias, mask, scale, is_causal, attn_logits_soft_cap)
+    probs = api.softmax(logits, axis=-1)
+    if groups == 1:
+        return einsum("bnts,bsnh->btnh", probs, v)
+    probs = api.reshape_dims(probs, [("in", 0), kv_heads, groups, ("in", 2), ("in", 3)])
+    out = einsum("bkgts,bskh->btkgh", probs, v)
+    return api.reshape_dims(out, [("in", 0), ("in", 1), heads, ("in", 4)])
+
+
+def masked_logits(q, k, bias, mask, scale, is_causal, attn_logits_soft_cap):
+    """The (B, N, T, S) logits with MASKED_LOGIT where left out, and the (broadcasting)
+    bool mask of the positions kept (None: all are)."""
+    heads, kv_heads = q.shape[2], k.shape[2]
+    groups = heads // kv_heads
     logits_shape = (q.shape[0], heads, q.shape[1], k.shape[1])
     if groups == 1:
         logits = einsum("btnh,bsnh->bnts", q, k)
@@ -114,12 +131,7 @@ def _composite(q, k, v, bias, mask, scale, is_causal, attn_logits_soft_cap):
         mask = _bool(mask)
         _check_broadcast("mask", mask.shape, logits_shape)
         logits = api.where(mask, logits, MASKED_LOGIT)
-    probs = api.softmax(logits, axis=-1)
-    if groups == 1:
-        return einsum("bnts,bsnh->btnh", probs, v)
-    probs = api.reshape_dims(probs, [("in", 0), kv_heads, groups, ("in", 2), ("in", 3)])
-    out = einsum("bkgts,bskh->btkgh", probs, v)
-    return api.reshape_dims(out, [("in", 0), ("in", 1), heads, ("in", 4)])
+    return logits, mask
 
 
 def _bool(mask):
@@ -127,20 +139,48 @@ def _bool(mask):
     return mask if mask.dtype == "bool" else api.cast(mask, "bool")
 
 
+def attention_expansion(node, inputs=None):
+    """ATTENTION ``node`` as the einsum / softmax composite over ``inputs`` (its own by
+    default): its reference, and its ONNX form."""
+    inputs = node.inputs if inputs is None else inputs
+    q, k, v = (api._wrap(x) for x in inputs[:3])
+    mask = api._wrap(inputs[3]) if len(inputs) > 3 else None
+    return _composite(q, k, v, None, mask, node.attrs["scale"], node.attrs.get("causal", False),
+                      None).node
+
+
+def mask_args(node, ctx, mask):
+    """The fused kernels' mask slot and its (b, n, t, s) strides (0 broadcasts) for a
+    node over (q, k, ...); (-1, zeros) without a mask."""
+    if mask is None:
+        return -1, [0, 0, 0, 0]
+    q, k = node.inputs[:2]
+    b, t, n = q.shape[:3]
+    # _batch_strides over all 4 dims of the (broadcast) mask
+    return ctx.inp(mask), _batch_strides(tuple(mask.shape) + (1, 1), (b, n, t, k.shape[1]))
+
+
 @register
-class Attention(FusedOp):
+class Attention(Op):
     """ATTENTION(q, k, v[, mask]) {scale, causal}: dot_product_attention's softmax(scale
     q k^T, masked) v in one kernel (csrc/attention.c) for (B, T, N, H) queries and
-    (B, S, N, H) keys and values of one head count; its reference and gradient are those
-    of the einsum / softmax composite it expands to."""
+    (B, S, N, H) keys and values of one head count. Its reference is the einsum / softmax
+    composite it stands for; its gradient the fused backward (graphnet/ops/attention_grad.py:
+    ATTENTION_LSE, the log-sum-exp its forward step also writes, and ATTENTION_GRAD), whose
+    references are that composite's gradients."""
     name, group, arity = "ATTENTION", NN, None
 
-    def expand(self, node, inputs):
-        q, k, v = inputs[:3]
-        mask = inputs[3] if len(inputs) > 3 else None
-        return _composite(api._wrap(q), api._wrap(k), api._wrap(v), None,
-                          None if mask is None else api._wrap(mask), node.attrs["scale"],
-                          node.attrs.get("causal", False), None).node
+    def perform(self, inputs, attrs):
+        return perform_by_expansion(self, inputs, attrs, attention_expansion)
+
+    def grad(self, node, grad_output):
+        q, k, v = node.inputs[:3]
+        mask = list(node.inputs[3:])
+        attrs = {"scale": node.attrs["scale"], "causal": bool(node.attrs.get("causal", False))}
+        lse = Node("ATTENTION_LSE", [node, q, k] + mask, attrs)
+        inputs = [q, k, v, node, grad_output, lse] + mask
+        return [Node("ATTENTION_GRAD", inputs, dict(attrs, wrt=wrt)) for wrt in range(3)] + \
+            [None] * len(mask)
 
     def infer(self, shapes, dtypes, attrs):
         if len(shapes) not in (3, 4):
@@ -172,16 +212,15 @@ class Attention(FusedOp):
         q, k, v = node.inputs[:3]
         b, t, n, h = q.shape
         s, hv = k.shape[1], v.shape[3]
-        mask, strides = -1, [0, 0, 0, 0]
-        if len(node.inputs) > 3:
-            m = node.inputs[3]
-            mask = ctx.inp(m)
-            # (b, n, t, s) strides of the (broadcast) mask: _batch_strides over all 4 dims
-            strides = _batch_strides(tuple(m.shape) + (1, 1), (b, n, t, s))
+        mask, strides = mask_args(node, ctx, node.inputs[3] if len(node.inputs) > 3 else None)
         out = ctx.out(node)
-        if not ctx.numel(node):
+        lse = place_lse(node, ctx)
+        if not ctx.numel(node) and lse == -1:
             return
         ctx.emit("GN_K_ATTENTION", b=b, t=t, s=s, n=n, h=h, hv=hv, q=ctx.inp(q), k=ctx.inp(k),
                  v=ctx.inp(v), mask=mask, mask_strides=strides,
-                 causal=int(node.attrs.get("causal", False)), out=out,
+                 causal=int(node.attrs.get("causal", False)), out=out, lse=lse,
                  scale=node.attrs["scale"])
+
+
+from .attention_grad import place_lse  # noqa: E402  (registers the backward ops)

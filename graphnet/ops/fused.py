@@ -29,12 +29,14 @@ MAX_INPUTS = 16       # csrc/fused.c limits
 MAX_INSTRUCTIONS = 48
 
 
-def _perform_by_expansion(op, inputs, attrs):
+def perform_by_expansion(op, inputs, attrs, expand=None):
+    """``op`` on arrays ``inputs`` as its expansion evaluates (``expand(node, inputs)``,
+    the op's own ``expand`` by default)."""
     from ..runtime.reference import evaluate
     from ..ops.source import ConstantValue
     consts = [Node("CONSTANT", (), {"value": ConstantValue(x)}) for x in inputs]
     node = Node(op.name, consts, attrs)
-    return evaluate([op.expand(node, consts)], {})[0]
+    return evaluate([(expand or op.expand)(node, consts)], {})[0]
 
 
 class FusedOp(Op):
@@ -46,7 +48,7 @@ class FusedOp(Op):
         raise NotImplementedError(f"{self.name} declares no expansion")
 
     def perform(self, inputs, attrs):
-        return _perform_by_expansion(self, inputs, attrs)
+        return perform_by_expansion(self, inputs, attrs)
 
 
 def encode_program(program, ctx):

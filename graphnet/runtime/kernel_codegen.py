@@ -60,9 +60,11 @@ def _c_values(kernel):
             value = f"{base}[{at}]"
             raw[arg.name] = value
             tail = kernel.short_form is not None and base == "a" and index >= kernel.short_form
-            present = f"st[3] > {kernel.short_form}" if tail else None
+            if tail and index == kernel.short_form:   # the short form's int count
+                short_ints = at
+            present = f"st[3] > {short_ints}" if tail else None
             if arg.kind == "slot":
-                absent = ([f"st[3] <= {kernel.short_form}"] if tail else []) + \
+                absent = ([f"st[3] <= {short_ints}"] if tail else []) + \
                     ([f"{value} < 0"] if arg.optional else [])
                 expr = f"ptr[{value}]"
                 if absent:

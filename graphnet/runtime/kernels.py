@@ -69,6 +69,16 @@ _RNN_PARAM_GRAD_CHECKS = [
     ("wrt > 1 or other != -1", "wrt {wrt} needs the other operand (W for x, x for kernel)")]
 
 
+# the fused attention's problem (csrc/attention_internal.h), forward and backward
+_ATTENTION_HEAD = [count("b"), count("t"), count("s", lo=1), count("n"), count("h"),
+                   count("hv"), slot("q"), slot("k"), slot("v"), slot("mask", optional=True),
+                   ints("mask_strides", 4, "element strides of the mask over (b, n, t, s)"),
+                   flag("causal")]
+_ATTENTION_READS = [Span("q", "b * t * n * h"), Span("k", "b * s * n * h"),
+                    Span("v", "b * s * n * hv"),
+                    Strided("mask", "[b, n, t, s]", "mask_strides", "1")]
+
+
 def _fused_extents(c, v):
     """FUSED_ELTWISE's inputs: per input its slot then ndim strides over ``shape``."""
     nd, shape, rec = v["ndim"], v["shape"], v["inputs"]
@@ -279,18 +289,16 @@ KERNEL_LIST = [
            doc="The gradient of one GN_K_RNN_FORWARD input from Z: wrt 0 x (other: W), "
                "1 kernel (other: x), 2 recurrent kernel, 3 bias, 4 h0, 5 c0."),
     Kernel("GN_K_ATTENTION", 71, "csrc/attention.c",
-           [count("b"), count("t"), count("s", lo=1), count("n"), count("h"), count("hv"),
-            slot("q"), slot("k"), slot("v"), slot("mask", optional=True),
-            ints("mask_strides", 4, "element strides of the mask over (b, n, t, s)"),
-            flag("causal"), slot("out"), real("scale")],
-           "gn_attention(b, t, s, n, h, hv, q, k, v, mask, mask_strides, causal, scale, out)",
-           reads=[Span("q", "b * t * n * h"), Span("k", "b * s * n * h"),
-                  Span("v", "b * s * n * hv"),
-                  Strided("mask", "[b, n, t, s]", "mask_strides", "1")],
-           writes=[Span("out", "b * t * n * hv")], reports=True,
+           _ATTENTION_HEAD + [slot("out"), slot("lse", optional=True), real("scale")],
+           "gn_attention(b, t, s, n, h, hv, q, k, v, mask, mask_strides, causal, scale, out, lse)",
+           reads=_ATTENTION_READS,
+           writes=[Span("out", "b * t * n * hv"), Span("lse", "b * n * t")], reports=True,
+           short_form=13,
            doc="out (b, t, n, hv) = softmax(scale q k^T, masked) v over q (b, t, n, h), k "
                "(b, s, n, h), v (b, s, n, hv), tile by tile with a running maximum; mask "
-               "bytes (nonzero attends), causal leaves out keys after the query's own."),
+               "bytes (nonzero attends), causal leaves out keys after the query's own; lse "
+               "(b, n, t) gets each query's log-sum-exp of its logits. Files written before "
+               "lse existed end at out."),
     Kernel("GN_K_AFFINE_TRANSFORM", 80, "csrc/affine.c",
            _AFFINE_HEAD + [slot("images"), slot("transforms"), slot("out"), real("fill_value")],
            "gn_affine_transform(interpolation, fill_mode, channels_first, n, h, w, c, images, "
@@ -323,6 +331,17 @@ KERNEL_LIST = [
            writes=[Span("y", "rows * n")],
            doc="y = (x - mean) * rsqrt(var + epsilon) * gamma + beta over each row of n of "
                "x (rows, n), the variance centered; gamma and beta optional (1 and 0)."),
+    Kernel("GN_K_ATTENTION_BACKWARD", 72, "csrc/attention_backward.c",
+           _ATTENTION_HEAD + [slot("out"), slot("dout"), slot("lse"), slot("dq"), slot("dk"),
+                              slot("dv"), real("scale")],
+           "gn_attention_backward(b, t, s, n, h, hv, q, k, v, mask, mask_strides, causal, "
+           "scale, out, dout, lse, dq, dk, dv)",
+           reads=_ATTENTION_READS + [Span("out", "b * t * n * hv"),
+                                     Span("dout", "b * t * n * hv"), Span("lse", "b * n * t")],
+           writes=[Span("dq", "b * t * n * h"), Span("dk", "b * s * n * h"),
+                   Span("dv", "b * s * n * hv")], reports=True,
+           doc="GN_K_ATTENTION's gradients dq, dk, dv from its out and lse and the gradient "
+               "dout of out, the scores recomputed tile by tile."),
     Kernel("GN_K_CONV", 40, "csrc/conv.c", _CONV_HEAD + [geometry()],
            "gn_conv_forward(geom, x, w, y, work, work_len)",
            reads=[Span("x", "conv_x(geom)"), Span("w", "conv_w(geom)")],
