@@ -93,6 +93,8 @@ static const gn_gemm_kernel *select_kernel(void) {
     }
 }
 
+const gn_gemm_kernel *gn_gemm_active_kernel(void) { return select_kernel(); }
+
 /* ---- helpers ----------------------------------------------------------------- */
 
 static int64_t min64(int64_t x, int64_t y) { return x < y ? x : y; }

@@ -40,6 +40,10 @@ typedef struct {
     gn_dot_fn dot; /* NULL: B transposed always goes through packing */
 } gn_gemm_kernel;
 
+/* The GEMM of the current ISA (gn_current_isa), for kernels that drive the micro-kernel
+ * themselves over operands they pack once (the recurrent sequences, csrc/recurrent.c). */
+const gn_gemm_kernel *gn_gemm_active_kernel(void);
+
 /* Pack op(A)[0:mc, 0:kc] into ceil(mc/mr) micro-panels of mr x kc (zero-padded rows). */
 void gn_sgemm_pack_a(int transa, int64_t mc, int64_t kc, const float *a, int64_t lda, int mr,
                      float *ap);
