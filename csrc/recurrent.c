@@ -13,9 +13,11 @@
  * the weight gradients need (the gates' pre-activation gradients and the recurrent
  * product's input), so those are each one GEMM over batch * T rows (RNN_PARAM_GRAD). */
 #include "kernel_util.h"
+#include <stdlib.h>
 #include <string.h>
 #include "graphnet.h"
 #include "threadpool.h"
+#include "gemm/gemm_internal.h"
 
 enum { CELL_SIMPLE = 0, CELL_LSTM = 1, CELL_GRU = 2 };
 enum { ACT_LINEAR = 0, ACT_TANH = 1, ACT_SIGMOID = 2, ACT_RELU = 3, ACT_HARD_SIGMOID = 4 };
@@ -111,97 +113,245 @@ static int64_t step_at(int64_t k, int64_t T, int go_backwards) {
 }
 
 typedef struct {
-    int cell, act, ract, reset_after, mask_mode;
+    int cell, act, ract, go_backwards, reset_after, mask_mode;
     int64_t B, T, U, S;
     record_layout at;
 } rnn_shape;
 
-/* One step's fused epilogue on batch row b: the gate pre-activations are Y's projection
- * plus rec (the recurrent product) plus the biases; writes the activated gates, the new
- * state and output. hp/cp: the previous state and carry (NULL: zeros); op: the previous
- * output (NULL: zeros). scratch holds U floats. */
-GN_INLINE void forward_row(const rnn_shape *s, float *y, const float *rec, const float *b_in,
-                        const float *b_rec, const float *hp, const float *cp, const float *op,
-                        int keep, float *scratch) {
-    const int64_t u = s->U, g = gate_count(s->cell) * u;
-    float *p = y + s->at.gates;
-    for (int64_t j = 0; j < g; j++) p[j] += (b_in ? b_in[j] : 0.0f);
-    float *h = y + s->at.h;
+/* One step's fused epilogue on batch row b for units [j0, j1): the gate pre-activations
+ * are Y's projection plus rec (the recurrent product: gate q of unit j at
+ * rec[q * rs + j - j0]) plus the biases; writes the activated gates, the new state and
+ * output of those units. hp/cp/op: the previous state, carry and output rows (NULL:
+ * zeros). scratch holds j1 - j0 floats. */
+GN_INLINE void forward_row(const rnn_shape *s, float *y, const float *rec, int64_t rs,
+                           const float *b_in, const float *b_rec, const float *hp,
+                           const float *cp, const float *op, int keep, int64_t j0, int64_t j1,
+                           float *scratch) {
+    const int64_t u = s->U, w = j1 - j0, ng = gate_count(s->cell);
+    float *p = y + s->at.gates + j0;   /* gate q of unit j0 + i at p[q * u + i] */
+    for (int64_t q = 0; q < ng; q++)
+        for (int64_t i = 0; i < w; i++) p[q * u + i] += b_in ? b_in[q * u + j0 + i] : 0.0f;
     float *hn = scratch;
     if (s->cell == CELL_LSTM) {
-        for (int64_t j = 0; j < g; j++) p[j] += rec[j];
-        activate(s->ract, p, 2 * u);
-        activate(s->act, p + 2 * u, u);
-        activate(s->ract, p + 3 * u, u);
-        float *c = y + s->at.c;
-        for (int64_t j = 0; j < u; j++) {
-            const float cprev = cp ? cp[j] : 0.0f;
-            const float cn = p[u + j] * cprev + p[j] * p[2 * u + j];
-            c[j] = keep ? cn : cprev;
-            hn[j] = cn;
+        for (int64_t q = 0; q < 4; q++)
+            for (int64_t i = 0; i < w; i++) p[q * u + i] += rec[q * rs + i];
+        activate(s->ract, p, w);
+        activate(s->ract, p + u, w);
+        activate(s->act, p + 2 * u, w);
+        activate(s->ract, p + 3 * u, w);
+        float *c = y + s->at.c + j0;
+        for (int64_t i = 0; i < w; i++) {
+            const float cprev = cp ? cp[j0 + i] : 0.0f;
+            const float cn = p[u + i] * cprev + p[i] * p[2 * u + i];
+            c[i] = keep ? cn : cprev;
+            hn[i] = cn;
         }
-        activate(s->act, hn, u);
-        for (int64_t j = 0; j < u; j++) hn[j] *= p[3 * u + j];
+        activate(s->act, hn, w);
+        for (int64_t i = 0; i < w; i++) hn[i] *= p[3 * u + i];
     } else if (s->cell == CELL_GRU) {
-        for (int64_t j = 0; j < 2 * u; j++) p[j] += rec[j] + (b_rec ? b_rec[j] : 0.0f);
-        activate(s->ract, p, 2 * u);
+        for (int64_t q = 0; q < 2; q++)
+            for (int64_t i = 0; i < w; i++)
+                p[q * u + i] += rec[q * rs + i] + (b_rec ? b_rec[q * u + j0 + i] : 0.0f);
+        activate(s->ract, p, w);
+        activate(s->ract, p + u, w);
         if (s->reset_after) {
-            float *rh = y + s->at.rh;
-            for (int64_t j = 0; j < u; j++) {
-                rh[j] = rec[2 * u + j] + (b_rec ? b_rec[2 * u + j] : 0.0f);
-                p[2 * u + j] += p[u + j] * rh[j];
+            float *rh = y + s->at.rh + j0;
+            for (int64_t i = 0; i < w; i++) {
+                rh[i] = rec[2 * rs + i] + (b_rec ? b_rec[2 * u + j0 + i] : 0.0f);
+                p[2 * u + i] += p[u + i] * rh[i];
             }
         } else {
-            for (int64_t j = 0; j < u; j++) p[2 * u + j] += rec[2 * u + j];
+            for (int64_t i = 0; i < w; i++) p[2 * u + i] += rec[2 * rs + i];
         }
-        activate(s->act, p + 2 * u, u);
-        for (int64_t j = 0; j < u; j++) {
-            const float z = p[j], hprev = hp ? hp[j] : 0.0f;
-            hn[j] = z * hprev + (1.0f - z) * p[2 * u + j];
+        activate(s->act, p + 2 * u, w);
+        for (int64_t i = 0; i < w; i++) {
+            const float z = p[i], hprev = hp ? hp[j0 + i] : 0.0f;
+            hn[i] = z * hprev + (1.0f - z) * p[2 * u + i];
         }
     } else {
-        for (int64_t j = 0; j < u; j++) p[j] += rec[j];
-        activate(s->act, p, u);
-        memcpy(hn, p, sizeof(float) * (size_t)u);
+        for (int64_t i = 0; i < w; i++) p[i] += rec[i];
+        activate(s->act, p, w);
+        memcpy(hn, p, sizeof(float) * (size_t)w);
     }
-    for (int64_t j = 0; j < u; j++) h[j] = keep ? hn[j] : (hp ? hp[j] : 0.0f);
+    float *h = y + s->at.h + j0;
+    for (int64_t i = 0; i < w; i++) h[i] = keep ? hn[i] : (hp ? hp[j0 + i] : 0.0f);
     if (s->mask_mode != MASK_NONE) {
-        float *o = y + s->at.o;
-        for (int64_t j = 0; j < u; j++)
-            o[j] = keep ? hn[j] : (s->mask_mode == MASK_CARRY && op ? op[j] : 0.0f);
+        float *o = y + s->at.o + j0;
+        for (int64_t i = 0; i < w; i++)
+            o[i] = keep ? hn[i] : (s->mask_mode == MASK_CARRY && op ? op[j0 + i] : 0.0f);
     }
 }
 
-/* One step of the forward pass: the rows of the batch are independent once the
- * recurrent product is in rec, so threads split them. */
+/* ---- the team over the whole sequence ---------------------------------------------
+ * A step's recurrent product (32 x 128 by 128 x 512 for imdb_lstm) is too small to
+ * split over the pool once per step: on two threads the 80 products of a sequence ran
+ * no faster than on one (3.3 against 3.5 ms), and the BPTT's took twice as long. So the
+ * whole sequence is one task: each thread owns a slice of the units, packs its columns
+ * of the recurrent kernel (every gate's) once in the micro-kernel's layout, and per step
+ * multiplies the whole previous state by them, one register tile of rows at a time,
+ * with its units' gates applied to each tile while it is in L1. A barrier per step
+ * hands the new state to the others (two for GRU without reset_after, whose second
+ * product needs every unit's reset gate). */
+
+/* Floats of the calling thread's own buffer, kept between calls so repeated sequences
+ * do not page-fault (NULL when it cannot be had). */
+static float *thread_floats(size_t n) {
+    static __thread void *raw;
+    static __thread size_t cap;
+    if (n > cap) {
+        free(raw);
+        raw = malloc(n * sizeof(float) + 64);
+        cap = raw ? n : 0;
+        if (!raw) return NULL;
+    }
+    return (float *)(((uintptr_t)raw + 63) & ~(uintptr_t)63);
+}
+
+static int64_t round_to(int64_t x, int64_t unit) { return (x + unit - 1) / unit * unit; }
+
+/* Units [unit_lo(tid), unit_lo(tid + 1)) belong to thread tid of nt. */
+static int64_t unit_lo(int64_t U, int tid, int nt) { return U * tid / nt; }
+
+/* Threads for a sequence whose per-step product is B x gates*U x U: the GEMM's grain,
+ * and at least one unit each. */
+static int team_size(int64_t B, int64_t g, int64_t U) {
+    const int nt = gn_team_for((double)B * (double)g * (double)U, GN_GRAIN_MACS);
+    return nt > U ? (int)(U > 0 ? U : 1) : nt;
+}
+
+/* c (mr rows, ldc apart) = beta * c + ap (mr x k, packed) times the w columns of the
+ * packed panels at bp, panel q at bp + q * panel_stride. */
+static void panel_product(const gn_gemm_kernel *K, int64_t k, const float *ap, const float *bp,
+                          int64_t panel_stride, int64_t w, float *c, int64_t ldc, float beta,
+                          int mr) {
+    for (int64_t j = 0, q = 0; j < w; j += K->nr, q++)
+        K->ukr(k, ap, bp + q * panel_stride, c + j, ldc, 1.0f, beta, mr,
+               (int)(w - j < K->nr ? w - j : K->nr));
+}
+
+/* Pack rows [i0, i0 + mr) of a (depth k, rows lda apart) for the micro-kernel; with m,
+ * each times its row of m (rows ldm apart) first, through hm (MR x k floats). */
+static void pack_rows(const gn_gemm_kernel *K, int mr, int64_t k, const float *a, int64_t lda,
+                      const float *m, int64_t ldm, float *hm, float *ap) {
+    if (m) {
+        masked_rows(hm, a, lda, m, ldm, mr, k);
+        a = hm, lda = k;
+    }
+    K->pack_a(0, mr, k, a, lda, K->mr, ap);
+}
+
 typedef struct {
     const rnn_shape *s;
+    const gn_gemm_kernel *K;
     float *Y;
-    const float *rec, *b_in, *b_rec, *hp, *c0;
+    const float *R, *b_in, *b_rec, *h0, *c0, *rm;
     const uint8_t *mask;
-    float *scratch;     /* U floats per row */
-    int64_t t, prev, ldh;
-} forward_task;
+    float *rh;       /* GRU without reset_after: r * h_prev, B x U, shared by the team */
+    int failed;      /* a thread's buffers could not be had */
+} forward_team;
 
-GN_INLINE void forward_rows_body(void *arg, int64_t lo, int64_t hi) {
-    const forward_task *w = (const forward_task *)arg;
+/* GRU without reset_after, rows [i0, i0 + mr) and the thread's units: rh = reset gate
+ * times h_prev (times the h gate's dropout mask), from the z, r product in rec. */
+GN_INLINE void gru_reset_state(const forward_team *w, int64_t t, const float *hp, int64_t ldh,
+                               const float *rec, int64_t ldr, int64_t wpad, int64_t i0, int mr,
+                               int64_t j0, int64_t j1) {
     const rnn_shape *s = w->s;
-    const int64_t u = s->U, g = gate_count(s->cell) * u, ldy = s->T * s->S;
-    for (int64_t bi = lo; bi < hi; bi++) {
-        float *y = w->Y + bi * ldy + w->t * s->S;
-        const float *prow = w->prev >= 0 ? w->Y + bi * ldy + w->prev * s->S : NULL;
-        const float *hprow = w->hp ? w->hp + bi * w->ldh : NULL;
-        const float *cprow = s->cell != CELL_LSTM ? NULL
-                             : prow ? prow + s->at.c : w->c0 ? w->c0 + bi * u : NULL;
-        const float *oprow = prow && s->mask_mode != MASK_NONE ? prow + s->at.o : NULL;
-        const int keep = s->mask_mode == MASK_NONE || w->mask[bi * s->T + w->t];
-        forward_row(s, y, w->rec + bi * g, w->b_in, w->b_rec, hprow, cprow, oprow, keep,
-                    w->scratch + bi * u);
+    const int64_t u = s->U, g = 3 * u, ldy = s->T * s->S;
+    for (int64_t bi = i0; bi < i0 + mr; bi++) {
+        const float *p = w->Y + bi * ldy + t * s->S + s->at.gates + u;
+        const float *rc = rec + (bi - i0) * ldr + wpad;
+        for (int64_t j = j0; j < j1; j++) {
+            float v = p[j] + rc[j - j0] + (w->b_in ? w->b_in[u + j] : 0.0f);
+            activate(s->ract, &v, 1);
+            w->rh[bi * u + j] = v * (hp ? hp[bi * ldh + j] : 0.0f) *
+                                (w->rm ? w->rm[bi * g + 2 * u + j] : 1.0f);
+        }
     }
 }
 
-GN_MULTI(forward_rows, (void *arg, int64_t lo, int64_t hi, int tid),
-         forward_rows_body(arg, lo, hi))
+/* Row bi of step t (prev: the step before, -1 at the first) for units [j0, j1); rec is
+ * the row's product, gate q at rec[q * rs]. */
+GN_INLINE void forward_step_row(const forward_team *w, int64_t t, int64_t prev, const float *hp,
+                                int64_t ldh, int64_t bi, const float *rec, int64_t rs,
+                                int64_t j0, int64_t j1, float *hn) {
+    const rnn_shape *s = w->s;
+    const int64_t ldy = s->T * s->S;
+    const float *prow = prev >= 0 ? w->Y + bi * ldy + prev * s->S : NULL;
+    const float *cprow = s->cell != CELL_LSTM ? NULL
+                         : prow ? prow + s->at.c : w->c0 ? w->c0 + bi * s->U : NULL;
+    const float *oprow = prow && s->mask_mode != MASK_NONE ? prow + s->at.o : NULL;
+    const int keep = s->mask_mode == MASK_NONE || w->mask[bi * s->T + t];
+    forward_row(s, w->Y + bi * ldy + t * s->S, rec, rs, w->b_in, w->b_rec,
+                hp ? hp + bi * ldh : NULL, cprow, oprow, keep, j0, j1, hn);
+}
+
+GN_INLINE void forward_team_body(void *arg, int tid, int nt) {
+    forward_team *w = (forward_team *)arg;
+    const rnn_shape *s = w->s;
+    const gn_gemm_kernel *K = w->K;
+    const int64_t B = s->B, T = s->T, U = s->U, S = s->S, ng = gate_count(s->cell);
+    const int64_t g = ng * U, ldy = T * S, MR = K->mr;
+    const int64_t j0 = unit_lo(U, tid, nt), j1 = unit_lo(U, tid + 1, nt), wu = j1 - j0;
+    const int64_t wpad = round_to(wu, K->nr), ldr = ng * wpad, groups = w->rm ? ng : 1;
+    const int gru_before = s->cell == CELL_GRU && !s->reset_after;
+    const int64_t ng_first = gru_before ? 2 : ng;
+    /* this thread's buffers: packed R (ng slices of U x wpad), packed rows of the state
+     * (per gate with recurrent dropout), their masked copy, the product, the new state */
+    float *bp = thread_floats((size_t)(ldr * U + groups * MR * U + MR * U +
+                                       round_to(B, MR) * ldr + wu));
+    if (!bp) __atomic_store_n(&w->failed, 1, __ATOMIC_RELAXED);
+    gn_barrier(nt);
+    if (__atomic_load_n(&w->failed, __ATOMIC_RELAXED)) return;
+    float *ap = bp + ldr * U, *hm = ap + groups * MR * U, *rec = hm + MR * U;
+    float *hn = rec + round_to(B, MR) * ldr;
+    for (int64_t q = 0; q < ng; q++)
+        K->pack_b(0, U, wu, w->R + q * U + j0, g, K->nr, bp + q * wpad * U);
+    for (int64_t k = 0; k < T; k++) {
+        const int64_t t = step_at(k, T, s->go_backwards);
+        const int64_t prev = k ? step_at(k - 1, T, s->go_backwards) : -1;
+        const float *hp = prev >= 0 ? w->Y + prev * S + s->at.h : w->h0;
+        const int64_t ldh = prev >= 0 ? ldy : U;
+        if (k) gn_barrier(nt);   /* every unit of the previous state is written */
+        for (int64_t i0 = 0; i0 < B; i0 += MR) {   /* one register tile of rows */
+            const int mr = (int)(B - i0 < MR ? B - i0 : MR);
+            float *rc = rec + i0 * ldr;
+            for (int64_t q = 0; q < ng_first; q++) {
+                float *gq = ap + (w->rm ? q : 0) * MR * U;
+                if (!hp) {
+                    for (int r = 0; r < mr; r++)
+                        memset(rc + r * ldr + q * wpad, 0, sizeof(float) * (size_t)wu);
+                    continue;
+                }
+                if (q == 0 || w->rm)
+                    pack_rows(K, mr, U, hp + i0 * ldh, ldh, w->rm ? w->rm + i0 * g + q * U : NULL,
+                              g, hm, gq);
+                panel_product(K, U, gq, bp + q * wpad * U, U * K->nr, wu, rc + q * wpad, ldr,
+                              0.0f, mr);
+            }
+            if (gru_before) {
+                gru_reset_state(w, t, hp, ldh, rc, ldr, wpad, i0, mr, j0, j1);
+                continue;
+            }
+            for (int64_t bi = i0; bi < i0 + mr; bi++)
+                forward_step_row(w, t, prev, hp, ldh, bi, rc + (bi - i0) * ldr, wpad, j0,
+                                 j1, hn);
+        }
+        if (!gru_before) continue;
+        gn_barrier(nt);   /* every unit's r * h_prev is in rh */
+        for (int64_t i0 = 0; i0 < B; i0 += MR) {
+            const int mr = (int)(B - i0 < MR ? B - i0 : MR);
+            float *rc = rec + i0 * ldr;
+            pack_rows(K, mr, U, w->rh + i0 * U, U, NULL, 0, hm, ap);
+            panel_product(K, U, ap, bp + 2 * wpad * U, U * K->nr, wu, rc + 2 * wpad, ldr, 0.0f,
+                          mr);
+            for (int64_t bi = i0; bi < i0 + mr; bi++)
+                forward_step_row(w, t, prev, hp, ldh, bi, rc + (bi - i0) * ldr, wpad, j0, j1,
+                                 hn);
+        }
+    }
+}
+
+GN_MULTI(forward_team_run, (void *arg, int tid, int nt), forward_team_body(arg, tid, nt))
 
 int gn_rnn_forward(int cell, int act, int ract, int go_backwards, int reset_after,
                    int mask_mode, int64_t B, int64_t T, int64_t D, int64_t U, int64_t S,
@@ -210,56 +360,23 @@ int gn_rnn_forward(int cell, int act, int ract, int go_backwards, int reset_afte
                    float *Y, float *work, int64_t work_len) {
     if (!valid_codes(cell, act, ract, mask_mode) || (mask_mode != MASK_NONE && !mask))
         return GN_ERR_BAD_ARGS;
-    const rnn_shape s = {cell, act, ract, reset_after, mask_mode, B, T, U, S,
+    const rnn_shape s = {cell, act, ract, go_backwards, reset_after, mask_mode, B, T, U, S,
                          record_of(cell, U, reset_after, mask_mode != MASK_NONE)};
     const int64_t g = gate_count(cell) * U;
     if (S != s.at.width || work_len < B * (g + 2 * U) || (cell != CELL_LSTM && c0))
         return GN_ERR_BAD_ARGS;
     if (B == 0 || T == 0 || U == 0) return GN_OK;
     const int two_bias = cell == CELL_GRU && reset_after;
-    const float *b_in = b, *b_rec = two_bias && b ? b + g : NULL;
-    float *rec = work, *scratch = work + B * g, *hm = work + B * (g + U);
-    const int64_t ldy = T * S;
     /* the input projection of every step, one GEMM into the gate slots */
     if (D > 0)
         gn_sgemm(0, 0, B * T, g, D, 1.0f, x, D, W, g, 0.0f, Y + s.at.gates, S);
     else
         for (int64_t r = 0; r < B * T; r++)
             memset(Y + r * S + s.at.gates, 0, sizeof(float) * (size_t)g);
-    const int team = gn_team_for((double)B * (double)(g + U) * 4.0, GN_GRAIN_ELEMENTS);
-    for (int64_t k = 0; k < T; k++) {
-        const int64_t t = step_at(k, T, go_backwards);
-        const int64_t prev = k ? step_at(k - 1, T, go_backwards) : -1;
-        const float *hp = prev >= 0 ? Y + prev * S + s.at.h : h0;
-        const int64_t ldh = prev >= 0 ? ldy : U;
-        const int64_t n_first = cell == CELL_GRU && !reset_after ? 2 * U : g;
-        if (!hp)
-            memset(rec, 0, sizeof(float) * (size_t)(B * g));
-        else if (!rm)
-            gn_sgemm(0, 0, B, n_first, U, 1.0f, hp, ldh, R, g, 0.0f, rec, g);
-        else   /* recurrent dropout: one product per gate, of the state times its mask */
-            for (int64_t q = 0; q < n_first / U; q++) {
-                masked_rows(hm, hp, ldh, rm + q * U, g, B, U);
-                gn_sgemm(0, 0, B, U, U, 1.0f, hm, U, R + q * U, g, 0.0f, rec + q * U, g);
-            }
-        if (cell == CELL_GRU && !reset_after) {
-            /* the reset gate first, then (r * h_prev) @ R_h */
-            for (int64_t bi = 0; bi < B; bi++) {
-                float *p = Y + bi * ldy + t * S + s.at.gates;
-                float *r = scratch + bi * U;
-                for (int64_t j = 0; j < U; j++) {
-                    float v = p[U + j] + rec[bi * g + U + j] + (b_in ? b_in[U + j] : 0.0f);
-                    activate(ract, &v, 1);
-                    r[j] = v * (hp ? hp[bi * ldh + j] : 0.0f) *
-                           (rm ? rm[bi * g + 2 * U + j] : 1.0f);
-                }
-            }
-            gn_sgemm(0, 0, B, U, U, 1.0f, scratch, U, R + 2 * U, g, 0.0f, rec + 2 * U, g);
-        }
-        forward_task task = {&s, Y, rec, b_in, b_rec, hp, c0, mask, scratch, t, prev, ldh};
-        gn_parallel_for(team, B, GN_PICK(forward_rows), &task);
-    }
-    return GN_OK;
+    forward_team task = {&s, gn_sgemm_kernel(), Y, R, b, two_bias && b ? b + g : NULL,
+                         h0, c0, rm, mask, work, 0};
+    gn_parallel(team_size(B, g, U), GN_PICK(forward_team_run), &task);
+    return task.failed ? GN_ERR_NO_MEMORY : GN_OK;
 }
 
 /* One step's backward on batch row b (before the recurrent product's transpose): from the
@@ -269,16 +386,17 @@ int gn_rnn_forward(int cell, int act, int ract, int go_backwards, int reset_afte
  * gru_reset_row after the product dah @ R_h^T. */
 GN_INLINE void backward_row(const rnn_shape *s, const grad_layout *zt, const float *y,
                          const float *gy, const float *hp, const float *cp, const float *rm,
-                         int keep, float *dh, float *dc, float *dout, float *z) {
+                         int keep, float *dh, float *dc, float *dout, float *z, int64_t j0,
+                         int64_t j1) {
     const int64_t u = s->U;
     const float *gates = y + s->at.gates, *ggy = gy + s->at.gates;
     float *dp = z + zt->dp, *zdh = z + zt->dh;
     if (s->cell == CELL_LSTM) {   /* act(c_new) into the dh slot until dh is written */
-        for (int64_t j = 0; j < u; j++)
+        for (int64_t j = j0; j < j1; j++)
             zdh[j] = gates[u + j] * (cp ? cp[j] : 0.0f) + gates[j] * gates[2 * u + j];
-        activate(s->act, zdh, u);
+        activate(s->act, zdh + j0, j1 - j0);
     }
-    for (int64_t j = 0; j < u; j++) {
+    for (int64_t j = j0; j < j1; j++) {
         const float hprev = hp ? hp[j] : 0.0f;
         const float dh_tot = dh[j] + gy[s->at.h + j];
         float dhn = keep ? dh_tot : 0.0f;
@@ -335,9 +453,9 @@ GN_INLINE void backward_row(const rnn_shape *s, const grad_layout *zt, const flo
  * drh's share of dh_prev. */
 GN_INLINE void gru_reset_row(const rnn_shape *s, const grad_layout *zt, const float *y,
                           const float *gy, const float *hp, const float *rm,
-                          const float *drh, float *z) {
+                          const float *drh, float *z, int64_t j0, int64_t j1) {
     const int64_t u = s->U;
-    for (int64_t j = 0; j < u; j++) {
+    for (int64_t j = j0; j < j1; j++) {
         const float r = y[s->at.gates + u + j], m = rm ? rm[2 * u + j] : 1.0f;
         const float hprev = (hp ? hp[j] : 0.0f) * m;
         z[zt->dp + u + j] = (drh[j] * hprev + gy[s->at.gates + u + j]) *
@@ -346,53 +464,114 @@ GN_INLINE void gru_reset_row(const rnn_shape *s, const grad_layout *zt, const fl
     }
 }
 
-/* dh (rows ldz apart) += the recurrent products' share of the previous state's gradient,
- * gates [0, n) of dG @ R^T: one GEMM, or with recurrent dropout one per gate times its
- * mask (through tmp, B x U). */
-static void back_product(int64_t B, int64_t U, int64_t g, int64_t n, const float *dG,
-                         int64_t ldz, const float *R, const float *rm, float *tmp, float *dh) {
-    if (!rm) {
-        gn_sgemm(0, 1, B, U, n * U, 1.0f, dG, ldz, R, g, 1.0f, dh, ldz);
-        return;
-    }
-    for (int64_t q = 0; q < n; q++) {
-        gn_sgemm(0, 1, B, U, U, 1.0f, dG + q * U, ldz, R + q * U, g, 0.0f, tmp, U);
-        for (int64_t bi = 0; bi < B; bi++)
-            for (int64_t j = 0; j < U; j++)
-                dh[bi * ldz + j] += rm[bi * g + q * U + j] * tmp[bi * U + j];
-    }
-}
-
-/* One step of the backward pass, its rows split between threads like the forward's. */
+/* The backward team (see "the team over the whole sequence"): per step, each thread
+ * runs the elementwise backward of its units, then after a barrier its units' share of
+ * dh_prev = dG @ R^T over every unit's gate gradients dG, with R^T's columns of its units
+ * packed once; GRU without reset_after first makes drh = dah @ R_h^T and the reset
+ * gate's gradient the same way, behind a barrier of its own. A thread's next step needs
+ * only its own units of dh_prev, so no barrier closes a step. */
 typedef struct {
     const rnn_shape *s;
     const grad_layout *zt;
-    const float *gY, *Y, *h0, *c0, *rm;
+    const gn_gemm_kernel *K;
+    const float *gY, *Y, *R, *h0, *c0, *rm;
     const uint8_t *mask;
-    float *dh, *dc, *dout, *Z;
-    int64_t t, prev;
-} backward_task;
+    float *dh, *dc, *dout, *drh, *Z;   /* dh, dc, dout, drh: B x U, rows U apart */
+    int failed;
+} backward_team;
 
-GN_INLINE void backward_rows_body(void *arg, int64_t lo, int64_t hi) {
-    const backward_task *w = (const backward_task *)arg;
-    const rnn_shape *s = w->s;
-    const int64_t u = s->U, ldy = s->T * s->S, ldz = s->T * w->zt->width;
-    for (int64_t bi = lo; bi < hi; bi++) {
-        const float *y = w->Y + bi * ldy + w->t * s->S;
-        const float *prow = w->prev >= 0 ? w->Y + bi * ldy + w->prev * s->S : NULL;
-        const float *hp = prow ? prow + s->at.h : w->h0 ? w->h0 + bi * u : NULL;
-        const float *cp = s->cell != CELL_LSTM ? NULL
-                          : prow ? prow + s->at.c : w->c0 ? w->c0 + bi * u : NULL;
-        const int keep = s->mask_mode == MASK_NONE || w->mask[bi * s->T + w->t];
-        const float *rm = w->rm ? w->rm + bi * gate_count(s->cell) * u : NULL;
-        backward_row(s, w->zt, y, w->gY + bi * ldy + w->t * s->S, hp, cp, rm, keep,
-                     w->dh + bi * u, w->dc + bi * u, w->dout + bi * u,
-                     w->Z + bi * ldz + w->t * w->zt->width);
+/* Rows [i0, i0 + mr) of dst (rows ldd apart) at the thread's units += dG @ the packed
+ * R^T columns bp (depth groups * U): one product, or with recurrent dropout one per
+ * gate into tmp (mr x wpad), each times its gate's mask of the previous state. */
+static void back_rows(const backward_team *w, const float *dG, int64_t ldz, const float *bp,
+                      int64_t groups, int64_t i0, int mr, int64_t j0, int64_t wu, int64_t wpad,
+                      float *ap, float *tmp, float *dst, int64_t ldd) {
+    const gn_gemm_kernel *K = w->K;
+    const int64_t U = w->s->U, depth = groups * U, g = gate_count(w->s->cell) * U;
+    K->pack_a(0, mr, depth, dG + i0 * ldz, ldz, K->mr, ap);
+    if (!w->rm) {
+        panel_product(K, depth, ap, bp, depth * K->nr, wu, dst + i0 * ldd + j0, ldd, 1.0f, mr);
+        return;
+    }
+    for (int64_t q = 0; q < groups; q++) {
+        panel_product(K, U, ap + q * U * K->mr, bp + q * U * K->nr, depth * K->nr, wu, tmp,
+                      wpad, 0.0f, mr);
+        for (int r = 0; r < mr; r++) {
+            const float *m = w->rm + (i0 + r) * g + q * U + j0;
+            float *d = dst + (i0 + r) * ldd + j0;
+            for (int64_t j = 0; j < wu; j++) d[j] += m[j] * tmp[r * wpad + j];
+        }
     }
 }
 
-GN_MULTI(backward_rows, (void *arg, int64_t lo, int64_t hi, int tid),
-         backward_rows_body(arg, lo, hi))
+/* The previous step's rows (or h0, c0) beside row bi of step t. */
+GN_INLINE const float *previous_row(const backward_team *w, int64_t prev, int64_t bi,
+                                    int64_t slot, const float *first) {
+    const rnn_shape *s = w->s;
+    if (prev >= 0) return w->Y + bi * s->T * s->S + prev * s->S + slot;
+    return first ? first + bi * s->U : NULL;
+}
+
+GN_INLINE void backward_team_body(void *arg, int tid, int nt) {
+    backward_team *w = (backward_team *)arg;
+    const rnn_shape *s = w->s;
+    const grad_layout *zt = w->zt;
+    const gn_gemm_kernel *K = w->K;
+    const int64_t B = s->B, T = s->T, U = s->U, S = s->S, g = gate_count(s->cell) * U;
+    const int64_t ldy = T * S, ldz = T * zt->width, MR = K->mr;
+    const int64_t j0 = unit_lo(U, tid, nt), j1 = unit_lo(U, tid + 1, nt), wu = j1 - j0;
+    const int64_t wpad = round_to(wu, K->nr);
+    const int gru_before = s->cell == CELL_GRU && !s->reset_after;
+    /* dh_prev's product reads the gates' gradients from dp (GRU reset_after: dr, whose
+     * third block is d(r * (h_prev R_h + b_h)); GRU before reset: only z and r's) */
+    const int64_t groups = gru_before ? 2 : g / U;
+    const int64_t from = s->cell == CELL_GRU && s->reset_after ? zt->dr : zt->dp;
+    const int64_t bp_len = wpad * (groups * U + (gru_before ? U : 0));
+    float *bp = thread_floats((size_t)(bp_len + MR * g + MR * wpad));
+    if (!bp) __atomic_store_n(&w->failed, 1, __ATOMIC_RELAXED);
+    gn_barrier(nt);
+    if (__atomic_load_n(&w->failed, __ATOMIC_RELAXED)) return;
+    float *bp_h = bp + wpad * groups * U, *ap = bp + bp_len, *tmp = ap + MR * g;
+    K->pack_b(1, groups * U, wu, w->R + j0 * g, g, K->nr, bp);   /* R^T's columns j0 .. j1 */
+    if (gru_before) K->pack_b(1, U, wu, w->R + j0 * g + 2 * U, g, K->nr, bp_h);
+    for (int64_t k = T - 1; k >= 0; k--) {
+        const int64_t t = step_at(k, T, s->go_backwards);
+        const int64_t prev = k ? step_at(k - 1, T, s->go_backwards) : -1;
+        float *zs = w->Z + t * zt->width;   /* row bi of this step at zs + bi * ldz */
+        for (int64_t bi = 0; bi < B; bi++) {
+            const int keep = s->mask_mode == MASK_NONE || w->mask[bi * T + t];
+            backward_row(s, zt, w->Y + bi * ldy + t * S, w->gY + bi * ldy + t * S,
+                         previous_row(w, prev, bi, s->at.h, w->h0),
+                         s->cell == CELL_LSTM ? previous_row(w, prev, bi, s->at.c, w->c0) : NULL,
+                         w->rm ? w->rm + bi * g : NULL, keep, w->dh + bi * U, w->dc + bi * U,
+                         w->dout + bi * U, zs + bi * ldz, j0, j1);
+        }
+        gn_barrier(nt);   /* every unit's gate gradients of this step are in Z */
+        if (gru_before) {
+            for (int64_t i0 = 0; i0 < B; i0 += MR) {
+                const int mr = (int)(B - i0 < MR ? B - i0 : MR);
+                K->pack_a(0, mr, U, zs + i0 * ldz + zt->dp + 2 * U, ldz, K->mr, ap);
+                panel_product(K, U, ap, bp_h, U * K->nr, wu, w->drh + i0 * U + j0, U, 0.0f, mr);
+            }
+            for (int64_t bi = 0; bi < B; bi++)
+                gru_reset_row(s, zt, w->Y + bi * ldy + t * S, w->gY + bi * ldy + t * S,
+                              previous_row(w, prev, bi, s->at.h, w->h0),
+                              w->rm ? w->rm + bi * g : NULL, w->drh + bi * U, zs + bi * ldz,
+                              j0, j1);
+            gn_barrier(nt);   /* every unit's reset gate gradient is in Z */
+        }
+        for (int64_t i0 = 0; i0 < B; i0 += MR) {
+            const int mr = (int)(B - i0 < MR ? B - i0 : MR);
+            back_rows(w, zs + from, ldz, bp, groups, i0, mr, j0, wu, wpad, ap, tmp, zs + zt->dh,
+                      ldz);
+            for (int64_t bi = i0; bi < i0 + mr; bi++)
+                memcpy(w->dh + bi * U + j0, zs + bi * ldz + zt->dh + j0,
+                       sizeof(float) * (size_t)wu);
+        }
+    }
+}
+
+GN_MULTI(backward_team_run, (void *arg, int tid, int nt), backward_team_body(arg, tid, nt))
 
 int gn_rnn_bptt(int cell, int act, int ract, int go_backwards, int reset_after,
                 int mask_mode, int64_t B, int64_t T, int64_t U, int64_t S, int64_t K,
@@ -401,7 +580,7 @@ int gn_rnn_bptt(int cell, int act, int ract, int go_backwards, int reset_after,
                 float *work, int64_t work_len) {
     if (!valid_codes(cell, act, ract, mask_mode) || (mask_mode != MASK_NONE && !mask))
         return GN_ERR_BAD_ARGS;
-    const rnn_shape s = {cell, act, ract, reset_after, mask_mode, B, T, U, S,
+    const rnn_shape s = {cell, act, ract, go_backwards, reset_after, mask_mode, B, T, U, S,
                          record_of(cell, U, reset_after, mask_mode != MASK_NONE)};
     const grad_layout zt = grad_of(cell, U, reset_after, rm != NULL);
     const int64_t g = gate_count(cell) * U;
@@ -409,35 +588,11 @@ int gn_rnn_bptt(int cell, int act, int ract, int go_backwards, int reset_after,
         (cell != CELL_LSTM && c0))
         return GN_ERR_BAD_ARGS;
     if (B == 0 || T == 0 || U == 0) return GN_OK;
-    float *dh = work, *dc = work + B * U, *dout = work + 2 * B * U, *drh = work + 3 * B * U;
-    float *tmp = work + 4 * B * U;
     memset(work, 0, sizeof(float) * (size_t)(3 * B * U));
-    const int64_t ldy = T * S, ldz = T * K;
-    const int team = gn_team_for((double)B * (double)(g + U) * 4.0, GN_GRAIN_ELEMENTS);
-    for (int64_t k = T - 1; k >= 0; k--) {
-        const int64_t t = step_at(k, T, go_backwards);
-        const int64_t prev = k ? step_at(k - 1, T, go_backwards) : -1;
-        backward_task task = {&s, &zt, gY, Y, h0, c0, rm, mask, dh, dc, dout, Z, t, prev};
-        gn_parallel_for(team, B, GN_PICK(backward_rows), &task);
-        float *zs = Z + t * K;  /* row bi of this step at zs + bi * ldz */
-        if (cell == CELL_GRU && !reset_after) {
-            gn_sgemm(0, 1, B, U, U, 1.0f, zs + zt.dp + 2 * U, ldz, R + 2 * U, g, 0.0f, drh, U);
-            for (int64_t bi = 0; bi < B; bi++) {
-                const float *prow = prev >= 0 ? Y + bi * ldy + prev * S : NULL;
-                const float *hp = prow ? prow + s.at.h : h0 ? h0 + bi * U : NULL;
-                gru_reset_row(&s, &zt, Y + bi * ldy + t * S, gY + bi * ldy + t * S, hp,
-                              rm ? rm + bi * g : NULL, drh + bi * U, zs + bi * ldz);
-            }
-            /* dh_prev += d[z, r] @ R_zr^T */
-            back_product(B, U, g, 2, zs + zt.dp, ldz, R, rm, tmp, zs + zt.dh);
-        } else {
-            const int64_t from = cell == CELL_GRU ? zt.dr : zt.dp;
-            back_product(B, U, g, g / U, zs + from, ldz, R, rm, tmp, zs + zt.dh);
-        }
-        for (int64_t bi = 0; bi < B; bi++)
-            memcpy(dh + bi * U, zs + bi * ldz + zt.dh, sizeof(float) * (size_t)U);
-    }
-    return GN_OK;
+    backward_team task = {&s, &zt, gn_sgemm_kernel(), gY, Y, R, h0, c0, rm, mask,
+                          work, work + B * U, work + 2 * B * U, work + 3 * B * U, Z, 0};
+    gn_parallel(team_size(B, g, U), GN_PICK(backward_team_run), &task);
+    return task.failed ? GN_ERR_NO_MEMORY : GN_OK;
 }
 
 int gn_rnn_param_grad(int cell, int wrt, int go_backwards, int reset_after, int rec_masked,

@@ -82,6 +82,32 @@ def test_the_op_matches_its_reference_and_finite_differences(cell, options):
              op="RNN_SEQUENCE")
 
 
+# a linear LSTM's state grows without bound over 61 units: float32's error grows with it
+TEAM_CASES = [(c, o) for c, o in OP_CASES if o.get("activation") != "linear"]
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("cell, options", TEAM_CASES, ids=[f"{c}-{'-'.join(o) or 'plain'}"
+                                                           for c, o in TEAM_CASES])
+def test_the_sequence_kernels_split_between_threads_match_the_reference(cell, options,
+                                                                        threads):
+    """Sizes whose per-step product is split between a team (batch x gates x units x units
+    above two of the GEMM's grains): each thread owns an uneven slice of the units (61 or
+    97 over 2 or 3 threads, none a whole register tile), the 37 rows end in a partial tile,
+    and the forward and backward kernels must match the reference to float32's rounding
+    over products 61-97 deep (1e-4)."""
+    fn, shapes, none_axes, dtypes = _op_case(cell, B=37, T=4, D=5,
+                                             U=97 if cell == "simple_rnn" else 61, **options)
+    before = gn.get_num_threads()
+    gn.set_num_threads(threads)
+    try:
+        check_op(fn, shapes, dtypes=dtypes, domain=[(-1.0, 1.0)] * len(shapes),
+                 none_axes=none_axes, op="RNN_SEQUENCE", rtol=1e-4, atol=1e-4,
+                 grad_rtol=1e-4, grad_atol=1e-4, fd_samples=2, resize=False)
+    finally:
+        gn.set_num_threads(before)
+
+
 def test_one_op_per_call_and_its_gradient_is_the_bptt_kernels():
     i = gn.Input((None, 5))
     model = gn.Model(i, gn.layers.Dense(1)(gn.layers.LSTM(3)(i)))

@@ -450,7 +450,5 @@ def test_bad_input_is_named():
         gn.layers.RNN(GN_TWO_STATE(3))(i, initial_state=[gn.Input((3,))])
     with pytest.raises(ValueError, match=r"unroll=True does not support recurrent_dropout"):
         gn.layers.GRU(3, unroll=True, recurrent_dropout=0.5)(i)
-    with pytest.raises(ValueError, match=r"stateful=True is not supported"):
-        gn.layers.RNN(GN_MINIMAL(3), stateful=True)
     with pytest.raises(ValueError, match=r"LSTMCell '\w+': expected a step input of rank 2"):
         gn.layers.LSTMCell(3)(i, [gn.Input((3,)), gn.Input((3,))])

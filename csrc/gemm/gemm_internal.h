@@ -40,7 +40,8 @@ typedef struct {
     gn_dot_fn dot; /* NULL: B transposed always goes through packing */
 } gn_gemm_kernel;
 
-/* The current ISA's GEMM (for kernels that drive the micro-kernel themselves). */
+/* The GEMM of the current ISA (gn_current_isa), for kernels that drive the micro-kernel
+ * themselves over operands they pack once (attention tiles, the recurrent sequences). */
 const gn_gemm_kernel *gn_sgemm_kernel(void);
 
 /* Pack op(A)[0:mc, 0:kc] into ceil(mc/mr) micro-panels of mr x kc (zero-padded rows). */

@@ -10,6 +10,7 @@ from .lambda_layer import Lambda  # noqa: F401
 from .embedding import Embedding  # noqa: F401
 from .recurrent import GRU, LSTM, SimpleRNN  # noqa: F401
 from .rnn import RNN  # noqa: F401
+from .rnn_dropout import DropoutRNNCell  # noqa: F401
 from .rnn_cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells  # noqa: F401
 from .conv_lstm import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D  # noqa: F401
 from .bidirectional import Bidirectional  # noqa: F401

@@ -18,9 +18,10 @@ from ..ops.api import _wrap, as_node, reshape_dims
 from .convolutional import _ConvBase
 from .recurrent import _rate
 from .rnn import unrolled_outputs
+from .rnn_state import StatefulStates
 
 
-class _ConvLSTM(_ConvBase):
+class _ConvLSTM(StatefulStates, _ConvBase):
     """What ConvLSTM1D/2D/3D share (``rank`` spatial axes)."""
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
@@ -44,8 +45,6 @@ class _ConvLSTM(_ConvBase):
                 filters <= 0:
             raise ValueError(f"{what}: `filters` must be a positive integer, got "
                              f"filters={filters!r}")
-        if stateful:
-            raise ValueError(f"{what}: stateful=True is not supported yet")
         self.filters = int(filters)
         self.recurrent_activation = activations.get(recurrent_activation)
         self.kernel_initializer = initializers.get(kernel_initializer)
@@ -61,7 +60,7 @@ class _ConvLSTM(_ConvBase):
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)
-        self.stateful = False
+        self.stateful = bool(stateful)
         self.unroll = bool(unroll)   # the loop is unrolled either way
         self.zero_output_for_mask = bool(zero_output_for_mask)
         self.supports_masking = True
@@ -85,7 +84,19 @@ class _ConvLSTM(_ConvBase):
             self.bias = self.add_weight(shape=(f4,), name="bias", initializer=self._bias_init(),
                                         regularizer=self.bias_regularizer,
                                         constraint=self.bias_constraint)
+        self._build_states(shape)
         self.built = True
+
+    def _state_shapes(self, input_shape):
+        """h and c: a frame's output, (spatial..., filters) in the data format's order."""
+        last = self.data_format == "channels_last"
+        spatial = input_shape[2:-1] if last else input_shape[3:]
+        out = []
+        for n, k, st, d in zip(spatial, self.kernel_size, self.strides, self.dilation_rate):
+            span = d * (k - 1) + 1
+            out.append(-(-n // st) if self.padding == "same" else (n - span) // st + 1)
+        shape = tuple(out) + (self.filters,) if last else (self.filters,) + tuple(out)
+        return [shape, shape]
 
     def _bias_init(self):
         """bias_initializer, with the forget gate's slice 1 (unit_forget_bias, as Keras)."""
@@ -126,6 +137,7 @@ class _ConvLSTM(_ConvBase):
         x, states = (inputs[0], list(inputs[1:])) if isinstance(inputs, (list, tuple)) \
             else (inputs, [])
         mask = mask[0] if isinstance(mask, (list, tuple)) else mask
+        states = [ops.convert_to_tensor(s) for s in self._stateful_initial_states(x, states)]
         channels = self._step_channels(x.shape)
         if channels != self.kernel.shape[-2]:
             raise ValueError(f"{type(self).__name__} '{self.name}' was built for "
@@ -154,14 +166,13 @@ class _ConvLSTM(_ConvBase):
             c = fg * c + i * self.activation(g)
             h = o * self.activation(c)
             return h, [h, c]
-        outputs = unrolled_outputs(self, step, [shape, shape], projected, states, mask,
-                                   training)
-        if last:
-            return outputs
-        if not isinstance(outputs, list):
-            return self._to_first(outputs, time=self.return_sequences)
-        return [self._to_first(outputs[0], time=self.return_sequences)] + \
-            [self._to_first(s, time=False) for s in outputs[1:]]
+        output, final = unrolled_outputs(self, step, [shape, shape], projected, states, mask,
+                                         training)
+        if not last:
+            output = self._to_first(output, time=self.return_sequences)
+            final = [self._to_first(s, time=False) for s in final]
+        self._carry_states(final)
+        return [output] + final if self.return_state else output
 
     def _input_projection(self, x, training):
         """The input convolution (and bias) of every frame, (batch, time, ...) ->
@@ -262,7 +273,8 @@ _DOC = """
         recurrent_dropout: likewise for the state in the recurrent convolution.
         seed: the dropouts' seed.
         return_sequences, return_state, go_backwards, zero_output_for_mask: as RNN's.
-        stateful: must be False (not supported yet).
+        stateful: carry each batch's final h and c into the next batch (needs a fixed
+            batch size); ``reset_state()`` / ``reset_states()`` zeros them.
         unroll: accepted; the loop is unrolled by the compiler either way.
 
     Input shape:

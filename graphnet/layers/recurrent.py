@@ -79,10 +79,6 @@ class _Recurrent(StatefulStates, Layer):
         self.go_backwards = bool(go_backwards)
         self.stateful = bool(stateful)
         self.unroll = bool(unroll)   # the unrolled path (graphnet/layers/rnn.py)
-        if self.stateful and self.unroll:
-            raise ValueError(f"{type(self).__name__} '{self.name}': stateful=True runs on "
-                             "the sequence kernel, whose final states it carries; use "
-                             "unroll=False (the same values)")
         self.zero_output_for_mask = bool(zero_output_for_mask)
         self.supports_masking = True
         self._rng = None
@@ -156,7 +152,9 @@ class _Recurrent(StatefulStates, Layer):
         states = self._stateful_initial_states(x, states)
         if self.unroll:
             from .rnn import unrolled_sequence_call
-            return unrolled_sequence_call(self, x, states, mask, training)
+            output, final_states = unrolled_sequence_call(self, x, states, mask, training)
+            self._carry_states(final_states)
+            return [output] + final_states if self.return_state else output
         x = self.dropped_input(x, training)
         mask_mode = MASK_NONE if mask is None else \
             MASK_ZERO if self.zero_output_for_mask else MASK_CARRY

@@ -25,9 +25,11 @@ from ..ops.recurrent_layout import MASK_CARRY, MASK_NONE, MASK_ZERO
 from ..ops.unrolled import StepGraph
 from .rnn_cells import (BUILT_IN_CELLS, StackedRNNCells, check_cell, flat_state_sizes,
                         flatten_states, pack_states, takes_training)
+from .rnn_dropout import dropout_masks_for_call
+from .rnn_state import StatefulStates
 
 
-class RNN(Layer):
+class RNN(StatefulStates, Layer):
     """Base class for recurrent layers (Keras 3's ``RNN``): runs ``cell`` over the time
     axis.
 
@@ -36,9 +38,12 @@ class RNN(Layer):
             ``(output, new_states)`` and a ``state_size`` (an int, or a list, one per
             state), optionally ``output_size``; or a list of cells (StackedRNNCells).
         return_sequences: return every step's output, else the last one.
-        return_state: also return the final states (flattened, in the cell's order).
+        return_state: also return the final states, as Keras 3: one per state of the
+            cell's ``state_size``, nested as it is (StackedRNNCells: one entry per cell,
+            a list for a cell of several states).
         go_backwards: run from the last step; the returned sequence is in that order.
-        stateful: must be False (not supported yet).
+        stateful: carry each batch's final states into the next batch (needs a fixed
+            batch size); ``reset_state()`` / ``reset_states()`` zeros them.
         unroll: unroll the time loop into one graph of every step (for the built-in
             cells: one kernel per step instead of the sequence kernel; the same values).
         zero_output_for_mask: a masked step outputs zeros (else the previous output).
@@ -57,13 +62,11 @@ class RNN(Layer):
             cell = StackedRNNCells(cell)
         super().__init__(**kwargs)
         check_cell(f"RNN '{self.name}'", cell)
-        if stateful:
-            raise ValueError(f"RNN '{self.name}': stateful=True is not supported yet")
         self.cell = cell
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)
-        self.stateful = False
+        self.stateful = bool(stateful)
         self.unroll = bool(unroll)
         self.zero_output_for_mask = bool(zero_output_for_mask)
         self.supports_masking = True
@@ -95,33 +98,44 @@ class RNN(Layer):
         if not self.cell.built:
             self.cell.build((shape[0],) + tuple(shape[2:]))
             self.cell.built = True
+        self._build_states(shape)
         self.built = True
+
+    def _state_shapes(self, input_shape):
+        return [(s,) for s in flat_state_sizes(self.name, self.cell.state_size)]
 
     def call(self, inputs, mask=None, training=None):
         x, states = (inputs[0], list(inputs[1:])) if isinstance(inputs, (list, tuple)) \
             else (inputs, [])
         mask = mask[0] if isinstance(mask, (list, tuple)) else mask
-        if isinstance(self.cell, BUILT_IN_CELLS):
+        states = self._stateful_initial_states(x, states)
+        cell, size = self.cell, self.cell.state_size
+        if isinstance(cell, BUILT_IN_CELLS):
             layer = self._sequence_layer()
             if self.unroll:
-                return unrolled_sequence_call(layer, x, states, mask, training)
-            return layer.call([x] + states if states else x, mask=mask, training=training)
-        cell, size = self.cell, self.cell.state_size
-        pass_training = takes_training(cell)
+                output, final = unrolled_sequence_call(layer, x, states, mask, training)
+            else:
+                output, *final = layer.call([x] + states if states else x, mask=mask,
+                                            training=training)
+        else:
+            pass_training = takes_training(cell)
 
-        def step(x_t, flat, step_training):
-            kwargs = {"training": step_training} if pass_training else {}
-            output, new = cell(x_t, pack_states(size, flat), **kwargs)
-            return output, flatten_states(new)
-        return unrolled_outputs(self, step, flat_state_sizes(self.name, size), x, states, mask,
-                                training)
+            def step(x_t, flat, step_training):
+                kwargs = {"training": step_training} if pass_training else {}
+                output, new = cell(x_t, pack_states(size, flat), **kwargs)
+                return output, flatten_states(new)
+            with dropout_masks_for_call(cell, x):
+                output, final = unrolled_outputs(self, step, flat_state_sizes(self.name, size),
+                                                 x, states, mask, training)
+        self._carry_states(final)
+        return [output] + pack_states(size, final) if self.return_state else output
 
     def _sequence_layer(self):
         """The built-in cell's layer with this RNN's settings, over the cell's weights."""
         if self._sequence is None:
             self._sequence = twin_layer(self.cell.sequence_layer, name=self.name,
                                         return_sequences=self.return_sequences,
-                                        return_state=self.return_state,
+                                        return_state=True,
                                         go_backwards=self.go_backwards,
                                         zero_output_for_mask=self.zero_output_for_mask)
         return self._sequence
@@ -161,15 +175,16 @@ def twin_layer(layer, **settings):
 
 
 def unrolled_sequence_call(layer, x, states, mask, training):
-    """A SimpleRNN / LSTM / GRU layer's call on the unrolled path: each step is the layer
-    over that one step (its twin returning the states); the input dropout is drawn once
-    per sequence, as the sequence kernel's."""
+    """A SimpleRNN / LSTM / GRU layer's call on the unrolled path, ``(output,
+    final_states)``: each step is the layer over that one step (its twin returning the
+    states; the layer's own states are carried by the layer); the input dropout is drawn
+    once per sequence, as the sequence kernel's."""
     if layer.recurrent_dropout:
         raise ValueError(f"{type(layer).__name__} '{layer.name}': unroll=True does not "
                          f"support recurrent_dropout (got {layer.recurrent_dropout}); use "
                          "unroll=False")
     step_layer = twin_layer(layer, return_state=True, return_sequences=False,
-                            go_backwards=False, unroll=False, dropout=0.0,
+                            go_backwards=False, unroll=False, dropout=0.0, stateful=False,
                             zero_output_for_mask=False)
 
     def step(x_t, flat, step_training):
@@ -207,8 +222,8 @@ def _zero_states(x, shapes):
 def unrolled_outputs(layer, step, sizes, x, states, mask, training):
     """``layer``'s outputs from the unrolled loop of ``step(x_t, states, training) ->
     (output, new_states)`` (flat state lists; ``sizes``: each state's size, or its shape
-    after the batch axis) over x (batch, T, ...), as Keras 3's RNN gives them: the last
-    output or all of them, then the final states."""
+    after the batch axis) over x (batch, T, ...), as Keras 3's RNN gives them: ``(output,
+    final_states)``, the output the last step's or all of them."""
     shapes = [(s,) if isinstance(s, int) else tuple(s) for s in sizes]
     if len(x.shape) < 3:
         raise ValueError(f"{_owner(layer)}: expected an input of rank 3 or more (batch, "
@@ -289,7 +304,7 @@ def _unroll_node(params, results, inputs, attrs):
 
 
 def _outputs(layer, record, shapes):
-    """The output (last step, or all) and the final states, read out of the record."""
+    """(the output (last step, or all), the final states), read out of the record."""
     widths = [math.prod(s) for s in shapes]
     starts = [sum(widths[:i]) for i in range(len(widths))]
 
@@ -300,7 +315,4 @@ def _outputs(layer, record, shapes):
                                          "step": (1, 1, 1)})
         lead = [("in", 0), ("in", 1)] if every_step else [("in", 0)]
         return reshape_dims(SymbolicTensor(node), lead + list(shapes[k]))
-    output = piece(0, layer.return_sequences)
-    if not layer.return_state:
-        return output
-    return [output] + [piece(k, False) for k in range(1, len(shapes))]
+    return piece(0, layer.return_sequences), [piece(k, False) for k in range(1, len(shapes))]

@@ -15,9 +15,11 @@ from ..graph.variable import Variable
 
 class StatefulStates:
     """What a recurrent layer needs for ``stateful``: its state Variables (one per state,
-    ``(batch, units)``), their creation at build, the carry after a call and the reset.
+    ``(batch, units)`` unless ``_state_shapes`` says otherwise), their creation at build,
+    the carry after a call and the reset.
 
-    The layer sets ``stateful`` and ``units`` and has ``state_count`` states."""
+    The layer sets ``stateful`` and ``units`` and has ``state_count`` states (or
+    overrides ``_state_shapes``)."""
 
     @property
     def states(self):
@@ -42,9 +44,13 @@ class StatefulStates:
             self.reset_state()
             return
         self._carried_states = tuple(
-            Variable(np.zeros((int(batch), self.units), self.dtype), trainable=False,
+            Variable(np.zeros((int(batch),) + tuple(shape), self.dtype), trainable=False,
                      name=f"{self.name}/rnn_state" + (f"_{i}" if i else ""))
-            for i in range(self.state_count))
+            for i, shape in enumerate(self._state_shapes(input_shape)))
+
+    def _state_shapes(self, input_shape):
+        """Each state's shape after the batch axis, for inputs of ``input_shape``."""
+        return [(self.units,)] * self.state_count
 
     def _stateful_initial_states(self, x, given):
         """The initial states of a call on ``x``: those ``given`` (as Keras, they replace
