@@ -13,11 +13,15 @@ class DatasetFileError(ValueError):
     """A dataset file is truncated, corrupted or fails its checksum."""
 
 
+def graphnet_home():
+    """``$GRAPHNET_HOME``, else ``~/.graphnet``: the root of every download cache."""
+    return os.environ.get("GRAPHNET_HOME") or os.path.join(os.path.expanduser("~"),
+                                                           ".graphnet")
+
+
 def datasets_home():
     """``$GRAPHNET_HOME/datasets``, else ``~/.graphnet/datasets``."""
-    home = os.environ.get("GRAPHNET_HOME") or os.path.join(os.path.expanduser("~"),
-                                                            ".graphnet")
-    return os.path.join(home, "datasets")
+    return os.path.join(graphnet_home(), "datasets")
 
 
 def cache_dir(dataset):
