@@ -19,8 +19,8 @@ except ImportError as _exc:  # without the built C extension the compiler and th
     if getattr(_exc.__cause__, "name", None) != "graphnet._gn_c":  # table still import;
         raise                                 # these names raise when first asked for
 
-_SUBMODULES = {"activations", "autodiff", "backend", "bench", "callbacks", "compiler",
-               "constraints", "datasets", "distribution", "engine", "export", "graph",
+_SUBMODULES = {"activations", "applications", "autodiff", "backend", "bench", "callbacks",
+               "compiler", "constraints", "datasets", "distribution", "engine", "export", "graph",
                "initializers", "layers",
                "losses", "metrics", "models", "ops", "optimizers", "random", "regularizers",
                "runtime", "saving", "serialization", "utils"}
