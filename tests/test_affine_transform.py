@@ -7,7 +7,7 @@ import pytest
 import graphnet as gn
 from extras import keras, needs, torch
 from graphnet.autodiff import gradients
-from graphnet.ops.image import FILL_MODES, INTERPOLATIONS
+from graphnet.ops.affine import FILL_MODES, INTERPOLATIONS
 
 RNG = np.random.default_rng(19)
 IMAGES = RNG.standard_normal((3, 7, 9, 5)).astype("float32")
@@ -118,7 +118,7 @@ def test_gradients_match_torch_through_keras(interpolation, fill_mode, data_form
 def test_threads_repeat_the_reference():
     """The forward pass splits rows and the gradients split images across the pool: the
     same numbers as the NumPy reference on every run."""
-    from graphnet.ops.image import affine_grad_reference, affine_reference
+    from graphnet.ops.affine import affine_grad_reference, affine_reference
     images = RNG.standard_normal((4, 33, 31, 3)).astype("float32")
     transforms = np.tile(TRANSFORMS[1], (4, 1))
     attrs = dict(interpolation="bilinear", fill_mode="reflect", fill_value=0.0,

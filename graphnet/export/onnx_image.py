@@ -11,7 +11,7 @@ opset >= 16) of the same taps; the transforms' is the taps' slopes times dy, sum
 """
 import numpy as np
 
-from ..ops.image import COORD_LIMIT
+from ..ops.affine import COORD_LIMIT
 
 
 class _Taps:

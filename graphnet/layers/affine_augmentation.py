@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import ops
 from ..ops.api import _random
-from ..ops.image import check_sampling
+from ..ops.affine import check_sampling
 from .image_preprocessing import _RandomImageLayer, _factor_pair
 
 #: what Keras 3's affine augmentation layers accept

@@ -1,7 +1,6 @@
 """``gn.ops.image``: the functions of ``keras.ops.image`` graphnet has, symbolic between
 layers (recorded as ``gn.ops.image.<name>``) and eager on arrays."""
 from . import affine, patches
-from .affine import COORD_LIMIT, FILL_MODES, INTERPOLATIONS, check_sampling  # noqa: F401
 from .dispatch import dispatching
 
 __all__ = ["affine_transform", "extract_patches"]
