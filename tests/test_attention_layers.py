@@ -196,6 +196,9 @@ def test_group_query_attention_bad_arguments_and_inputs_name_the_layer():
                          "GroupedQueryAttention 'g'", "num_query_heads", "divisible",
                          "num_query_heads=3", "num_key_value_heads=2")
     assert_raises_naming(lambda: gn.layers.GroupQueryAttention(0, 4, 2), "head_dim=0")
+    assert_raises_naming(lambda: gn.layers.GroupQueryAttention(4, 4, 2, value_dim=3),
+                         "GroupedQueryAttention", "unexpected keyword", "value_dim",
+                         exc=TypeError)
     assert_raises_naming(lambda: gn.layers.GroupQueryAttention(4, 4, 2, flash_attention=True),
                          "flash_attention")
     layer = gn.layers.GroupQueryAttention(4, 4, 2, name="g")

@@ -422,6 +422,8 @@ def _layer_cases(lib):
         (L.SeparableConv2D(3, 3), (5, 5, 2)), (L.SeparableConv1D(3, 3), (6, 2)),
         (L.DepthwiseConv1D(2), (6, 3)),
         (L.BatchNormalization(center=False), (4, 3)), (L.LayerNormalization(), (4, 3)),
+        (L.RMSNormalization(), (4, 3)), (L.UnitNormalization(axis=[1, 2]), (4, 3)),
+        (L.GroupNormalization(groups=3, axis=1), (6, 2)), (L.Identity(), (3,)),
         (L.Normalization(mean=[1.0, 2.0], variance=[4.0, 9.0]), (2,)),
         (L.Rescaling(0.5, offset=1.0), (3,)), (L.MaxPooling2D(2), (4, 4, 1)),
         (L.AveragePooling1D(2), (6, 2)), (L.AveragePooling3D(2), (4, 4, 4, 1)),

@@ -56,6 +56,11 @@ class GroupedQueryAttention(MultiHeadAttention):
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"{what}: {arg} must be a positive "
                                  f"integer, got {arg}={value!r}")
+        # MultiHeadAttention's own arguments, which Keras's GroupQueryAttention lacks
+        foreign = sorted(set(kwargs) & {"num_heads", "key_dim", "value_dim", "output_shape",
+                                        "attention_axes"})
+        if foreign:
+            raise TypeError(f"{what}: unexpected keyword argument(s) {', '.join(foreign)}")
         if num_query_heads % num_key_value_heads:
             raise ValueError(f"{what}: num_query_heads must be "
                              f"divisible by num_key_value_heads, got num_query_heads="
