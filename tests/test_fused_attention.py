@@ -200,3 +200,19 @@ def test_multi_head_attention_trains_through_the_backward_kernel():
     assert "GN_K_ATTENTION_BACKWARD" not in unfused_kernels
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4 * max(1.0, np.abs(w).max()))
+
+
+def test_a_gradient_plan_exports_to_gnx_for_any_batch(tmp_path):
+    """The backward step's arguments are affine in the batch: the batch-generic .gnx file
+    gives the compiled gradients at batch sizes it was not fitted on."""
+    from graphnet.graph.tensor import placeholder
+    ph = [placeholder((None, 9, 2, 8), "float32", name=name) for name in "qkv"]
+    out = gn.ops.dot_product_attention(*ph, is_causal=True)
+    grads = gn.gradients(gn.ops.sum(out * out), ph)
+    fn = gn.function(ph, grads)
+    path = gn.export.export_compiled(ph, grads, str(tmp_path / "grads.gnx"))
+    loaded = gn.load_compiled(path)
+    for batch in (1, 5):
+        arrays = [RNG.standard_normal((batch, 9, 2, 8)).astype(np.float32) for _ in "qkv"]
+        for got, want in zip(loaded(*arrays), fn(*arrays)):
+            np.testing.assert_array_equal(got, want)
