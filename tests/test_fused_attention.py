@@ -1,7 +1,9 @@
-"""The fused attention kernel (ATTENTION, csrc/attention.c) against the unfused einsum /
-softmax composite and a NumPy reference on odd sizes: sequence 1, primes, one past the
-64-row and 128-key tiles, masks broadcast over any axes, causal with and without a mask,
-rows masked everywhere; gradients by finite differences (check_op); threads in a loop."""
+"""The fused attention kernels (ATTENTION, csrc/attention.c, and its backward,
+csrc/attention_backward.c) against the unfused einsum / softmax composite and a NumPy
+reference on odd sizes: sequence 1, primes, one past the query and key blocks (32 and 96
+with AVX-512), on each SIMD path, masks broadcast over any axes, causal with and without a
+mask, rows masked everywhere; gradients by finite differences (check_op); threads in a
+loop; training memory; MultiHeadAttention through the backward; .gnx export."""
 import numpy as np
 import pytest
 
@@ -42,7 +44,7 @@ SIZES = [(1, 1, 1, 1, 1, 1), (2, 1, 7, 3, 4, 4), (1, 7, 1, 2, 5, 3), (2, 13, 17,
 
 @pytest.mark.parametrize("size", SIZES, ids=[str(s) for s in SIZES])
 @pytest.mark.parametrize("causal", [False, True])
-def test_fused_kernel_matches_the_reference(threads, size, causal):
+def test_fused_kernel_matches_the_reference(threads, isa, size, causal):
     q, k, v = _qkv(*size)
     got = gn.ops.dot_product_attention(q, k, v, is_causal=causal)
     np.testing.assert_allclose(got, reference(q, k, v, causal=causal), rtol=1e-5, atol=2e-5)
@@ -51,7 +53,7 @@ def test_fused_kernel_matches_the_reference(threads, size, causal):
 @pytest.mark.parametrize("mask_shape", [(2, 3, 70, 131), (1, 1, 70, 131), (2, 1, 1, 131),
                                         (70, 131), (131,), (2, 3, 70, 1)])
 @pytest.mark.parametrize("causal", [False, True])
-def test_fused_kernel_masks_broadcast(threads, mask_shape, causal):
+def test_fused_kernel_masks_broadcast(threads, isa, mask_shape, causal):
     q, k, v = _qkv(2, 70, 131, 3, 8, 6)
     mask = RNG.random(mask_shape) > 0.3
     got = gn.ops.dot_product_attention(q, k, v, mask=mask, is_causal=causal)
@@ -131,7 +133,7 @@ GRAD_SIZES = [(1, 1, 1, 1, 1, 1), (2, 13, 17, 3, 8, 5), (1, 33, 97, 2, 32, 32),
 
 @pytest.mark.parametrize("size", GRAD_SIZES, ids=[str(s) for s in GRAD_SIZES])
 @pytest.mark.parametrize("causal", [False, True])
-def test_backward_kernel_matches_the_composites_gradients(threads, size, causal):
+def test_backward_kernel_matches_the_composites_gradients(threads, isa, size, causal):
     fused, want, plan = _fused_and_composite_gradients(size, causal=causal)
     assert plan.kernels.count("GN_K_ATTENTION_BACKWARD") == 1, plan.kernels
     assert "GN_K_SOFTMAX" not in plan.kernels
@@ -141,13 +143,13 @@ def test_backward_kernel_matches_the_composites_gradients(threads, size, causal)
 @pytest.mark.parametrize("mask_shape", [(2, 3, 70, 131), (70, 131), (2, 1, 1, 131),
                                         (2, 3, 70, 1)])
 @pytest.mark.parametrize("causal", [False, True])
-def test_backward_kernel_masks_broadcast(mask_shape, causal):
+def test_backward_kernel_masks_broadcast(isa, mask_shape, causal):
     mask = RNG.random(mask_shape) > 0.3
     fused, want, _ = _fused_and_composite_gradients((2, 70, 131, 3, 8, 6), mask, causal)
     _assert_gradients_close(fused, want)
 
 
-def test_a_query_masked_everywhere_gets_the_composites_gradient():
+def test_a_query_masked_everywhere_gets_the_composites_gradient(isa):
     """Its output averages every value: dv gets 1/S of its gradient from each key, and no
     gradient reaches q or k through its constant logits."""
     mask = np.ones((1, 1, 4, 150), bool)
