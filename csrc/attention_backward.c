@@ -42,12 +42,12 @@ static widths_t widths_of(const backward_task_t *a) {
 }
 
 /* Floats of one part's buffers: per query block its packed queries (twice), dO (twice),
- * D, lse, the softmax weights and dQ^T; per key block its packed keys (twice) and values, four score tiles,
- * the dK and dV accumulators. */
+ * D, lse, the softmax weights and dQ^T; per key block its packed keys (twice) and values,
+ * four score tiles, the dK and dV accumulators. */
 static int64_t backward_work(const backward_task_t *a, const widths_t *w) {
     const int64_t h = a->p.h, hv = a->p.hv, nr = w->nr, bc = w->bc;
     return w->blocks * nr * (h + w->hp + hv + w->hvp + 3 + w->hr) +
-           bc * (2 * h + hv) + w->hr * bc + 4 * bc * nr + bc * (w->hp + w->hvp);
+           bc * (h + hv) + w->hr * bc + 4 * bc * nr + bc * (w->hp + w->hvp);
 }
 
 /* P^T = w exp(S^T - lse) in `s`, dS^T = P^T * (dP^T - D) in `dp`, for rows of nr lanes. */
