@@ -42,12 +42,12 @@ static widths_t widths_of(const backward_task_t *a) {
 }
 
 /* Floats of one part's buffers: per query block its packed queries (twice), dO (twice),
- * D, lse, the softmax weights and dQ^T; per key block its packed keys (twice) and values, four score tiles,
- * the dK and dV accumulators. */
+ * D, lse, the softmax weights and dQ^T; per key block its packed keys (twice) and values,
+ * four score tiles, the dK and dV accumulators. */
 static int64_t backward_work(const backward_task_t *a, const widths_t *w) {
     const int64_t h = a->p.h, hv = a->p.hv, nr = w->nr, bc = w->bc;
     return w->blocks * nr * (h + w->hp + hv + w->hvp + 3 + w->hr) +
-           bc * (2 * h + hv) + w->hr * bc + 4 * bc * nr + bc * (w->hp + w->hvp);
+           bc * (h + hv) + w->hr * bc + 4 * bc * nr + bc * (w->hp + w->hvp);
 }
 
 /* P^T = w exp(S^T - lse) in `s`, dS^T = P^T * (dP^T - D) in `dp`, for rows of nr lanes. */
@@ -63,6 +63,38 @@ GN_INLINE void softmax_grad_body(float *s, float *dp, int64_t rows, int64_t nr,
 GN_MULTI(softmax_grad, (float *s, float *dp, int64_t rows, int64_t nr, const float *lse,
                         const float *w, const float *dsum),
          softmax_grad_body(s, dp, rows, nr, lse, w, dsum))
+
+#if defined(__x86_64__)
+/* softmax_grad for 32-query tiles in AVX-512 registers (att_exp512). */
+static ATT_AVX512 void softmax_grad_avx512_32(float *s, float *dp, int64_t rows,
+                                              const float *lse, const float *w,
+                                              const float *dsum) {
+    const __m512 l0 = _mm512_loadu_ps(lse), l1 = _mm512_loadu_ps(lse + 16);
+    const __m512 w0 = _mm512_loadu_ps(w), w1 = _mm512_loadu_ps(w + 16);
+    const __m512 d0 = _mm512_loadu_ps(dsum), d1 = _mm512_loadu_ps(dsum + 16);
+    for (int64_t j = 0; j < rows; j++) {
+        float *sj = s + j * 32, *dj = dp + j * 32;
+        const __m512 p0 = _mm512_mul_ps(w0, att_exp512(_mm512_sub_ps(_mm512_loadu_ps(sj), l0)));
+        const __m512 p1 = _mm512_mul_ps(w1, att_exp512(_mm512_sub_ps(_mm512_loadu_ps(sj + 16),
+                                                                      l1)));
+        _mm512_storeu_ps(sj, p0);
+        _mm512_storeu_ps(sj + 16, p1);
+        _mm512_storeu_ps(dj, _mm512_mul_ps(p0, _mm512_sub_ps(_mm512_loadu_ps(dj), d0)));
+        _mm512_storeu_ps(dj + 16, _mm512_mul_ps(p1, _mm512_sub_ps(_mm512_loadu_ps(dj + 16), d1)));
+    }
+}
+#endif
+
+static void softmax_grad_block(float *s, float *dp, int64_t rows, int64_t nr, const float *lse,
+                               const float *w, const float *dsum) {
+#if defined(__x86_64__)
+    if (att_avx512_tiles(nr)) {
+        softmax_grad_avx512_32(s, dp, rows, lse, w, dsum);
+        return;
+    }
+#endif
+    GN_PICK(softmax_grad)(s, dp, rows, nr, lse, w, dsum);
+}
 
 /* The softmax's (lse, weight) for a query whose stored log-sum-exp is x: a query left out
  * everywhere has x = GN_ATT_MASKED (its log S is lost below float's precision there), and
@@ -120,7 +152,7 @@ static void backward_head(const backward_task_t *a, int64_t bi, int64_t nh, floa
                        (int)mr, (int)nr);
             }
             att_mask_tile(p, bi, nh, t0, nq, c0, kc, sc, nr, GN_ATT_MASKED);
-            GN_PICK(softmax_grad)(sc, dp, kc, nr, lse + t0, pw + t0, dsum + t0);
+            softmax_grad_block(sc, dp, kc, nr, lse + t0, pw + t0, dsum + t0);
             if (p->mask) att_mask_tile(p, bi, nh, t0, nq, c0, kc, dp, nr, 0.0f);
             K->pack_a(0, kc, nq, sc, nr, (int)mr, pa);
             K->pack_a(0, kc, nq, dp, nr, (int)mr, dsa);

@@ -59,4 +59,33 @@ GN_INLINE int64_t att_key_end(const attention_problem_t *a, int64_t t0, int64_t 
     return a->causal && !a->mask ? att_min(a->s, t0 + nq) : a->s;
 }
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define ATT_AVX512 __attribute__((target("avx512f")))
+
+/* Whether the AVX-512 tile loops apply: that ISA's 32-query tiles (two vectors a row). */
+GN_INLINE int att_avx512_tiles(int64_t nr) { return gn_current_isa() == GN_ISA_AVX512 && nr == 32; }
+
+/* exp(x) for x <= ~0 (a logit minus its row's maximum): gn_vexpf's reduction and
+ * polynomial in fused multiply-adds (the -std=c99 build never contracts the portable
+ * one), 2^n applied by vscalefps; below -104 it is 0 (or one denormal), NaN stays NaN. */
+static inline ATT_AVX512 __attribute__((always_inline)) __m512 att_exp512(__m512 x) {
+    x = _mm512_max_ps(_mm512_set1_ps(-104.0f), x); /* NaN: the second operand */
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(p, n);
+}
+#else
+GN_INLINE int att_avx512_tiles(int64_t nr) { (void)nr; return 0; }
+#endif
+
 #endif

@@ -1,4 +1,4 @@
-"""ATTENTION's gradient as the fused backward kernel reads and writes it (csrc/attention_backward.c).
+"""ATTENTION's gradient as the fused backward kernel (csrc/attention_backward.c) computes it.
 
 * ATTENTION_LSE(att, q, k[, mask]) {scale, causal}: the (B, N, T) log-sum-exp over the keys
   of each query's masked logits. Never a step of its own: the forward step of ``att`` (the
@@ -21,9 +21,6 @@ from .dtypes import require_float
 from .elementwise import require_f32
 from .fused import FusedOp
 from .registry import NN, OpError, register
-
-WRT = ("q", "k", "v")
-
 
 def _wrapped(inputs, mask_at):
     """The tensors of a node's inputs and its mask (None without one)."""
@@ -57,7 +54,7 @@ class AttentionLse(FusedOp):
         if len(shapes) not in (3, 4) or len(shapes[0]) != 4:
             raise OpError(f"ATTENTION_LSE takes the attention, q, k and an optional mask, got "
                           f"shapes {shapes}")
-        q, k = shapes[1], shapes[2]
+        q = shapes[1]
         return (q[0], q[2], q[1]), require_float(self.name, dtypes[:3])
 
     def lower(self, node, ctx):
