@@ -107,24 +107,58 @@ static float tap_value(const affine_task *t, const float *img, const taps *ty, i
         ? img[ty->index[ky] * t->sy + tx->index[kx] * t->sx] : t->fill_value;
 }
 
+/* One output pixel's taps in Keras's order: their weights (wy * wx) and where they read
+ * (-1: fill_value). */
+typedef struct {
+    int count;
+    float weight[4];
+    int64_t offset[4];
+} pixel_reads;
+
+static void reads_of(const affine_task *t, const taps *ty, const taps *tx, pixel_reads *r) {
+    r->count = 0;
+    for (int ky = 0; ky < ty->count; ky++)
+        for (int kx = 0; kx < tx->count; kx++, r->count++) {
+            r->weight[r->count] = ty->weight[ky] * tx->weight[kx];
+            r->offset[r->count] = ty->valid[ky] && tx->valid[kx]
+                ? ty->index[ky] * t->sy + tx->index[kx] * t->sx : -1;
+        }
+}
+
+/* Channels [c0, c1) of one output pixel from one image's reads. */
+static void write_channels(const affine_task *t, const float *img, const pixel_reads *r,
+                           int64_t c0, int64_t c1, float *out) {
+    for (int64_t ch = c0; ch < c1; ch++) {
+        float sum = 0.0f;
+        for (int k = 0; k < r->count; k++)
+            sum += r->weight[k] * (r->offset[k] < 0 ? t->fill_value
+                                                    : img[r->offset[k] + ch * t->sc]);
+        out[ch * t->sc] = sum;
+    }
+}
+
 /* Rows [lo, hi) of the (n * h) output rows. */
 static void forward_rows(void *ctx, int64_t lo, int64_t hi, int tid) {
     const affine_task *t = (const affine_task *)ctx;
     (void)tid;
     for (int64_t row = lo; row < hi; row++) {
         const int64_t b = row / t->h, y = row % t->h;
-        const float *m = t->transforms + 8 * b;
+        const float *m = t->transforms + 8 * b, *img = t->images + b * t->sb;
         const int per_channel = m[6] != 0.0f || m[7] != 0.0f;
+        float *out = t->out + b * t->sb + y * t->sy;
         taps ty, tx;
+        pixel_reads r;
         for (int64_t x = 0; x < t->w; x++) {
+            if (!per_channel) {   /* one set of taps for every channel */
+                pixel_taps(t, m, y, x, 0, &ty, &tx);
+                reads_of(t, &ty, &tx, &r);
+                write_channels(t, img, &r, 0, t->c, out + x * t->sx);
+                continue;
+            }
             for (int64_t ch = 0; ch < t->c; ch++) {
-                if (ch == 0 || per_channel) pixel_taps(t, m, y, x, ch, &ty, &tx);
-                const float *img = t->images + b * t->sb + ch * t->sc;
-                float sum = 0.0f;
-                for (int ky = 0; ky < ty.count; ky++)
-                    for (int kx = 0; kx < tx.count; kx++)
-                        sum += ty.weight[ky] * tx.weight[kx] * tap_value(t, img, &ty, ky, &tx, kx);
-                t->out[b * t->sb + y * t->sy + x * t->sx + ch * t->sc] = sum;
+                pixel_taps(t, m, y, x, ch, &ty, &tx);
+                reads_of(t, &ty, &tx, &r);
+                write_channels(t, img, &r, ch, ch + 1, out + x * t->sx);
             }
         }
     }

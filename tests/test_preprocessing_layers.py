@@ -200,6 +200,21 @@ def test_random_layers_are_the_identity_at_inference(layer):
     np.testing.assert_array_equal(model.predict(IMAGES, verbose=0), IMAGES)
 
 
+@needs(keras)
+def test_random_flip_predict_is_the_identity_as_in_keras():
+    """Keras 3's predict runs RandomFlip with training=False (its images only cast to
+    float32); graphnet's predict plan has no draw at all."""
+    theirs = keras.Model(k := keras.Input((9, 7, 2)), keras.layers.RandomFlip(seed=1)(k))
+    ours = _model(gn.layers.RandomFlip(seed=1))
+    pixels = IMAGES.astype("uint8")
+    for x in (IMAGES, pixels):
+        want = theirs.predict(x, verbose=0)
+        got = ours.predict(x, verbose=0)
+        assert got.dtype == want.dtype == np.float32
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(got, x.astype("float32"))
+
+
 @pytest.mark.parametrize("mode, flips", [
     ("horizontal", lambda x: x[:, ::-1]), ("vertical", lambda x: x[::-1]),
     ("horizontal_and_vertical", lambda x: x[::-1, ::-1])])
