@@ -122,10 +122,12 @@ def test_serialize_round_trips(clean_registry):
         assert sorted(theirs) == sorted(config)
         assert (theirs["module"], theirs["class_name"]) == ("keras.layers", "Dense")
         assert keras.saving.serialize_keras_object(keras.activations.relu) == relu
+        from_keras = gn.utils.deserialize_keras_object(theirs)
+        assert isinstance(from_keras, gn.layers.Dense) and from_keras.units == 3
 
 
 def test_deserialize_errors():
-    with pytest.raises(ValueError, match="unknown class 'Mystery'"):
+    with pytest.raises(ValueError, match="custom class 'Mystery' .* not registered"):
         gn.utils.deserialize_keras_object({"module": "my.module", "class_name": "Mystery",
                                            "config": {}, "registered_name": "x>Mystery"})
     with pytest.raises(ValueError, match="unknown function 'nope'"):
