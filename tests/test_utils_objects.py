@@ -39,6 +39,15 @@ def test_registered_names_as_keras(clean_registry):
         keras.saving.get_custom_objects().pop("my_pkg>_twice")
 
 
+def test_saving_has_the_same_names():
+    for name in ("register_keras_serializable", "custom_object_scope", "CustomObjectScope",
+                 "get_custom_objects", "get_registered_name", "get_registered_object",
+                 "serialize_keras_object", "deserialize_keras_object"):
+        assert getattr(gn.saving, name) is getattr(gn.utils, name)
+        if compare_with(keras, f"keras.saving.{name} exists"):
+            assert hasattr(keras.saving, name)
+
+
 def test_register_refuses_classes_without_get_config_and_bad_packages():
     class NoConfig:
         pass
