@@ -74,7 +74,7 @@ def _resolve_function(name, custom_objects):
                      "with register_keras_serializable or pass it in custom_objects")
 
 
-def _registry_for(module, class_name, registered, custom_objects):
+def _registry_for(module, class_name, registered):
     """The registry that resolves ``class_name`` (by ``module`` when it is Keras's)."""
     registries = _registries()
     named = dict(registries).get(module)
@@ -102,15 +102,16 @@ def deserialize_keras_object(config, custom_objects=None, safe_mode=True):
     if "class_name" not in config or "config" not in config:
         return {k: deserialize_keras_object(v, custom_objects, safe_mode)
                 for k, v in config.items()}
-    class_name, inner = config["class_name"], config["config"]
-    if class_name == "function":
-        return _resolve_function(inner, custom_objects)
-    registered = config.get("registered_name")
-    cls = lookup_custom(registered, custom_objects) if registered else None
+    if config["class_name"] == "function":
+        return _resolve_function(config["config"], custom_objects)
     from .engine.base_layer import Layer
+    from .saving.keras_config import from_keras
+    registered = config.get("registered_name")
+    translated = from_keras(config, custom_objects)   # Keras's dtype policies, options, ...
+    class_name, inner = translated["class_name"], translated["config"]
+    cls = lookup_custom(registered, custom_objects) if registered else None
     if cls is None:
-        registry = _registry_for(config.get("module"), class_name, registered,
-                                 custom_objects)
+        registry = _registry_for(config.get("module"), class_name, registered)
         cls = registry.lookup(class_name, custom_objects)
     if isinstance(cls, type) and issubclass(cls, Layer):
         from .engine.serialize import model_from_config

@@ -39,6 +39,15 @@ def test_registered_names_as_keras(clean_registry):
         keras.saving.get_custom_objects().pop("my_pkg>_twice")
 
 
+def test_saving_has_the_same_names():
+    for name in ("register_keras_serializable", "custom_object_scope", "CustomObjectScope",
+                 "get_custom_objects", "get_registered_name", "get_registered_object",
+                 "serialize_keras_object", "deserialize_keras_object"):
+        assert getattr(gn.saving, name) is getattr(gn.utils, name)
+        if compare_with(keras, f"keras.saving.{name} exists"):
+            assert hasattr(keras.saving, name)
+
+
 def test_register_refuses_classes_without_get_config_and_bad_packages():
     class NoConfig:
         pass
@@ -122,10 +131,12 @@ def test_serialize_round_trips(clean_registry):
         assert sorted(theirs) == sorted(config)
         assert (theirs["module"], theirs["class_name"]) == ("keras.layers", "Dense")
         assert keras.saving.serialize_keras_object(keras.activations.relu) == relu
+        from_keras = gn.utils.deserialize_keras_object(theirs)
+        assert isinstance(from_keras, gn.layers.Dense) and from_keras.units == 3
 
 
 def test_deserialize_errors():
-    with pytest.raises(ValueError, match="unknown class 'Mystery'"):
+    with pytest.raises(ValueError, match="custom class 'Mystery' .* not registered"):
         gn.utils.deserialize_keras_object({"module": "my.module", "class_name": "Mystery",
                                            "config": {}, "registered_name": "x>Mystery"})
     with pytest.raises(ValueError, match="unknown function 'nope'"):
