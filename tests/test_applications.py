@@ -81,7 +81,7 @@ def test_parameter_counts_equal_keras(name, kwargs):
 def test_keras_weights_files_load_by_keras_layout(keras_models, tmp_path):
     """Keras 3's .weights.h5 and Keras's application .h5 layout (layer_names at the top, as
     Keras's downloadable files) give the Keras model's outputs."""
-    from keras.src.legacy.saving import legacy_h5_format
+    legacy_h5_format = keras.src.legacy.saving.legacy_h5_format
     kmodel = keras_models["ResNet50"]
     x = _images(CASES["ResNet50"]["input_shape"])
     want = np.asarray(kmodel.predict(x, verbose=0))

@@ -169,7 +169,7 @@ def dropout_cell_class(lib):
     """A cell showing its masks: the output is the input times its mask beside ones times
     the recurrent mask (drawn on the state); Keras's DropoutRNNCell mixin."""
     if lib is keras:
-        from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
+        DropoutRNNCell = keras.src.layers.rnn.dropout_rnn_cell.DropoutRNNCell
     else:
         DropoutRNNCell = gn.layers.DropoutRNNCell
 
