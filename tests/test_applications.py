@@ -228,6 +228,10 @@ def test_preprocess_input_as_keras(module, shape, data_format):
         model = gn.Model(image, ours(image, data_format=data_format))
         np.testing.assert_allclose(model.predict(pixels.astype("float32"), verbose=0), want,
                                    rtol=1e-5, atol=1e-4)
+        image = gn.Input(shape=shape[1:], dtype="uint8")   # integer pixels become float32
+        model = gn.Model(image, ours(image, data_format=data_format))
+        np.testing.assert_allclose(model.predict(pixels.astype("uint8"), verbose=0), want,
+                                   rtol=1e-5, atol=1e-4)
 
 
 def test_preprocess_input_errors():

@@ -131,6 +131,8 @@ def _preprocess_array(x, data_format, mode):
 
 def _preprocess_tensor(x, data_format, mode):
     from .. import ops
+    if not backend.is_float_dtype(x.dtype):   # as the array path: integer pixels to floatx
+        x = ops.cast(x, backend.floatx())
     if mode == "tf":
         return x / 127.5 - 1.0
     if mode == "torch":
