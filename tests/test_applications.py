@@ -131,7 +131,7 @@ def test_imagenet_download_failure_names_the_file(tmp_path, monkeypatch):
     monkeypatch.setenv("GRAPHNET_HOME", str(tmp_path))
     monkeypatch.setenv(imagenet_utils.ORIGIN_VARIABLE, str(tmp_path / "nowhere"))
     with pytest.raises(FileNotFoundError, match="vgg16_weights_tf_dim_ordering_tf_kernels_"
-                                                "notop.h5 is not in the cache"):
+                                                "notop.h5 has no verified copy in the cache"):
         gn.applications.VGG16(weights="imagenet", include_top=False)
 
 

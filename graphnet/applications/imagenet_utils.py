@@ -55,8 +55,8 @@ def fetch_keras_file(file_name, base_url, md5):
         return download.fetch(file_name, origin, directory, md5, "md5",
                               "Keras applications download", WeightsFileError)
     except OSError as e:
-        raise FileNotFoundError(f"{file_name} is not in the cache {directory} and its "
-                                f"download from {origin} failed: {e} (set "
+        raise FileNotFoundError(f"{file_name} has no verified copy in the cache {directory} "
+                                f"and its download from {origin} failed: {e} (set "
                                 f"{ORIGIN_VARIABLE} to a directory holding Keras's "
                                 "files when offline)") from e
 
