@@ -81,7 +81,6 @@ def test_parameter_counts_equal_keras(name, kwargs):
 def test_keras_weights_files_load_by_keras_layout(keras_models, tmp_path):
     """Keras 3's .weights.h5 and Keras's application .h5 layout (layer_names at the top, as
     Keras's downloadable files) give the Keras model's outputs."""
-    from keras.src.legacy.saving import legacy_h5_format
     kmodel = keras_models["ResNet50"]
     x = _images(CASES["ResNet50"]["input_shape"])
     want = np.asarray(kmodel.predict(x, verbose=0))
@@ -89,7 +88,7 @@ def test_keras_weights_files_load_by_keras_layout(keras_models, tmp_path):
     kmodel.save_weights(weights_file)
     application_file = str(tmp_path / "resnet50_notop.h5")
     with h5py.File(application_file, "w") as f:
-        legacy_h5_format.save_weights_to_hdf5_group(f, kmodel)
+        keras.src.legacy.saving.legacy_h5_format.save_weights_to_hdf5_group(f, kmodel)
     for path in (weights_file, application_file):
         model = gn.applications.ResNet50(weights=path, **CASES["ResNet50"])
         _assert_close(model.predict(x, verbose=0), want)
