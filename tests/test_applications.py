@@ -81,7 +81,6 @@ def test_parameter_counts_equal_keras(name, kwargs):
 def test_keras_weights_files_load_by_keras_layout(keras_models, tmp_path):
     """Keras 3's .weights.h5 and Keras's application .h5 layout (layer_names at the top, as
     Keras's downloadable files) give the Keras model's outputs."""
-    legacy_h5_format = keras.src.legacy.saving.legacy_h5_format
     kmodel = keras_models["ResNet50"]
     x = _images(CASES["ResNet50"]["input_shape"])
     want = np.asarray(kmodel.predict(x, verbose=0))
@@ -89,7 +88,7 @@ def test_keras_weights_files_load_by_keras_layout(keras_models, tmp_path):
     kmodel.save_weights(weights_file)
     application_file = str(tmp_path / "resnet50_notop.h5")
     with h5py.File(application_file, "w") as f:
-        legacy_h5_format.save_weights_to_hdf5_group(f, kmodel)
+        keras.src.legacy.saving.legacy_h5_format.save_weights_to_hdf5_group(f, kmodel)
     for path in (weights_file, application_file):
         model = gn.applications.ResNet50(weights=path, **CASES["ResNet50"])
         _assert_close(model.predict(x, verbose=0), want)
@@ -131,7 +130,7 @@ def test_imagenet_download_failure_names_the_file(tmp_path, monkeypatch):
     monkeypatch.setenv("GRAPHNET_HOME", str(tmp_path))
     monkeypatch.setenv(imagenet_utils.ORIGIN_VARIABLE, str(tmp_path / "nowhere"))
     with pytest.raises(FileNotFoundError, match="vgg16_weights_tf_dim_ordering_tf_kernels_"
-                                                "notop.h5 is not in the cache"):
+                                                "notop.h5 has no verified copy in the cache"):
         gn.applications.VGG16(weights="imagenet", include_top=False)
 
 
@@ -227,6 +226,10 @@ def test_preprocess_input_as_keras(module, shape, data_format):
         image = gn.Input(shape=shape[1:])
         model = gn.Model(image, ours(image, data_format=data_format))
         np.testing.assert_allclose(model.predict(pixels.astype("float32"), verbose=0), want,
+                                   rtol=1e-5, atol=1e-4)
+        image = gn.Input(shape=shape[1:], dtype="uint8")   # integer pixels become float32
+        model = gn.Model(image, ours(image, data_format=data_format))
+        np.testing.assert_allclose(model.predict(pixels.astype("uint8"), verbose=0), want,
                                    rtol=1e-5, atol=1e-4)
 
 

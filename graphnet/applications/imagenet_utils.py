@@ -16,8 +16,10 @@ import warnings
 
 import numpy as np
 
-from .. import activations, backend
+from .. import activations, backend, layers, ops
 from ..datasets import download
+from ..engine import Input, Model
+from ..engine.input_layer import InputLayer
 
 CLASS_INDEX_URL = "https://storage.googleapis.com/download.tensorflow.org/data/"
 CLASS_INDEX_FILE = "imagenet_class_index.json"
@@ -55,8 +57,8 @@ def fetch_keras_file(file_name, base_url, md5):
         return download.fetch(file_name, origin, directory, md5, "md5",
                               "Keras applications download", WeightsFileError)
     except OSError as e:
-        raise FileNotFoundError(f"{file_name} is not in the cache {directory} and its "
-                                f"download from {origin} failed: {e} (set "
+        raise FileNotFoundError(f"{file_name} has no verified copy in the cache {directory} "
+                                f"and its download from {origin} failed: {e} (set "
                                 f"{ORIGIN_VARIABLE} to a directory holding Keras's "
                                 "files when offline)") from e
 
@@ -130,7 +132,8 @@ def _preprocess_array(x, data_format, mode):
 
 
 def _preprocess_tensor(x, data_format, mode):
-    from .. import ops
+    if not backend.is_float_dtype(x.dtype):   # as the array path: integer pixels to floatx
+        x = ops.cast(x, backend.floatx())
     if mode == "tf":
         return x / 127.5 - 1.0
     if mode == "torch":
@@ -251,7 +254,6 @@ def validate_arguments(model_name, weights, include_top, classes, pooling):
 
 def image_input(input_tensor, input_shape):
     """The model's image input: ``input_tensor`` (a symbolic tensor) or a new gn.Input."""
-    from ..engine import Input
     if input_tensor is None:
         return Input(shape=input_shape)
     if not backend.is_keras_tensor(input_tensor):
@@ -262,7 +264,6 @@ def image_input(input_tensor, input_shape):
 
 def source_inputs(tensor):
     """The gn.Input tensors ``tensor`` is computed from (Keras's get_source_inputs)."""
-    from ..engine.input_layer import InputLayer
     found, seen, pending = [], set(), [tensor]
     while pending:
         current = pending.pop()
@@ -281,7 +282,6 @@ def top_or_pooling(x, include_top, pooling, classes, classifier_activation, weig
     """The model's head on the feature map ``x``: with ``include_top`` global average
     pooling ("avg_pool") and the Dense classifier ("predictions"); else the global
     ``pooling`` ("avg" or "max"; None leaves ``x``), its layers named ``pooling_names``."""
-    from .. import layers
     if include_top:
         x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
         validate_activation(classifier_activation, weights)
@@ -292,7 +292,6 @@ def top_or_pooling(x, include_top, pooling, classes, classifier_activation, weig
 def feature_pooling(x, pooling, names=(None, None)):
     """``pooling`` ("avg" or "max", else None) of the feature map ``x``; ``names`` are the
     pooling layers' names (avg, max) as the Keras model gives them."""
-    from .. import layers
     if pooling == "avg":
         return layers.GlobalAveragePooling2D(name=names[0])(x)
     if pooling == "max":
@@ -312,7 +311,6 @@ def application_model(img_input, input_tensor, outputs, name, weights, imagenet_
     """The functional model from ``img_input`` (or the inputs ``input_tensor`` comes from)
     to ``outputs``, with ``weights`` loaded: None, a local file, or "imagenet" (Keras's
     ``imagenet_file``, a ``(file_name, base_url, md5)``)."""
-    from ..engine import Model
     inputs = img_input if input_tensor is None else source_inputs(input_tensor)
     model = Model(inputs, outputs, name=name)
     if weights == "imagenet":
