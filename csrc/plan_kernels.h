@@ -89,6 +89,10 @@ case GN_K_LAYER_NORM: /* rows n x gamma beta y | epsilon */
     gn_layer_norm(a[0], a[1], ptr[a[2]], (a[3] < 0 ? NULL : ptr[a[3]]),
                   (a[4] < 0 ? NULL : ptr[a[4]]), f[0], ptr[a[5]]);
     break;
+case GN_K_LAYER_NORM_GRAD: /* rows n dy x gamma dx | epsilon */
+    gn_layer_norm_grad(a[0], a[1], ptr[a[2]], ptr[a[3]], (a[4] < 0 ? NULL : ptr[a[4]]), f[0],
+                       ptr[a[5]]);
+    break;
 case GN_K_CONV: /* x w y work work_len geom */
     gn_conv_forward((a + 5), ptr[a[0]], ptr[a[1]], ptr[a[2]], ptr[a[3]], a[4]);
     break;

@@ -651,7 +651,7 @@ MAPPINGS = {"FUSED_ELTWISE": _expanded, "MATMUL_BIAS_ACT": _expanded,
             # the compiler's simplify phase unrolls these before export already
             "RNN_UNROLL": lambda c: _expanded(c, unrolled),
             "RNN_UNROLL_GRAD": lambda c: _expanded(c, unrolled),
-            "ATTENTION": _expanded, "LAYER_NORM": _layer_norm}
+            "ATTENTION": _expanded, "LAYER_NORM": _layer_norm, "LAYER_NORM_GRAD": _expanded}
 MAPPINGS.update(UNARY)
 MAPPINGS.update({k: (lambda t: lambda c: c.op(t, c.ins))(v) for k, v in BINARY.items()})
 MAPPINGS.update({
