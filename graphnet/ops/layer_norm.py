@@ -3,7 +3,7 @@
 trips through memory (two reductions, three elementwise passes and a broadcast product).
 It is a FusedOp: its reference and ONNX export are those of the composite it expands to
 (``api.layer_norm_composite``). Its gradient is its own: x's from one kernel,
-LAYER_NORM_GRAD (a FusedOp too, whose expansion is the composite's gradient), gamma's and
+LAYER_NORM_GRAD (a FusedOp too, whose expansion is that gradient in primitives), gamma's and
 beta's two sums over the rows; the composite's gradient takes some fifteen kernels."""
 from . import api
 from .dtypes import require_float
@@ -96,18 +96,23 @@ class LayerNormGrad(FusedOp):
     """LAYER_NORM_GRAD(dy[, gamma], x) {epsilon, scale}: the gradient of LAYER_NORM with
     respect to x, inv * (g - mean(g) - xhat * mean(g * xhat)) per row of the last axis,
     g = dy * gamma (``scale``: gamma is an input), in one kernel; its reference and its
-    own gradient are those of its expansion, reverse mode through the composite."""
+    own gradient are those of its expansion, that formula in primitives."""
     name, group, arity = "LAYER_NORM_GRAD", NN, None
 
     def _parts(self, node, inputs):
         return inputs[0], (inputs[1] if node.attrs["scale"] else None), inputs[-1]
 
     def expand(self, node, inputs):
-        from ..autodiff import backprop
-        dy, gamma, x = self._parts(node, inputs)
-        y = api.layer_norm_composite(api._wrap(x), None if gamma is None else api._wrap(gamma),
-                                     None, [len(x.shape) - 1], node.attrs["epsilon"], False)
-        return backprop(y.node, dy, lambda m: m is x)[id(x)]
+        dy, gamma, x = (None if t is None else api._wrap(t) for t in self._parts(node, inputs))
+        eps, axis = node.attrs["epsilon"], [len(x.shape) - 1]
+        mean, var = api.moments(x, axis, keepdims=True)
+        inv = api.rsqrt(api.add(var, eps))
+        xhat = api.multiply(api.subtract(x, mean), inv)
+        g = dy if gamma is None else api.multiply(dy, gamma)
+        g_mean = api.mean(g, axis=-1, keepdims=True)
+        gx_mean = api.mean(api.multiply(g, xhat), axis=-1, keepdims=True)
+        return api.multiply(inv, api.subtract(api.subtract(g, g_mean),
+                                              api.multiply(xhat, gx_mean))).node
 
     def infer(self, shapes, dtypes, attrs):
         wanted = 2 + bool(attrs.get("scale"))
