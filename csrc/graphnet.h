@@ -110,6 +110,10 @@ int gn_affine_transform_grad(int wrt, int interpolation, int fill_mode, int chan
  * or n floats. y may alias x. */
 void gn_layer_norm(int64_t rows, int64_t n, const float *x, const float *gamma,
                    const float *beta, float epsilon, float *y);
+/* Its gradient with respect to x: dx = inv * (g - mean(g) - xhat * mean(g * xhat)) per row,
+ * g = dy * gamma (gamma NULL: 1), xhat the normalized x. dx may alias dy. */
+void gn_layer_norm_grad(int64_t rows, int64_t n, const float *dy, const float *x,
+                        const float *gamma, float epsilon, float *dx);
 /* The plain triple loop every fast path is tested against. */
 void gn_sgemm_ref(int transa, int transb, int64_t m, int64_t n, int64_t k, float alpha,
                   const float *a, int64_t lda, const float *b, int64_t ldb,
@@ -346,7 +350,8 @@ enum gn_kernel {
     GN_K_CONV_BIAS_ACT = 45, GN_K_CONV_BIAS_ACT_POOL = 46, GN_K_MULTI_ELTWISE = 50,
     GN_K_RNN_FORWARD = 60, GN_K_RNN_BPTT = 61, GN_K_RNN_PARAM_GRAD = 62,
     GN_K_ALLREDUCE_SUM = 70, GN_K_ATTENTION = 71, GN_K_ATTENTION_BACKWARD = 72,
-    GN_K_AFFINE_TRANSFORM = 80, GN_K_AFFINE_TRANSFORM_GRAD = 81, GN_K_LAYER_NORM = 82
+    GN_K_AFFINE_TRANSFORM = 80, GN_K_AFFINE_TRANSFORM_GRAD = 81, GN_K_LAYER_NORM = 82,
+    GN_K_LAYER_NORM_GRAD = 83
 };
 enum gn_slot {
     GN_SLOT_ARENA = 0, GN_SLOT_INPUT = 1, GN_SLOT_OUTPUT = 2, GN_SLOT_WEIGHT = 3,

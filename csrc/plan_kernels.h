@@ -108,6 +108,10 @@ case GN_K_ATTENTION_BACKWARD: /* b t s n h hv q k v mask mask_strides causal out
                                 ptr[a[15]], ptr[a[16]], ptr[a[17]], ptr[a[18]], ptr[a[19]],
                                 ptr[a[20]]);
     break;
+case GN_K_LAYER_NORM_GRAD: /* rows n dy x gamma dx | epsilon */
+    gn_layer_norm_grad(a[0], a[1], ptr[a[2]], ptr[a[3]], (a[4] < 0 ? NULL : ptr[a[4]]), f[0],
+                       ptr[a[5]]);
+    break;
 case GN_K_CONV: /* x w y work work_len geom */
     gn_conv_forward((a + 5), ptr[a[0]], ptr[a[1]], ptr[a[2]], ptr[a[3]], a[4]);
     break;

@@ -37,9 +37,11 @@ def _accumulate(parts):
 def _input_gradients(n, g):
     """The gradients of ``n``'s inputs: its op's grad rule, or for a fused op (one defined
     by the primitive subgraph it stands for, ``op.expand``) reverse mode through that
-    subgraph, so a fused op's gradient cannot drift from its primitives' rules."""
+    subgraph, so a fused op's gradient cannot drift from its primitives' rules; unless
+    the fused op has a rule of its own (``own_gradient``: fused kernels for the backward
+    too, themselves fused ops whose expansions are the subgraph's gradients)."""
     expand = getattr(n.op, "expand", None)
-    if expand is None:
+    if expand is None or getattr(n.op, "own_gradient", False):
         return n.op.grad(n, g)
     inputs = list(n.inputs)
     grads = backprop(expand(n, inputs), g, lambda m: any(m is x for x in inputs))

@@ -199,6 +199,10 @@ def _cases():
                                [_f(3, 2, 4), _f(5, 2, 4), _f(5, 2, 3), _f(3, 2, 3)])]
     cases["ATTENTION_GRAD"] = [(lambda ins: _attention_grads(ins)[1:],
                                 [_f(3, 2, 4), _f(5, 2, 4), _f(5, 2, 3), _f(3, 2, 3)])]
+    cases["LAYER_NORM_GRAD"] = [(lambda ins: [_t("LAYER_NORM_GRAD", ins[0],
+                                                 gn.ops.convert_to_tensor(gamma), ins[1],
+                                                 epsilon=1e-3, scale=True)],
+                                 [_f(3, 5), _f(3, 5, scale=2.0)])]
     cases["STOP_GRADIENT"] = [(lambda ins: [gn.ops.stop_gradient(ins[0])], [_f(2, 3)])]
     cases["TRANSPOSE"] = [(lambda ins: [gn.ops.transpose(ins[0], (2, 0, 1))], [_f(2, 3)])]
     cases["CONCATENATE"] = [(lambda ins: [gn.ops.concatenate([ins[0], ins[1]], axis=-1),

@@ -1,6 +1,7 @@
-"""The fused layer normalization (LAYER_NORM, csrc/layer_norm.c) against its composite and
-Keras: odd row lengths, rows across threads (in a loop, for races), which normalizations
-take it, training through it, and its ONNX forms."""
+"""The fused layer normalization (LAYER_NORM and LAYER_NORM_GRAD, csrc/layer_norm.c)
+against its composite and Keras: odd row lengths, rows across threads (in a loop, for
+races), which normalizations take it, training through it, and its ONNX forms. The
+gradient kernel's finite differences are tests/test_ops.py's."""
 import numpy as np
 import pytest
 
@@ -8,6 +9,8 @@ import graphnet as gn
 from extras import compare_with, keras, needs, onnx, train_alike
 from extras import onnxruntime as ort
 from graphnet.engine.input_layer import placeholder
+from graphnet.graph.node import Node
+from graphnet.graph.tensor import SymbolicTensor
 from graphnet.ops.api import layer_norm_composite
 
 RNG = np.random.default_rng(0)
@@ -49,17 +52,24 @@ def test_fused_matches_float64_the_composite_and_keras(shape, with_gamma, with_b
 
 
 def test_rows_split_across_threads_agree_every_time(threads2):
-    """Many rows (the team splits them): 20 runs give the one-thread result bit for bit."""
+    """Many rows (the team splits them): 20 runs of the forward and the gradient kernels
+    give the one-thread results bit for bit."""
     shape = (512, 96)
-    x = RNG.standard_normal(shape).astype(np.float32)
+    x, dy = (RNG.standard_normal(shape).astype(np.float32) for _ in "xd")
     gamma, beta = (RNG.standard_normal(96).astype(np.float32) for _ in "gb")
-    ph = placeholder(shape, "float32", name="x")
-    fn = gn.function([ph], [gn.ops.layer_normalization(ph, gamma, beta)])
+    px, pd = placeholder(shape, "float32", name="x"), placeholder(shape, "float32", name="dy")
+    grad = Node("LAYER_NORM_GRAD", [pd.node, gn.ops.convert_to_tensor(gamma).node, px.node],
+                {"epsilon": 1e-3, "scale": True})
+    fn = gn.function([px, pd], [gn.ops.layer_normalization(px, gamma, beta),
+                                SymbolicTensor(grad)])
+    assert fn.executable([shape, shape]).plan.kernels == ["GN_K_LAYER_NORM",
+                                                          "GN_K_LAYER_NORM_GRAD"]
     gn.set_num_threads(1)
-    want = fn(x)[0]
+    want = fn(x, dy)
     gn.set_num_threads(2)
     for _ in range(20):
-        np.testing.assert_array_equal(fn(x)[0], want)
+        for got, expected in zip(fn(x, dy), want):
+            np.testing.assert_array_equal(got, expected)
 
 
 def test_other_normalizations_keep_the_composite():
@@ -89,7 +99,8 @@ def test_training_through_the_fused_kernel_as_keras():
     ours.set_weights(theirs.get_weights())
     train_alike(ours, theirs, x, y, optimizer="Adam", optimizer_args={"learning_rate": 0.01})
     ours.compile(optimizer="adam", loss="mse")
-    assert "GN_K_LAYER_NORM" in ours.profile_train_step(x, y, repeats=1).kernels
+    kernels = ours.profile_train_step(x, y, repeats=1).kernels
+    assert "GN_K_LAYER_NORM" in kernels and "GN_K_LAYER_NORM_GRAD" in kernels
 
 
 @needs(onnx, ort)

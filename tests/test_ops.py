@@ -296,6 +296,13 @@ for _wrt in range(3):
     case("ATTENTION_GRAD", _attention_grad(_wrt), _ATT_SHAPES + [(2, 3, 2, 3)])
     case("ATTENTION_GRAD", _attention_grad(_wrt, mask=_ATT_MASK, causal=True),
          _ATT_SHAPES + [(2, 3, 2, 3)], none_axes=())
+# its gradient with respect to x as one kernel, with and without gamma (its own gradient
+# is its expansion's: the composite's gradient differentiated again)
+case("LAYER_NORM_GRAD", lambda g, gamma, x: raw("LAYER_NORM_GRAD", g, gamma, x, epsilon=1e-2,
+                                                scale=True), [(3, 6), (6,), (3, 6)],
+     none_axes=[(0,), (), (0,)])
+case("LAYER_NORM_GRAD", lambda g, x: raw("LAYER_NORM_GRAD", g, x, epsilon=0.1, scale=False),
+     [(2, 2, 5), (2, 2, 5)], none_axes=())
 # the forward only: finite differences see the identity the gradient stops
 case("STOP_GRADIENT", lambda x: ops.exp(ops.stop_gradient(x)), [(4, 3)], grad=False)
 case("TRANSPOSE", lambda x: ops.transpose(x), [(5, 3)])

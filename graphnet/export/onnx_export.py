@@ -655,7 +655,7 @@ MAPPINGS = {"FUSED_ELTWISE": _expanded, "MATMUL_BIAS_ACT": _expanded,
             "RNN_UNROLL_GRAD": lambda c: _expanded(c, unrolled),
             "ATTENTION": lambda c: _expanded(c, attention_expansion),
             "ATTENTION_LSE": _expanded, "ATTENTION_GRAD": _expanded,
-            "LAYER_NORM": _layer_norm}
+            "LAYER_NORM": _layer_norm, "LAYER_NORM_GRAD": _expanded}
 MAPPINGS.update(UNARY)
 MAPPINGS.update({k: (lambda t: lambda c: c.op(t, c.ins))(v) for k, v in BINARY.items()})
 MAPPINGS.update({

@@ -342,6 +342,14 @@ KERNEL_LIST = [
                    Span("dv", "b * s * n * hv")], reports=True,
            doc="GN_K_ATTENTION's gradients dq, dk, dv from its out and lse and the gradient "
                "dout of out, the scores recomputed tile by tile."),
+    Kernel("GN_K_LAYER_NORM_GRAD", 83, "csrc/layer_norm.c",
+           [count("rows"), count("n"), slot("dy"), slot("x"), slot("gamma", optional=True),
+            slot("dx"), real("epsilon")],
+           "gn_layer_norm_grad(rows, n, dy, x, gamma, epsilon, dx)",
+           reads=[Span("dy", "rows * n"), Span("x", "rows * n"), Span("gamma", "n")],
+           writes=[Span("dx", "rows * n")],
+           doc="GN_K_LAYER_NORM's gradient with respect to x: dx = inv * (g - mean(g) - "
+               "xhat * mean(g * xhat)) over each row, g = dy * gamma (gamma optional: 1)."),
     Kernel("GN_K_CONV", 40, "csrc/conv.c", _CONV_HEAD + [geometry()],
            "gn_conv_forward(geom, x, w, y, work, work_len)",
            reads=[Span("x", "conv_x(geom)"), Span("w", "conv_w(geom)")],
