@@ -21,7 +21,7 @@ except ImportError as _exc:  # without the built C extension the compiler and th
 
 _SUBMODULES = {"activations", "autodiff", "backend", "bench", "callbacks", "compiler",
                "constraints", "datasets", "distribution", "engine", "export", "graph",
-               "initializers", "layers",
+               "applications", "initializers", "layers",
                "losses", "metrics", "models", "ops", "optimizers", "random", "regularizers",
                "runtime", "saving", "serialization", "utils"}
 

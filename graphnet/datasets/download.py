@@ -13,11 +13,15 @@ class DatasetFileError(ValueError):
     """A dataset file is truncated, corrupted or fails its checksum."""
 
 
+def graphnet_home():
+    """``$GRAPHNET_HOME``, else ``~/.graphnet``: where graphnet's download caches live."""
+    return os.environ.get("GRAPHNET_HOME") or os.path.join(os.path.expanduser("~"),
+                                                           ".graphnet")
+
+
 def datasets_home():
     """``$GRAPHNET_HOME/datasets``, else ``~/.graphnet/datasets``."""
-    home = os.environ.get("GRAPHNET_HOME") or os.path.join(os.path.expanduser("~"),
-                                                            ".graphnet")
-    return os.path.join(home, "datasets")
+    return os.path.join(graphnet_home(), "datasets")
 
 
 def cache_dir(dataset):
@@ -43,7 +47,8 @@ def origin_url(origin):
 
 def fetch(name, origin, directory, checksum, algorithm, what, error=DatasetFileError):
     """Download ``name`` from the base URL ``origin`` into ``directory`` and check its
-    ``algorithm`` digest against ``checksum``; returns the file's path.
+    ``algorithm`` digest against ``checksum`` (None where the publisher gives none, as
+    Keras gives none for some application weights); returns the file's path.
 
     The file is written beside its final name and moved there only once verified: a
     mismatch deletes it and raises ``error`` naming ``what`` (the download, as the
@@ -57,7 +62,7 @@ def fetch(name, origin, directory, checksum, algorithm, what, error=DatasetFileE
                 open(partial, "wb") as out:
             for block in iter(lambda: response.read(1 << 20), b""):
                 out.write(block)
-        got = file_digest(partial, algorithm)
+        got = None if checksum is None else file_digest(partial, algorithm)
         if got != checksum:
             raise error(f"{what} {url} failed its checksum: {algorithm.upper()} {got}, "
                         f"expected {checksum}; the file was deleted")
