@@ -243,21 +243,23 @@ def _preprocess_tensor_input(x, data_format, mode):
         mean = [103.939, 116.779, 123.68]
         std = None
 
-    mean_tensor = ops.convert_to_tensor(-np.array(mean), dtype=x.dtype)
+    # The constants stay NumPy arrays (Keras makes backend tensors): a model records
+    # them as constants of the ops that read them.
+    mean_tensor = np.asarray(-np.array(mean), dtype=x.dtype)
 
     # Zero-center by mean pixel
     if data_format == "channels_first":
         if len(x.shape) == 3:
-            mean_tensor = ops.reshape(mean_tensor, (3, 1, 1))
+            mean_tensor = np.reshape(mean_tensor, (3, 1, 1))
         else:
-            mean_tensor = ops.reshape(mean_tensor, (1, 3) + (1,) * (ndim - 2))
+            mean_tensor = np.reshape(mean_tensor, (1, 3) + (1,) * (ndim - 2))
     else:
-        mean_tensor = ops.reshape(mean_tensor, (1,) * (ndim - 1) + (3,))
+        mean_tensor = np.reshape(mean_tensor, (1,) * (ndim - 1) + (3,))
     x += mean_tensor
     if std is not None:
-        std_tensor = ops.convert_to_tensor(np.array(std), dtype=x.dtype)
+        std_tensor = np.asarray(np.array(std), dtype=x.dtype)
         if data_format == "channels_first":
-            std_tensor = ops.reshape(std_tensor, (-1, 1, 1))
+            std_tensor = np.reshape(std_tensor, (-1, 1, 1))
         x /= std_tensor
     return x
 
