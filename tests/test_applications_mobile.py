@@ -77,8 +77,7 @@ SAME_AS_KERAS = [
                               include_top=False, pooling="max")),
     ("MobileNetV3Large", dict(input_shape=(32, 32, 3), include_top=False,
                               include_preprocessing=False)),
-    ("EfficientNetB0", dict(input_shape=(32, 32, 3), classes=10)),
-    ("EfficientNetB0", dict(input_shape=(35, 33, 3), include_top=False)),
+    ("EfficientNetB0", dict(input_shape=(35, 33, 3), classes=10)),
 ]
 
 

@@ -89,6 +89,10 @@ def MobileNetV3(
     include_preprocessing=True,
     name=None,
 ):
+    """The MobileNetV3 of ``model_type`` ("small" or "large"): ``stack_fn(x, kernel,
+    activation, se_ratio)`` builds its inverted residual blocks and ``last_point_ch`` is
+    the width of the top's last point-wise layer; the other arguments are
+    ``MobileNetV3Small``'s."""
     application = f"MobileNetV3{model_type.capitalize()}"
     model_setup.check_arguments(application, weights, include_top, classes, pooling)
     model_setup.check_input_tensor(application, input_tensor, input_shape)
