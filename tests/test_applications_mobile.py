@@ -63,9 +63,8 @@ def assert_close(ours, theirs, rtol=1e-4):
 
 def save_legacy_h5(keras_model, path):
     """Keras's model weights in the layout of its ImageNet files (Keras 2's .h5)."""
-    from keras.src.legacy.saving.legacy_h5_format import save_weights_to_hdf5_group
     with h5py.File(path, "w") as f:
-        save_weights_to_hdf5_group(f, keras_model)
+        keras.src.legacy.saving.legacy_h5_format.save_weights_to_hdf5_group(f, keras_model)
 
 
 SAME_AS_KERAS = [
@@ -180,8 +179,7 @@ def test_imagenet_weights_downloaded_and_verified(tmp_path, monkeypatch):
     gm = efficientnet.EfficientNetB0(weights="imagenet", **kwargs)
     assert (tmp_path / "home" / "models" / "efficientnetb0_notop.h5").is_file()
 
-    from keras.src.applications import efficientnet as keras_efficientnet
-    monkeypatch.setattr(keras_efficientnet.file_utils, "get_file",
+    monkeypatch.setattr(keras.src.applications.efficientnet.file_utils, "get_file",
                         lambda *args, **kw: str(served))
     km = keras_application("EfficientNetB0", weights="imagenet", **kwargs)
     assert [layer.name for layer in gm.layers] == [layer.name for layer in km.layers]
@@ -298,7 +296,7 @@ def test_preprocess_input(mode, data_format):
     x = images(shape)
     got = imagenet_utils.preprocess_input(x.copy(), data_format=data_format, mode=mode)
     if compare_with(keras, "preprocess_input against Keras's"):
-        from keras.src.applications import imagenet_utils as keras_utils
+        keras_utils = keras.src.applications.imagenet_utils
         np.testing.assert_allclose(got, keras_utils.preprocess_input(
             x.copy(), data_format=data_format, mode=mode), rtol=1e-6)
     inputs = gn.Input(shape)
@@ -331,7 +329,7 @@ def test_decode_predictions(monkeypatch):
         assert [name for _, name, _ in out] == [f"class_{i}" for i in best]
         np.testing.assert_array_equal([score for _, _, score in out], row[best])
     if compare_with(keras, "decode_predictions against Keras's"):
-        from keras.src.applications import imagenet_utils as keras_utils
+        keras_utils = keras.src.applications.imagenet_utils
         monkeypatch.setattr(keras_utils, "CLASS_INDEX", index)
         assert decoded == keras_utils.decode_predictions(preds, top=3)
     with pytest.raises(ValueError, match=r"shape \(samples, 1000\).*\(2, 10\)"):
