@@ -113,7 +113,7 @@ def test_imagenet_weights_come_through_the_cache(tmp_path, monkeypatch):
 
     hashes["resnet50v2"] = (hashes["resnet50v2"][0], "0" * 32)
     monkeypatch.setattr(gn.applications.resnet, "WEIGHTS_HASHES", hashes)
-    with pytest.raises(imagenet_utils.WeightsFileError, match="failed its checksum"):
+    with pytest.raises(download.DatasetFileError, match="failed its checksum"):
         gn.applications.ResNet50V2(weights="imagenet", **shape)
     assert not os.listdir(tmp_path / "home" / "models")
 
@@ -244,6 +244,7 @@ def test_decode_predictions_reads_the_class_index_through_the_cache(tmp_path, mo
     path = models / imagenet_utils.CLASS_INDEX_FILE
     path.write_text(json.dumps(index))
     monkeypatch.setenv("GRAPHNET_HOME", str(tmp_path))
+    monkeypatch.setenv(imagenet_utils.ORIGIN_VARIABLE, str(tmp_path / "nowhere"))
     monkeypatch.setattr(imagenet_utils, "CLASS_INDEX_MD5", download.file_digest(str(path)))
     monkeypatch.setattr(imagenet_utils, "_class_index", None)
     preds = np.zeros((2, 1000), "float32")
