@@ -112,7 +112,7 @@ def test_imagenet_weights_come_through_the_cache(tmp_path, monkeypatch):
 
     hashes["resnet50v2"] = (hashes["resnet50v2"][0], "0" * 32)
     monkeypatch.setattr(gn.applications.resnet, "WEIGHTS_HASHES", hashes)
-    with pytest.raises(imagenet_utils.WeightsFileError, match="failed its checksum"):
+    with pytest.raises(download.DatasetFileError, match="failed its checksum"):
         gn.applications.ResNet50V2(weights="imagenet", **shape)
     assert not os.listdir(tmp_path / "home" / "models")
 
@@ -171,6 +171,21 @@ def test_input_tensor_keeps_its_source_input():
                                  input_tensor=np.zeros((1, 32, 32, 3)))
 
 
+def test_input_tensor_of_two_inputs_gives_both_in_keras_order():
+    """Keras's get_source_inputs: every gn.Input the tensor comes from, depth first."""
+    first, second = gn.Input(shape=(32, 32, 3), name="first"), gn.Input(shape=(32, 32, 3),
+                                                                         name="second")
+    mixed = gn.layers.Add()([first, gn.layers.Rescaling(0.5)(second)])
+    model = gn.applications.DenseNet121(weights=None, include_top=False, input_tensor=mixed)
+    assert model.inputs == [first, second]
+    x = _images((32, 32, 3))
+    single = gn.applications.DenseNet121(weights=None, include_top=False,
+                                         input_shape=(32, 32, 3))
+    single.set_weights(model.get_weights())   # x + 0.5 * (2 x): the single model on 2 x
+    np.testing.assert_allclose(model.predict([x, 2 * x], verbose=0),
+                               single.predict(2 * x, verbose=0), rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("kwargs, message", [
     (dict(weights="no/such/file.h5"), "The `weights` argument should be either"),
     (dict(weights="imagenet", classes=10), "`classes` should be 1000"),
@@ -181,6 +196,8 @@ def test_input_tensor_keeps_its_source_input():
      "must have 3 channels"),
     (dict(weights=None, input_shape=(None, None, 3)), "specify a static `input_shape`"),
     (dict(weights=None, include_top=False, pooling="average"), "`pooling` must be one of"),
+    (dict(weights=None, classes=0), "`classes` must be a positive integer"),
+    (dict(weights=None, include_top=1), "`include_top` must be True or False"),
 ])
 @pytest.mark.parametrize("name", ["ResNet50", "VGG16", "DenseNet121"])
 def test_bad_arguments_raise_keras_errors(name, kwargs, message):
@@ -247,6 +264,7 @@ def test_decode_predictions_reads_the_class_index_through_the_cache(tmp_path, mo
     path = models / imagenet_utils.CLASS_INDEX_FILE
     path.write_text(json.dumps(index))
     monkeypatch.setenv("GRAPHNET_HOME", str(tmp_path))
+    monkeypatch.setenv(imagenet_utils.ORIGIN_VARIABLE, str(tmp_path / "nowhere"))
     monkeypatch.setattr(imagenet_utils, "CLASS_INDEX_MD5", download.file_digest(str(path)))
     monkeypatch.setattr(imagenet_utils, "_class_index", None)
     preds = np.zeros((2, 1000), "float32")

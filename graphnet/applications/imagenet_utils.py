@@ -1,14 +1,16 @@
 """What every ImageNet application shares, as Keras's ``keras.applications.imagenet_utils``:
 ``preprocess_input`` (modes caffe, tf, torch), ``decode_predictions``, the checks of the
-model functions' arguments (``obtain_input_shape``, ``validate_activation``) and the
-fetching of Keras's weight files.
+model functions' arguments (``obtain_input_shape``, ``validate_activation``), the steps
+around each architecture (input, head, padding, filter rounding, model and weights) and
+the fetching of Keras's weight files.
 
 Keras's files (weights, ``imagenet_class_index.json``) are downloaded on first use into
-``$GRAPHNET_HOME/models`` (``~/.graphnet/models``) from Keras's URLs and checked against
-Keras's MD5 sums; a cached file whose sum does not match is fetched again. The
-environment variable ``GRAPHNET_APPLICATIONS_ORIGIN`` (a base URL or a local directory
-holding the files under Keras's names) replaces Keras's storage, for machines without
-network access.
+``$GRAPHNET_HOME/models`` (``~/.graphnet/models``) from Keras's URLs by
+``gn.utils.get_file`` and checked against Keras's hashes (a cached file whose hash does
+not match is fetched again; where Keras publishes no hash, as for MobileNetV2, a cached
+file is used as it is). The environment variable ``GRAPHNET_APPLICATIONS_ORIGIN`` (a base
+URL or a local directory holding the files under Keras's names) replaces Keras's storage,
+for machines without network access.
 """
 import json
 import os
@@ -16,10 +18,11 @@ import warnings
 
 import numpy as np
 
-from .. import activations, backend, layers, ops
+from .. import activations, backend, file_utils, layers, ops
 from ..datasets import download
 from ..engine import Input, Model
 from ..engine.input_layer import InputLayer
+from ..engine.masking import call_parents
 
 CLASS_INDEX_URL = "https://storage.googleapis.com/download.tensorflow.org/data/"
 CLASS_INDEX_FILE = "imagenet_class_index.json"
@@ -36,31 +39,21 @@ _TORCH_STD = (0.229, 0.224, 0.225)
 _class_index = None
 
 
-class WeightsFileError(download.DatasetFileError):
-    """A downloaded Keras file fails its checksum."""
-
-
-def models_cache_dir():
-    """Where Keras's application files are cached: ``$GRAPHNET_HOME/models``."""
-    return os.path.join(download.graphnet_home(), "models")
-
-
-def fetch_keras_file(file_name, base_url, md5):
-    """The local path of Keras's file ``file_name`` (at ``base_url`` + ``file_name``):
-    the cached copy when its MD5 is ``md5``, else a verified download into the cache."""
-    directory = models_cache_dir()
-    cached = os.path.join(directory, file_name)
-    if os.path.isfile(cached) and download.file_digest(cached, "md5") == md5:
-        return cached
-    origin = os.environ.get(ORIGIN_VARIABLE) or base_url
+def fetch_keras_file(file_name, base_url, file_hash):
+    """The local path of Keras's file ``file_name`` (at ``base_url`` + ``file_name``, or in
+    ``$GRAPHNET_APPLICATIONS_ORIGIN``): the copy cached in ``$GRAPHNET_HOME/models`` when
+    it matches ``file_hash`` (MD5, or SHA-256 by its length; None: any cached copy), else
+    a download that ``gn.utils.get_file`` verifies before it enters the cache (a mismatch
+    raises ``DatasetFileError`` and leaves nothing)."""
+    origin = download.origin_url(os.environ.get(ORIGIN_VARIABLE) or base_url) + file_name
     try:
-        return download.fetch(file_name, origin, directory, md5, "md5",
-                              "Keras applications download", WeightsFileError)
+        return file_utils.get_file(file_name, origin, cache_subdir="models",
+                                   file_hash=file_hash)
     except OSError as e:
-        raise FileNotFoundError(f"{file_name} has no verified copy in the cache {directory} "
-                                f"and its download from {origin} failed: {e} (set "
-                                f"{ORIGIN_VARIABLE} to a directory holding Keras's "
-                                "files when offline)") from e
+        directory = os.path.join(download.graphnet_home(), "models")
+        raise FileNotFoundError(f"{file_name} is not in the cache {directory} and its "
+                                f"download failed: {e} (set {ORIGIN_VARIABLE} to a "
+                                "directory holding Keras's files when offline)") from e
 
 
 # ---- preprocess_input ---------------------------------------------------------------------
@@ -233,48 +226,77 @@ def validate_activation(classifier_activation, weights):
 
 
 def validate_arguments(model_name, weights, include_top, classes, pooling):
-    """Keras's checks of ``weights`` and ``classes``, and of ``pooling``'s value (which
-    Keras leaves unchecked: a misspelt mode would silently give the 4D feature map)."""
+    """Keras's checks of ``weights`` and ``classes``, and of what Keras leaves unchecked:
+    the types of ``include_top`` and ``classes``, and ``pooling``'s value (a misspelt mode
+    would silently give the 4D feature map)."""
     if not (weights in {"imagenet", None} or
             (isinstance(weights, (str, os.PathLike)) and os.path.exists(weights))):
         raise ValueError("The `weights` argument should be either `None` (random "
                          "initialization), 'imagenet' (pre-training on ImageNet), or the "
                          f"path to the weights file to be loaded.  Received: weights={weights}")
+    if not isinstance(include_top, bool):
+        raise ValueError(f"{model_name}: `include_top` must be True or False. Received: "
+                         f"include_top={include_top!r}")
+    if not isinstance(classes, int) or isinstance(classes, bool) or classes < 1:
+        raise ValueError(f"{model_name}: `classes` must be a positive integer. Received: "
+                         f"classes={classes!r}")
     if weights == "imagenet" and include_top and classes != 1000:
         raise ValueError("If using `weights='imagenet'` with `include_top=True`, `classes` "
                          f"should be 1000.  Received classes={classes}")
     if pooling not in POOLING_MODES:
-        raise ValueError(f"{model_name}: `pooling` must be one of {POOLING_MODES}. "
-                         f"Received: pooling={pooling!r}")
+        raise ValueError(f"{model_name}: `pooling` must be one of {POOLING_MODES}, got "
+                         f"pooling={pooling!r}")
     if include_top and pooling is not None:
         warnings.warn(f"{model_name}: `pooling={pooling!r}` applies only when "
                       "include_top=False; the classifier's global average pooling is used",
                       stacklevel=3)
 
 
-def image_input(input_tensor, input_shape):
-    """The model's image input: ``input_tensor`` (a symbolic tensor) or a new gn.Input."""
-    if input_tensor is None:
-        return Input(shape=input_shape)
+def symbolic_input(input_tensor):
+    """``input_tensor``, which must be a symbolic tensor."""
     if not backend.is_keras_tensor(input_tensor):
         raise ValueError("`input_tensor` must be a symbolic tensor (the output of "
                          f"gn.Input() or of a layer on one). Received: {type(input_tensor)}")
     return input_tensor
 
 
+def image_input(input_tensor, input_shape):
+    """The model's image input: ``input_tensor`` (a symbolic tensor) or a new gn.Input."""
+    return Input(shape=input_shape) if input_tensor is None else symbolic_input(input_tensor)
+
+
+def check_input_tensor(model_name, input_tensor, input_shape):
+    """Keras's MobileNets' checks, made before ``input_tensor``'s shape is read: a given
+    ``input_tensor`` is symbolic and agrees with a requested ``input_shape`` in the one
+    dimension Keras compares (``input_shape[1]``)."""
+    if input_tensor is None:
+        return
+    symbolic_input(input_tensor)
+    axis = 1 if backend.image_data_format() == "channels_first" else 2
+    if input_shape is not None and input_tensor.shape[axis] != input_shape[1]:
+        raise ValueError(f"{model_name}: input_tensor.shape[{axis}] must equal "
+                         f"input_shape[1]; Received `input_tensor.shape={input_tensor.shape}`"
+                         f", `input_shape={input_shape}`")
+
+
 def source_inputs(tensor):
-    """The gn.Input tensors ``tensor`` is computed from (Keras's get_source_inputs)."""
+    """The gn.Input tensors ``tensor`` is computed from, in the order a depth-first walk
+    meets them (Keras's ``get_source_inputs``, tensors given as masks included); each
+    layer call is visited once, so a many-path graph before ``tensor`` (another model's
+    residual features) takes linear time."""
     found, seen, pending = [], set(), [tensor]
     while pending:
         current = pending.pop()
         call = current.history[0] if current.history else None
-        if call is None or isinstance(call.layer, InputLayer):
-            if id(current) not in seen:
-                seen.add(id(current))
-                found.append(current)
+        key = id(current if call is None else call)
+        if key in seen:
             continue
-        pending.extend(reversed(call.inputs))
-    return found[0] if len(found) == 1 else found
+        seen.add(key)
+        if call is None or isinstance(call.layer, InputLayer):
+            found.append(current)
+        else:
+            pending.extend(reversed(call_parents(call)))
+    return found
 
 
 def top_or_pooling(x, include_top, pooling, classes, classifier_activation, weights,
@@ -299,6 +321,32 @@ def feature_pooling(x, pooling, names=(None, None)):
     return x
 
 
+def correct_pad(inputs, kernel_size):
+    """The ((top, bottom), (left, right)) zero padding before a strided ``kernel_size``
+    convolution with "valid" padding, as TensorFlow's "same" pads (Keras's
+    ``correct_pad``): one less before than after on even sides."""
+    img_dim = 2 if backend.image_data_format() == "channels_first" else 1
+    input_size = inputs.shape[img_dim:img_dim + 2]
+    if isinstance(kernel_size, int):
+        kernel_size = (kernel_size, kernel_size)
+    adjust = (1, 1) if input_size[0] is None else (1 - input_size[0] % 2,
+                                                    1 - input_size[1] % 2)
+    correct = (kernel_size[0] // 2, kernel_size[1] // 2)
+    return ((correct[0] - adjust[0], correct[0]), (correct[1] - adjust[1], correct[1]))
+
+
+def make_divisible(v, divisor, min_value=None):
+    """``v`` rounded to a multiple of ``divisor`` (at least ``min_value``, default
+    ``divisor``), never more than 10% below ``v``: the TensorFlow models' rule for filter
+    counts, which Keras's MobileNets and EfficientNets share."""
+    if min_value is None:
+        min_value = divisor
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v
+
+
 def keras_weights_file(weights_name, include_top, base_url, hashes):
     """(file name, base URL, MD5) of Keras's ImageNet weights file of ``weights_name``,
     with or without the top; ``hashes`` holds the two files' MD5s (top, no top)."""
@@ -318,3 +366,23 @@ def application_model(img_input, input_tensor, outputs, name, weights, imagenet_
     if weights is not None:
         model.load_weights(os.fspath(weights))
     return model
+
+
+def identity_preprocess_input(x, data_format=None):
+    """The identity, for the applications that rescale their inputs themselves
+    (MobileNetV3, EfficientNet): Keras keeps ``preprocess_input`` for them so code written
+    for the other applications runs unchanged.
+
+    Args:
+        x: a floating point ``numpy.array`` or a tensor.
+        data_format: None, "channels_last" or "channels_first" (checked; the identity
+            does not depend on it).
+
+    Returns:
+        ``x``, unchanged.
+    """
+    if data_format not in (None,) + DATA_FORMATS:
+        raise ValueError("preprocess_input: expected data_format to be one of "
+                         "`channels_first` or `channels_last`. Received: "
+                         f"data_format={data_format}")
+    return x
