@@ -6,10 +6,10 @@
  * forward record of input step t, Z[b, t, :] the backward one; both are indexed by input
  * step, so with go_backwards step k of the loop is input step T-1-k.
  *
- * Forward: one GEMM projects every step's input into Y's gate slots, then per step one
- * GEMM of the previous state by the recurrent kernel (two for GRU without reset_after,
- * the second after the reset gate) with the gate nonlinearities and the state update
- * fused after it, row by row. Backward walks the steps in reverse and keeps per step what
+ * Forward: per step, the step's input times the kernel plus the previous state times the
+ * recurrent kernel (for GRU without reset_after the h gate's after the reset gate) with
+ * the gate nonlinearities and the state update fused after it, a register tile of rows
+ * at a time (see "the team over the whole sequence"). Backward walks the steps in reverse and keeps per step what
  * the weight gradients need (the gates' pre-activation gradients and the recurrent
  * product's input), so those are each one GEMM over batch * T rows (RNN_PARAM_GRAD). */
 #include "kernel_util.h"
@@ -119,8 +119,9 @@ typedef struct {
 } rnn_shape;
 
 /* One step's fused epilogue on batch row b for units [j0, j1): the gate pre-activations
- * are Y's projection plus rec (the recurrent product: gate q of unit j at
- * rec[q * rs + j - j0]) plus the biases; writes the activated gates, the new state and
+ * are rec (the step's input and recurrent products: gate q of unit j at
+ * rec[q * rs + j - j0]; GRU reset_after keeps the h gate's recurrent product apart, at
+ * rec[3 * rs + ...]) plus the biases; writes the activated gates, the new state and
  * output of those units. hp/cp/op: the previous state, carry and output rows (NULL:
  * zeros). scratch holds j1 - j0 floats. */
 GN_INLINE void forward_row(const rnn_shape *s, float *y, const float *rec, int64_t rs,
@@ -130,11 +131,10 @@ GN_INLINE void forward_row(const rnn_shape *s, float *y, const float *rec, int64
     const int64_t u = s->U, w = j1 - j0, ng = gate_count(s->cell);
     float *p = y + s->at.gates + j0;   /* gate q of unit j0 + i at p[q * u + i] */
     for (int64_t q = 0; q < ng; q++)
-        for (int64_t i = 0; i < w; i++) p[q * u + i] += b_in ? b_in[q * u + j0 + i] : 0.0f;
+        for (int64_t i = 0; i < w; i++)
+            p[q * u + i] = rec[q * rs + i] + (b_in ? b_in[q * u + j0 + i] : 0.0f);
     float *hn = scratch;
     if (s->cell == CELL_LSTM) {
-        for (int64_t q = 0; q < 4; q++)
-            for (int64_t i = 0; i < w; i++) p[q * u + i] += rec[q * rs + i];
         activate(s->ract, p, w);
         activate(s->ract, p + u, w);
         activate(s->act, p + 2 * u, w);
@@ -149,19 +149,16 @@ GN_INLINE void forward_row(const rnn_shape *s, float *y, const float *rec, int64
         activate(s->act, hn, w);
         for (int64_t i = 0; i < w; i++) hn[i] *= p[3 * u + i];
     } else if (s->cell == CELL_GRU) {
-        for (int64_t q = 0; q < 2; q++)
-            for (int64_t i = 0; i < w; i++)
-                p[q * u + i] += rec[q * rs + i] + (b_rec ? b_rec[q * u + j0 + i] : 0.0f);
+        for (int64_t q = 0; q < 2 && b_rec; q++)
+            for (int64_t i = 0; i < w; i++) p[q * u + i] += b_rec[q * u + j0 + i];
         activate(s->ract, p, w);
         activate(s->ract, p + u, w);
         if (s->reset_after) {
             float *rh = y + s->at.rh + j0;
             for (int64_t i = 0; i < w; i++) {
-                rh[i] = rec[2 * rs + i] + (b_rec ? b_rec[2 * u + j0 + i] : 0.0f);
+                rh[i] = rec[3 * rs + i] + (b_rec ? b_rec[2 * u + j0 + i] : 0.0f);
                 p[2 * u + i] += p[u + i] * rh[i];
             }
-        } else {
-            for (int64_t i = 0; i < w; i++) p[2 * u + i] += rec[2 * rs + i];
         }
         activate(s->act, p + 2 * u, w);
         for (int64_t i = 0; i < w; i++) {
@@ -169,7 +166,6 @@ GN_INLINE void forward_row(const rnn_shape *s, float *y, const float *rec, int64
             hn[i] = z * hprev + (1.0f - z) * p[2 * u + i];
         }
     } else {
-        for (int64_t i = 0; i < w; i++) p[i] += rec[i];
         activate(s->act, p, w);
         memcpy(hn, p, sizeof(float) * (size_t)w);
     }
@@ -187,11 +183,14 @@ GN_INLINE void forward_row(const rnn_shape *s, float *y, const float *rec, int64
  * split over the pool once per step: on two threads the 80 products of a sequence ran
  * no faster than on one (3.3 against 3.5 ms), and the BPTT's took twice as long. So the
  * whole sequence is one task: each thread owns a slice of the units, packs its columns
- * of the recurrent kernel (every gate's) once in the micro-kernel's layout, and per step
- * multiplies the whole previous state by them, one register tile of rows at a time,
- * with its units' gates applied to each tile while it is in L1. A barrier per step
- * hands the new state to the others (two for GRU without reset_after, whose second
- * product needs every unit's reset gate). */
+ * of the kernel and the recurrent kernel (every gate's) once in the micro-kernel's
+ * layout, and per step multiplies the step's input and the whole previous state by
+ * them, one register tile of rows at a time, with its units' gates applied to each tile
+ * while it is in L1. A barrier per step hands the new state to the others (two for GRU
+ * without reset_after, whose second product needs every unit's reset gate). The input
+ * product is made per step rather than as one GEMM over every step ahead, whose
+ * megabytes of gate projections (5 MB for imdb_lstm) went to memory and came back a
+ * step at a time: 85 against 60 us per step on one thread. */
 
 /* Floats of the calling thread's own buffer, kept between calls so repeated sequences
  * do not page-fault (NULL when it cannot be had). */
@@ -243,8 +242,9 @@ static void pack_rows(const gn_gemm_kernel *K, int mr, int64_t k, const float *a
 typedef struct {
     const rnn_shape *s;
     const gn_gemm_kernel *K;
+    int64_t D;
     float *Y;
-    const float *R, *b_in, *b_rec, *h0, *c0, *rm;
+    const float *x, *W, *R, *b_in, *b_rec, *h0, *c0, *rm;
     const uint8_t *mask;
     float *rh;       /* GRU without reset_after: r * h_prev, B x U, shared by the team */
     int failed;      /* a thread's buffers could not be had */
@@ -252,16 +252,15 @@ typedef struct {
 
 /* GRU without reset_after, rows [i0, i0 + mr) and the thread's units: rh = reset gate
  * times h_prev (times the h gate's dropout mask), from the z, r product in rec. */
-GN_INLINE void gru_reset_state(const forward_team *w, int64_t t, const float *hp, int64_t ldh,
+GN_INLINE void gru_reset_state(const forward_team *w, const float *hp, int64_t ldh,
                                const float *rec, int64_t ldr, int64_t wpad, int64_t i0, int mr,
                                int64_t j0, int64_t j1) {
     const rnn_shape *s = w->s;
-    const int64_t u = s->U, g = 3 * u, ldy = s->T * s->S;
+    const int64_t u = s->U, g = 3 * u;
     for (int64_t bi = i0; bi < i0 + mr; bi++) {
-        const float *p = w->Y + bi * ldy + t * s->S + s->at.gates + u;
         const float *rc = rec + (bi - i0) * ldr + wpad;
         for (int64_t j = j0; j < j1; j++) {
-            float v = p[j] + rc[j - j0] + (w->b_in ? w->b_in[u + j] : 0.0f);
+            float v = rc[j - j0] + (w->b_in ? w->b_in[u + j] : 0.0f);
             activate(s->ract, &v, 1);
             w->rh[bi * u + j] = v * (hp ? hp[bi * ldh + j] : 0.0f) *
                                 (w->rm ? w->rm[bi * g + 2 * u + j] : 1.0f);
@@ -285,27 +284,50 @@ GN_INLINE void forward_step_row(const forward_team *w, int64_t t, int64_t prev, 
                 hp ? hp + bi * ldh : NULL, cprow, oprow, keep, j0, j1, hn);
 }
 
+/* rec's columns for rows [i0, i0 + mr) and gate q of the thread's units (wu of them,
+ * wpad apart per gate): the step's input times the packed W slice bw (xp: its packed
+ * rows; NULL without features), plus into `into` (rec itself, or GRU reset_after's apart
+ * h gate block) the previous state times the packed R slice br (hq: its packed rows,
+ * NULL for a zero state). */
+static void gate_product(const gn_gemm_kernel *K, int64_t D, int64_t U, const float *xp,
+                         const float *bw, const float *hq, const float *br, int64_t wu,
+                         float *c, float *into, int64_t ldr, int mr) {
+    if (xp)
+        panel_product(K, D, xp, bw, D * K->nr, wu, c, ldr, 0.0f, mr);
+    else
+        for (int r = 0; r < mr; r++) memset(c + r * ldr, 0, sizeof(float) * (size_t)wu);
+    if (hq)
+        panel_product(K, U, hq, br, U * K->nr, wu, into, ldr, into == c ? 1.0f : 0.0f, mr);
+    else if (into != c)
+        for (int r = 0; r < mr; r++) memset(into + r * ldr, 0, sizeof(float) * (size_t)wu);
+}
+
 GN_INLINE void forward_team_body(void *arg, int tid, int nt) {
     forward_team *w = (forward_team *)arg;
     const rnn_shape *s = w->s;
     const gn_gemm_kernel *K = w->K;
-    const int64_t B = s->B, T = s->T, U = s->U, S = s->S, ng = gate_count(s->cell);
+    const int64_t B = s->B, T = s->T, D = w->D, U = s->U, S = s->S, ng = gate_count(s->cell);
     const int64_t g = ng * U, ldy = T * S, MR = K->mr;
     const int64_t j0 = unit_lo(U, tid, nt), j1 = unit_lo(U, tid + 1, nt), wu = j1 - j0;
-    const int64_t wpad = round_to(wu, K->nr), ldr = ng * wpad, groups = w->rm ? ng : 1;
     const int gru_before = s->cell == CELL_GRU && !s->reset_after;
-    const int64_t ng_first = gru_before ? 2 : ng;
-    /* this thread's buffers: packed R (ng slices of U x wpad), packed rows of the state
-     * (per gate with recurrent dropout), their masked copy, the product, the new state */
-    float *bp = thread_floats((size_t)(ldr * U + groups * MR * U + MR * U +
+    const int gru_apart = s->cell == CELL_GRU && s->reset_after;   /* h gate's R part apart */
+    const int64_t wpad = round_to(wu, K->nr), ldr = (ng + gru_apart) * wpad;
+    const int64_t groups = w->rm ? ng : 1, ng_first = gru_before ? 2 : ng;
+    /* this thread's buffers: packed W and R (ng slices of D x wpad and U x wpad), packed
+     * rows of the input and of the state (per gate with recurrent dropout), the state's
+     * masked copy, the products, the new state */
+    const int64_t bw_len = ng * wpad * D, br_len = ng * wpad * U;
+    float *bw = thread_floats((size_t)(bw_len + br_len + MR * D + groups * MR * U + MR * U +
                                        round_to(B, MR) * ldr + wu));
-    if (!bp) __atomic_store_n(&w->failed, 1, __ATOMIC_RELAXED);
+    if (!bw) __atomic_store_n(&w->failed, 1, __ATOMIC_RELAXED);
     gn_barrier(nt);
     if (__atomic_load_n(&w->failed, __ATOMIC_RELAXED)) return;
-    float *ap = bp + ldr * U, *hm = ap + groups * MR * U, *rec = hm + MR * U;
-    float *hn = rec + round_to(B, MR) * ldr;
-    for (int64_t q = 0; q < ng; q++)
-        K->pack_b(0, U, wu, w->R + q * U + j0, g, K->nr, bp + q * wpad * U);
+    float *br = bw + bw_len, *xp = br + br_len, *ap = xp + MR * D, *hm = ap + groups * MR * U;
+    float *rec = hm + MR * U, *hn = rec + round_to(B, MR) * ldr;
+    for (int64_t q = 0; q < ng; q++) {
+        if (D > 0) K->pack_b(0, D, wu, w->W + q * U + j0, g, K->nr, bw + q * wpad * D);
+        K->pack_b(0, U, wu, w->R + q * U + j0, g, K->nr, br + q * wpad * U);
+    }
     for (int64_t k = 0; k < T; k++) {
         const int64_t t = step_at(k, T, s->go_backwards);
         const int64_t prev = k ? step_at(k - 1, T, s->go_backwards) : -1;
@@ -315,21 +337,22 @@ GN_INLINE void forward_team_body(void *arg, int tid, int nt) {
         for (int64_t i0 = 0; i0 < B; i0 += MR) {   /* one register tile of rows */
             const int mr = (int)(B - i0 < MR ? B - i0 : MR);
             float *rc = rec + i0 * ldr;
+            if (D > 0) K->pack_a(0, mr, D, w->x + (i0 * T + t) * D, T * D, K->mr, xp);
             for (int64_t q = 0; q < ng_first; q++) {
-                float *gq = ap + (w->rm ? q : 0) * MR * U;
-                if (!hp) {
-                    for (int r = 0; r < mr; r++)
-                        memset(rc + r * ldr + q * wpad, 0, sizeof(float) * (size_t)wu);
-                    continue;
-                }
-                if (q == 0 || w->rm)
+                float *hq = ap + (w->rm ? q : 0) * MR * U;
+                if (hp && (q == 0 || w->rm))
                     pack_rows(K, mr, U, hp + i0 * ldh, ldh, w->rm ? w->rm + i0 * g + q * U : NULL,
-                              g, hm, gq);
-                panel_product(K, U, gq, bp + q * wpad * U, U * K->nr, wu, rc + q * wpad, ldr,
-                              0.0f, mr);
+                              g, hm, hq);
+                float *c = rc + q * wpad;
+                gate_product(K, D, U, D > 0 ? xp : NULL, bw + q * wpad * D, hp ? hq : NULL,
+                             br + q * wpad * U, wu, c, gru_apart && q == 2 ? rc + 3 * wpad : c,
+                             ldr, mr);
             }
-            if (gru_before) {
-                gru_reset_state(w, t, hp, ldh, rc, ldr, wpad, i0, mr, j0, j1);
+            if (gru_before) {   /* the h gate's input product now, its R product later */
+                if (D > 0)
+                    panel_product(K, D, xp, bw + 2 * wpad * D, D * K->nr, wu, rc + 2 * wpad,
+                                  ldr, 0.0f, mr);
+                gru_reset_state(w, hp, ldh, rc, ldr, wpad, i0, mr, j0, j1);
                 continue;
             }
             for (int64_t bi = i0; bi < i0 + mr; bi++)
@@ -342,8 +365,8 @@ GN_INLINE void forward_team_body(void *arg, int tid, int nt) {
             const int mr = (int)(B - i0 < MR ? B - i0 : MR);
             float *rc = rec + i0 * ldr;
             pack_rows(K, mr, U, w->rh + i0 * U, U, NULL, 0, hm, ap);
-            panel_product(K, U, ap, bp + 2 * wpad * U, U * K->nr, wu, rc + 2 * wpad, ldr, 0.0f,
-                          mr);
+            panel_product(K, U, ap, br + 2 * wpad * U, U * K->nr, wu, rc + 2 * wpad, ldr,
+                          D > 0 ? 1.0f : 0.0f, mr);
             for (int64_t bi = i0; bi < i0 + mr; bi++)
                 forward_step_row(w, t, prev, hp, ldh, bi, rc + (bi - i0) * ldr, wpad, j0, j1,
                                  hn);
@@ -367,15 +390,9 @@ int gn_rnn_forward(int cell, int act, int ract, int go_backwards, int reset_afte
         return GN_ERR_BAD_ARGS;
     if (B == 0 || T == 0 || U == 0) return GN_OK;
     const int two_bias = cell == CELL_GRU && reset_after;
-    /* the input projection of every step, one GEMM into the gate slots */
-    if (D > 0)
-        gn_sgemm(0, 0, B * T, g, D, 1.0f, x, D, W, g, 0.0f, Y + s.at.gates, S);
-    else
-        for (int64_t r = 0; r < B * T; r++)
-            memset(Y + r * S + s.at.gates, 0, sizeof(float) * (size_t)g);
-    forward_team task = {&s, gn_gemm_active_kernel(), Y, R, b, two_bias && b ? b + g : NULL,
-                         h0, c0, rm, mask, work, 0};
-    gn_parallel(team_size(B, g, U), GN_PICK(forward_team_run), &task);
+    forward_team task = {&s, gn_gemm_active_kernel(), D, Y, x, W, R, b,
+                         two_bias && b ? b + g : NULL, h0, c0, rm, mask, work, 0};
+    gn_parallel(team_size(B, g, D + U), GN_PICK(forward_team_run), &task);
     return task.failed ? GN_ERR_NO_MEMORY : GN_OK;
 }
 
