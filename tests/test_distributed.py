@@ -145,7 +145,9 @@ def test_mismatched_models_are_refused_on_every_rank_naming_the_rank(ranks):
 @pytest.mark.parametrize("mode, reported", [
     ("raise", r"rank 1 raised RuntimeError: deliberate failure"),
     ("kill", r"process rank 1 with PID \d+ .*\s*.*signal 9"),
-    ("exit", r"Process name: \[[^\]]*,1\]\s*Exit code:\s*3")])   # OpenMPI names [job,rank]
+    ("exit", r"Process name: \[[^\]]*,1\]\s*Exit code:\s*3"),   # OpenMPI names [job,rank]
+    ("hang", r"rank 0 waited \d+ s \(timeout 3 s\) in collective \d+ \((a gradient "
+             r"bucket|a sum) of \d+ values.*rank 1 has entered \d+ collective")])
 def test_a_rank_that_fails_or_dies_stops_every_rank(mode, reported):
     start = time.monotonic()
     result = _launch([os.path.join(HERE, "distributed", "faults.py"), mode])
@@ -177,7 +179,7 @@ def test_inference_shards_deal_batches_and_gather_back_in_order():
     assert [len(p) for p in parts] == [3 * 32 + 11, 3 * 32]   # batches 0, 2, 4, 6 | 1, 3, 5
     pieces = [[p[i:i + 32] for i in range(0, len(p), 32)] for p in parts]
     fake = _fake(0)
-    fake.comm = types.SimpleNamespace(allgather=lambda mine: pieces)
+    fake.allgather = lambda mine, what: pieces
     assert np.concatenate(gathered_batches(fake, pieces[0])).tolist() == list(range(203))
     with pytest.raises(ValueError, match="1 batch.* fewer than the 2 ranks"):
         rank_part(_fake(0), np.arange(20), None, None, 32, "predict", False)
@@ -211,6 +213,20 @@ def test_devices_must_be_one_per_rank():
         DataParallel(devices=["cpu:0", "cpu:1", "cpu:2"])
     with pytest.raises(TypeError, match="auto_shard_dataset must be True or False"):
         DataParallel(auto_shard_dataset="yes")
+    for timeout in (0, -1.0, "60", True):
+        with pytest.raises(ValueError, match=f"timeout must be a positive number of seconds "
+                                             f"or None, got {re.escape(repr(timeout))}"):
+            DataParallel(timeout=timeout)
+
+
+def test_the_watchdog_names_the_ranks_behind_or_silent():
+    from graphnet.distribution.watchdog import Watchdog
+    dog = Watchdog.__new__(Watchdog)      # its bookkeeping alone, without MPI
+    dog.timeout = 10.0
+    dog._heard = {1: (7, 100.0), 2: (9, 100.0), 3: (12, 85.0)}
+    assert dog.behind(9, now=101.0) == [(1, "has entered 7 collective(s)"),
+                                        (3, "not heard from for 16 s")]
+    assert dog.behind(7, now=101.0) == [(3, "not heard from for 16 s")]
 
 
 @needs_mpi

@@ -65,6 +65,7 @@ class Lowering:
         self.concat_buffer = {}                          # concat id -> buffer index
         self.update_targets = []
         self.steps, self.iargs, self.fargs, self.kernels = [], [], [], []
+        self.origins, self.origin = [], None   # per step; the layer of the node lowered
         self.weights, self.weight_index = [], {}
         self.consts = []
 
@@ -210,6 +211,7 @@ class Lowering:
             raise OpError(str(exc)) from None
         self.steps.append((KERNELS[kernel].id, len(self.iargs), len(self.fargs), len(ints)))
         self.kernels.append(kernel)
+        self.origins.append(self.origin)
         self.iargs.extend(ints)
         self.fargs.extend(floats)
 
@@ -302,6 +304,7 @@ class Lowering:
             output_specs=[(tuple(n.shape), n.dtype) for n in outputs],
             weight_specs=[(v.name, tuple(v.shape), v.dtype) for v in self.weights],
             kernels=list(self.kernels),
+            origins=list(self.origins),
             arena_buffers=np.array([(b.first, b.last, b.nbytes, b.offset) for b in arena],
                                    dtype=np.int64).reshape(-1, 4),
             slot_buffers=np.array(slot_buffers, dtype=np.int64),
@@ -321,6 +324,7 @@ def lower(inputs, outputs, updates=(), report=None):
         ctx = Lowering([n.attrs["uid"] for n in inputs], order, pinned=list(outputs) + news,
                        updates=updates)
         for node in order:
+            ctx.origin = node.origin
             node.op.lower(node, ctx)
             ctx.done(node)
         ctx.bind_outputs(outputs)

@@ -22,6 +22,7 @@ class Plan:
     output_specs: list         # (shape, dtype) per output
     weight_specs: list         # (name, shape, dtype) per bound weight
     kernels: list = field(default_factory=list)   # kernel name per step
+    origins: list = field(default_factory=list)   # per step, the layer it came from or None
     # the arena's buffers, for exporters that lay the arena out again: (nbuf, 4) int64 of
     # first step, last step, bytes, offset; and per slot, its buffer (-1 outside the arena)
     arena_buffers: np.ndarray = None

@@ -16,8 +16,9 @@ over ranks; only rank 0 prints progress and writes files (``save``, ModelCheckpo
 CSVLogger), the other callbacks run on every rank. ``BatchNormalization(synchronized=
 True)`` takes the global batch's statistics (the ALLREDUCE_SUM op inside the step). A
 rank that raises aborts every rank (``MPI.Abort``) after printing which rank failed; one
-that dies is reported by mpirun, which stops the others; none waits forever in a
-collective.
+that dies is reported by mpirun, which stops the others; one that hangs is found by the
+others' watchdog (watchdog.py): a collective waiting longer than ``DataParallel(timeout=)``
+(300 s) aborts every rank, naming the ranks that did not arrive.
 """
 import contextlib
 

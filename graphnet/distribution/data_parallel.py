@@ -1,5 +1,6 @@
 """DataParallel: the MPI communicator, weight broadcast, model check and the sums over
 ranks (ALLREDUCE_SUM's transport)."""
+import contextlib
 import os
 import sys
 import traceback
@@ -7,6 +8,7 @@ import traceback
 import numpy as np
 
 from .background import BackgroundSums
+from .watchdog import Watchdog
 
 
 def _mpi():
@@ -31,9 +33,13 @@ class DataParallel:
         auto_shard_dataset: True: ``fit``, ``evaluate`` and ``predict`` give each rank its
             part of the data (graphnet/distribution/sharding.py); False: each rank's data
             is its own part already (the ranks must then run as many training steps).
+        timeout: seconds a collective may wait for the other ranks before every rank is
+            aborted with an error naming the ranks that did not arrive (graphnet's own
+            argument; None waits forever). Rank 0 writing a checkpoint while the others
+            wait counts against it, so leave room for the slowest such pause.
     """
 
-    def __init__(self, devices=None, auto_shard_dataset=True):
+    def __init__(self, devices=None, auto_shard_dataset=True, timeout=300.0):
         MPI = _mpi()
         self.comm = MPI.COMM_WORLD
         self.rank, self.num_ranks = self.comm.Get_rank(), self.comm.Get_size()
@@ -48,6 +54,13 @@ class DataParallel:
             raise TypeError(f"DataParallel: auto_shard_dataset must be True or False, got "
                             f"{auto_shard_dataset!r}")
         self.auto_shard_dataset = auto_shard_dataset
+        if timeout is not None and (isinstance(timeout, bool) or
+                                    not isinstance(timeout, (int, float)) or timeout <= 0):
+            raise ValueError(f"DataParallel: timeout must be a positive number of seconds "
+                             f"or None, got {timeout!r}")
+        self.timeout = timeout
+        self.watchdog = Watchdog(self.comm, MPI, timeout) \
+            if timeout is not None and self.num_ranks > 1 else None
         self.background = None   # the thread summing gradient buckets, from the first step
 
     def install_abort_hook(self):
@@ -65,11 +78,20 @@ class DataParallel:
         hook._graphnet_rank_abort = True
         sys.excepthook = hook
 
+    def collective(self, what):
+        """The context each blocking collective runs in: the watchdog's time-out."""
+        return self.watchdog.collective(what) if self.watchdog else contextlib.nullcontext()
+
+    def allgather(self, value, what):
+        """Every rank's ``value`` (any picklable object), in rank order."""
+        with self.collective(what):
+            return self.comm.allgather(value)
+
     # -- start of fit --------------------------------------------------------------
     def check_same_model(self, model):
         """Every rank's weights must have rank 0's names, shapes and dtypes."""
         mine = [(w.name, tuple(w.shape), str(np.dtype(w.dtype))) for w in model.weights]
-        every = self.comm.allgather(mine)
+        every = self.allgather(mine, "the check that every rank holds the same model")
         for r, theirs in enumerate(every):
             if theirs != every[0]:
                 diff = next((i for i, (a, b) in enumerate(zip(every[0], theirs)) if a != b),
@@ -84,7 +106,8 @@ class DataParallel:
         """Rank 0's values of ``variables`` (weights, optimizer state) on every rank."""
         for v in variables:
             value = np.array(v.numpy(), order="C")  # ascontiguousarray makes 0-d 1-d
-            self.comm.Bcast(value, root=0)
+            with self.collective(f"the broadcast of {v.name} from rank 0"):
+                self.comm.Bcast(value, root=0)
             v.assign(value)
 
     # -- collectives -------------------------------------------------------------------
@@ -94,8 +117,10 @@ class DataParallel:
         (``background.wait()`` waits for those)."""
         MPI = _mpi()
         if wait:
-            self.comm.Allreduce(MPI.IN_PLACE, array, op=MPI.SUM)
+            with self.collective(f"a sum of {array.size} values over ranks"):
+                self.comm.Allreduce(MPI.IN_PLACE, array, op=MPI.SUM)
             return
         if self.background is None:
-            self.background = BackgroundSums(self.comm, MPI)
+            with self.collective("the start of the gradient buckets' thread"):
+                self.background = BackgroundSums(self.comm, MPI, self.collective)
         self.background.start(array)

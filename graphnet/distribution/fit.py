@@ -85,7 +85,7 @@ def rank_combined_logs(trackers, training, logs):
         if not training:
             for _, name, metric, _ in trackers.metrics:
                 mine[name] = [np.asarray(v.value, "float64") for v in metric.variables]
-    every = strategy.comm.allgather(mine)
+    every = strategy.allgather(mine, "the sum of the losses and metrics over ranks")
     if trackers is None:
         raise ValueError(f"DataParallel: rank {strategy.rank} got no batch of the data while "
                          "others did; give the data at least one batch per rank")

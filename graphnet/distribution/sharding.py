@@ -151,7 +151,7 @@ def gathered_batches(strategy, pieces):
     """Every rank's ``pieces`` (one entry per predicted batch) on every rank, in the
     order of the data: interleaved batch by batch as ``rank_part`` dealt them, or in
     rank order when the ranks' data were their own (``auto_shard_dataset=False``)."""
-    every = strategy.comm.allgather(pieces)
+    every = strategy.allgather(pieces, "the gathering of predictions")
     if not strategy.auto_shard_dataset:
         return [piece for part in every for piece in part]
     longest = max(len(part) for part in every)

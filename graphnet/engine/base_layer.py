@@ -277,7 +277,7 @@ class Layer:
             params = inspect.signature(self.call).parameters
             if "training" not in params:
                 kwargs.pop("training", None)
-            with layer_call_scope(), collecting_losses(self):   # ops are plain nodes
+            with layer_call_scope(self.name), collecting_losses(self):   # plain nodes
                 call_kwargs, previous_mask = prepare_mask(self, inputs, params, kwargs)
                 outputs = call_in_mode(self, inputs, args, call_kwargs, params)
                 flat_out = flatten(outputs)

@@ -11,6 +11,7 @@ from operator import is_
 import numpy as np
 
 from ..ops.registry import get_op
+from .scope import current_layer_name
 
 _uid = itertools.count()
 _DTYPE_NAMES = {}   # dtype as an op rule gives it -> its name ("float32"), computed once
@@ -65,7 +66,9 @@ def _short(value):
 class Node:
     """One op application in the graph: hashable by (op, inputs, attrs)."""
 
-    __slots__ = ("op", "inputs", "attrs", "shape", "dtype", "uid", "_hash")
+    # origin: the name of the layer whose call built the node, or None; not part of the
+    # node's identity (runtime errors name it)
+    __slots__ = ("op", "inputs", "attrs", "shape", "dtype", "uid", "_hash", "origin")
 
     def __init__(self, op, inputs=(), attrs=None):
         op = get_op(op)
@@ -92,6 +95,7 @@ class Node:
         _set_dtype(self, dtype)
         _set_uid(self, next(_uid))
         _set_hash(self, hash((op.name, tuple(map(id, inputs)), attrs)))
+        _set_origin(self, current_layer_name())
 
     def __setattr__(self, name, value):
         raise AttributeError("graph nodes are immutable; build a new Node instead")
@@ -136,6 +140,7 @@ class Node:
             node._set(self.op, inputs, self.attrs, self.shape, self.dtype)
         else:
             node._infer(self.op, inputs, self.attrs)
+        _set_origin(node, self.origin)
         return node
 
     def __repr__(self):
@@ -146,5 +151,5 @@ class Node:
 # The slots' own setters: building a node sets each slot once, past the __setattr__ that
 # keeps nodes immutable (half the cost of object.__setattr__ by name; compiling a large
 # graph builds a few hundred thousand nodes).
-_set_op, _set_inputs, _set_attrs, _set_shape, _set_dtype, _set_uid, _set_hash = (
+_set_op, _set_inputs, _set_attrs, _set_shape, _set_dtype, _set_uid, _set_hash, _set_origin = (
     Node.__dict__[name].__set__ for name in Node.__slots__)

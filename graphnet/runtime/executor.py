@@ -165,7 +165,11 @@ class Executable:
         kernel id; each names the step and its kernel."""
         step, reason = divmod(status, lib.GN_ERR_COUNT)
         kernels = self.plan.kernels or []
-        where = f"plan step {step} ({kernels[step] if step < len(kernels) else 'its kernel'})"
+        origins = getattr(self.plan, "origins", None) or []   # loaded plans have none
+        where = f"plan step {step} ({kernels[step] if step < len(kernels) else 'its kernel'}"
+        if step < len(origins) and origins[step] is not None:
+            where += f" of layer '{origins[step]}'"
+        where += ")"
         if reason == lib.GN_ERR_INDEX:
             return IndexError(f"{where}: an index is outside [-n, n) for an axis of size n; "
                               "the run stopped")
