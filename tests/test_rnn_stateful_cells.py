@@ -168,10 +168,8 @@ def test_stateful_with_unroll_carries_the_states_of_the_sequence_kernel(name):
 def dropout_cell_class(lib):
     """A cell showing its masks: the output is the input times its mask beside ones times
     the recurrent mask (drawn on the state); Keras's DropoutRNNCell mixin."""
-    if lib is keras:
-        DropoutRNNCell = keras.src.layers.rnn.dropout_rnn_cell.DropoutRNNCell
-    else:
-        DropoutRNNCell = gn.layers.DropoutRNNCell
+    DropoutRNNCell = keras.src.layers.rnn.dropout_rnn_cell.DropoutRNNCell if lib is keras \
+        else gn.layers.DropoutRNNCell
 
     class MaskShowingCell(DropoutRNNCell, lib.layers.Layer):
         def __init__(self, units, dropout=0.5, recurrent_dropout=0.5, **kwargs):

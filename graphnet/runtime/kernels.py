@@ -254,9 +254,8 @@ KERNEL_LIST = [
                   Span("rm", f"B * {_RNN_G}")],
            writes=[Span("Y", "B * T * S"), Span("work", "work_len")],
            checks=_RNN_FORWARD_CHECKS, reports=True,
-           doc="A SimpleRNN (cell 0), LSTM (1) or GRU (2) over every step of x: one GEMM "
-               "projects all steps, then per step the recurrent product with the gates "
-               "fused after it; Y is the record of graphnet/ops/recurrent_layout.py; rm: "
+           doc="A SimpleRNN (cell 0), LSTM (1) or GRU (2) over every step of x: per step "
+               "the input and recurrent products with the gates fused after them; Y is the record of graphnet/ops/recurrent_layout.py; rm: "
                "recurrent dropout, one (B, U) mask per gate on the previous state. "
                "Refuses (nothing written) an S or work_len the layout does not give."),
     Kernel("GN_K_RNN_BPTT", 61, "csrc/recurrent.c",
