@@ -51,8 +51,8 @@ def fetch_keras_file(file_name, base_url, file_hash):
                                    file_hash=file_hash)
     except OSError as e:
         directory = os.path.join(download.graphnet_home(), "models")
-        raise FileNotFoundError(f"{file_name} is not in the cache {directory} and its "
-                                f"download failed: {e} (set {ORIGIN_VARIABLE} to a "
+        raise FileNotFoundError(f"{file_name} has no verified copy in the cache {directory} "
+                                f"and its download failed: {e} (set {ORIGIN_VARIABLE} to a "
                                 "directory holding Keras's files when offline)") from e
 
 
