@@ -376,7 +376,9 @@ def test_trains_like_keras():
     gm.set_weights(km.get_weights())
     x = images(kwargs["input_shape"], batch=4)
     y = np.random.RandomState(1).rand(4, 4).astype("float32")
-    train_alike(gm, km, x, y, optimizer_args={"learning_rate": 0.01}, steps=2, atol=1e-4)
+    # batch statistics over 4 images through 50-odd BatchNormalizations amplify float32
+    # rounding: one weight in 7,200 once differed by 1.004e-4 (0.2%), so 3e-4
+    train_alike(gm, km, x, y, optimizer_args={"learning_rate": 0.01}, steps=2, atol=3e-4)
 
 
 @needs(onnx, onnxruntime)
