@@ -271,12 +271,14 @@ def test_five_training_steps_match_keras(name, optimizer, options):
                 optimizer_args={"learning_rate": 0.05})
 
 
-def test_dropout_drops_the_same_features_at_every_step_while_training():
-    """SimpleRNN with an identity kernel, no recurrence and a linear activation outputs
-    its dropped input: each (sequence, feature) is kept (scaled by 2) at all steps or at
-    none; at inference nothing is dropped."""
+@pytest.mark.parametrize("unroll", [False, True])
+def test_dropout_drops_the_same_features_at_every_step_while_training(unroll):
+    """SimpleRNN (the sequence kernel, or unrolled into one-step kernels) with an identity
+    kernel, no recurrence and a linear activation outputs its dropped input: each
+    (sequence, feature) is kept (scaled by 2) at all steps or at none; at inference
+    nothing is dropped."""
     layer = gn.layers.SimpleRNN(5, activation="linear", dropout=0.5, return_sequences=True,
-                                seed=3)
+                                seed=3, unroll=unroll)
     i = gn.Input((None, 5))
     model = gn.Model(i, layer(i))
     layer.set_weights([np.eye(5, dtype="float32"), np.zeros((5, 5), "float32"),

@@ -185,25 +185,6 @@ def test_five_training_steps_of_rnn_of_a_cell_and_of_unroll_match_the_layer_and_
         train_alike(gm, km, x, y, optimizer=optimizer, optimizer_args={"learning_rate": 0.05})
 
 
-def test_unrolled_dropout_draws_one_input_mask_per_sequence():
-    """SimpleRNN(unroll=True) with an identity kernel, no recurrence and a linear
-    activation outputs its dropped input: each (sequence, feature) is kept at every step
-    or at none, as the sequence kernel's dropout."""
-    layer = gn.layers.SimpleRNN(5, activation="linear", dropout=0.5, return_sequences=True,
-                                seed=3, unroll=True)
-    i = gn.Input((None, 5))
-    model = gn.Model(i, layer(i))
-    layer.set_weights([np.eye(5, dtype="float32"), np.zeros((5, 5), "float32"),
-                       np.zeros(5, "float32")])
-    x = np.abs(RNG.standard_normal((16, 6, 5))).astype("float32") + 0.5
-    np.testing.assert_allclose(model.predict(x, verbose=0), x, atol=1e-6)
-    dropped = gn.function([i], model.outputs, training=True)(x)[0]
-    kept = dropped > 0
-    assert np.all(kept == kept[:, :1, :])
-    np.testing.assert_allclose(dropped[kept], 2 * x[kept], rtol=1e-6)
-    assert 0.2 < kept[:, 0, :].mean() < 0.8
-
-
 # ---- a user's cells ----------------------------------------------------------------------
 
 USER = [(GN_MINIMAL, 0, opts) for opts in (
