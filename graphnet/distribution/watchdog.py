@@ -74,11 +74,11 @@ class Watchdog:
                 self._abort(oldest[0], oldest[1][1], time.monotonic() - oldest[1][0])
 
     def _tell_peers(self, entered):
-        self._sends = [r for r in self._sends if not r.Test()]
+        # each pending send keeps its buffer alive beside it until it completes
+        self._sends = [(r, buf) for r, buf in self._sends if not r.Test()]
         message = np.array([entered], dtype=np.int64)
         for p in self._peers():
-            self._sends.append(self.comm.Isend(message, dest=p, tag=0))
-        self._last_message = message   # the buffers stay alive until the sends complete
+            self._sends.append((self.comm.Isend(message, dest=p, tag=0), message))
 
     def _listen(self):
         status, incoming = self._mpi.Status(), np.zeros(1, dtype=np.int64)

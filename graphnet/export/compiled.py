@@ -62,6 +62,7 @@ class LoadedPlan:
     output_specs: list
     weight_specs: list
     kernels: list = field(default_factory=list)
+    origins: list = field(default_factory=list)   # a file keeps no layer names
 
     @property
     def kernel_count(self):

@@ -164,8 +164,7 @@ class Executable:
         its scratch memory, RuntimeError for arguments its kernel refused or an unknown
         kernel id; each names the step and its kernel."""
         step, reason = divmod(status, lib.GN_ERR_COUNT)
-        kernels = self.plan.kernels or []
-        origins = getattr(self.plan, "origins", None) or []   # loaded plans have none
+        kernels, origins = self.plan.kernels or [], self.plan.origins
         where = f"plan step {step} ({kernels[step] if step < len(kernels) else 'its kernel'}"
         if step < len(origins) and origins[step] is not None:
             where += f" of layer '{origins[step]}'"
